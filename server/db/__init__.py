@@ -1,0 +1,1 @@
+"""Database: models, async engine and Alembic migrations."""

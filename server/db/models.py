@@ -1,0 +1,241 @@
+"""Tables. Columns that hold PHI store ciphertext envelopes only (see server/phi)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps are stored and returned as aware UTC datetimes on every dialect (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[str]: JSON(),
+    }
+
+
+class IntegrationStatus(StrEnum):
+    PENDING = "PENDING"  # webhook received, Sikka does not list the practice yet
+    ACTIVE = "ACTIVE"
+    REVOKED = "REVOKED"  # deauthorized; tokens revoked, secret scheduled for deletion
+    UNLISTED = "UNLISTED"  # no longer in authorized_practices (found by `practices sync`)
+
+
+class Account(Base):
+    """One practice location (Sikka office_id + practice_id)."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PmsIntegration(Base):
+    __tablename__ = "pms_integrations"
+    __table_args__ = (
+        UniqueConstraint("office_id", "practice_id", name="uq_pms_integrations_office_practice"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), unique=True)
+    provider: Mapped[str] = mapped_column(String(20), default="SIKKA")
+    office_id: Mapped[str] = mapped_column(String(64))
+    practice_id: Mapped[str] = mapped_column(String(64))
+    secret_name: Mapped[str | None] = mapped_column(String(512))
+    secret_arn: Mapped[str | None] = mapped_column(String(2048))
+    status: Mapped[str] = mapped_column(String(16), default=IntegrationStatus.PENDING)
+    pms_type: Mapped[str | None] = mapped_column(String(100))
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    features: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    last_sync_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PracticeToken(Base):
+    """A bearer token for one account; only its SHA-256 is stored."""
+
+    __tablename__ = "practice_tokens"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditLog(Base):
+    """One record per tool call or webhook delivery, hash-chained per account (see server/audit/chain.py)."""
+
+    __tablename__ = "pms_audit_logs"
+    __table_args__ = (
+        UniqueConstraint("account_id", "seq", name="uq_pms_audit_logs_account_seq"),
+        Index("ix_pms_audit_logs_recorded_at", "recorded_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    recorded_at: Mapped[datetime]
+    integration_id: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64))
+    crud: Mapped[str] = mapped_column(String(1))
+    endpoint: Mapped[str | None] = mapped_column(String(500))
+    method: Mapped[str | None] = mapped_column(String(100))
+    actor: Mapped[str] = mapped_column(String(64))
+    vapi_call_id: Mapped[str | None] = mapped_column(String(128))
+    ip_address: Mapped[str | None] = mapped_column(String(64))
+    request_summary: Mapped[str] = mapped_column(String(500))
+    response_status: Mapped[int] = mapped_column(Integer)
+    response_time_ms: Mapped[int] = mapped_column(Integer)
+    phi_accessed: Mapped[bool] = mapped_column(Boolean)
+    phi_fields: Mapped[list[str]]
+    patient_ref: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The last link of one account's audit chain; its row lock serialises appends."""
+
+    __tablename__ = "audit_chain_heads"
+
+    account_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class WebhookEvent(Base):
+    __tablename__ = "webhook_events"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    webhook_id: Mapped[str] = mapped_column(String(255), unique=True)
+    event: Mapped[str] = mapped_column(String(64))
+    office_id: Mapped[str | None] = mapped_column(String(64))
+    practice_id: Mapped[str | None] = mapped_column(String(64))
+    account_id: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(32))
+    response: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class VaultSecret(Base):
+    """The local vault: one AES-256-GCM envelope per practice secret."""
+
+    __tablename__ = "vault_secrets"
+
+    name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    delete_after: Mapped[datetime | None]
+
+
+class WritebackStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # too old: withdrawn with DELETE /writebacks
+
+
+class Writeback(Base):
+    """A Sikka writeback still being followed after a tool answered `pending`, and its final outcome."""
+
+    __tablename__ = "writebacks"
+    __table_args__ = (
+        UniqueConstraint("account_id", "writeback_id", name="uq_writebacks_account_writeback"),
+        Index("ix_writebacks_status_next_poll", "status", "next_poll_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(String(32))
+    writeback_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=WritebackStatus.PENDING)
+    created_id: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[str | None] = mapped_column(Text)  # Sikka's message, encrypted (it may echo record data)
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_poll_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    completed_at: Mapped[datetime | None]
+
+
+__all__ = [
+    "Account",
+    "AuditChainHead",
+    "AuditLog",
+    "Base",
+    "IntegrationStatus",
+    "PmsIntegration",
+    "PracticeToken",
+    "VaultSecret",
+    "WebhookEvent",
+    "Writeback",
+    "WritebackStatus",
+]

@@ -1,0 +1,180 @@
+"""Structured JSON logs on stderr, with PHI and secrets redacted for every logger.
+
+`configure_logging` must run before the MCP SDK is imported or constructed: `MCPServer()` calls
+`logging.basicConfig`, which is a no-op only once the root logger has our handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, Processor
+
+REDACTED = "[redacted]"
+
+# Keys whose values are never logged, matched on the key with separators removed, lower-cased.
+# A key is sensitive when it contains one of these fragments ("patient_name", "homephone", ...).
+SENSITIVE_KEY_FRAGMENTS = (
+    "name",
+    "phone",
+    "cell",
+    "email",
+    "birth",
+    "dob",
+    "address",
+    "city",
+    "zip",
+    "secret",
+    "requestkey",
+    "refreshkey",
+    "appkey",
+    "apikey",
+    "authorization",
+    "token",
+    "password",
+    "note",
+    "ssn",
+    "body",
+    "payload",
+    "arguments",
+)
+# Keys this service fills with its own identifiers or plumbing: never masked by key or pattern.
+TRUSTED_KEYS = frozenset(
+    {
+        "timestamp",
+        "level",
+        "logger",
+        "account_id",
+        "integration_id",
+        "token_id",
+        "audit_id",
+        "duration_ms",
+        "status",
+        "status_code",
+        "attempt",
+        "tool",
+        "outcome",
+        "code",
+        "error_code",
+        "endpoint",
+        "method",
+        "writeback_id",
+    }
+)
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Authorization header values and bearer tokens.
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + REDACTED),
+    # Sikka credentials and our tokens written as key=value or "key": "value".
+    (
+        re.compile(
+            r"(?i)(request[_-]?key|refresh[_-]?key|secret[_-]?key|app[_-]?key|token|password)"
+            r"(\"?\s*[:=]\s*\"?)[^\s\"&,}]+"
+        ),
+        r"\1\2" + REDACTED,
+    ),
+    # URL query strings carry search terms (names, phones, birthdates).
+    (re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']*"), r"\1?" + REDACTED),
+    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), REDACTED),
+    # Dates (dates of birth): 1984-12-10, 12/10/1984, 1984/12/10.
+    (re.compile(r"\b(?:\d{4}[-/]\d{1,2}[-/]\d{1,2}|\d{1,2}[-/]\d{1,2}[-/]\d{2,4})(?:T[\d:.]+)?\b"), REDACTED),
+    # Phone numbers in any common format, with or without country code.
+    (re.compile(r"(?<![\w])\+?(?:\d[\s.()-]*){10,15}(?![\w])"), REDACTED),
+    # Long opaque strings: API keys, request keys, practice tokens.
+    (re.compile(r"\b[A-Za-z0-9_-]{32,}\b"), REDACTED),
+)
+
+
+def _is_sensitive_key(key: str) -> bool:
+    squashed = re.sub(r"[^a-z0-9]", "", key.lower())
+    return any(fragment in squashed for fragment in SENSITIVE_KEY_FRAGMENTS)
+
+
+def redact_text(text: str) -> str:
+    """Mask phones, emails, dates, bearer tokens, keys and query strings inside free text."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_value(key: str, value: Any) -> Any:
+    if key in TRUSTED_KEYS:
+        return value
+    if _is_sensitive_key(key):
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {k: redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(key, item) for item in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact_text(repr(value))
+
+
+def redact_event(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: the last step before rendering, for structlog and stdlib records alike."""
+    redacted: MutableMapping[str, Any] = {}
+    for key, value in event_dict.items():
+        if key == "event":
+            redacted[key] = redact_text(str(value))
+        else:
+            redacted[key] = redact_value(key, value)
+    return dict(redacted)
+
+
+def _drop_color_message(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    event_dict.pop("color_message", None)  # uvicorn duplicates its message with ANSI codes
+    return event_dict
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Route every logger (ours, the MCP SDK's, uvicorn's, httpx's) through one redacting JSON handler."""
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_color_message],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redact_event,
+            structlog.processors.JSONRenderer(),
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "httpx", "httpcore", "mcp"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    # Request lines from httpx repeat what our gateway logs, with query strings; keep them at WARNING.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    logging.getLogger("httpcore").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger

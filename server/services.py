@@ -1,0 +1,111 @@
+"""The service container: everything a request needs, built once at startup (nothing at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from server.db.engine import create_engine, session_factory
+from server.metrics import Metrics
+from server.phi.cipher import PhiCipher
+from server.phi.keys import KeyProvider, key_provider_from_settings
+from server.settings import Settings
+from server.sikka.client import SikkaClient
+from server.sikka.gateway import SikkaGateway
+from server.sikka.session import PracticeSessions
+from server.sikka.writeback import WritebackFollower, WritebackLedger, Writebacks
+from server.vault.base import Vault
+from server.vault.cached import CachedVault
+from server.vault.local import LocalVault
+
+HTTP_POOL = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=30)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    metrics: Metrics
+    cipher: PhiCipher
+    vault: CachedVault
+    sikka: SikkaClient
+    practice_sessions: PracticeSessions
+    gateway: SikkaGateway
+    follower: WritebackFollower
+
+    async def database_ready(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:  # any driver error means "not ready"; /readyz reports it, never raises
+            return False
+        return True
+
+
+def build_vault(settings: Settings, sessions: async_sessionmaker[AsyncSession], cipher: PhiCipher) -> Vault:
+    if settings.secrets_backend == "aws":
+        import boto3
+
+        from server.vault.aws import AwsVault
+
+        client = boto3.client(
+            "secretsmanager", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+        )
+        return AwsVault(client, settings.secrets_prefix, settings.kms_key_for_secrets)
+    return LocalVault(sessions, cipher, settings.secrets_prefix)
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    sikka_transport: httpx.AsyncBaseTransport | None = None,
+    keys: KeyProvider | None = None,
+) -> AsyncIterator[Services]:
+    """Build the container (refusing to start without a PHI key) and release its resources on exit."""
+    cipher = PhiCipher(keys or key_provider_from_settings(settings))
+    metrics = metrics or Metrics()
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    vault = CachedVault(build_vault(settings, sessions, cipher))
+    http = httpx.AsyncClient(
+        transport=sikka_transport, limits=HTTP_POOL, headers={"Accept": "application/json"}
+    )
+    try:
+        sikka = SikkaClient(
+            http=http,
+            base_url=settings.sikka_api_url,
+            app_id=settings.sikka_app_id.get_secret_value() if settings.sikka_app_id else "",
+            app_key=settings.sikka_app_key.get_secret_value() if settings.sikka_app_key else "",
+            metrics=metrics,
+        )
+        practice_sessions = PracticeSessions(
+            sikka, vault, sessions, refresh_margin=timedelta(seconds=settings.sikka_refresh_margin_seconds)
+        )
+        ledger = WritebackLedger(sessions, cipher)
+        writebacks = Writebacks(
+            sikka, practice_sessions, ledger, budget_seconds=settings.writeback_budget_seconds
+        )
+        yield Services(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            metrics=metrics,
+            cipher=cipher,
+            vault=vault,
+            sikka=sikka,
+            practice_sessions=practice_sessions,
+            gateway=SikkaGateway(sikka, practice_sessions, writebacks, settings.metadata_cache_seconds),
+            follower=WritebackFollower(writebacks, ledger),
+        )
+    finally:
+        await http.aclose()
+        await engine.dispose()

@@ -1,0 +1,216 @@
+"""Configuration from the environment (the README's configuration table is generated from this class)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+MIN_AUDIT_RETENTION_DAYS = 6 * 366  # 45 CFR 164.316(b)(2): six years, leap days included
+
+SecretsBackend = Literal["local", "aws"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+CommaList = Annotated[list[str], NoDecode]
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names the variable and the problem (no values)."""
+
+
+def decode_phi_key(value: str) -> bytes:
+    """Decode a base64 AES-256 key, rejecting anything that is not exactly 32 bytes."""
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("must be base64") from exc
+    if len(raw) != 32:
+        raise ValueError(f"must decode to 32 bytes (got {len(raw)})")
+    return raw
+
+
+class Settings(BaseSettings):
+    """Every environment variable the service reads. Field names are the variable names, lower-cased."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///var/parlae.db",
+        description="Async DB URL: SQLite under var/ by default; postgresql+asyncpg://... in production.",
+    )
+    sikka_api_url: str = Field(
+        "https://api.sikkasoft.com/v4",
+        description="Sikka v4 base URL; https:// outside demo mode (http:// only for loopback hosts).",
+    )
+    sikka_app_id: SecretStr | None = Field(None, description="Sikka application id (required outside demo).")
+    sikka_app_key: SecretStr | None = Field(
+        None, description="Sikka application key (required outside demo)."
+    )
+    sikka_webhook_secret: SecretStr | None = Field(
+        None, description="Standard Webhooks secret (`whsec_...`) that signs authorization webhooks."
+    )
+    sikka_deadline_seconds: float = Field(
+        5.0, gt=0, le=19, description="Deadline for one Sikka operation, retries included (Vapi waits 20 s)."
+    )
+    sikka_refresh_margin_seconds: int = Field(
+        3600, ge=0, description="Refresh a practice's request_key this long before it expires."
+    )
+    writeback_budget_seconds: float = Field(
+        6.0, ge=0, le=15, description="How long a tool waits for a writeback before answering `pending`."
+    )
+    webhook_accept_callback_key: bool = Field(
+        False,
+        description="Also accept an unsigned webhook whose `callback-key` header is SIKKA_WEBHOOK_SECRET.",
+    )
+    secrets_backend: SecretsBackend = Field(
+        "local", description="Practice credential vault: `local` (encrypted rows in the DB) or `aws`."
+    )
+    secrets_prefix: str = Field(
+        "parlae/pms/sikka", description="Vault secret name prefix: {prefix}/{accountId}."
+    )
+    secrets_kms_key_id: str | None = Field(
+        None, description="KMS key for Secrets Manager secrets (defaults to PHI_KMS_KEY_ID)."
+    )
+    aws_region: str = Field("us-east-1", description="AWS region for Secrets Manager and KMS.")
+    aws_endpoint_url: str | None = Field(None, description="AWS endpoint override (tests, LocalStack).")
+    phi_encryption_key: SecretStr | None = Field(
+        None,
+        description="Local PHI key: base64 of 32 random bytes. One of this or PHI_KMS_KEY_ID is required.",
+    )
+    phi_encryption_old_keys: SecretStr | None = Field(
+        None,
+        description="Comma-separated earlier PHI_ENCRYPTION_KEY values, still used to decrypt (rotation).",
+    )
+    phi_kms_key_id: str | None = Field(None, description="KMS key id/ARN for PHI data keys (production).")
+    parlae_demo_token: SecretStr | None = Field(
+        None, description="Demo mode: the practice token to accept (generated and printed once when unset)."
+    )
+    parlae_allowed_hosts: CommaList = Field(
+        default_factory=lambda: ["127.0.0.1:*", "localhost:*", "[::1]:*"],
+        description="Comma-separated Host values accepted on /mcp (`host:*` for any port).",
+    )
+    token_cache_seconds: float = Field(
+        30.0, ge=0, le=300, description="How long a verified practice token is cached (revocation delay)."
+    )
+    metadata_cache_seconds: float = Field(
+        900.0, ge=0, description="How long practice metadata (providers, schedule, statuses) is cached."
+    )
+    retention_pending_patients_days: int = Field(
+        30, ge=1, description="Purge pending-patient PHI after N days."
+    )
+    retention_idempotency_days: int = Field(7, ge=1, description="Purge stored tool results after N days.")
+    retention_followups_days: int = Field(
+        90, ge=1, description="Purge resolved staff follow-ups after N days."
+    )
+    retention_consents_days: int = Field(
+        MIN_AUDIT_RETENTION_DAYS, ge=1, description="Purge consent records after N days."
+    )
+    retention_audit_days: int = Field(
+        MIN_AUDIT_RETENTION_DAYS,
+        ge=MIN_AUDIT_RETENTION_DAYS,
+        description="Purge audit records after N days (never fewer than six years).",
+    )
+    log_level: LogLevel = Field("INFO", description="Log level for every logger.")
+
+    @field_validator("parlae_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("phi_encryption_key")
+    @classmethod
+    def _check_phi_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            decode_phi_key(value.get_secret_value())
+        return value
+
+    @field_validator("phi_encryption_old_keys")
+    @classmethod
+    def _check_old_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            for key in value.get_secret_value().split(","):
+                if key.strip():
+                    decode_phi_key(key)
+        return value
+
+    @field_validator("sikka_api_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("secrets_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        value = value.strip("/")
+        if not value or any(c.isspace() for c in value):
+            raise ValueError("must be a non-empty path without spaces")
+        return value
+
+    @classmethod
+    def env_names(cls) -> list[str]:
+        """Every environment variable this service reads, upper-case, in declaration order."""
+        return [name.upper() for name in cls.model_fields]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def kms_key_for_secrets(self) -> str | None:
+        return self.secrets_kms_key_id or self.phi_kms_key_id
+
+    def require_production_ready(self) -> None:
+        """Refuse to run for real practices without credentials, a PHI key and TLS to Sikka."""
+        missing = [
+            name
+            for name, value in (("SIKKA_APP_ID", self.sikka_app_id), ("SIKKA_APP_KEY", self.sikka_app_key))
+            if value is None or not value.get_secret_value()
+        ]
+        if missing:
+            raise ConfigError(f"{missing[0]}: required outside demo mode")
+        if self.phi_encryption_key is None and not self.phi_kms_key_id:
+            raise ConfigError("PHI_ENCRYPTION_KEY or PHI_KMS_KEY_ID: a PHI key source is required")
+        if not is_secure_url(self.sikka_api_url):
+            raise ConfigError("SIKKA_API_URL: must use https:// (http:// is allowed only for loopback hosts)")
+
+
+def is_secure_url(url: str) -> bool:
+    """True for https URLs and for plain http to a loopback host (tests, a local sandbox)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    host = parts.hostname or ""
+    if parts.scheme != "http":
+        return False
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; turn pydantic's report into one ConfigError line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]).upper() if error["loc"] else "configuration"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{name}: {message}") from None

@@ -1,0 +1,264 @@
+"""HTTP to Sikka: one pooled httpx client, deadlines, retries, and response normalisation.
+
+Normalisation covers Sikka's documented quirks: the list envelope, the array-wrapped envelope
+(`writeback_status`), HTTP 204 / empty bodies as "no items", error envelopes that arrive with HTTP 200,
+and `offset` as a page index when paging.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import anyio
+import httpx
+
+from server.logs import get_logger
+from server.metrics import Metrics
+from server.sikka.errors import RateLimited, SikkaError, SikkaUnavailable, classify
+
+log = get_logger(__name__)
+
+Item = dict[str, Any]
+Params = Mapping[str, str | int]
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+MAX_ATTEMPTS = 4
+BACKOFF_BASE_SECONDS = 0.2
+BACKOFF_CAP_SECONDS = 2.0
+CONNECT_TIMEOUT_SECONDS = 3.0
+DEFAULT_PAGE_SIZE = 500
+MAX_PAGES = 200
+
+# Sikka calls made by the current tool call, for its audit record ("GET patients", ...).
+_calls: ContextVar[list[str] | None] = ContextVar("sikka_calls", default=None)
+
+
+@contextmanager
+def track_calls() -> Iterator[list[str]]:
+    """Collect "METHOD endpoint" for every request sent inside the block."""
+    calls: list[str] = []
+    token = _calls.set(calls)
+    try:
+        yield calls
+    finally:
+        _calls.reset(token)
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """A point in monotonic time by which an operation (retries included) must finish."""
+
+    expires_at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return max(0.0, self.expires_at - time.monotonic())
+
+
+@dataclass(slots=True)
+class SikkaResponse:
+    status: int
+    headers: httpx.Headers
+    body: Any = None
+
+    @property
+    def envelope(self) -> Item | None:
+        """The list/error envelope, unwrapping the documented `[{...}]` form."""
+        body = self.body
+        if isinstance(body, list) and len(body) == 1 and isinstance(body[0], dict):
+            body = body[0]
+        return body if isinstance(body, dict) else None
+
+    @property
+    def items(self) -> list[Item]:
+        envelope = self.envelope
+        if envelope is None:
+            if isinstance(self.body, list):  # a bare array of items
+                return [item for item in self.body if isinstance(item, dict)]
+            return []
+        items = envelope.get("items")
+        return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+    def next_offset(self) -> str | None:
+        """The page index of `pagination.next`, or None on the last page."""
+        envelope = self.envelope or {}
+        pagination = envelope.get("pagination")
+        link = pagination.get("next") if isinstance(pagination, dict) else None
+        if not isinstance(link, str) or not link.strip():
+            return None
+        values = parse_qs(urlsplit(link).query).get("offset")
+        return values[0] if values else None
+
+
+@dataclass
+class SikkaClient:
+    """Sends requests to Sikka. One per process; the httpx client (and its pool) is shared."""
+
+    http: httpx.AsyncClient
+    base_url: str
+    app_id: str
+    app_key: str
+    metrics: Metrics | None = None
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
+    jitter: Callable[[], float] = field(default=random.random)
+
+    def app_headers(self) -> dict[str, str]:
+        return {"App-Id": self.app_id, "App-Key": self.app_key}
+
+    @staticmethod
+    def key_headers(request_key: str) -> dict[str, str]:
+        return {"Request-Key": request_key}
+
+    async def send(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        headers: Mapping[str, str],
+        deadline: Deadline,
+        params: Params | None = None,
+        json_body: Any = None,
+    ) -> SikkaResponse:
+        """One logical request. GETs retry transient failures with jittered backoff inside the deadline;
+        writes retry only when the request provably never reached Sikka (connection not established)."""
+        idempotent = method == "GET"
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(method, endpoint, headers, deadline, params, json_body)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                error: SikkaError = SikkaUnavailable(f"cannot connect to Sikka ({type(exc).__name__})")
+                retryable = True
+            except httpx.TransportError as exc:
+                error = SikkaUnavailable(f"Sikka did not answer ({type(exc).__name__})")
+                retryable = idempotent
+            except TimeoutError:
+                raise SikkaUnavailable("Sikka did not answer before the deadline") from None
+            except SikkaError as exc:
+                error = exc
+                retryable = idempotent and exc.status in RETRYABLE_STATUSES
+            delay = self._backoff(attempt, error)
+            if not retryable or attempt >= MAX_ATTEMPTS or delay >= deadline.remaining():
+                raise error
+            log.info("sikka retry", endpoint=endpoint, method=method, attempt=attempt, status=error.status)
+            await self.sleep(delay)
+
+    def _backoff(self, attempt: int, error: SikkaError) -> float:
+        exponential: float = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** (attempt - 1))
+        delay = exponential * (0.5 + self.jitter() / 2)
+        if isinstance(error, RateLimited) and error.retry_after is not None:
+            delay = max(delay, error.retry_after)
+        return delay
+
+    async def _attempt(
+        self,
+        method: str,
+        endpoint: str,
+        headers: Mapping[str, str],
+        deadline: Deadline,
+        params: Params | None,
+        json_body: Any,
+    ) -> SikkaResponse:
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise TimeoutError
+        calls = _calls.get()
+        if calls is not None:
+            calls.append(f"{method} {endpoint}")
+        timeout = httpx.Timeout(remaining, connect=min(CONNECT_TIMEOUT_SECONDS, remaining))
+        started = time.perf_counter()
+        result = "error"
+        try:
+            with anyio.fail_after(remaining):
+                response = await self.http.request(
+                    method,
+                    f"{self.base_url}/{endpoint}",
+                    params=params,
+                    json=json_body,
+                    headers=headers,
+                    timeout=timeout,
+                )
+            parsed = _parse(response)
+            result = str(parsed.status)
+            return parsed
+        finally:
+            elapsed = time.perf_counter() - started
+            if self.metrics is not None:
+                self.metrics.sikka_requests.labels(endpoint, result).inc()
+                self.metrics.sikka_latency.labels(endpoint).observe(elapsed)
+            log.debug(
+                "sikka request", endpoint=endpoint, method=method, status=result, duration_ms=elapsed * 1000
+            )
+
+    async def get_items(
+        self,
+        endpoint: str,
+        *,
+        headers: Mapping[str, str],
+        deadline: Deadline,
+        params: Params | None = None,
+        all_pages: bool = True,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> list[Item]:
+        """Items of a list endpoint; follows `pagination.next` (offset is a page index) when asked."""
+        query: dict[str, str | int] = {**(params or {}), "limit": page_size, "offset": 0}
+        items: list[Item] = []
+        seen_offsets: set[str] = set()
+        for _ in range(MAX_PAGES):
+            response = await self.send("GET", endpoint, headers=headers, deadline=deadline, params=query)
+            page = response.items
+            items.extend(page)
+            next_offset = response.next_offset()
+            if not all_pages or not page or next_offset is None or next_offset in seen_offsets:
+                break
+            seen_offsets.add(str(query["offset"]))
+            query["offset"] = next_offset
+        return items
+
+
+def _parse(response: httpx.Response) -> SikkaResponse:
+    """Decode the body and raise the error it represents (whatever the HTTP status says)."""
+    retry_after = _rate_limit_reset(response.headers)
+    body: Any = None
+    if response.status_code != 204 and response.content.strip():
+        try:
+            body = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            if response.status_code >= 400:
+                raise classify(response.status_code, None, retry_after) or SikkaUnavailable(
+                    "unreadable error from Sikka", status=response.status_code
+                ) from None
+            raise SikkaUnavailable("Sikka sent a malformed response", status=response.status_code) from None
+    parsed = SikkaResponse(response.status_code, response.headers, body)
+    error = classify(response.status_code, parsed.envelope, retry_after)
+    if error is not None:
+        raise error
+    return parsed
+
+
+def _rate_limit_reset(headers: httpx.Headers) -> float | None:
+    value = headers.get("x-rate-limit-reset") or headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        reset_at: float = parsedate_to_datetime(value).timestamp()
+        return max(0.0, reset_at - time.time())
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,218 @@
+"""The request_key lifecycle for each practice: exchange, refresh before expiry, re-key on rejection.
+
+Single-flight at two levels: within a process an asyncio lock per account makes concurrent callers share
+one refresh; across replicas a row lock on the practice's `pms_integrations` row (PostgreSQL) serialises
+refreshes, and whoever waited re-reads the vault instead of refreshing again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.db.models import PmsIntegration, utcnow
+from server.logs import get_logger
+from server.sikka.client import Deadline, SikkaClient, SikkaResponse
+from server.sikka.errors import PracticeNotAuthorized, SikkaAuthError, SikkaValidationError
+from server.vault.base import PracticeCredentials
+from server.vault.cached import CachedVault
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+KEY_LIFETIME_FALLBACK = timedelta(hours=23)
+_EXPIRES_IN = re.compile(r"(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyGrant:
+    request_key: str
+    refresh_key: str
+    expires_at: datetime
+
+
+def parse_grant(response: SikkaResponse, now: datetime) -> KeyGrant:
+    """Read a `POST /request_key` answer; expiry from Request-Key-Expires, else `expires_in` text."""
+    body = response.envelope or {}
+    request_key = str(body.get("request_key") or "")
+    if not request_key:
+        raise SikkaValidationError("Sikka returned no request_key")
+    return KeyGrant(request_key, str(body.get("refresh_key") or ""), _expiry(response, body, now))
+
+
+def _expiry(response: SikkaResponse, body: dict[str, object], now: datetime) -> datetime:
+    header = response.headers.get("request-key-expires")
+    if header:
+        try:
+            return parsedate_to_datetime(header).astimezone(UTC)
+        except (TypeError, ValueError):
+            pass
+    match = _EXPIRES_IN.search(str(body.get("expires_in") or ""))
+    if match:
+        return now + timedelta(seconds=int(match.group(1)))
+    return now + KEY_LIFETIME_FALLBACK
+
+
+async def exchange_request_key(
+    client: SikkaClient, office_id: str, secret_key: str, deadline: Deadline, now: datetime
+) -> KeyGrant:
+    response = await client.send(
+        "POST",
+        "request_key",
+        headers={},
+        deadline=deadline,
+        json_body={
+            "grant_type": "request_key",
+            "office_id": office_id,
+            "secret_key": secret_key,
+            "app_id": client.app_id,
+            "app_key": client.app_key,
+        },
+    )
+    return parse_grant(response, now)
+
+
+async def refresh_request_key(
+    client: SikkaClient, refresh_key: str, deadline: Deadline, now: datetime
+) -> KeyGrant:
+    response = await client.send(
+        "POST",
+        "request_key",
+        headers={},
+        deadline=deadline,
+        json_body={
+            "grant_type": "refresh_key",
+            "refresh_key": refresh_key,
+            "app_id": client.app_id,
+            "app_key": client.app_key,
+        },
+    )
+    return parse_grant(response, now)
+
+
+async def revoke_keys(client: SikkaClient, credentials: PracticeCredentials, deadline: Deadline) -> None:
+    """`DELETE /request_key` and `DELETE /refresh_key` (best effort: an already dead key is fine)."""
+    if credentials.request_key:
+        await client.send(
+            "DELETE", "request_key", headers=client.key_headers(credentials.request_key), deadline=deadline
+        )
+    if credentials.refresh_key:
+        await client.send(
+            "DELETE",
+            "refresh_key",
+            headers={**client.app_headers(), "Refresh-Key": credentials.refresh_key},
+            deadline=deadline,
+        )
+
+
+class PracticeSessions:
+    """Hands out a valid request_key per account and re-keys when Sikka rejects one."""
+
+    def __init__(
+        self,
+        client: SikkaClient,
+        vault: CachedVault,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        refresh_margin: timedelta = timedelta(hours=1),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.client = client
+        self.vault = vault
+        self.sessions = sessions
+        self.refresh_margin = refresh_margin
+        self.clock = clock
+        self.renewals = 0  # key renewals this process performed (refresh or exchange)
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _fresh(self, credentials: PracticeCredentials) -> bool:
+        expiry = credentials.token_expiry
+        return (
+            bool(credentials.request_key)
+            and expiry is not None
+            and expiry - self.refresh_margin > self.clock()
+        )
+
+    async def credentials(self, account_id: str) -> PracticeCredentials:
+        return await self.vault.get(account_id)
+
+    async def request_key(self, account_id: str, deadline: Deadline) -> str:
+        credentials = await self.vault.get(account_id)
+        if self._fresh(credentials):
+            return credentials.request_key
+        return await self._renew(account_id, deadline, rejected=None)
+
+    async def call(self, account_id: str, deadline: Deadline, operation: Callable[[str], Awaitable[T]]) -> T:
+        """Run `operation(request_key)`; on an auth rejection re-key once and retry once."""
+        key = await self.request_key(account_id, deadline)
+        try:
+            return await operation(key)
+        except SikkaAuthError:
+            log.info("sikka rejected the request key; re-keying", account_id=account_id)
+            key = await self._renew(account_id, deadline, rejected=key)
+            return await operation(key)
+
+    async def _renew(self, account_id: str, deadline: Deadline, rejected: str | None) -> str:
+        lock = self._locks.setdefault(account_id, asyncio.Lock())
+        async with lock:
+            credentials = await self.vault.get(account_id)
+            if self._usable(credentials, rejected):
+                return credentials.request_key
+            async with self._replica_lock(account_id):
+                credentials = await self.vault.reload(account_id)
+                if self._usable(credentials, rejected):
+                    return credentials.request_key
+                renewed = await self._new_keys(account_id, credentials, deadline)
+                await self.vault.put(account_id, renewed)
+                return renewed.request_key
+
+    def _usable(self, credentials: PracticeCredentials, rejected: str | None) -> bool:
+        if rejected is not None:
+            return bool(credentials.request_key) and credentials.request_key != rejected
+        return self._fresh(credentials)
+
+    @asynccontextmanager
+    async def _replica_lock(self, account_id: str) -> AsyncIterator[None]:
+        """Hold the integration row lock (PostgreSQL `SELECT ... FOR UPDATE`; a no-op on SQLite)."""
+        async with self.sessions.begin() as session:
+            await session.execute(
+                select(PmsIntegration.id).where(PmsIntegration.account_id == account_id).with_for_update()
+            )
+            yield
+
+    async def _new_keys(
+        self, account_id: str, credentials: PracticeCredentials, deadline: Deadline
+    ) -> PracticeCredentials:
+        now = self.clock()
+        grant: KeyGrant | None = None
+        if credentials.refresh_key:
+            try:
+                grant = await refresh_request_key(self.client, credentials.refresh_key, deadline, now)
+            except (SikkaAuthError, SikkaValidationError) as exc:
+                log.info("refresh grant refused; exchanging a new key", account_id=account_id, code=exc.code)
+        if grant is None:
+            try:
+                grant = await exchange_request_key(
+                    self.client, credentials.office_id, credentials.secret_key, deadline, now
+                )
+            except (SikkaAuthError, PracticeNotAuthorized):
+                self.vault.invalidate(account_id)
+                raise
+        self.renewals += 1
+        log.info("request key renewed", account_id=account_id)
+        return credentials.model_copy(
+            update={
+                "request_key": grant.request_key,
+                "refresh_key": grant.refresh_key or credentials.refresh_key,
+                "token_expiry": grant.expires_at,
+            }
+        )

@@ -1,0 +1,87 @@
+"""Shared fixtures. Async tests use the anyio plugin on asyncio (`@pytest.mark.anyio`)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from server.db import migrate
+from server.db.engine import create_engine
+from server.settings import Settings
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+requires_postgres = pytest.mark.skipif(
+    not TEST_DATABASE_URL, reason="TEST_DATABASE_URL is not set (PostgreSQL tests run in CI via .ci/run)"
+)
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def new_phi_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+@pytest.fixture
+def phi_key() -> str:
+    return new_phi_key()
+
+
+async def create_postgres_database() -> str:
+    """A fresh, empty database on the test server; returns its URL."""
+    assert TEST_DATABASE_URL
+    admin_url = make_url(TEST_DATABASE_URL)
+    name = f"parlae_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return admin_url.set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_postgres_database(url: str) -> None:
+    assert TEST_DATABASE_URL
+    name = make_url(url).database
+    admin = create_async_engine(make_url(TEST_DATABASE_URL), isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[requires_postgres, pytest.mark.postgres])])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A migrated, empty database: a SQLite file, and (with TEST_DATABASE_URL) a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    else:
+        url = await create_postgres_database()
+    engine = create_engine(url)
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    yield url
+    if request.param == "postgres":
+        await drop_postgres_database(url)
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "sikka_api_url": "http://127.0.0.1:9/v4",
+        "sikka_app_id": "a" * 32,
+        "sikka_app_key": "b" * 32,
+        "phi_encryption_key": new_phi_key(),
+        "log_level": "DEBUG",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+import structlog
+
+from server.logs import REDACTED, configure_logging, get_logger, redact_text
+
+
+@pytest.fixture
+def captured() -> io.StringIO:
+    configure_logging("DEBUG")
+    stream = io.StringIO()
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    return stream
+
+
+def lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+def test_structlog_events_are_json_with_sensitive_keys_redacted(captured: io.StringIO) -> None:
+    get_logger("test").info(
+        "patient looked up",
+        account_id="acc1",
+        first_name="Zebulon",
+        phone="+14085550101",
+        secret_key="sk-123",
+        request_key="rk-456",
+        headers={"Authorization": "Bearer abc", "Accept": "json"},
+    )
+    (event,) = lines(captured)
+    assert event["event"] == "patient looked up"
+    assert event["account_id"] == "acc1"
+    for key in ("first_name", "phone", "secret_key", "request_key"):
+        assert event[key] == REDACTED
+    assert event["headers"] == {"Authorization": REDACTED, "Accept": "json"}
+    assert event["level"] == "info"
+
+
+def test_foreign_loggers_are_redacted_by_pattern(captured: io.StringIO) -> None:
+    for name in ("mcp.server", "uvicorn.error", "some.library"):
+        logging.getLogger(name).warning(
+            "call from %s about %s born %s, Authorization: Bearer tok_abcdefghijklmnopqrstuvwxyz0123456789",
+            "(408) 555-0101",
+            "zeb@example.com",
+            "1984-12-10",
+        )
+    events = lines(captured)
+    assert len(events) == 3
+    text = captured.getvalue()
+    for canary in ("555-0101", "zeb@example.com", "1984-12-10", "tok_abcdefghijklmnopqrstuvwxyz0123456789"):
+        assert canary not in text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "+1 408 555 0101",
+        "408.555.0101",
+        "4085550101",
+        "https://api.sikkasoft.com/v4/patients?firstname=Zebulon&cell=4085550101",
+        "request_key=4d74aaa0011223344556677889900aabb",
+        '"secret_key": "abc123"',
+        "01/02/1984",
+    ],
+)
+def test_patterns(value: str) -> None:
+    redacted = redact_text(f"x {value} y")
+    assert REDACTED in redacted
+    for fragment in ("Zebulon", "0101", "abc123", "1984", "4d74aaa0011223344556677889900aabb"):
+        assert fragment not in redacted
+
+
+def test_exceptions_are_redacted(captured: io.StringIO) -> None:
+    try:
+        raise ValueError("bad phone 408-555-0101")
+    except ValueError:
+        get_logger("test").exception("failed")
+    assert "408-555-0101" not in captured.getvalue()
+    assert "ValueError" in captured.getvalue()
+
+
+def teardown_module() -> None:
+    structlog.reset_defaults()
