@@ -1,19 +1,29 @@
-"""`create_app`: the composition root. Health, metrics, webhook and MCP routes in one Starlette app."""
+"""`create_app`: the composition root: health, metrics, the Sikka webhook and `POST /mcp` in one Starlette app."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, nullcontext
 
+import anyio
+import httpx
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server.metrics import Metrics, MetricsMiddleware, metrics_endpoint
-from server.services import Services, open_services
+from server.mcp import build_mcp_server
+from server.metrics import MetricsMiddleware, metrics_endpoint
+from server.phi.keys import KeyProvider
+from server.services import Services, build_services
 from server.settings import Settings
+from tools import ALL_TOOLS
+from webhook.routes import webhook_routes
+
+MCP_PATH = "/mcp"
 
 
 async def healthz(request: Request) -> Response:
@@ -29,22 +39,66 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "unavailable", "reason": "database unreachable"}, status_code=503)
 
 
-def create_app(settings: Settings) -> Starlette:
-    metrics = Metrics()
+class PostOnly:
+    """Stateless MCP needs only POST; a GET would open an SSE stream that never ends."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == MCP_PATH and scope["method"] != "POST":
+            response = PlainTextResponse("Method Not Allowed", status_code=405, headers={"Allow": "POST"})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    hosts = settings.parlae_allowed_hosts
+    origins = [f"{scheme}://{host}" for host in hosts for scheme in ("https", "http")]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    sikka_transport: httpx.AsyncBaseTransport | None = None,
+    keys: KeyProvider | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+    services: Services | None = None,
+    on_startup: Callable[[Services], Awaitable[None]] | None = None,
+) -> Starlette:
+    """The whole service. Tests and demo mode may pass a Sikka transport, PHI keys, or ready services."""
+    services = services or build_services(settings, sikka_transport=sikka_transport, keys=keys)
+    mcp = build_mcp_server(ALL_TOOLS, lambda: nullcontext(services), token_verifier=services.tokens)
+    mcp_app = mcp.streamable_http_app(
+        stateless_http=True, json_response=True, transport_security=transport_security(settings)
+    )
+    session_manager = mcp.session_manager
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_services(settings, metrics=metrics) as services:
-            app.state.services = services
-            yield
+        try:
+            if on_startup is not None:
+                await on_startup(services)
+            async with session_manager.run(), anyio.create_task_group() as background:
+                background.start_soon(services.follower.run_forever)
+                yield
+                background.cancel_scope.cancel()
+        finally:
+            await services.aclose()
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *webhook_routes(),
+        *extra_routes,
+        Mount("/", app=PostOnly(mcp_app)),  # last, so the endpoint stays /mcp
     ]
     app = Starlette(
-        routes=routes, lifespan=lifespan, middleware=[Middleware(MetricsMiddleware, metrics=metrics)]
+        routes=routes, lifespan=lifespan, middleware=[Middleware(MetricsMiddleware, metrics=services.metrics)]
     )
-    app.state.metrics = metrics
+    app.state.services = services
+    app.state.metrics = services.metrics
     return app

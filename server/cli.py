@@ -9,12 +9,16 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any, NoReturn, TypeVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 import click
 
 from server.logs import configure_logging
 from server.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from server.services import Services
 
 T = TypeVar("T")
 
@@ -68,9 +72,7 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to bind.")
-@click.option(
-    "--demo", is_flag=True, help="SQLite, local vault, the Sikka sandbox in-process, a demo practice."
-)
+@click.option("--demo", is_flag=True, help="SQLite, local vault, the Sikka sandbox in-process, a demo practice.")
 def serve(host: str, port: int, demo: bool) -> None:
     """Serve /mcp, the Sikka webhook and the health routes over HTTP."""
     import uvicorn
@@ -89,7 +91,15 @@ def serve(host: str, port: int, demo: bool) -> None:
         except ConfigError as exc:
             fail_config(str(exc))
         app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True, server_header=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        server_header=False,
+    )
 
 
 @main.group()
@@ -116,12 +126,464 @@ def db_upgrade() -> None:
     click.echo("database is at the newest migration")
 
 
+def with_services(operation: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
+    """Run `operation` with the service container (configuration errors exit 2, OperationFailed exits 1)."""
+    settings = settings_or_exit()
+
+    async def run() -> T:
+        from server.services import open_services
+
+        async with open_services(settings) as services:
+            return await operation(services)
+
+    return run_async(run)
+
+
+async def audited_operation(
+    services: Services, action: str, crud: str, summary: str, work: Callable[[], Coroutine[Any, Any, T]]
+) -> T:
+    """Audit an operator command like a tool call (account "system", actor "cli")."""
+    from server.audit.decorator import SystemSubject, audited
+
+    @audited(action, crud=crud, phi_fields=())
+    async def run(subject: SystemSubject) -> _Done[T]:
+        assert subject.audit is not None
+        subject.audit.summary = summary
+        return _Done(await work())
+
+    done = await run(SystemSubject(services.audit, actor="cli"))
+    return done.value
+
+
+class _Done(Generic[T]):
+    """A finished operator command, as an audited result."""
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def audit_outcome(self) -> tuple[str, int, str | None]:
+        return "success", 200, None
+
+
+async def require_account(services: Services, account_id: str) -> None:
+    from server.db.models import Account
+
+    async with services.sessions() as session:
+        if await session.get(Account, account_id) is None:
+            raise OperationFailed(f"no account {account_id}")
+
+
+# --- tokens -------------------------------------------------------------------------------------------
+
+
+@main.group()
+def tokens() -> None:
+    """Practice access tokens (Bearer tokens for /mcp)."""
+
+
+@tokens.command("issue")
+@click.option("--account-id", required=True)
+@click.option("--label", default="", help="A note for operators, e.g. the Vapi assistant's name.")
+@json_option
+def tokens_issue(account_id: str, label: str, as_json: bool) -> None:
+    """Create a token for one practice; it is printed once and stored only as a SHA-256 hash."""
+    from server.auth import issue_token
+
+    async def run(services: Services) -> Any:
+        await require_account(services, account_id)
+        return await audited_operation(
+            services,
+            "tokens.issue",
+            "C",
+            f"token for account {account_id}",
+            lambda: issue_token(services.sessions, account_id, label),
+        )
+
+    issued = with_services(run)
+    emit(
+        {"accountId": issued.account_id, "tokenId": issued.token_id, "token": issued.token},
+        as_json,
+        [f"token id: {issued.token_id}", f"token (shown once): {issued.token}"],
+    )
+
+
+@tokens.command("revoke")
+@click.option("--token-id", required=True)
+@json_option
+def tokens_revoke(token_id: str, as_json: bool) -> None:
+    """Revoke a token (takes effect within TOKEN_CACHE_SECONDS on running servers)."""
+    from server.auth import revoke_token
+
+    async def run(services: Services) -> bool:
+        return await audited_operation(
+            services,
+            "tokens.revoke",
+            "D",
+            f"revoke token {token_id}",
+            lambda: revoke_token(services.sessions, token_id),
+        )
+
+    if not with_services(run):
+        raise click.ClickException(f"no live token {token_id}")
+    emit({"tokenId": token_id, "revoked": True}, as_json, [f"revoked {token_id}"])
+
+
+# --- practices ----------------------------------------------------------------------------------------
+
+
+@main.group()
+def practices() -> None:
+    """Practices (Sikka office_id + practice_id) and their integrations."""
+
+
+@practices.command("connect")
+@click.option("--office-id", required=True)
+@click.option("--secret-key", required=True, help="The practice's Sikka secret_key (from authorized_practices).")
+@click.option("--practice-id", default="1", show_default=True)
+@json_option
+def practices_connect(office_id: str, secret_key: str, practice_id: str, as_json: bool) -> None:
+    """Onboard a practice by hand (same flow as the webhook) and issue its first token."""
+    from server.auth import issue_token
+    from server.onboarding import NotConfirmed, Onboarding, PracticeRef
+    from server.sikka.errors import SikkaError
+    from server.vault.base import VaultError
+
+    async def run(services: Services) -> dict[str, Any]:
+        async def connect() -> dict[str, Any]:
+            try:
+                result = await Onboarding(services).authorize(PracticeRef(office_id, practice_id, secret_key))
+            except NotConfirmed as exc:
+                raise OperationFailed(f"Sikka does not confirm this practice ({exc})") from None
+            except (SikkaError, VaultError) as exc:
+                raise OperationFailed(f"cannot complete onboarding now ({type(exc).__name__})") from None
+            if result.account_id is None:
+                raise OperationFailed("Sikka does not list this practice yet (SPU still syncing?); try later")
+            issued = await issue_token(services.sessions, result.account_id, "connect")
+            return {
+                "accountId": result.account_id,
+                "status": str(result.status),
+                "tokenId": issued.token_id,
+                "token": issued.token,
+            }
+
+        return await audited_operation(services, "practices.connect", "C", f"connect office {office_id}", connect)
+
+    data = with_services(run)
+    emit(
+        data,
+        as_json,
+        [
+            f"account {data['accountId']} is {data['status']}",
+            f"token id: {data['tokenId']}",
+            f"token (shown once): {data['token']}",
+        ],
+    )
+
+
+@practices.command("sync")
+@json_option
+def practices_sync(as_json: bool) -> None:
+    """Reconcile with Sikka's authorized_practices: activate pending practices, flag unlisted ones."""
+    from server.onboarding import sync_practices
+    from server.sikka.errors import SikkaError
+
+    async def run(services: Services) -> Any:
+        try:
+            return await audited_operation(
+                services, "practices.sync", "U", "reconcile authorized_practices", lambda: sync_practices(services)
+            )
+        except SikkaError as exc:
+            raise OperationFailed(f"cannot reach Sikka ({type(exc).__name__})") from None
+
+    report = with_services(run)
+    emit(
+        {"activated": report.activated, "unlisted": report.unlisted, "failed": report.failed},
+        as_json,
+        [
+            f"activated: {len(report.activated)}",
+            f"unlisted: {len(report.unlisted)}",
+            *[f"failed: {f}" for f in report.failed],
+        ],
+    )
+    if report.failed:
+        sys.exit(1)
+
+
+@practices.command("list")
+@json_option
+def practices_list(as_json: bool) -> None:
+    """Every practice, its status and PMS."""
+    from sqlalchemy import select
+
+    from server.db.models import Account, PmsIntegration
+
+    async def run(services: Services) -> list[dict[str, Any]]:
+        async with services.sessions() as session:
+            rows = await session.execute(
+                select(PmsIntegration, Account.name).join(Account).order_by(Account.name, PmsIntegration.office_id)
+            )
+            return [
+                {
+                    "accountId": integration.account_id,
+                    "name": name,
+                    "officeId": integration.office_id,
+                    "practiceId": integration.practice_id,
+                    "status": integration.status,
+                    "pms": integration.pms_type,
+                    "timeZone": integration.time_zone,
+                    "lastSyncAt": integration.last_sync_at.isoformat() if integration.last_sync_at else None,
+                }
+                for integration, name in rows
+            ]
+
+    listed = with_services(run)
+    emit(
+        {"practices": listed},
+        as_json,
+        [
+            f"{p['accountId']}  {p['status']:<8}  {p['officeId']}/{p['practiceId']}  {p['pms'] or '-'}  {p['name']}"
+            for p in listed
+        ]
+        or ["no practices"],
+    )
+
+
+# --- audit --------------------------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """The audit log: chain verification and the breach report."""
+
+
+@audit.command("verify")
+@click.option("--account-id", default=None, help="Only this account's chain.")
+@json_option
+def audit_verify(account_id: str | None, as_json: bool) -> None:
+    """Exit 0 when every chain is intact; 1 naming the first broken record."""
+    from server.audit import chain
+
+    async def run(services: Services) -> tuple[int, chain.ChainBreak | None]:
+        async with services.sessions() as session:
+            return await chain.verify(session, account_id)
+
+    checked, problem = with_services(run)
+    emit(
+        {
+            "intact": problem is None,
+            "recordsChecked": checked,
+            "problem": problem.describe() if problem else None,
+            "recordId": problem.record_id if problem else None,
+        },
+        as_json,
+        [f"audit chain intact ({checked} records)"]
+        if problem is None
+        else [f"audit chain broken: {problem.describe()}"],
+    )
+    if problem is not None:
+        sys.exit(1)
+
+
+@audit.command("report")
+@click.option("--account-id", required=True)
+@click.option("--since", required=True, type=click.DateTime(), help="Start (UTC), e.g. 2026-11-01.")
+@click.option("--until", required=True, type=click.DateTime(), help="End (UTC, exclusive).")
+@click.option("--format", "output", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+def audit_report(account_id: str, since: datetime, until: datetime, output: str) -> None:
+    """Which patients' PHI fields were accessed, when, by which token and call; consents recorded."""
+    from server.audit.report import breach_report
+
+    if until <= since:
+        raise click.BadParameter("--until must be after --since")
+
+    async def run(services: Services) -> Any:
+        await require_account(services, account_id)
+        return await audited_operation(
+            services,
+            "audit.report",
+            "R",
+            f"breach report for account {account_id}",
+            lambda: breach_report(services, account_id, since.replace(tzinfo=UTC), until.replace(tzinfo=UTC)),
+        )
+
+    report = with_services(run)
+    click.echo(json.dumps(report.as_json()) if output == "json" else report.as_csv(), nl=output == "json")
+
+
+# --- retention, PHI keys, follow-ups -------------------------------------------------------------------
+
+
+@main.group()
+def retention() -> None:
+    """Data retention."""
+
+
+@retention.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@json_option
+def retention_purge(dry_run: bool, as_json: bool) -> None:
+    """Delete stored PHI past its configured age (never audit records younger than six years)."""
+    from server.retention import purge
+
+    async def run(services: Services) -> dict[str, int]:
+        mode = "dry run" if dry_run else "purge"
+        return await audited_operation(
+            services, "retention.purge", "D", f"retention {mode}", lambda: purge(services, dry_run=dry_run)
+        )
+
+    counts = with_services(run)
+    verb = "would delete" if dry_run else "deleted"
+    emit({"dryRun": dry_run, "counts": counts}, as_json, [f"{verb} {n} from {table}" for table, n in counts.items()])
+
+
+@main.group()
+def phi() -> None:
+    """PHI encryption keys."""
+
+
+@phi.command("reencrypt")
+@click.option("--dry-run", is_flag=True, help="Count envelopes on old keys; change nothing.")
+@json_option
+def phi_reencrypt(dry_run: bool, as_json: bool) -> None:
+    """Re-encrypt stored PHI with the current key (after rotating PHI_ENCRYPTION_KEY)."""
+    from server.phi.reencrypt import reencrypt
+
+    async def run(services: Services) -> dict[str, int]:
+        return await audited_operation(
+            services, "phi.reencrypt", "U", "re-encrypt stored PHI", lambda: reencrypt(services, dry_run=dry_run)
+        )
+
+    counts = with_services(run)
+    verb = "would re-encrypt" if dry_run else "re-encrypted"
+    emit({"dryRun": dry_run, "counts": counts}, as_json, [f"{verb} {n} in {table}" for table, n in counts.items()])
+
+
+@main.group()
+def followups() -> None:
+    """Changes recorded for the practice's staff (the PMS could not take them through Sikka)."""
+
+
+@followups.command("list")
+@click.option("--account-id", required=True)
+@json_option
+def followups_list(account_id: str, as_json: bool) -> None:
+    """Open follow-ups, decrypted (contains PHI: for the practice's staff only)."""
+
+    async def run(services: Services) -> list[dict[str, Any]]:
+        await require_account(services, account_id)
+
+        async def read() -> list[dict[str, Any]]:
+            return [
+                {
+                    "id": row.id,
+                    "kind": row.kind,
+                    "createdAt": row.created_at.isoformat(),
+                    "vapiCallId": row.vapi_call_id,
+                    "details": details,
+                }
+                for row, details in await services.phi_records.open_followups(account_id)
+            ]
+
+        return await audited_operation(services, "followups.list", "R", f"staff follow-ups for {account_id}", read)
+
+    items = with_services(run)
+    emit(
+        {"followups": items},
+        as_json,
+        [f"{i['id']}  {i['createdAt']}  {i['kind']}  {json.dumps(i['details'])}" for i in items]
+        or ["no open follow-ups"],
+    )
+
+
+@followups.command("resolve")
+@click.option("--id", "followup_id", required=True)
+@json_option
+def followups_resolve(followup_id: str, as_json: bool) -> None:
+    """Mark a follow-up done."""
+
+    async def run(services: Services) -> bool:
+        return await audited_operation(
+            services,
+            "followups.resolve",
+            "U",
+            f"resolve follow-up {followup_id}",
+            lambda: services.phi_records.resolve_followup(followup_id),
+        )
+
+    if not with_services(run):
+        raise click.ClickException(f"no open follow-up {followup_id}")
+    emit({"id": followup_id, "resolved": True}, as_json, [f"resolved {followup_id}"])
+
+
+# --- MCP over stdio, Vapi -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--account-id", required=True, help="The one practice this process serves.")
+def stdio(account_id: str) -> None:
+    """Serve the tools over stdio for a local agent (stdout carries the protocol; logs go to stderr)."""
+    from contextlib import nullcontext
+
+    from server.mcp import AccountBinding, build_mcp_server
+    from server.services import open_services
+    from tools import ALL_TOOLS
+
+    settings = settings_or_exit()
+
+    async def run() -> None:
+        async with open_services(settings) as services:
+            integration_id = await active_integration(services, account_id)
+            binding = AccountBinding(account_id, "stdio", integration_id)
+            server = build_mcp_server(ALL_TOOLS, lambda: nullcontext(services), bound_account=binding)
+            await server.run_stdio_async()
+
+    run_async(run)
+
+
+async def active_integration(services: Services, account_id: str) -> str:
+    from sqlalchemy import select
+
+    from server.db.models import IntegrationStatus, PmsIntegration
+
+    async with services.sessions() as session:
+        integration = await session.scalar(select(PmsIntegration).where(PmsIntegration.account_id == account_id))
+    if integration is None or integration.status != IntegrationStatus.ACTIVE:
+        raise OperationFailed(f"account {account_id} has no active practice integration")
+    return integration.id
+
+
+@main.command("vapi-config")
+@click.option("--account-id", required=True)
+@click.option("--url", required=True, help="The public MCP endpoint, e.g. https://mcp.example.com/mcp.")
+@click.option("--credential-id", default=None, help="A Vapi Bearer credential id (preferred to a literal header).")
+def vapi_config(account_id: str, url: str, credential_id: str | None) -> None:
+    """Print the Vapi MCP tool JSON; without --credential-id, a new token is issued and embedded (shown once)."""
+    from server.auth import issue_token
+    from server.vapi import vapi_tool
+
+    if not url.startswith("https://") and "127.0.0.1" not in url and "localhost" not in url:
+        raise click.BadParameter("must be an https:// URL", param_hint="--url")
+
+    async def run(services: Services) -> dict[str, Any]:
+        await active_integration(services, account_id)
+        if credential_id:
+            return vapi_tool(url, credential_id=credential_id)
+        issued = await audited_operation(
+            services,
+            "tokens.issue",
+            "C",
+            f"token for account {account_id} (vapi-config)",
+            lambda: issue_token(services.sessions, account_id, "vapi"),
+        )
+        return vapi_tool(url, token=issued.token)
+
+    click.echo(json.dumps(with_services(run), indent=2))
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8100, show_default=True, type=click.IntRange(1, 65535))
-@click.option(
-    "--latency-ms", default=0.0, show_default=True, type=click.FloatRange(0), help="Added per request."
-)
+@click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(0), help="Added per request.")
 @click.option("--writeback-delay", default=1.0, show_default=True, type=click.FloatRange(0), help="Seconds.")
 @click.option("--key-ttl", default=86400.0, show_default=True, type=click.FloatRange(1), help="Seconds.")
 def sandbox(host: str, port: int, latency_ms: float, writeback_delay: float, key_ttl: float) -> None:

@@ -11,10 +11,14 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from server.audit.decorator import AuditWriter
+from server.auth import PracticeTokenVerifier
 from server.db.engine import create_engine, session_factory
 from server.metrics import Metrics
+from server.phi.blind_index import BlindIndex
 from server.phi.cipher import PhiCipher
 from server.phi.keys import KeyProvider, key_provider_from_settings
+from server.phi.records import PhiRecords
 from server.settings import Settings
 from server.sikka.client import SikkaClient
 from server.sikka.gateway import SikkaGateway
@@ -39,6 +43,14 @@ class Services:
     practice_sessions: PracticeSessions
     gateway: SikkaGateway
     follower: WritebackFollower
+    audit: AuditWriter
+    blind_index: BlindIndex
+    phi_records: PhiRecords
+    tokens: PracticeTokenVerifier
+
+    async def aclose(self) -> None:
+        await self.sikka.http.aclose()
+        await self.engine.dispose()
 
     async def database_ready(self) -> bool:
         try:
@@ -55,11 +67,58 @@ def build_vault(settings: Settings, sessions: async_sessionmaker[AsyncSession], 
 
         from server.vault.aws import AwsVault
 
-        client = boto3.client(
-            "secretsmanager", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url
-        )
+        client = boto3.client("secretsmanager", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
         return AwsVault(client, settings.secrets_prefix, settings.kms_key_for_secrets)
     return LocalVault(sessions, cipher, settings.secrets_prefix)
+
+
+def build_services(
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    sikka_transport: httpx.AsyncBaseTransport | None = None,
+    keys: KeyProvider | None = None,
+) -> Services:
+    """Build the container; refuses (ConfigError) without a PHI key. Nothing connects until first use."""
+    cipher = PhiCipher(keys or key_provider_from_settings(settings))
+    metrics = metrics or Metrics()
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    vault = CachedVault(build_vault(settings, sessions, cipher))
+    http = httpx.AsyncClient(transport=sikka_transport, limits=HTTP_POOL, headers={"Accept": "application/json"})
+    sikka = SikkaClient(
+        http=http,
+        base_url=settings.sikka_api_url,
+        app_id=settings.sikka_app_id.get_secret_value() if settings.sikka_app_id else "",
+        app_key=settings.sikka_app_key.get_secret_value() if settings.sikka_app_key else "",
+        metrics=metrics,
+    )
+    practice_sessions = PracticeSessions(
+        sikka,
+        vault,
+        sessions,
+        refresh_margin=timedelta(seconds=settings.sikka_refresh_margin_seconds),
+        row_lock=engine.dialect.name == "postgresql",
+    )
+    ledger = WritebackLedger(sessions, cipher)
+    writebacks = Writebacks(sikka, practice_sessions, ledger, budget_seconds=settings.writeback_budget_seconds)
+    blind_index = BlindIndex(sessions, cipher)
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        metrics=metrics,
+        cipher=cipher,
+        vault=vault,
+        sikka=sikka,
+        practice_sessions=practice_sessions,
+        gateway=SikkaGateway(sikka, practice_sessions, writebacks, settings.metadata_cache_seconds),
+        follower=WritebackFollower(writebacks, ledger),
+        audit=AuditWriter(sessions),
+        blind_index=blind_index,
+        phi_records=PhiRecords(sessions, cipher, blind_index),
+        tokens=PracticeTokenVerifier(sessions, settings.token_cache_seconds),
+    )
 
 
 @asynccontextmanager
@@ -70,42 +129,9 @@ async def open_services(
     sikka_transport: httpx.AsyncBaseTransport | None = None,
     keys: KeyProvider | None = None,
 ) -> AsyncIterator[Services]:
-    """Build the container (refusing to start without a PHI key) and release its resources on exit."""
-    cipher = PhiCipher(keys or key_provider_from_settings(settings))
-    metrics = metrics or Metrics()
-    engine = create_engine(settings.database_url)
-    sessions = session_factory(engine)
-    vault = CachedVault(build_vault(settings, sessions, cipher))
-    http = httpx.AsyncClient(
-        transport=sikka_transport, limits=HTTP_POOL, headers={"Accept": "application/json"}
-    )
+    """Build the container and release its connections on exit (for CLI commands and tests)."""
+    services = build_services(settings, metrics=metrics, sikka_transport=sikka_transport, keys=keys)
     try:
-        sikka = SikkaClient(
-            http=http,
-            base_url=settings.sikka_api_url,
-            app_id=settings.sikka_app_id.get_secret_value() if settings.sikka_app_id else "",
-            app_key=settings.sikka_app_key.get_secret_value() if settings.sikka_app_key else "",
-            metrics=metrics,
-        )
-        practice_sessions = PracticeSessions(
-            sikka, vault, sessions, refresh_margin=timedelta(seconds=settings.sikka_refresh_margin_seconds)
-        )
-        ledger = WritebackLedger(sessions, cipher)
-        writebacks = Writebacks(
-            sikka, practice_sessions, ledger, budget_seconds=settings.writeback_budget_seconds
-        )
-        yield Services(
-            settings=settings,
-            engine=engine,
-            sessions=sessions,
-            metrics=metrics,
-            cipher=cipher,
-            vault=vault,
-            sikka=sikka,
-            practice_sessions=practice_sessions,
-            gateway=SikkaGateway(sikka, practice_sessions, writebacks, settings.metadata_cache_seconds),
-            follower=WritebackFollower(writebacks, ledger),
-        )
+        yield services
     finally:
-        await http.aclose()
-        await engine.dispose()
+        await services.aclose()

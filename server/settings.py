@@ -37,7 +37,7 @@ def decode_phi_key(value: str) -> bytes:
 class Settings(BaseSettings):
     """Every environment variable the service reads. Field names are the variable names, lower-cased."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True, env_ignore_empty=True)
 
     database_url: str = Field(
         "sqlite+aiosqlite:///var/parlae.db",
@@ -48,9 +48,7 @@ class Settings(BaseSettings):
         description="Sikka v4 base URL; https:// outside demo mode (http:// only for loopback hosts).",
     )
     sikka_app_id: SecretStr | None = Field(None, description="Sikka application id (required outside demo).")
-    sikka_app_key: SecretStr | None = Field(
-        None, description="Sikka application key (required outside demo)."
-    )
+    sikka_app_key: SecretStr | None = Field(None, description="Sikka application key (required outside demo).")
     sikka_webhook_secret: SecretStr | None = Field(
         None, description="Standard Webhooks secret (`whsec_...`) that signs authorization webhooks."
     )
@@ -63,6 +61,9 @@ class Settings(BaseSettings):
     writeback_budget_seconds: float = Field(
         6.0, ge=0, le=15, description="How long a tool waits for a writeback before answering `pending`."
     )
+    booking_min_notice_minutes: int = Field(
+        120, ge=0, le=7 * 24 * 60, description="Earliest bookable start, in minutes from now."
+    )
     webhook_accept_callback_key: bool = Field(
         False,
         description="Also accept an unsigned webhook whose `callback-key` header is SIKKA_WEBHOOK_SECRET.",
@@ -70,9 +71,7 @@ class Settings(BaseSettings):
     secrets_backend: SecretsBackend = Field(
         "local", description="Practice credential vault: `local` (encrypted rows in the DB) or `aws`."
     )
-    secrets_prefix: str = Field(
-        "parlae/pms/sikka", description="Vault secret name prefix: {prefix}/{accountId}."
-    )
+    secrets_prefix: str = Field("parlae/pms/sikka", description="Vault secret name prefix: {prefix}/{accountId}.")
     secrets_kms_key_id: str | None = Field(
         None, description="KMS key for Secrets Manager secrets (defaults to PHI_KMS_KEY_ID)."
     )
@@ -100,12 +99,10 @@ class Settings(BaseSettings):
     metadata_cache_seconds: float = Field(
         900.0, ge=0, description="How long practice metadata (providers, schedule, statuses) is cached."
     )
-    retention_pending_patients_days: int = Field(
-        30, ge=1, description="Purge pending-patient PHI after N days."
-    )
+    retention_pending_patients_days: int = Field(30, ge=1, description="Purge pending-patient PHI after N days.")
     retention_idempotency_days: int = Field(7, ge=1, description="Purge stored tool results after N days.")
     retention_followups_days: int = Field(
-        90, ge=1, description="Purge resolved staff follow-ups after N days."
+        90, ge=1, description="Purge staff follow-ups (resolved or not) after N days."
     )
     retention_consents_days: int = Field(
         MIN_AUDIT_RETENTION_DAYS, ge=1, description="Purge consent records after N days."
@@ -114,6 +111,10 @@ class Settings(BaseSettings):
         MIN_AUDIT_RETENTION_DAYS,
         ge=MIN_AUDIT_RETENTION_DAYS,
         description="Purge audit records after N days (never fewer than six years).",
+    )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Proxies whose X-Forwarded-For is trusted for the client IP in audit rows (`*` behind an ALB).",
     )
     log_level: LogLevel = Field("INFO", description="Log level for every logger.")
 

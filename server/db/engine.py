@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
@@ -23,6 +25,11 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
 
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    # One connection: SQLite has a single writer, and queueing in the pool beats busy-waiting on its lock.
+    # (Code must therefore never hold one session while opening another.)
+    kwargs.setdefault("pool_size", 1)
+    kwargs.setdefault("max_overflow", 0)
+    kwargs.setdefault("pool_timeout", 30)
     engine = create_async_engine(url, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -39,3 +46,10 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def upsert(session: AsyncSession, model: type[DeclarativeBase] | Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that supports `on_conflict_do_*` on the session's dialect (PostgreSQL or SQLite)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)

@@ -89,9 +89,7 @@ class Account(Base):
 
 class PmsIntegration(Base):
     __tablename__ = "pms_integrations"
-    __table_args__ = (
-        UniqueConstraint("office_id", "practice_id", name="uq_pms_integrations_office_practice"),
-    )
+    __table_args__ = (UniqueConstraint("office_id", "practice_id", name="uq_pms_integrations_office_practice"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), unique=True)
@@ -132,6 +130,7 @@ class AuditLog(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "seq", name="uq_pms_audit_logs_account_seq"),
         Index("ix_pms_audit_logs_recorded_at", "recorded_at"),
+        Index("ix_pms_audit_logs_account_call", "account_id", "vapi_call_id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -151,7 +150,7 @@ class AuditLog(Base):
     response_time_ms: Mapped[int] = mapped_column(Integer)
     phi_accessed: Mapped[bool] = mapped_column(Boolean)
     phi_fields: Mapped[list[str]]
-    patient_ref: Mapped[str | None] = mapped_column(String(64))
+    patient_ref: Mapped[str | None] = mapped_column(Text)  # Sikka patient id(s), comma-separated
     outcome: Mapped[str] = mapped_column(String(16))
     error_code: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
@@ -166,6 +165,9 @@ class AuditChainHead(Base):
     account_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+    # Where verification starts once retention has purged a chain's oldest records (else 0 and the genesis hash).
+    base_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    base_hash: Mapped[str] = mapped_column(String(64), default="0" * 64, server_default="0" * 64)
 
 
 class WebhookEvent(Base):
@@ -226,14 +228,81 @@ class Writeback(Base):
     completed_at: Mapped[datetime | None]
 
 
+class PhiIndexKey(Base):
+    """Each account's blind-index key (random), wrapped by the PHI cipher."""
+
+    __tablename__ = "phi_index_keys"
+
+    account_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    wrapped_key: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdempotencyKey(Base):
+    """One write tool call per (call id, tool, normalised arguments); the first outcome is replayed."""
+
+    __tablename__ = "idempotency_keys"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # blind index, never the arguments
+    account_id: Mapped[str] = mapped_column(String(32), index=True)
+    tool: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # in_progress | done
+    result: Mapped[str | None] = mapped_column(Text)  # encrypted tool result
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class PendingPatient(Base):
+    """A createPatient whose writeback was still pending: what was submitted, for staff to reconcile."""
+
+    __tablename__ = "pending_patients"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(String(32), index=True)
+    writeback_id: Mapped[str] = mapped_column(String(32))
+    lookup: Mapped[str] = mapped_column(String(64), index=True)  # blind index of name + date of birth
+    data: Mapped[str] = mapped_column(Text)  # encrypted
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class StaffFollowup(Base):
+    """A change the PMS cannot take through Sikka, kept (encrypted) for the practice's staff."""
+
+    __tablename__ = "staff_followups"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    vapi_call_id: Mapped[str | None] = mapped_column(String(128))
+    data: Mapped[str] = mapped_column(Text)  # encrypted
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    resolved_at: Mapped[datetime | None]
+
+
+class Consent(Base):
+    """A communication consent given during a call (channel, granted, call id, time), encrypted."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(String(32), index=True)
+    patient_lookup: Mapped[str] = mapped_column(String(64), index=True)  # blind index of the patient id
+    data: Mapped[str] = mapped_column(Text)  # encrypted
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 __all__ = [
     "Account",
     "AuditChainHead",
     "AuditLog",
     "Base",
+    "Consent",
+    "IdempotencyKey",
     "IntegrationStatus",
+    "PendingPatient",
+    "PhiIndexKey",
     "PmsIntegration",
     "PracticeToken",
+    "StaffFollowup",
     "VaultSecret",
     "WebhookEvent",
     "Writeback",

@@ -36,9 +36,7 @@ class Binding:
     account: str
 
     def associated_data(self) -> bytes:
-        return json.dumps(
-            [VERSION, self.table, self.column, self.row, self.account], separators=(",", ":")
-        ).encode()
+        return json.dumps([VERSION, self.table, self.column, self.row, self.account], separators=(",", ":")).encode()
 
 
 def _b64(data: bytes) -> str:

@@ -141,8 +141,6 @@ def key_provider_from_settings(settings: Settings) -> KeyProvider:
     if settings.phi_encryption_key is None:
         raise ConfigError("PHI_ENCRYPTION_KEY or PHI_KMS_KEY_ID: a PHI key source is required")
     current = decode_phi_key(settings.phi_encryption_key.get_secret_value())
-    older_text = (
-        settings.phi_encryption_old_keys.get_secret_value() if settings.phi_encryption_old_keys else ""
-    )
+    older_text = settings.phi_encryption_old_keys.get_secret_value() if settings.phi_encryption_old_keys else ""
     older = [decode_phi_key(key) for key in older_text.split(",") if key.strip()]
     return LocalKeyProvider(current, older)

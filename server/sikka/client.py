@@ -199,9 +199,7 @@ class SikkaClient:
             if self.metrics is not None:
                 self.metrics.sikka_requests.labels(endpoint, result).inc()
                 self.metrics.sikka_latency.labels(endpoint).observe(elapsed)
-            log.debug(
-                "sikka request", endpoint=endpoint, method=method, status=result, duration_ms=elapsed * 1000
-            )
+            log.debug("sikka request", endpoint=endpoint, method=method, status=result, duration_ms=elapsed * 1000)
 
     async def get_items(
         self,

@@ -82,9 +82,7 @@ class SikkaValidationError(SikkaError):
     kind = "validation"
 
 
-def classify(
-    status: int, envelope: Mapping[str, Any] | None, retry_after: float | None = None
-) -> SikkaError | None:
+def classify(status: int, envelope: Mapping[str, Any] | None, retry_after: float | None = None) -> SikkaError | None:
     """The error a response represents, or None for success (including HTTP-200 error envelopes)."""
     code = str(envelope.get("error_code") or "") if envelope else ""
     message = _message(envelope) or f"HTTP {status}"

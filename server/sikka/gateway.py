@@ -20,6 +20,7 @@ from server.sikka.zones import zone
 
 PHONE_FIELDS = ("cell", "homephone", "workphone")
 METADATA_DEADLINE_SECONDS = 8.0
+WORD_SEARCH_PAGE = 50  # free-text search also matches e.g. "Smithson"; exact names are kept afterwards
 
 
 def rql(*clauses: str, joiner: str = "::AND::") -> str:
@@ -91,9 +92,7 @@ class SikkaGateway:
             group.start_soon(fetch_pmses)
         statuses = tuple(dict.fromkeys(s for s in (text(i, "status") for i in results["statuses"]) if s))
         types = tuple(
-            dict.fromkeys(
-                v for v in (text(i, "value") or text(i, "description") for i in results["types"]) if v
-            )
+            dict.fromkeys(v for v in (text(i, "value") or text(i, "description") for i in results["types"]) if v)
         )
         return PracticeMetadata(
             practice_id=credentials.practice_id,
@@ -116,9 +115,7 @@ class PracticeGateway:
     account_id: str
     deadline: Deadline
 
-    async def items(
-        self, endpoint: str, params: Params | None = None, *, all_pages: bool = False
-    ) -> list[Item]:
+    async def items(self, endpoint: str, params: Params | None = None, *, all_pages: bool = False) -> list[Item]:
         client = self.gateway.client
         return await self.gateway.sessions.call(
             self.account_id,
@@ -141,15 +138,19 @@ class PracticeGateway:
         phone: str | None = None,
         first_name: str | None = None,
         last_name: str | None = None,
+        word: str | None = None,
         birthdate: date | None = None,
         limit: int = 6,
     ) -> list[Patient]:
-        """One `GET /patients`: names as filters, phone (any phone field) and birthdate as RQL."""
+        """One `GET /patients`: names as filters, a single name word as free-text `search` (then matched
+        exactly against first, last or preferred name), phone (any phone field) and birthdate as RQL."""
         params: dict[str, str | int] = {}
         if first_name:
             params["firstname"] = first_name
         if last_name:
             params["lastname"] = last_name
+        if word:
+            params["search"] = word
         dob = f"birthdate=eq_{birthdate.isoformat()}" if birthdate else ""
         if phone:
             # AND binds tighter than OR in RQL: repeat the birthdate clause inside each phone alternative.
@@ -168,12 +169,17 @@ class PracticeGateway:
                 deadline=self.deadline,
                 params=params,
                 all_pages=False,
-                page_size=limit,
+                page_size=WORD_SEARCH_PAGE if word else limit,
             ),
         )
         patients = [Patient.from_item(item) for item in items]
         if phone:
             patients = [p for p in patients if phone_matches(p, phone)]
+        if word:
+            lowered = word.lower()
+            patients = [
+                p for p in patients if lowered in (p.first_name.lower(), p.last_name.lower(), p.preferred_name.lower())
+            ]
         return patients
 
     async def patient(self, patient_id: str) -> Patient | None:
@@ -219,9 +225,7 @@ class PracticeGateway:
 
     async def create_patient(self, body: dict[str, Any]) -> WritebackOutcome:
         metadata = await self.metadata()
-        return await self._write(
-            "create_patient", "POST", "patient", {"practice_id": metadata.practice_id, **body}
-        )
+        return await self._write("create_patient", "POST", "patient", {"practice_id": metadata.practice_id, **body})
 
     async def update_patient(self, patient_id: str, body: dict[str, Any]) -> WritebackOutcome:
         metadata = await self.metadata()
@@ -287,6 +291,4 @@ class PracticeGateway:
             "value": status,
             "practice_id": metadata.practice_id,
         }
-        return await self._write(
-            "appointment_status", "PATCH", f"appointments/{appointment_id}", body, appointment_id
-        )
+        return await self._write("appointment_status", "PATCH", f"appointments/{appointment_id}", body, appointment_id)

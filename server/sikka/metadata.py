@@ -30,9 +30,7 @@ class Capabilities:
     def for_pms(cls, pms: str, items: list[dict[str, str]]) -> Capabilities:
         name = pms.strip().lower()
         default = cls(patient_update=name in PATIENT_UPDATE_PMSES)
-        row = next(
-            (i for i in items if text(i, "pms").lower() == name or text(i, "name").lower() == name), None
-        )
+        row = next((i for i in items if text(i, "practice_management_system").lower() == name), None)
         if row is None:
             return default
 

@@ -57,9 +57,7 @@ class ScheduleRow:
 @dataclass(frozen=True)
 class PracticeSchedule:
     rows: tuple[ScheduleRow, ...] = ()
-    _index: dict[tuple[str, str, dt.date | None], ScheduleRow] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    _index: dict[tuple[str, str, dt.date | None], ScheduleRow] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_items(cls, items: Iterable[dict[str, Any]]) -> PracticeSchedule:
@@ -81,9 +79,7 @@ class PracticeSchedule:
                 return row.intervals_on(day)
         return ()
 
-    def resource_hours(
-        self, resource_type: str, resource_id: str, day: dt.date
-    ) -> tuple[Interval, ...] | None:
+    def resource_hours(self, resource_type: str, resource_id: str, day: dt.date) -> tuple[Interval, ...] | None:
         """A provider's or operatory's own hours that day; None without a row (practice hours apply)."""
         row = self._row(resource_type, resource_id, day)
         return None if row is None else row.intervals_on(day)

@@ -81,9 +81,7 @@ async def exchange_request_key(
     return parse_grant(response, now)
 
 
-async def refresh_request_key(
-    client: SikkaClient, refresh_key: str, deadline: Deadline, now: datetime
-) -> KeyGrant:
+async def refresh_request_key(client: SikkaClient, refresh_key: str, deadline: Deadline, now: datetime) -> KeyGrant:
     response = await client.send(
         "POST",
         "request_key",
@@ -124,23 +122,21 @@ class PracticeSessions:
         sessions: async_sessionmaker[AsyncSession],
         *,
         refresh_margin: timedelta = timedelta(hours=1),
+        row_lock: bool = False,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.client = client
         self.vault = vault
         self.sessions = sessions
         self.refresh_margin = refresh_margin
+        self.row_lock = row_lock
         self.clock = clock
         self.renewals = 0  # key renewals this process performed (refresh or exchange)
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _fresh(self, credentials: PracticeCredentials) -> bool:
         expiry = credentials.token_expiry
-        return (
-            bool(credentials.request_key)
-            and expiry is not None
-            and expiry - self.refresh_margin > self.clock()
-        )
+        return bool(credentials.request_key) and expiry is not None and expiry - self.refresh_margin > self.clock()
 
     async def credentials(self, account_id: str) -> PracticeCredentials:
         return await self.vault.get(account_id)
@@ -182,7 +178,11 @@ class PracticeSessions:
 
     @asynccontextmanager
     async def _replica_lock(self, account_id: str) -> AsyncIterator[None]:
-        """Hold the integration row lock (PostgreSQL `SELECT ... FOR UPDATE`; a no-op on SQLite)."""
+        """Hold the integration row lock (PostgreSQL `SELECT ... FOR UPDATE`). SQLite deployments are a single
+        process, where the asyncio lock suffices (and its one pooled connection must stay free for the vault)."""
+        if not self.row_lock:
+            yield
+            return
         async with self.sessions.begin() as session:
             await session.execute(
                 select(PmsIntegration.id).where(PmsIntegration.account_id == account_id).with_for_update()

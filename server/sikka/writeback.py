@@ -60,9 +60,7 @@ def read_status(response: SikkaResponse, writeback_id: str) -> WritebackOutcome:
         return WritebackOutcome("pending", writeback_id)
     message = text(item, "result")
     if as_bool(item.get("has_error")) or text(item, "status").lower() in ("failed", "error"):
-        return WritebackOutcome(
-            "failed", writeback_id, message=message or "the practice system refused the change"
-        )
+        return WritebackOutcome("failed", writeback_id, message=message or "the practice system refused the change")
     created = text(item, "created_id") or text(item, "appointment_sr_no") or text(item, "patient_id")
     return WritebackOutcome("confirmed", writeback_id, created_id=created or None, message=message)
 
@@ -150,13 +148,9 @@ class WritebackLedger:
         self.sessions = sessions
         self.cipher = cipher
 
-    async def record_pending(
-        self, account_id: str, writeback_id: str, kind: str, target_id: str | None
-    ) -> None:
+    async def record_pending(self, account_id: str, writeback_id: str, kind: str, target_id: str | None) -> None:
         async with self.sessions.begin() as session:
-            session.add(
-                Writeback(account_id=account_id, writeback_id=writeback_id, kind=kind, target_id=target_id)
-            )
+            session.add(Writeback(account_id=account_id, writeback_id=writeback_id, kind=kind, target_id=target_id))
 
     async def claim_due(self, now: datetime, poll_interval: timedelta, limit: int = 50) -> list[Writeback]:
         """Take due rows and push their next poll out (SKIP LOCKED on PostgreSQL: replicas share work)."""
@@ -195,9 +189,7 @@ class WritebackLedger:
     async def result_text(self, row: Writeback) -> str:
         if not row.result:
             return ""
-        return (
-            await self.cipher.decrypt(row.result, Binding("writebacks", "result", row.id, row.account_id))
-        ).decode()
+        return (await self.cipher.decrypt(row.result, Binding("writebacks", "result", row.id, row.account_id))).decode()
 
 
 class WritebackFollower:
@@ -226,9 +218,7 @@ class WritebackFollower:
             try:
                 finished += await self._follow(row, now)
             except (SikkaError, SQLAlchemyError) as exc:
-                log.info(
-                    "writeback follow-up deferred", writeback_id=row.writeback_id, error=type(exc).__name__
-                )
+                log.info("writeback follow-up deferred", writeback_id=row.writeback_id, error=type(exc).__name__)
         return finished
 
     async def _follow(self, row: Writeback, now: datetime) -> int:
@@ -242,9 +232,7 @@ class WritebackFollower:
             await self.ledger.finish(row, WritebackStatus.CANCELLED, None)
         else:
             return 0
-        log.info(
-            "writeback final", writeback_id=row.writeback_id, status=outcome.status, account_id=row.account_id
-        )
+        log.info("writeback final", writeback_id=row.writeback_id, status=outcome.status, account_id=row.account_id)
         return 1
 
     async def _withdraw(self, row: Writeback) -> None:

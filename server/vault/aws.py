@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.vault.base import (
     PracticeCredentials,
@@ -59,7 +60,9 @@ class AwsVault:
         response = await self._call(name, lambda: self.client.get_secret_value(SecretId=name))
         return PracticeCredentials.from_secret_string(response["SecretString"])
 
-    async def put(self, account_id: str, credentials: PracticeCredentials) -> SecretRef:
+    async def put(
+        self, account_id: str, credentials: PracticeCredentials, session: AsyncSession | None = None
+    ) -> SecretRef:
         """Create with the KMS key and tags; else add a version (restoring a secret pending deletion)."""
         name = secret_name(self.prefix, account_id)
         value = credentials.to_secret_string()
@@ -86,15 +89,13 @@ class AwsVault:
                 raise _translate(exc, name) from None
             # Scheduled for deletion: a re-authorised practice gets its secret back.
             await self._call(name, lambda: self.client.restore_secret(SecretId=name))
-            response = await self._call(
-                name, lambda: self.client.put_secret_value(SecretId=name, SecretString=value)
-            )
+            response = await self._call(name, lambda: self.client.put_secret_value(SecretId=name, SecretString=value))
         except BotoCoreError as exc:
             raise _translate(exc, name) from None
         return SecretRef(name=name, arn=response["ARN"])
 
-    async def schedule_deletion(self, account_id: str, recovery_days: int = 30) -> None:
+    async def schedule_deletion(
+        self, account_id: str, recovery_days: int = 30, session: AsyncSession | None = None
+    ) -> None:
         name = secret_name(self.prefix, account_id)
-        await self._call(
-            name, lambda: self.client.delete_secret(SecretId=name, RecoveryWindowInDays=recovery_days)
-        )
+        await self._call(name, lambda: self.client.delete_secret(SecretId=name, RecoveryWindowInDays=recovery_days))

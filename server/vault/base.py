@@ -7,6 +7,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 
 class VaultError(Exception):
@@ -64,12 +65,17 @@ class Vault(Protocol):
         """Raises SecretNotFound / VaultAccessDenied / VaultThrottled / VaultUnavailable."""
         ...
 
-    async def put(self, account_id: str, credentials: PracticeCredentials) -> SecretRef:
-        """Create the secret, or store a new version of it."""
+    async def put(
+        self, account_id: str, credentials: PracticeCredentials, session: AsyncSession | None = None
+    ) -> SecretRef:
+        """Create the secret, or store a new version of it. The local vault writes inside `session` when
+        given, so onboarding commits the secret and the integration together (all or nothing)."""
         ...
 
-    async def schedule_deletion(self, account_id: str, recovery_days: int = 30) -> None:
-        """Delete after a recovery window; a later put restores it."""
+    async def schedule_deletion(
+        self, account_id: str, recovery_days: int = 30, session: AsyncSession | None = None
+    ) -> None:
+        """Delete after a recovery window; a later put restores it. (`session`: as for put.)"""
         ...
 
 

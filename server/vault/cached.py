@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from server.vault.base import PracticeCredentials, SecretRef, Vault
 
 
@@ -28,14 +30,18 @@ class CachedVault:
         self._entries[account_id] = (credentials, time.monotonic())
         return credentials
 
-    async def put(self, account_id: str, credentials: PracticeCredentials) -> SecretRef:
-        ref = await self.inner.put(account_id, credentials)
+    async def put(
+        self, account_id: str, credentials: PracticeCredentials, session: AsyncSession | None = None
+    ) -> SecretRef:
+        ref = await self.inner.put(account_id, credentials, session)
         self._entries[account_id] = (credentials, time.monotonic())
         return ref
 
-    async def schedule_deletion(self, account_id: str, recovery_days: int = 30) -> None:
+    async def schedule_deletion(
+        self, account_id: str, recovery_days: int = 30, session: AsyncSession | None = None
+    ) -> None:
         self.invalidate(account_id)
-        await self.inner.schedule_deletion(account_id, recovery_days)
+        await self.inner.schedule_deletion(account_id, recovery_days, session)
 
     def invalidate(self, account_id: str) -> None:
         self._entries.pop(account_id, None)

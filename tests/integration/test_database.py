@@ -41,9 +41,7 @@ async def test_models_round_trip_with_aware_timestamps(database_url: str) -> Non
             account = Account(name="Happy Dental Clinic")
             session.add(account)
             await session.flush()
-            session.add(
-                PmsIntegration(account_id=account.id, office_id="D1", practice_id="1", features={"a": True})
-            )
+            session.add(PmsIntegration(account_id=account.id, office_id="D1", practice_id="1", features={"a": True}))
             session.add(PracticeToken(id="tok_1", account_id=account.id, token_hash="0" * 64))
         async with sessions() as session:
             integration = await session.scalar(select(PmsIntegration))

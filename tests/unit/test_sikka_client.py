@@ -45,14 +45,10 @@ class Sleeps:
 @pytest.fixture
 async def client() -> Any:
     async with httpx.AsyncClient() as http:
-        yield SikkaClient(
-            http=http, base_url=BASE, app_id="app", app_key="key", sleep=Sleeps(), jitter=lambda: 0.5
-        )
+        yield SikkaClient(http=http, base_url=BASE, app_id="app", app_key="key", sleep=Sleeps(), jitter=lambda: 0.5)
 
 
-def envelope(
-    items: list[dict[str, str]], *, offset: int = 0, limit: int = 50, next_link: str = ""
-) -> dict[str, Any]:
+def envelope(items: list[dict[str, str]], *, offset: int = 0, limit: int = 50, next_link: str = "") -> dict[str, Any]:
     return {
         "offset": str(offset),
         "limit": str(limit),
@@ -74,9 +70,7 @@ async def test_list_envelope_items_are_returned_as_strings(client: SikkaClient) 
 @respx.mock
 async def test_array_wrapped_envelope_is_unwrapped(client: SikkaClient) -> None:
     respx.get(f"{BASE}/writeback_status").respond(json=example("writeback_status.json", "writeback_status"))
-    items = await client.get_items(
-        "writeback_status", headers={}, deadline=Deadline.after(5), all_pages=False
-    )
+    items = await client.get_items("writeback_status", headers={}, deadline=Deadline.after(5), all_pages=False)
     assert [item["id"] for item in items] == ["490481"]
 
 
@@ -84,9 +78,7 @@ async def test_array_wrapped_envelope_is_unwrapped(client: SikkaClient) -> None:
 async def test_204_and_empty_bodies_are_no_items(client: SikkaClient) -> None:
     respx.get(f"{BASE}/appointments_available_slots").respond(204)
     respx.get(f"{BASE}/providers").respond(200, content=b"")
-    assert (
-        await client.get_items("appointments_available_slots", headers={}, deadline=Deadline.after(5)) == []
-    )
+    assert await client.get_items("appointments_available_slots", headers={}, deadline=Deadline.after(5)) == []
     assert await client.get_items("providers", headers={}, deadline=Deadline.after(5)) == []
 
 
@@ -139,9 +131,7 @@ async def test_429_retries_after_the_reset_then_succeeds(client: SikkaClient) ->
 
 @respx.mock
 async def test_429_whose_reset_is_past_the_deadline_fails_at_once(client: SikkaClient) -> None:
-    respx.get(f"{BASE}/patients").respond(
-        429, json={"error_code": "API2011"}, headers={"X-Rate-Limit-Reset": "40"}
-    )
+    respx.get(f"{BASE}/patients").respond(429, json={"error_code": "API2011"}, headers={"X-Rate-Limit-Reset": "40"})
     with pytest.raises(RateLimited) as info:
         await client.get_items("patients", headers={}, deadline=Deadline.after(5))
     assert info.value.retry_after == 40
@@ -196,9 +186,7 @@ async def test_malformed_json_is_unavailable(client: SikkaClient) -> None:
 async def test_offset_is_a_page_index(client: SikkaClient) -> None:
     route = respx.get(f"{BASE}/appointments")
     route.side_effect = [
-        httpx.Response(
-            200, json=envelope([{"n": "1"}, {"n": "2"}], next_link=f"{BASE}/appointments?offset=1&limit=2")
-        ),
+        httpx.Response(200, json=envelope([{"n": "1"}, {"n": "2"}], next_link=f"{BASE}/appointments?offset=1&limit=2")),
         httpx.Response(200, json=envelope([{"n": "3"}], offset=1)),
     ]
     items = await client.get_items("appointments", headers={}, deadline=Deadline.after(5), page_size=2)
@@ -249,9 +237,7 @@ def test_request_key_expiry_prefers_the_header() -> None:
 def test_receipts_carry_the_writeback_id() -> None:
     body = example("appointment_writeback.json", "POST /appointment: appointment - if successfull")
     assert parse_receipt(SikkaResponse(201, httpx.Headers(), body)) == "275495"
-    patch = example(
-        "appointment_writeback.json", "PUT /appointments/{appointment_sr_no} (reschedule): appointment"
-    )
+    patch = example("appointment_writeback.json", "PUT /appointments/{appointment_sr_no} (reschedule): appointment")
     assert parse_receipt(SikkaResponse(200, httpx.Headers(), patch)) == "159357"
 
 

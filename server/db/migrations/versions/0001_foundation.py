@@ -107,9 +107,7 @@ def upgrade() -> None:
         sa.Column("last_error", sa.String(length=500), nullable=True),
         sa.Column("created_at", server.db.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", server.db.models.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_pms_integrations_account_id_accounts")
-        ),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_pms_integrations_account_id_accounts")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pms_integrations")),
         sa.UniqueConstraint("account_id", name=op.f("uq_pms_integrations_account_id")),
         sa.UniqueConstraint("office_id", "practice_id", name="uq_pms_integrations_office_practice"),
@@ -123,9 +121,7 @@ def upgrade() -> None:
         sa.Column("created_at", server.db.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_used_at", server.db.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("revoked_at", server.db.models.UTCDateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["account_id"], ["accounts.id"], name=op.f("fk_practice_tokens_account_id_accounts")
-        ),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_practice_tokens_account_id_accounts")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_practice_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_practice_tokens_token_hash")),
     )

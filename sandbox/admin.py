@@ -1,0 +1,174 @@
+"""`/_admin` routes: inspect and steer a running sandbox over HTTP (no authentication; a test double).
+
+GET    /_admin/counters                                    {"GET /patients": 3, ...}
+DELETE /_admin/counters                                    reset (204)
+GET    /_admin/faults                                      active rules
+POST   /_admin/faults          FaultRule fields            add a rule (201, the rule)
+DELETE /_admin/faults                                      clear all rules (204)
+GET    /_admin/practices                                   practice summaries
+POST   /_admin/practices       SandboxState.add_practice keyword arguments (201, the summary)
+POST   /_admin/practices/{office_id}/{practice_id}/listed  {"listed": bool}
+GET    /_admin/practices/{office_id}/{practice_id}/{appointments|patients|writebacks}
+POST   /_admin/keys/expire                                 every issued request_key expires now (204)
+GET    /_admin/config                                      the run-time settings
+POST   /_admin/config          {"latency_seconds", "writeback_delay_seconds", "key_ttl_seconds",
+                                "rate_limit_per_minute"} (any subset)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, validate_call
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sandbox.practice import Practice
+from sandbox.state import SandboxState
+
+
+class ConfigUpdate(BaseModel):
+    """The settings `POST /_admin/config` may change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latency_seconds: float | None = Field(default=None, ge=0)
+    writeback_delay_seconds: float | None = Field(default=None, ge=0)
+    key_ttl_seconds: float | None = Field(default=None, gt=0)
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+
+
+class Listed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    listed: bool
+
+
+def _state(request: Request) -> SandboxState:
+    state: SandboxState = request.app.state.sandbox
+    return state
+
+
+def _summary(practice: Practice) -> dict[str, Any]:
+    return {
+        "office_id": practice.office_id,
+        "practice_id": practice.practice_id,
+        "secret_key": practice.secret_key,
+        "name": practice.name,
+        "pms": practice.pms,
+        "time_zone": practice.time_zone,
+        "state": practice.state,
+        "listed": practice.listed,
+        "patients": len(practice.patients),
+        "appointments": len(practice.appointments),
+        "writeback_delay_seconds": practice.writeback_delay_seconds,
+    }
+
+
+def _settings(state: SandboxState) -> dict[str, Any]:
+    return {name: getattr(state.config, name) for name in ConfigUpdate.model_fields}
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    body = await request.json()
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    return body
+
+
+def _guarded(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """Answer bad input with 422 and unknown practices with 404, as `{"detail": ...}`."""
+
+    async def guarded(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ValidationError as error:
+            return JSONResponse({"detail": error.errors(include_url=False, include_context=False)}, 422)
+        except ValueError as error:
+            return JSONResponse({"detail": str(error)}, 422)
+        except KeyError as error:
+            return JSONResponse({"detail": f"not found: {error}"}, 404)
+
+    return guarded
+
+
+async def counters(request: Request) -> Response:
+    return JSONResponse(dict(_state(request).counters))
+
+
+async def reset_counters(request: Request) -> Response:
+    _state(request).reset_counters()
+    return Response(status_code=204)
+
+
+async def faults(request: Request) -> Response:
+    return JSONResponse([rule.model_dump() for rule in _state(request).faults.rules])
+
+
+async def add_fault(request: Request) -> Response:
+    rule = _state(request).faults.add(**await _body(request))
+    return JSONResponse(rule.model_dump(), 201)
+
+
+async def clear_faults(request: Request) -> Response:
+    _state(request).faults.clear()
+    return Response(status_code=204)
+
+
+async def practices(request: Request) -> Response:
+    return JSONResponse([_summary(practice) for practice in _state(request).practices()])
+
+
+async def add_practice(request: Request) -> Response:
+    practice = validate_call(_state(request).add_practice)(**await _body(request))
+    return JSONResponse(_summary(practice), 201)
+
+
+async def set_listed(request: Request) -> Response:
+    office_id, practice_id = request.path_params["office_id"], request.path_params["practice_id"]
+    listed = Listed.model_validate(await _body(request)).listed
+    _state(request).set_listed(office_id, practice_id, listed)
+    return JSONResponse(_summary(_state(request).practice(office_id, practice_id)))
+
+
+async def records(request: Request) -> Response:
+    state, params = _state(request), request.path_params
+    practice = state.practice(params["office_id"], params["practice_id"])
+    writebacks = state.writebacks_of(practice.office_id, practice.practice_id)
+    collections: dict[str, Iterable[Any]] = {
+        "appointments": practice.appointments.values(),
+        "patients": practice.patients.values(),
+        "writebacks": (writeback.status_row() for writeback in writebacks),
+    }
+    return JSONResponse(list(collections[params["collection"]]))
+
+
+async def expire_keys(request: Request) -> Response:
+    _state(request).expire_request_keys()
+    return Response(status_code=204)
+
+
+async def config(request: Request) -> Response:
+    state = _state(request)
+    if request.method == "POST":
+        update = ConfigUpdate.model_validate(await _body(request))
+        for name, value in update.model_dump(exclude_none=True).items():
+            setattr(state.config, name, value)
+    return JSONResponse(_settings(state))
+
+
+ADMIN_ROUTES = [
+    Route("/counters", counters, methods=["GET"]),
+    Route("/counters", reset_counters, methods=["DELETE"]),
+    Route("/faults", faults, methods=["GET"]),
+    Route("/faults", _guarded(add_fault), methods=["POST"]),
+    Route("/faults", clear_faults, methods=["DELETE"]),
+    Route("/practices", practices, methods=["GET"]),
+    Route("/practices", _guarded(add_practice), methods=["POST"]),
+    Route("/practices/{office_id}/{practice_id}/listed", _guarded(set_listed), methods=["POST"]),
+    Route("/practices/{office_id}/{practice_id}/{collection}", _guarded(records), methods=["GET"]),
+    Route("/keys/expire", expire_keys, methods=["POST"]),
+    Route("/config", _guarded(config), methods=["GET", "POST"]),
+]

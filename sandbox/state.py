@@ -1,0 +1,247 @@
+"""The sandbox's in-memory state: practices, keys, writebacks, counters and faults."""
+
+from __future__ import annotations
+
+import secrets
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sandbox.config import SandboxConfig
+from sandbox.data import (
+    DEMO_OFFICE_ID,
+    DEMO_PRACTICE_ID,
+    DEMO_PRACTICE_NAME,
+    DEMO_SECRET_KEY,
+    generate_practice,
+)
+from sandbox.envelopes import SikkaError, invalid
+from sandbox.faults import FaultInjector
+from sandbox.practice import WINDOWS_ZONES, Ids, Practice
+from sandbox.ratelimit import RateWindow
+from sandbox.writebacks import Kind, Writeback, WritebackQueue, text
+
+
+@dataclass
+class RequestKey:
+    """An issued request_key, bound to one office."""
+
+    request_key: str
+    refresh_key: str
+    office_id: str
+    start_time: datetime
+    end_time: datetime
+    request_count: int = 0
+
+
+class SandboxState:
+    """Everything one sandbox holds; created with the demo practice."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self.faults = FaultInjector(self.config.seed)
+        self.counters: Counter[str] = Counter()
+        self.rate_window = RateWindow()
+        self.writebacks = WritebackQueue()
+        self._ids = Ids()
+        self._practices: dict[tuple[str, str], Practice] = {}
+        self._keys: dict[str, RequestKey] = {}
+        self._refresh_keys: dict[str, str] = {}
+        self.add_practice(
+            DEMO_OFFICE_ID,
+            DEMO_PRACTICE_ID,
+            secret_key=DEMO_SECRET_KEY,
+            name=DEMO_PRACTICE_NAME,
+            seed=self.config.seed,
+        )
+
+    def now(self) -> datetime:
+        return self.config.clock()
+
+    # Practices
+
+    def add_practice(
+        self,
+        office_id: str,
+        practice_id: str = "1",
+        *,
+        secret_key: str,
+        name: str,
+        pms: str = "Dentrix",
+        time_zone: str = "Eastern Standard Time",
+        state: str = "NY",
+        listed: bool = True,
+        patients: int = 200,
+        seed: int | None = None,
+        writeback_delay_seconds: float | None = None,
+    ) -> Practice:
+        """Add a practice with generated data; `seed` defaults to one derived from the ids."""
+        if (office_id, practice_id) in self._practices:
+            raise ValueError(f"practice {office_id}/{practice_id} exists")
+        if time_zone not in WINDOWS_ZONES:
+            raise ValueError(f"unknown time zone {time_zone!r}; known: {', '.join(WINDOWS_ZONES)}")
+        if seed is None:
+            seed = self.config.seed ^ zlib.crc32(f"{office_id}/{practice_id}".encode())
+        practice = generate_practice(
+            office_id=office_id,
+            practice_id=practice_id,
+            secret_key=secret_key,
+            name=name,
+            pms=pms,
+            time_zone=time_zone,
+            state=state,
+            listed=listed,
+            patients=patients,
+            seed=seed,
+            now=self.now(),
+            ids=self._ids,
+        )
+        practice.writeback_delay_seconds = writeback_delay_seconds
+        self._practices[office_id, practice_id] = practice
+        return practice
+
+    def practice(self, office_id: str, practice_id: str = "1") -> Practice:
+        """A practice, with every due writeback applied (KeyError when unknown)."""
+        self.complete_due_writebacks()
+        return self._practices[office_id, practice_id]
+
+    def practices(self, office_id: str | None = None) -> list[Practice]:
+        """All practices, or those of one office (listed or not)."""
+        return [p for p in self._practices.values() if office_id in (None, p.office_id)]
+
+    def set_listed(self, office_id: str, practice_id: str, listed: bool) -> None:
+        """Authorize (list) or de-authorize a practice; keys of a wholly unlisted office stop working."""
+        self._practices[office_id, practice_id].listed = listed
+
+    # Counters
+
+    def count(self, name: str) -> None:
+        self.counters[name] += 1
+
+    def reset_counters(self) -> None:
+        self.counters.clear()
+
+    # Keys
+
+    def check_app(self, app_id: str | None, app_key: str | None) -> None:
+        if app_id != self.config.app_id or app_key != self.config.app_key:
+            raise SikkaError("API2003")
+
+    def issue_key(self, office_id: str, secret_key: str) -> RequestKey:
+        """A new request_key and refresh_key for an office whose secret matches a listed practice."""
+        if not any(p.listed and p.secret_key == secret_key for p in self.practices(office_id)):
+            raise SikkaError("API2007")
+        refresh_key = secrets.token_hex(16)
+        self._refresh_keys[refresh_key] = office_id
+        return self._new_key(office_id, refresh_key)
+
+    def refresh(self, refresh_key: str) -> RequestKey:
+        """A new request_key for the office of `refresh_key` (which stays the same)."""
+        office_id = self._refresh_keys.get(refresh_key)
+        if office_id is None:
+            raise SikkaError("API2003", long_message="refresh_key is incorrect.")
+        self._require_listed(office_id)
+        return self._new_key(office_id, refresh_key)
+
+    def resolve_key(self, request_key: str | None) -> RequestKey:
+        """The live key behind a `Request-Key` header, counting the request."""
+        if not request_key:
+            raise SikkaError("API1004")
+        key = self._keys.get(request_key)
+        if key is None:
+            raise SikkaError(
+                "API1004",
+                long_message="Requestkey is missing/invalid",
+                more_information="Please provide correct requestkey",
+            )
+        if self.now() >= key.end_time:
+            raise SikkaError("API1025")
+        self._require_listed(key.office_id)
+        key.request_count += 1
+        return key
+
+    def revoke_request_key(self, request_key: str) -> None:
+        self._keys.pop(request_key, None)
+
+    def delete_refresh_key(self, refresh_key: str) -> None:
+        if self._refresh_keys.pop(refresh_key, None) is None:
+            raise SikkaError("API2003", long_message="refresh_key is incorrect.")
+
+    def expire_request_keys(self) -> None:
+        """Every issued request_key expires now."""
+        now = self.now()
+        for key in self._keys.values():
+            key.end_time = min(key.end_time, now)
+
+    def _new_key(self, office_id: str, refresh_key: str) -> RequestKey:
+        now = self.now()
+        key = RequestKey(
+            request_key=secrets.token_hex(16),
+            refresh_key=refresh_key,
+            office_id=office_id,
+            start_time=now,
+            end_time=now + timedelta(seconds=self.config.key_ttl_seconds),
+        )
+        self._keys[key.request_key] = key
+        return key
+
+    def _require_listed(self, office_id: str) -> None:
+        if not any(p.listed for p in self.practices(office_id)):
+            raise SikkaError("API2007")
+
+    # Writebacks
+
+    def submit(self, kind: Kind, office_id: str, payload: dict[str, Any], target: str = "") -> Writeback:
+        """Queue a writeback for a practice of `office_id`, or raise the immediate 400."""
+        kind.validate(payload)
+        practice = self._practices.get((office_id, text(payload, "practice_id")))
+        if practice is None or not practice.listed:
+            raise invalid(f"practice_id {text(payload, 'practice_id')} is not a practice of this office.")
+        if kind.only_for_pmses is not None and practice.pms.casefold() not in kind.only_for_pmses:
+            raise SikkaError(
+                "API2004",
+                status=400,
+                http_code="400",
+                http_code_desc="BadRequest",
+                short_message="Writeback not supported",
+                long_message=f"{kind.method} /{kind.endpoint} is not supported for {practice.pms}.",
+            )
+        fault = self.faults.on_writeback(kind.endpoint, kind.method)
+        delay = next(
+            seconds
+            for seconds in (
+                fault.delay_seconds,
+                practice.writeback_delay_seconds,
+                self.config.writeback_delay_seconds,
+            )
+            if seconds is not None
+        )
+        now = self.now()
+        writeback = Writeback(
+            id=next(self._ids.writeback),
+            kind=kind,
+            office_id=office_id,
+            practice_id=practice.practice_id,
+            payload=payload,
+            target=target,
+            request_time=practice.local(now),
+            due=now + timedelta(seconds=delay),
+            failure=fault.failure,
+        )
+        self.writebacks.add(writeback)
+        return writeback
+
+    def complete_due_writebacks(self) -> None:
+        for writeback in self.writebacks.pop_due(self.now()):
+            writeback.complete(self._practices[writeback.office_id, writeback.practice_id], self._ids)
+
+    def writebacks_of(self, office_id: str, practice_id: str | None = None) -> list[Writeback]:
+        """An office's (or one practice's) writebacks, current as of now."""
+        self.complete_due_writebacks()
+        return [
+            writeback
+            for writeback in self.writebacks
+            if writeback.office_id == office_id and practice_id in (None, writeback.practice_id)
+        ]

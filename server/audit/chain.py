@@ -1,0 +1,161 @@
+"""Per-account hash chain: `hash = SHA-256(prev_hash ‖ RFC 8785 canonical JSON of the record)`.
+
+Appends take the chain head's row lock first (`UPDATE ... RETURNING`: a row lock on PostgreSQL, the write
+lock on SQLite), so concurrent replicas and processes cannot fork a chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import rfc8785
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db.engine import upsert
+from server.db.models import AuditChainHead, AuditLog
+
+GENESIS = "0" * 64
+CHAINED_FIELDS = (
+    "account_id",
+    "seq",
+    "recorded_at",
+    "integration_id",
+    "action",
+    "crud",
+    "endpoint",
+    "method",
+    "actor",
+    "vapi_call_id",
+    "ip_address",
+    "request_summary",
+    "response_status",
+    "response_time_ms",
+    "phi_accessed",
+    "phi_fields",
+    "patient_ref",
+    "outcome",
+    "error_code",
+    "prev_hash",
+)
+
+
+def canonical(record: dict[str, Any]) -> bytes:
+    values = {name: record[name] for name in CHAINED_FIELDS}
+    values["recorded_at"] = values["recorded_at"].isoformat()
+    return bytes(rfc8785.dumps(values))
+
+
+def link_hash(prev_hash: str, record: dict[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode() + canonical(record)).hexdigest()
+
+
+def row_values(row: AuditLog) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in CHAINED_FIELDS}
+
+
+async def _lock_head(session: AsyncSession, account_id: str) -> tuple[int, str]:
+    """Advance the head's sequence under its lock; create the head on an account's first record."""
+    advance = (
+        update(AuditChainHead)
+        .where(AuditChainHead.account_id == account_id)
+        .values(seq=AuditChainHead.seq + 1)
+        .returning(AuditChainHead.seq, AuditChainHead.last_hash)
+    )
+    row = (await session.execute(advance)).first()
+    if row is None:
+        await session.execute(
+            upsert(session, AuditChainHead)
+            .values(account_id=account_id, seq=0, last_hash=GENESIS)
+            .on_conflict_do_nothing(index_elements=["account_id"])
+        )
+        row = (await session.execute(advance)).one()
+    return int(row[0]), str(row[1])
+
+
+async def append(session: AsyncSession, fields: dict[str, Any]) -> AuditLog:
+    """Add one record to its account's chain inside the caller's transaction."""
+    seq, prev_hash = await _lock_head(session, fields["account_id"])
+    record = {**fields, "seq": seq, "prev_hash": prev_hash}
+    digest = link_hash(prev_hash, record)
+    row = AuditLog(**record, hash=digest)
+    session.add(row)
+    await session.execute(
+        update(AuditChainHead).where(AuditChainHead.account_id == fields["account_id"]).values(last_hash=digest)
+    )
+    return row
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    account_id: str
+    record_id: int | None
+    reason: str
+
+    def describe(self) -> str:
+        where = f"record {self.record_id}" if self.record_id is not None else "the chain head"
+        return f"account {self.account_id}: {where}: {self.reason}"
+
+
+async def verify(session: AsyncSession, account_id: str | None = None) -> tuple[int, ChainBreak | None]:
+    """Walk each chain in insertion order; returns (records checked, first break or None)."""
+    heads_query = select(AuditChainHead).order_by(AuditChainHead.account_id)
+    logs_query = select(AuditLog.account_id).distinct()
+    if account_id is not None:
+        heads_query = heads_query.where(AuditChainHead.account_id == account_id)
+        logs_query = logs_query.where(AuditLog.account_id == account_id)
+    heads = {head.account_id: head for head in await session.scalars(heads_query)}
+    accounts = sorted(set(heads) | set(await session.scalars(logs_query)))
+    checked = 0
+    for account in accounts:
+        count, problem = await _verify_account(session, account, heads.get(account))
+        checked += count
+        if problem is not None:
+            return checked, problem
+    return checked, None
+
+
+async def _verify_account(
+    session: AsyncSession, account_id: str, head: AuditChainHead | None
+) -> tuple[int, ChainBreak | None]:
+    expected_seq = (head.base_seq if head else 0) + 1
+    prev_hash = head.base_hash if head else GENESIS
+    checked = 0
+    rows = await session.stream_scalars(
+        select(AuditLog).where(AuditLog.account_id == account_id).order_by(AuditLog.id).execution_options(yield_per=500)
+    )
+    async for row in rows:
+        checked += 1
+        if row.seq != expected_seq:
+            return checked, ChainBreak(account_id, row.id, f"sequence {row.seq} where {expected_seq} was expected")
+        if row.prev_hash != prev_hash:
+            return checked, ChainBreak(account_id, row.id, "prev_hash does not match the previous record")
+        if link_hash(row.prev_hash, row_values(row)) != row.hash:
+            return checked, ChainBreak(account_id, row.id, "contents do not match the record's hash")
+        expected_seq, prev_hash = expected_seq + 1, row.hash
+    if head is None:
+        return checked, ChainBreak(account_id, None, "records exist but the chain head is missing")
+    if head.seq != expected_seq - 1 or head.last_hash != prev_hash:
+        return checked, ChainBreak(account_id, None, "the last record was removed (head is ahead of the records)")
+    return checked, None
+
+
+async def purge_before(session: AsyncSession, account_id: str, cutoff: Any) -> int:
+    """Delete an account's records older than `cutoff` (retention), moving the chain's anchor past them so
+    the remaining records still verify. Takes the head lock like an append."""
+    head = await session.scalar(select(AuditChainHead).where(AuditChainHead.account_id == account_id).with_for_update())
+    if head is None:
+        return 0
+    last = await session.scalar(
+        select(AuditLog)
+        .where(AuditLog.account_id == account_id, AuditLog.recorded_at < cutoff)
+        .order_by(AuditLog.seq.desc())
+        .limit(1)
+    )
+    if last is None:
+        return 0
+    result = await session.execute(delete(AuditLog).where(AuditLog.account_id == account_id, AuditLog.seq <= last.seq))
+    head.base_seq, head.base_hash = last.seq, last.hash
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,171 @@
+"""`@audited`: one audit record per call, committed before the result leaves; no record, no result.
+
+The record names the account, integration, token (never the token itself), Vapi call id and client IP; the
+Sikka endpoints the call used; a PHI-free summary; whether PHI was touched, which fields (names only) and
+whose (Sikka patient ids); the outcome and its error code.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+import anyio
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.audit import chain
+from server.db.models import utcnow
+from server.logs import get_logger
+from server.sikka.client import track_calls
+
+log = get_logger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R", bound="AuditedResult")
+S = TypeVar("S", bound="AuditSubject")
+CRUD = frozenset("CRUDE")
+
+
+class AuditUnavailable(Exception):
+    """The audit record could not be written; the call must not return data."""
+
+
+class AuditedResult(Protocol):
+    def audit_outcome(self) -> tuple[str, int, str | None]:
+        """(outcome "success"|"denied"|"failed", response status, error code)."""
+        ...
+
+
+@dataclass
+class AuditEntry:
+    action: str
+    crud: str
+    account_id: str
+    actor: str
+    phi_fields: tuple[str, ...]
+    integration_id: str | None = None
+    vapi_call_id: str | None = None
+    ip_address: str | None = None
+    summary: str = ""
+    phi_accessed: bool = False
+    patient_refs: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def touched(self, *patient_ids: str) -> None:
+        """PHI of these patients was read, disclosed or changed by this call."""
+        self.phi_accessed = True
+        for patient_id in patient_ids:
+            if patient_id and patient_id not in self.patient_refs:
+                self.patient_refs.append(patient_id)
+
+    def record(self, outcome: str, status: int, error_code: str | None, sikka_calls: list[str]) -> dict[str, Any]:
+        endpoints = list(dict.fromkeys(call.split(" ", 1)[1] for call in sikka_calls))
+        methods = list(dict.fromkeys(call.split(" ", 1)[0] for call in sikka_calls))
+        return {
+            "account_id": self.account_id,
+            "recorded_at": utcnow(),
+            "integration_id": self.integration_id,
+            "action": self.action,
+            "crud": self.crud,
+            "endpoint": ",".join(endpoints)[:500] or None,
+            "method": ",".join(methods) or None,
+            "actor": self.actor,
+            "vapi_call_id": (self.vapi_call_id or None) and self.vapi_call_id[:128],
+            "ip_address": self.ip_address,
+            "request_summary": self.summary[:500],
+            "response_status": status,
+            "response_time_ms": round((time.perf_counter() - self.started) * 1000),
+            "phi_accessed": self.phi_accessed,
+            "phi_fields": sorted(self.phi_fields) if self.phi_accessed else [],
+            "patient_ref": ",".join(self.patient_refs) or None,
+            "outcome": outcome,
+            "error_code": error_code,
+        }
+
+
+class AuditWriter:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def write(self, record: dict[str, Any]) -> None:
+        """Append and commit; raises AuditUnavailable (the caller fails closed)."""
+        try:
+            async with self.sessions.begin() as session:
+                await chain.append(session, record)
+        except SQLAlchemyError as exc:
+            log.error("audit write failed", action=record["action"], error=type(exc).__name__)
+            raise AuditUnavailable("the audit record could not be written") from None
+
+
+class AuditSubject(Protocol):
+    """Who is calling: what `@audited` needs to open an entry."""
+
+    account_id: str
+    actor: str
+    integration_id: str | None
+    vapi_call_id: str | None
+    ip_address: str | None
+    audit: AuditEntry | None
+
+    @property
+    def audit_writer(self) -> AuditWriter: ...
+
+
+def audited(
+    action: str, *, crud: str, phi_fields: tuple[str, ...]
+) -> Callable[[Callable[Concatenate[S, P], Awaitable[R]]], Callable[Concatenate[S, P], Awaitable[R]]]:
+    """Wrap `fn(subject, ...)`; `phi_fields` are the PHI field names the call may touch (required: a new
+    tool cannot forget them). Exceptions are audited as failures and re-raised after the record is written."""
+    if crud not in CRUD or len(crud) != 1:
+        raise ValueError(f"crud must be one of C, R, U, D, E (got {crud!r})")
+
+    def decorate(fn: Callable[Concatenate[S, P], Awaitable[R]]) -> Callable[Concatenate[S, P], Awaitable[R]]:
+        @functools.wraps(fn)
+        async def wrapper(subject: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            entry = AuditEntry(
+                action=action,
+                crud=crud,
+                account_id=subject.account_id,
+                actor=subject.actor,
+                phi_fields=phi_fields,
+                integration_id=subject.integration_id,
+                vapi_call_id=subject.vapi_call_id,
+                ip_address=subject.ip_address,
+            )
+            subject.audit = entry
+            with track_calls() as sikka_calls:
+                try:
+                    result = await fn(subject, *args, **kwargs)
+                except BaseException as exc:
+                    with anyio.CancelScope(shield=True):  # a cancelled call is still audited
+                        await subject.audit_writer.write(entry.record("failed", 500, type(exc).__name__, sikka_calls))
+                    raise
+            await subject.audit_writer.write(entry.record(*result.audit_outcome(), sikka_calls))
+            return result
+
+        wrapper.audit_action = action  # type: ignore[attr-defined]
+        wrapper.audit_phi_fields = phi_fields  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+@dataclass
+class SystemSubject:
+    """An operator command or background job as an audit subject (account "system" unless it names one)."""
+
+    writer: AuditWriter
+    actor: str
+    account_id: str = "system"
+    integration_id: str | None = None
+    vapi_call_id: str | None = None
+    ip_address: str | None = None
+    audit: AuditEntry | None = None
+
+    @property
+    def audit_writer(self) -> AuditWriter:
+        return self.writer

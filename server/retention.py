@@ -1,0 +1,89 @@
+"""`parlae-mcp retention purge`: delete stored PHI past its configured age. Audit records are kept at least six
+years (45 CFR 164.316(b)(2)); the purge itself is audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Table, delete, func, select
+
+from server.audit import chain
+from server.db.models import (
+    AuditChainHead,
+    AuditLog,
+    Consent,
+    IdempotencyKey,
+    PendingPatient,
+    StaffFollowup,
+    Writeback,
+    WritebackStatus,
+    utcnow,
+)
+from server.services import Services
+from server.settings import MIN_AUDIT_RETENTION_DAYS
+
+
+@dataclass(frozen=True)
+class Rule:
+    table: Table
+    older_than: ColumnElement[bool]
+
+
+def rules(services: Services, now: datetime) -> dict[str, Rule]:
+    settings = services.settings
+
+    def cutoff(days: int) -> datetime:
+        return now - timedelta(days=days)
+
+    return {
+        "pending_patients": Rule(
+            PendingPatient.__table__,  # type: ignore[arg-type]
+            PendingPatient.created_at < cutoff(settings.retention_pending_patients_days),
+        ),
+        "idempotency_keys": Rule(
+            IdempotencyKey.__table__,  # type: ignore[arg-type]
+            IdempotencyKey.created_at < cutoff(settings.retention_idempotency_days),
+        ),
+        "staff_followups": Rule(
+            StaffFollowup.__table__,  # type: ignore[arg-type]
+            StaffFollowup.created_at < cutoff(settings.retention_followups_days),
+        ),
+        "consents": Rule(
+            Consent.__table__,  # type: ignore[arg-type]
+            Consent.recorded_at < cutoff(settings.retention_consents_days),
+        ),
+        "writebacks": Rule(
+            Writeback.__table__,  # type: ignore[arg-type]
+            (Writeback.status != WritebackStatus.PENDING)
+            & (Writeback.submitted_at < cutoff(settings.retention_idempotency_days)),
+        ),
+    }
+
+
+async def purge(services: Services, *, dry_run: bool, now: datetime | None = None) -> dict[str, int]:
+    """Counts per table (what would be deleted, with dry_run)."""
+    now = now or utcnow()
+    audit_days = max(services.settings.retention_audit_days, MIN_AUDIT_RETENTION_DAYS)
+    audit_cutoff = now - timedelta(days=audit_days)
+    counts: dict[str, int] = {}
+    async with services.sessions.begin() as session:
+        for name, rule in rules(services, now).items():
+            if dry_run:
+                counts[name] = int(
+                    await session.scalar(select(func.count()).select_from(rule.table).where(rule.older_than)) or 0
+                )
+            else:
+                result = await session.execute(delete(rule.table).where(rule.older_than))
+                counts[name] = int(result.rowcount)  # type: ignore[attr-defined]
+        if dry_run:
+            counts["pms_audit_logs"] = int(
+                await session.scalar(
+                    select(func.count()).select_from(AuditLog).where(AuditLog.recorded_at < audit_cutoff)
+                )
+                or 0
+            )
+        else:
+            accounts = (await session.scalars(select(AuditChainHead.account_id))).all()
+            counts["pms_audit_logs"] = sum([await chain.purge_before(session, a, audit_cutoff) for a in accounts])
+    return counts

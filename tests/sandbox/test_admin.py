@@ -1,0 +1,103 @@
+"""The /_admin routes."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from sandbox import DEMO_OFFICE_ID, SandboxState
+from tests.sandbox.support import APP_HEADERS, error_code, issue_key, items
+
+
+@pytest.mark.anyio
+async def test_counters(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    await client.get("/v4/patients", headers=headers)
+    counters = (await client.get("/_admin/counters")).json()
+    assert counters == {"POST /request_key": 1, "POST /request_key:request_key": 1, "GET /patients": 1}
+    assert (await client.delete("/_admin/counters")).status_code == 204
+    assert (await client.get("/_admin/counters")).json() == {}
+
+
+@pytest.mark.anyio
+async def test_faults(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    created = await client.post("/_admin/faults", json={"endpoint": "patients", "error_code": "API2002", "count": 1})
+    assert created.status_code == 201
+    assert created.json()["error_code"] == "API2002"
+    assert [rule["endpoint"] for rule in (await client.get("/_admin/faults")).json()] == ["patients"]
+    assert (await client.get("/v4/patients", headers=headers)).status_code == 503
+    await client.post("/_admin/faults", json={"error_code": "API2002"})
+    assert (await client.delete("/_admin/faults")).status_code == 204
+    assert (await client.get("/v4/patients", headers=headers)).status_code == 200
+    invalid = await client.post("/_admin/faults", json={"error_code": "API0000"})
+    assert invalid.status_code == 422
+
+
+@pytest.mark.anyio
+async def test_add_practice_and_list_it(client: httpx.AsyncClient) -> None:
+    spec = {
+        "office_id": "D70000",
+        "secret_key": "k" * 32,
+        "name": "Lakeside Ortho",
+        "pms": "Dolphin",
+        "patients": 20,
+    }
+    created = await client.post("/_admin/practices", json=spec)
+    assert created.status_code == 201
+    assert (created.json()["patients"], created.json()["pms"]) == (20, "Dolphin")
+    headers = {"Request-Key": (await issue_key(client, "D70000", "k" * 32))["request_key"]}
+    assert len(await items(client, "/v4/patients", headers)) == 20
+    assert (await client.post("/_admin/practices", json=spec)).status_code == 422
+    assert (await client.post("/_admin/practices", json={**spec, "patients": "many"})).status_code == 422
+    assert {p["office_id"] for p in (await client.get("/_admin/practices")).json()} == {
+        DEMO_OFFICE_ID,
+        "D70000",
+    }
+
+
+@pytest.mark.anyio
+async def test_listed(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    response = await client.post(f"/_admin/practices/{DEMO_OFFICE_ID}/1/listed", json={"listed": False})
+    assert response.json()["listed"] is False
+    assert (await client.get("/v4/authorized_practices", headers=APP_HEADERS)).status_code == 204
+    assert error_code(await client.get("/v4/patients", headers=headers)) == "API2007"
+    await client.post(f"/_admin/practices/{DEMO_OFFICE_ID}/1/listed", json={"listed": True})
+    assert (await client.get("/v4/patients", headers=headers)).status_code == 200
+    assert (await client.post("/_admin/practices/D1/1/listed", json={"listed": True})).status_code == 404
+
+
+@pytest.mark.anyio
+async def test_expire_keys(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    assert (await client.post("/_admin/keys/expire")).status_code == 204
+    assert error_code(await client.get("/v4/patients", headers=headers)) == "API1025"
+
+
+@pytest.mark.anyio
+async def test_records(state: SandboxState, client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    appointments = (await client.get(f"/_admin/practices/{DEMO_OFFICE_ID}/1/appointments")).json()
+    assert len(appointments) == len(state.practice(DEMO_OFFICE_ID).appointments)
+    assert any(row["cancelled"] == "True" for row in appointments)
+    patients = (await client.get(f"/_admin/practices/{DEMO_OFFICE_ID}/1/patients")).json()
+    assert len(patients) == 200
+    await client.post(
+        "/v4/patient",
+        headers=headers,
+        json={"firstname": "A", "lastname": "B", "provider_id": "DDS1", "practice_id": "1"},
+    )
+    (writeback,) = (await client.get(f"/_admin/practices/{DEMO_OFFICE_ID}/1/writebacks")).json()
+    assert writeback["status"] == "Pending"
+    assert (await client.get(f"/_admin/practices/{DEMO_OFFICE_ID}/1/claims")).status_code == 404
+
+
+@pytest.mark.anyio
+async def test_config(state: SandboxState, client: httpx.AsyncClient) -> None:
+    update = {
+        "latency_seconds": 0.01,
+        "writeback_delay_seconds": 3,
+        "key_ttl_seconds": 60,
+        "rate_limit_per_minute": 5,
+    }
+    assert (await client.post("/_admin/config", json=update)).json() == update
+    assert state.config.writeback_delay_seconds == 3
+    assert (await client.get("/_admin/config")).json() == update
+    assert (await client.post("/_admin/config", json={"latency_seconds": -1})).status_code == 422
+    assert (await client.post("/_admin/config", json={"clock": "now"})).status_code == 422

@@ -1,0 +1,465 @@
+"""checkAvailability, bookAppointment, rescheduleAppointment, cancelAppointment."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from server.sikka.metadata import PracticeMetadata
+from server.sikka.records import Appointment, Operatory, Provider, as_time, text
+from server.sikka.writeback import WritebackOutcome
+from tools.arguments import (
+    AppointmentId,
+    Args,
+    CalendarDate,
+    Duration,
+    Note,
+    ProviderId,
+    ShortText,
+    StartTime,
+)
+from tools.availability import Candidate, DayPlan, PartOfDay, open_slots, spread
+from tools.base import CHANGES, CREATES, READ_ONLY, tool
+from tools.context import ToolCall
+from tools.idempotency import once
+from tools.identity import IdentityRefused, verified_patient
+from tools.patients import VerifyArgs, identity_refusal
+from tools.results import AppointmentResult, AvailabilityResult, Slot
+from tools.speech import spoken_day, spoken_list, spoken_time
+
+DEFAULT_DURATION = 30
+MAX_RANGE_DAYS = 14
+LOOKAHEAD_DAYS = 14
+NEXT_DATES = 3
+ALTERNATIVES = 3
+
+
+def earliest_start(call: ToolCall) -> datetime:
+    return datetime.now(UTC) + timedelta(minutes=call.services.settings.booking_min_notice_minutes)
+
+
+def as_slot(candidate: Candidate) -> Slot:
+    return Slot(
+        start_time=candidate.start.isoformat(),
+        provider_id=candidate.provider.provider_id,
+        provider_name=candidate.provider.display_name,
+        operatory=candidate.operatory.operatory,
+    )
+
+
+def spoken_slots(candidates: list[Candidate]) -> str:
+    days = sorted({c.start.date() for c in candidates})
+    parts = []
+    for day in days:
+        times = [spoken_time(c.start) for c in candidates if c.start.date() == day]
+        parts.append(f"{spoken_day(day)} at {spoken_list(times)}")
+    return "; ".join(parts)
+
+
+def local_start(moment: datetime, metadata: PracticeMetadata) -> datetime:
+    """An aware instant in the practice's zone (a time without offset is read as practice-local)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=metadata.zone)
+    return moment.astimezone(metadata.zone)
+
+
+# --- checkAvailability ------------------------------------------------------------------------------
+
+
+class CheckAvailabilityArgs(Args):
+    day: CalendarDate | None = Field(None, alias="date", description="The day to check, YYYY-MM-DD.")
+    start_date: CalendarDate | None = Field(None, description="First day of a range (with endDate), YYYY-MM-DD.")
+    end_date: CalendarDate | None = Field(None, description="Last day of a range (at most 14 days), YYYY-MM-DD.")
+    duration_minutes: Duration = DEFAULT_DURATION
+    provider_id: ProviderId | None = None
+    appointment_type: ShortText | None = Field(None, description="e.g. cleaning, exam, emergency.")
+    part_of_day: Literal["morning", "afternoon", "evening"] | None = None
+
+    @model_validator(mode="after")
+    def _days(self) -> CheckAvailabilityArgs:
+        first, last = self.days()
+        if last < first:
+            raise ValueError("endDate must not be before startDate")
+        if (last - first).days >= MAX_RANGE_DAYS:
+            raise ValueError(f"a range can cover at most {MAX_RANGE_DAYS} days")
+        return self
+
+    def days(self) -> tuple[date, date]:
+        """(first, last) day asked for; the validator guarantees one of the two forms."""
+        first = self.day or self.start_date
+        last = self.day or self.end_date
+        if first is None or last is None:
+            raise ValueError("give date, or startDate and endDate")
+        return first, last
+
+
+def _day_list(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+async def _candidates(
+    call: ToolCall,
+    metadata: PracticeMetadata,
+    days: list[date],
+    duration: timedelta,
+    provider_id: str | None,
+    part: PartOfDay | None,
+) -> dict[date, list[Candidate]]:
+    """Open starts per day: Sikka's own slots where the PMS has them, else computed from the schedule."""
+    earliest = earliest_start(call)
+    days = [d for d in days if d >= earliest.astimezone(metadata.zone).date()]
+    if not days:
+        return {}
+    if metadata.has_slot_endpoint:
+        items = await call.practice.available_slots(days[0], days[-1])
+        return _sikka_slots(items, metadata, days, duration, earliest, provider_id)
+    appointments = await call.practice.appointments(days[0], days[-1])
+    return open_slots(
+        days, metadata, appointments, duration=duration, earliest=earliest, provider_id=provider_id, part=part
+    )
+
+
+def _sikka_slots(
+    items: list[dict[str, str]],
+    metadata: PracticeMetadata,
+    days: list[date],
+    duration: timedelta,
+    earliest: datetime,
+    provider_id: str | None,
+) -> dict[date, list[Candidate]]:
+    """`appointments_available_slots` items (OrthoTrac/Dolphin) as candidates that fit the duration."""
+    result: dict[date, list[Candidate]] = {day: [] for day in days}
+    for item in items:
+        parsed = Appointment.from_item({**item, "length": "0", "status": ""})
+        end = as_time(item.get("end_time"))
+        provider = metadata.provider(text(item, "provider_id"))
+        if parsed is None or provider is None or provider_id not in (None, provider.provider_id):
+            continue
+        start = parsed.start.replace(tzinfo=metadata.zone)
+        length = (datetime.combine(parsed.start.date(), end) - parsed.start) if end else duration
+        if start < earliest or length < duration or start.date() not in result:
+            continue
+        operatory = Operatory(text(item, "operatory"), "", False)
+        result[start.date()].append(Candidate(start, provider, operatory))
+    return result
+
+
+@tool(
+    "checkAvailability",
+    title="Find open appointment times",
+    description="""
+Find open appointment times on a day (date) or over a range (startDate and endDate, up to 14 days), for a
+length in minutes (default 30), optionally for one provider or part of the day. Returns up to 5 options spread
+over the day, each with startTime (pass it unchanged to bookAppointment), providerId and providerName. If the
+day is full, returns the nearest dates that have openings.
+""",
+    annotations=READ_ONLY,
+    crud="R",
+    phi_fields=(),
+)
+async def check_availability(call: ToolCall, args: CheckAvailabilityArgs) -> AvailabilityResult:
+    call.entry.summary = "availability check"
+    metadata = await call.practice.metadata()
+    if args.provider_id and metadata.provider(args.provider_id) not in metadata.bookable_providers:
+        return AvailabilityResult(
+            message="I don't know that provider; check availability without one.",
+            outcome="not_found",
+            code="unknown_provider",
+        )
+    duration = timedelta(minutes=args.duration_minutes)
+    first, last = args.days()
+    found = await _candidates(call, metadata, _day_list(first, last), duration, args.provider_id, args.part_of_day)
+    options = spread([c for day in sorted(found) for c in found[day]])
+    if options:
+        return AvailabilityResult(
+            message=f"Openings on {spoken_slots(options)}.",
+            outcome="ok",
+            code="slots_found",
+            slots=[as_slot(c) for c in options],
+        )
+    later = await _candidates(
+        call,
+        metadata,
+        _day_list(last + timedelta(days=1), last + timedelta(days=LOOKAHEAD_DAYS)),
+        duration,
+        args.provider_id,
+        args.part_of_day,
+    )
+    open_days = [day for day in sorted(later) if later[day]][:NEXT_DATES]
+    if not open_days:
+        return AvailabilityResult(
+            message="I don't see any openings in the next two weeks; the office can help by phone.",
+            outcome="not_found",
+            code="no_openings",
+        )
+    return AvailabilityResult(
+        message=f"That day is full. The nearest openings are on {spoken_list([spoken_day(d) for d in open_days])}.",
+        outcome="not_found",
+        code="day_full",
+        next_available_dates=[d.isoformat() for d in open_days],
+    )
+
+
+# --- bookAppointment --------------------------------------------------------------------------------
+
+
+class BookAppointmentArgs(VerifyArgs):
+    start_time: StartTime
+    duration_minutes: Duration = DEFAULT_DURATION
+    provider_id: ProviderId | None = None
+    appointment_type: ShortText | None = None
+    notes: Note | None = Field(None, description="Reason for the visit, in a few words.")
+
+
+async def _day_plan(call: ToolCall, metadata: PracticeMetadata, day: date, ignore: str | None = None) -> DayPlan:
+    """Fresh appointments for one day (minus `ignore`, the appointment being moved)."""
+    appointments = [a for a in await call.practice.appointments(day, day) if a.appointment_id != ignore]
+    return DayPlan.build(day, metadata, appointments)
+
+
+def _providers(metadata: PracticeMetadata, provider_id: str | None) -> list[Provider]:
+    return [p for p in metadata.bookable_providers if provider_id in (None, p.provider_id)]
+
+
+def _first_free(
+    call: ToolCall, plan: DayPlan, providers: list[Provider], start: datetime, duration: timedelta
+) -> Candidate | None:
+    if start < earliest_start(call):
+        return None
+    return next((c for p in providers if (c := plan.check(p, start, duration)) is not None), None)
+
+
+def _alternatives(call: ToolCall, plan: DayPlan, providers: list[Provider], duration: timedelta) -> list[Candidate]:
+    return spread(plan.candidates(providers, duration, earliest_start(call), None), ALTERNATIVES)
+
+
+def _taken(alternatives: list[Candidate], reason: str = "slot_taken") -> AppointmentResult:
+    offer = f" I can offer {spoken_slots(alternatives)}." if alternatives else ""
+    return AppointmentResult(
+        message=f"That time was just taken or isn't open.{offer}",
+        outcome="refused",
+        code=reason,
+        alternatives=[as_slot(c) for c in alternatives],
+    )
+
+
+def _written(
+    outcome: WritebackOutcome, candidate: Candidate, verb: str, appointment_id: str | None
+) -> AppointmentResult:
+    when = f"{spoken_day(candidate.start.date())} at {spoken_time(candidate.start)}"
+    fields = {
+        "start_time": candidate.start.isoformat(),
+        "provider_name": candidate.provider.display_name,
+        "reference": outcome.writeback_id,
+    }
+    if outcome.status == "confirmed":
+        return AppointmentResult(
+            message=f"{verb.capitalize()} for {when} with {candidate.provider.display_name}.",
+            outcome="confirmed",
+            code=f"appointment_{verb}",
+            appointment_id=outcome.created_id or appointment_id,
+            **fields,
+        )
+    return AppointmentResult(
+        message=f"I've sent the request for {when}; the office system hasn't confirmed it yet.",
+        outcome="pending",
+        code=f"{verb}_pending",
+        appointment_id=appointment_id,
+        **fields,
+    )
+
+
+@tool(
+    "bookAppointment",
+    title="Book an appointment",
+    description="""
+Book an appointment for a verified patient (patientId + dateOfBirth) at a startTime from checkAvailability,
+optionally with providerId, length, type and a short note. Re-checks the time first; if it was just taken,
+offers alternatives. Safe to retry: the same request on the same call never books twice. The answer is
+confirmed with the appointmentId, or honestly pending while the office system saves it.
+""",
+    annotations=CREATES,
+    crud="C",
+    phi_fields=("appointments",),
+)
+async def book_appointment(call: ToolCall, args: BookAppointmentArgs) -> AppointmentResult:
+    call.entry.summary = "appointment booking"
+    return await once(call, "bookAppointment", args, AppointmentResult, lambda: _book(call, args))
+
+
+async def _book(call: ToolCall, args: BookAppointmentArgs) -> AppointmentResult:
+    try:
+        patient = await verified_patient(call, args.patient_id, args.date_of_birth)
+    except IdentityRefused as exc:
+        return identity_refusal(AppointmentResult, exc)
+    call.entry.touched(patient.patient_id)
+    metadata = await call.practice.metadata()
+    start = local_start(args.start_time, metadata)
+    duration = timedelta(minutes=args.duration_minutes)
+    providers = _providers(metadata, args.provider_id)
+    plan = await _day_plan(call, metadata, start.date())
+    candidate = _first_free(call, plan, providers, start, duration)
+    if candidate is None:
+        return _taken(_alternatives(call, plan, providers, duration))
+    outcome = await call.practice.book(
+        patient_id=patient.patient_id,
+        start=candidate.start.replace(tzinfo=None),
+        length_minutes=args.duration_minutes,
+        provider=candidate.provider,
+        operatory=candidate.operatory,
+        description=args.appointment_type or "Appointment",
+        appointment_type=args.appointment_type,
+        note=args.notes,
+    )
+    if outcome.status == "failed":
+        fresh = await _day_plan(call, metadata, start.date())
+        return _taken(_alternatives(call, fresh, providers, duration), "booking_failed")
+    return _written(outcome, candidate, "booked", None)
+
+
+# --- rescheduleAppointment / cancelAppointment ------------------------------------------------------
+
+
+class ExistingAppointmentArgs(VerifyArgs):
+    appointment_id: AppointmentId
+
+
+async def owned_appointment(call: ToolCall, args: ExistingAppointmentArgs) -> Appointment | AppointmentResult:
+    """The verified patient's own, future, not-cancelled appointment; otherwise a refusal to return."""
+    try:
+        patient = await verified_patient(call, args.patient_id, args.date_of_birth)
+    except IdentityRefused as exc:
+        return identity_refusal(AppointmentResult, exc)
+    call.entry.touched(patient.patient_id)
+    appointment = await call.practice.appointment(args.appointment_id)
+    if appointment is None or appointment.patient_id != patient.patient_id:
+        return AppointmentResult(
+            message="I couldn't find that appointment for this patient.",
+            outcome="not_found",
+            code="appointment_not_found",
+        )
+    if appointment.cancelled:
+        return AppointmentResult(
+            message="That appointment is already cancelled.", outcome="refused", code="already_cancelled"
+        )
+    return appointment
+
+
+class RescheduleAppointmentArgs(ExistingAppointmentArgs):
+    new_start_time: StartTime
+    duration_minutes: Duration | None = Field(None, description="Defaults to the appointment's current length.")
+    provider_id: ProviderId | None = Field(None, description="Defaults to the appointment's current provider.")
+
+
+@tool(
+    "rescheduleAppointment",
+    title="Move an appointment",
+    description="""
+Move a verified patient's appointment (appointmentId from getPatientInfo) to newStartTime from
+checkAvailability. The appointment must belong to that patient (patientId + dateOfBirth). Re-checks the new
+time; keeps the current provider and length unless given. Safe to retry on the same call.
+""",
+    annotations=CHANGES,
+    crud="U",
+    phi_fields=("appointments",),
+)
+async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs) -> AppointmentResult:
+    call.entry.summary = "appointment reschedule"
+    return await once(call, "rescheduleAppointment", args, AppointmentResult, lambda: _reschedule(call, args))
+
+
+async def _reschedule(call: ToolCall, args: RescheduleAppointmentArgs) -> AppointmentResult:
+    found = await owned_appointment(call, args)
+    if isinstance(found, AppointmentResult):
+        return found
+    metadata = await call.practice.metadata()
+    if not metadata.capabilities.reschedule:
+        return await _for_staff(call, "reschedule", args, found)
+    start = local_start(args.new_start_time, metadata)
+    minutes = args.duration_minutes or found.length_minutes or DEFAULT_DURATION
+    duration = timedelta(minutes=minutes)
+    providers = _providers(metadata, args.provider_id or found.provider_id)
+    plan = await _day_plan(call, metadata, start.date(), ignore=found.appointment_id)
+    candidate = _first_free(call, plan, providers, start, duration)
+    if candidate is None:
+        return _taken(_alternatives(call, plan, providers, duration))
+    outcome = await call.practice.reschedule(
+        found.appointment_id,
+        start=candidate.start.replace(tzinfo=None),
+        length_minutes=minutes,
+        provider=candidate.provider,
+        operatory=candidate.operatory,
+    )
+    if outcome.status == "failed":
+        fresh = await _day_plan(call, metadata, start.date(), ignore=found.appointment_id)
+        return _taken(_alternatives(call, fresh, providers, duration), "reschedule_failed")
+    return _written(outcome, candidate, "moved", found.appointment_id)
+
+
+class CancelAppointmentArgs(ExistingAppointmentArgs):
+    reason: Note | None = Field(None, description="Why, in a few words (passed to staff only if needed).")
+
+
+@tool(
+    "cancelAppointment",
+    title="Cancel an appointment",
+    description="""
+Cancel a verified patient's appointment (appointmentId from getPatientInfo; patientId + dateOfBirth). The
+appointment must belong to that patient. Uses the practice's own cancellation status. Safe to retry on the
+same call; the answer is cancelled (confirmed), pending while the office system saves it, or refused.
+""",
+    annotations=CHANGES,
+    crud="D",
+    phi_fields=("appointments",),
+)
+async def cancel_appointment(call: ToolCall, args: CancelAppointmentArgs) -> AppointmentResult:
+    call.entry.summary = "appointment cancellation"
+    return await once(call, "cancelAppointment", args, AppointmentResult, lambda: _cancel(call, args))
+
+
+async def _cancel(call: ToolCall, args: CancelAppointmentArgs) -> AppointmentResult:
+    found = await owned_appointment(call, args)
+    if isinstance(found, AppointmentResult):
+        return found
+    metadata = await call.practice.metadata()
+    status = metadata.cancel_status()
+    if status is None or not metadata.capabilities.appointment_status:
+        return await _for_staff(call, "cancel", args, found)
+    outcome = await call.practice.set_status(found.appointment_id, status)
+    when = f"{spoken_day(found.start.date())} at {spoken_time(found.start)}"
+    common = {"appointment_id": found.appointment_id, "reference": outcome.writeback_id}
+    if outcome.status == "confirmed":
+        return AppointmentResult(
+            message=f"The appointment on {when} is cancelled.",
+            outcome="confirmed",
+            code="appointment_cancelled",
+            **common,
+        )
+    if outcome.status == "pending":
+        return AppointmentResult(
+            message=f"I've asked the office system to cancel the appointment on {when}; it hasn't confirmed yet.",
+            outcome="pending",
+            code="cancel_pending",
+            **common,
+        )
+    return AppointmentResult(
+        message="The office system did not accept the cancellation; the staff will need to cancel it.",
+        outcome="refused",
+        code="cancel_failed",
+        **common,
+    )
+
+
+async def _for_staff(
+    call: ToolCall, kind: str, args: ExistingAppointmentArgs, appointment: Appointment
+) -> AppointmentResult:
+    details = {**args.model_dump(mode="json", by_alias=True, exclude={"date_of_birth"}), "request": kind}
+    await call.services.phi_records.add_followup(call.account_id, f"appointment_{kind}", details, call.vapi_call_id)
+    return AppointmentResult(
+        message=f"This office handles that itself; I've passed the {kind} request to the staff.",
+        outcome="recorded_for_staff",
+        code=f"{kind}_recorded_for_staff",
+        appointment_id=appointment.appointment_id,
+    )

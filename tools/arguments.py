@@ -1,0 +1,113 @@
+"""Argument types shared by the tools: a precise JSON schema for the model, speakable errors for people.
+
+Parsing happens in "before" validators that raise plain sentences, so a rejected value is never echoed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic.alias_generators import to_camel
+
+from server.phones import to_e164
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+EARLIEST_BIRTHDATE = date(1900, 1, 1)
+
+
+class Args(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        str_strip_whitespace=True,
+        frozen=True,
+    )
+
+
+def _phone(value: Any) -> str:
+    e164 = to_e164(str(value)) if isinstance(value, str | int) and not isinstance(value, bool) else None
+    if e164 is None:
+        raise ValueError("phone must be a phone number, like 408-555-0101")
+    return e164
+
+
+def _date_parser(message: str, *, birthdate: bool = False) -> Callable[[Any], date]:
+    def parse(value: Any) -> date:
+        try:
+            parsed = date.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise ValueError(message)
+        if birthdate and not EARLIEST_BIRTHDATE <= parsed <= date.today():
+            raise ValueError("dateOfBirth must be a real date of birth")
+        return parsed
+
+    return parse
+
+
+def _start_time(value: Any) -> datetime:
+    try:
+        if isinstance(value, str):
+            return datetime.fromisoformat(value.strip())
+    except ValueError:
+        pass
+    raise ValueError("times must be ISO 8601, like 2026-12-01T09:30:00-05:00")
+
+
+def _identifier(name: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        if not _ID.match(text):
+            raise ValueError(f"{name} must be an id from an earlier answer")
+        return text
+
+    return parse
+
+
+def _id_type(name: str, description: str) -> Any:
+    return Annotated[
+        str,
+        BeforeValidator(_identifier(name)),
+        WithJsonSchema({"type": "string", "description": description, "maxLength": 32}),
+    ]
+
+
+Phone = Annotated[
+    str,
+    BeforeValidator(_phone),
+    WithJsonSchema({"type": "string", "description": "Phone number in any common format, e.g. 408-555-0101."}),
+]
+DateOfBirth = Annotated[
+    date,
+    BeforeValidator(_date_parser("dateOfBirth must be a date written YYYY-MM-DD", birthdate=True)),
+    WithJsonSchema({"type": "string", "format": "date", "description": "Date of birth, YYYY-MM-DD."}),
+]
+CalendarDate = Annotated[
+    date,
+    BeforeValidator(_date_parser("dates must be written YYYY-MM-DD")),
+    WithJsonSchema({"type": "string", "format": "date", "description": "YYYY-MM-DD."}),
+]
+StartTime = Annotated[
+    datetime,
+    BeforeValidator(_start_time),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO 8601 local time with the practice's offset, e.g. 2026-12-01T09:30:00-05:00.",
+        }
+    ),
+]
+PatientId = _id_type("patientId", "patientId from searchPatients.")
+AppointmentId = _id_type("appointmentId", "appointmentId from getPatientInfo or an earlier booking.")
+ProviderId = _id_type("providerId", "providerId from checkAvailability.")
+Duration = Annotated[int, Field(ge=10, le=240, description="Length in minutes (default 30; e.g. 30, 60, 90).")]
+Name = Annotated[str, Field(min_length=1, max_length=60)]
+ShortText = Annotated[str, Field(min_length=1, max_length=100)]
+Note = Annotated[str, Field(max_length=500)]

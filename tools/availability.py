@@ -1,0 +1,180 @@
+"""Open slots computed from the practice schedule minus booked appointments (pure functions, no I/O).
+
+Wall-clock hours come from `practice_schedule` (practice ∩ provider, practice ∩ operatory); every
+comparison is made on aware instants in the practice's zone, so DST days are right: wall times that do not
+exist are skipped, and an appointment's end is its start plus its length in real time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from server.sikka.metadata import PracticeMetadata
+from server.sikka.records import Appointment, Operatory, Provider
+from server.sikka.schedule import Interval
+
+PartOfDay = Literal["morning", "afternoon", "evening"]
+PARTS_OF_DAY: dict[str, tuple[time, time]] = {
+    "morning": (time(0), time(12)),
+    "afternoon": (time(12), time(17)),
+    "evening": (time(17), time(23, 59, 59)),
+}
+STEP = timedelta(minutes=15)
+MAX_OPTIONS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    start: datetime  # aware, in the practice's zone
+    provider: Provider
+    operatory: Operatory
+
+
+@dataclass(frozen=True, slots=True)
+class Busy:
+    start: datetime
+    end: datetime
+
+
+def local(day: date, clock: time, zone: ZoneInfo) -> datetime | None:
+    """The instant for a wall time, or None when that wall time does not exist (spring-forward gap)."""
+    candidate = datetime.combine(day, clock, tzinfo=zone)
+    round_trip = candidate.astimezone(UTC).astimezone(zone)
+    return candidate if round_trip.replace(tzinfo=None) == candidate.replace(tzinfo=None) else None
+
+
+def intersect(first: Sequence[Interval], second: Sequence[Interval]) -> list[Interval]:
+    result = []
+    for a_start, a_end in first:
+        for b_start, b_end in second:
+            start, end = max(a_start, b_start), min(a_end, b_end)
+            if start < end:
+                result.append((start, end))
+    return sorted(result)
+
+
+def busy_by(appointments: Iterable[Appointment], zone: ZoneInfo) -> tuple[dict[str, list[Busy]], dict[str, list[Busy]]]:
+    """Non-cancelled appointments as busy instants, per provider and per operatory."""
+    providers: dict[str, list[Busy]] = {}
+    operatories: dict[str, list[Busy]] = {}
+    for appointment in appointments:
+        if appointment.cancelled or appointment.length_minutes <= 0:
+            continue
+        start = appointment.start.replace(tzinfo=zone)
+        busy = Busy(start, start + timedelta(minutes=appointment.length_minutes))
+        providers.setdefault(appointment.provider_id, []).append(busy)
+        if appointment.operatory:
+            operatories.setdefault(appointment.operatory, []).append(busy)
+    return providers, operatories
+
+
+def _free(busy: Sequence[Busy], start: datetime, end: datetime) -> bool:
+    return all(b.end <= start or b.start >= end for b in busy)
+
+
+def _within(intervals: Sequence[Interval], day: date, zone: ZoneInfo, start: datetime, end: datetime) -> bool:
+    for open_start, open_end in intervals:
+        opens, closes = local(day, open_start, zone), local(day, open_end, zone)
+        if opens is not None and closes is not None and opens <= start and end <= closes:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    """Everything needed to test one start time on one day."""
+
+    day: date
+    metadata: PracticeMetadata
+    provider_busy: dict[str, list[Busy]]
+    operatory_busy: dict[str, list[Busy]]
+
+    @classmethod
+    def build(cls, day: date, metadata: PracticeMetadata, appointments: Iterable[Appointment]) -> DayPlan:
+        same_day = [a for a in appointments if a.start.date() == day or a.end.date() == day]
+        providers, operatories = busy_by(same_day, metadata.zone)
+        return cls(day, metadata, providers, operatories)
+
+    def provider_hours(self, provider: Provider) -> list[Interval]:
+        practice = self.metadata.schedule.practice_hours(self.day)
+        own = self.metadata.schedule.resource_hours("provider", provider.provider_id, self.day)
+        return list(practice) if own is None else intersect(practice, own)
+
+    def operatory_hours(self, operatory: Operatory) -> list[Interval]:
+        practice = self.metadata.schedule.practice_hours(self.day)
+        own = self.metadata.schedule.resource_hours("operatory", operatory.operatory, self.day)
+        return list(practice) if own is None else intersect(practice, own)
+
+    def free_operatory(self, start: datetime, end: datetime) -> Operatory | None:
+        for operatory in self.metadata.open_operatories:
+            if _within(self.operatory_hours(operatory), self.day, self.metadata.zone, start, end) and _free(
+                self.operatory_busy.get(operatory.operatory, []), start, end
+            ):
+                return operatory
+        return None
+
+    def check(self, provider: Provider, start: datetime, duration: timedelta) -> Candidate | None:
+        """The slot with a free operatory, if `provider` can see a patient at `start` for `duration`."""
+        end = start + duration
+        if not _within(self.provider_hours(provider), self.day, self.metadata.zone, start, end):
+            return None
+        if not _free(self.provider_busy.get(provider.provider_id, []), start, end):
+            return None
+        operatory = self.free_operatory(start, end)
+        return None if operatory is None else Candidate(start, provider, operatory)
+
+    def candidates(
+        self, providers: Sequence[Provider], duration: timedelta, earliest: datetime, part: PartOfDay | None
+    ) -> list[Candidate]:
+        zone = self.metadata.zone
+        found: list[Candidate] = []
+        window = PARTS_OF_DAY[part] if part else None
+        for provider in providers:
+            for open_start, open_end in self.provider_hours(provider):
+                wall = datetime.combine(self.day, open_start)
+                while wall.time() < open_end and wall.date() == self.day:
+                    start = local(self.day, wall.time(), zone)
+                    wall += STEP
+                    if start is None or start < earliest:
+                        continue
+                    if window and not window[0] <= start.timetz().replace(tzinfo=None) < window[1]:
+                        continue
+                    candidate = self.check(provider, start, duration)
+                    if candidate is not None:
+                        found.append(candidate)
+        return sorted(found, key=lambda c: (c.start, c.provider.provider_id))
+
+
+def open_slots(
+    days: Sequence[date],
+    metadata: PracticeMetadata,
+    appointments: Sequence[Appointment],
+    *,
+    duration: timedelta,
+    earliest: datetime,
+    provider_id: str | None = None,
+    part: PartOfDay | None = None,
+) -> dict[date, list[Candidate]]:
+    """Every bookable start per day (15-minute grid), for the practice's bookable providers."""
+    providers = [p for p in metadata.bookable_providers if provider_id in (None, p.provider_id)]
+    return {
+        day: DayPlan.build(day, metadata, appointments).candidates(providers, duration, earliest, part) for day in days
+    }
+
+
+def spread(candidates: Sequence[Candidate], limit: int = MAX_OPTIONS) -> list[Candidate]:
+    """At most `limit` options spread evenly over the day(s), varying providers where times coincide."""
+    times = sorted({c.start for c in candidates})
+    if not times:
+        return []
+    if len(times) > limit:
+        times = [times[round(i * (len(times) - 1) / (limit - 1))] for i in range(limit)] if limit > 1 else times[:1]
+    chosen = []
+    for index, start in enumerate(times):
+        options = [c for c in candidates if c.start == start]
+        chosen.append(options[index % len(options)])
+    return chosen

@@ -1,0 +1,170 @@
+"""`@tool`: turns `async body(call, args) -> Result` into an audited `ToolSpec`.
+
+Validation happens inside the audit (a rejected call is audited too) and produces a speakable sentence
+naming the argument, never echoing its value. Upstream and internal failures become `unavailable` results.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from sqlalchemy.exc import SQLAlchemyError
+
+from server.audit.decorator import AuditUnavailable, audited
+from server.logs import get_logger
+from server.mcp import Invocation, McpTool, error_result, text_result
+from server.phi.cipher import DecryptionFailed
+from server.sikka.errors import (
+    DataNotReady,
+    PracticeNotAuthorized,
+    RateLimited,
+    SikkaAuthError,
+    SikkaError,
+    SikkaValidationError,
+    SpuOffline,
+)
+from server.vault.base import VaultError
+from tools.context import ToolCall
+from tools.results import ToolResult
+
+log = get_logger(__name__)
+
+A = TypeVar("A", bound=BaseModel)
+R = TypeVar("R", bound=ToolResult)
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+CREATES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+CHANGES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True)
+
+CANT_REACH = "I can't reach the office system right now"
+AUDIT_FAILED = "I can't complete that right now; please try again shortly or ask the office directly."
+UNAVAILABLE_MESSAGES: dict[type[Exception], tuple[str, str]] = {
+    RateLimited: ("rate_limited", f"{CANT_REACH}; it is busy. Please try again in a minute."),
+    SpuOffline: (
+        "practice_offline",
+        f"{CANT_REACH}; the office's computer is offline. Staff can help directly.",
+    ),
+    DataNotReady: ("data_not_ready", "The office system is still being set up, so I can't look that up yet."),
+    PracticeNotAuthorized: (
+        "practice_not_connected",
+        f"{CANT_REACH}; the connection needs attention by staff.",
+    ),
+    SikkaAuthError: ("upstream_auth_failed", f"{CANT_REACH}; the connection needs attention by staff."),
+    SikkaValidationError: ("upstream_rejected", "The office system did not accept that request."),
+    SikkaError: ("upstream_unavailable", f"{CANT_REACH}. Please try again shortly."),
+    VaultError: ("credentials_unavailable", f"{CANT_REACH}. Please try again shortly."),
+    SQLAlchemyError: ("database_unavailable", "I can't complete that right now. Please try again shortly."),
+    DecryptionFailed: ("internal_error", "I can't complete that right now. Please try again shortly."),
+}
+
+
+def describe_errors(errors: list[ErrorDetails], model: type[BaseModel]) -> str:
+    """A sentence about the first few problems, by argument name; values are never repeated back."""
+    aliases = {name: field.alias or name for name, field in model.model_fields.items()}
+    sentences = []
+    for error in errors[:3]:
+        location = str(error["loc"][0]) if error["loc"] else ""
+        name = aliases.get(location, location) or "the arguments"
+        kind = error["type"]
+        if kind == "missing":
+            sentences.append(f"{name} is required")
+        elif kind == "extra_forbidden":
+            sentences.append(f"{name} is not an argument of this tool")
+        elif kind == "value_error":
+            sentences.append(str(error["msg"]).removeprefix("Value error, "))
+        elif kind.startswith(("string_", "int_", "float_", "bool_", "literal_", "enum", "greater", "less")):
+            sentences.append(f"{name} {_constraint(kind, error)}")
+        else:
+            sentences.append(f"{name} is not valid")
+    return "; ".join(sentences).capitalize().rstrip(".") + "."
+
+
+def _constraint(kind: str, error: ErrorDetails) -> str:
+    context = error.get("ctx") or {}
+    if kind in ("string_type",):
+        return "must be text"
+    if kind in ("int_type", "int_parsing", "float_type", "float_parsing"):
+        return "must be a number"
+    if kind.startswith("greater"):
+        return f"must be at least {context.get('ge', context.get('gt'))}"
+    if kind.startswith("less"):
+        return f"must be at most {context.get('le', context.get('lt'))}"
+    if kind == "literal_error":
+        return f"must be one of {context.get('expected')}"
+    if kind == "string_too_long":
+        return f"must be at most {context.get('max_length')} characters"
+    if kind == "string_too_short":
+        return "must not be empty"
+    return "is not valid"
+
+
+def unavailable(result_type: type[R], exc: Exception) -> R:
+    for error_type, (code, message) in UNAVAILABLE_MESSAGES.items():
+        if isinstance(exc, error_type):
+            return result_type(message=message, outcome="unavailable", code=code)
+    log.error("tool failed unexpectedly", error=type(exc).__name__)
+    return result_type(
+        message="Something went wrong on my side. Please try again shortly.",
+        outcome="unavailable",
+        code="internal_error",
+    )
+
+
+def tool(
+    name: str,
+    *,
+    title: str,
+    description: str,
+    annotations: ToolAnnotations,
+    crud: str,
+    phi_fields: tuple[str, ...],
+) -> Callable[[Callable[[ToolCall, A], Awaitable[R]]], McpTool]:
+    """Declare a tool. `phi_fields` names the PHI the tool may touch; it is recorded in its audit rows."""
+
+    def decorate(body: Callable[[ToolCall, A], Awaitable[R]]) -> McpTool:
+        hints = typing.get_type_hints(body)
+        args_model: type[A] = hints["args"]
+        result_model: type[R] = hints["return"]
+
+        @audited(name, crud=crud, phi_fields=phi_fields)
+        async def audited_body(call: ToolCall, raw: dict[str, Any]) -> ToolResult:
+            try:
+                args = args_model.model_validate(raw)
+            except ValidationError as exc:
+                call.entry.summary = "rejected arguments"
+                return result_model(
+                    message=describe_errors(exc.errors(include_input=False), args_model),
+                    outcome="invalid",
+                    code="invalid_arguments",
+                )
+            try:
+                return await body(call, args)
+            except Exception as exc:  # every failure becomes a speakable, PHI-free result
+                return unavailable(result_model, exc)
+
+        async def run(invocation: Invocation, raw: dict[str, Any]) -> CallToolResult:
+            call = ToolCall.start(invocation)
+            try:
+                result = await audited_body(call, raw)
+            except AuditUnavailable:  # fail closed: no audit record, no data
+                return error_result(AUDIT_FAILED)
+            call.services.metrics.tool_calls.labels(name, result.outcome).inc()
+            return text_result(result, is_error=result.is_error)
+
+        return McpTool(
+            name=name,
+            title=title,
+            description=" ".join(description.split()),
+            args=args_model,
+            result=result_model,
+            annotations=annotations,
+            phi_fields=phi_fields,
+            run=run,
+        )
+
+    return decorate

@@ -1,0 +1,442 @@
+"""searchPatients, getPatientInfo, createPatient, updatePatient."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, model_validator
+
+from server.phones import last_digits
+from server.sikka.metadata import PracticeMetadata
+from server.sikka.records import Appointment, Patient
+from server.sikka.writeback import WritebackOutcome
+from tools.arguments import Args, DateOfBirth, Name, PatientId, Phone, ShortText
+from tools.base import CHANGES, CREATES, READ_ONLY, tool
+from tools.context import ToolCall
+from tools.gather import both
+from tools.idempotency import once
+from tools.identity import LOCKED, IdentityRefused, verified_patient
+from tools.results import (
+    CreatePatientResult,
+    PatientInfo,
+    PatientInfoResult,
+    PatientMatch,
+    SearchPatientsResult,
+    ToolResult,
+    UpcomingAppointment,
+    UpdatePatientResult,
+)
+from tools.speech import mask_email, spoken_day, spoken_time
+
+R = TypeVar("R", bound=ToolResult)
+MAX_MATCHES = 5
+UPCOMING_WINDOW = timedelta(days=365)
+
+
+def identity_refusal(result_type: type[R], exc: IdentityRefused) -> R:
+    if exc.code == LOCKED:
+        message = "I can't verify this patient on this call; please ask them to call the office directly."
+    else:
+        message = "I couldn't verify that patient. Please confirm the patient and their date of birth."
+    return result_type(message=message, outcome="needs_verification", code=exc.code)
+
+
+# --- searchPatients ---------------------------------------------------------------------------------
+
+
+class SearchPatientsArgs(Args):
+    phone: Phone | None = None
+    name: ShortText | None = Field(None, description='Full name ("Jane Doe") or a single first or last name.')
+    date_of_birth: DateOfBirth | None = None
+
+    @model_validator(mode="after")
+    def _one_criterion(self) -> SearchPatientsArgs:
+        if not (self.phone or self.name or self.date_of_birth):
+            raise ValueError("give at least one of phone, name or dateOfBirth")
+        return self
+
+    def summary(self) -> str:
+        given = [
+            label
+            for label, value in (
+                ("phone", self.phone),
+                ("name", self.name),
+                ("date of birth", self.date_of_birth),
+            )
+            if value
+        ]
+        return "searched by " + " and ".join(given)
+
+
+@tool(
+    "searchPatients",
+    title="Find a patient",
+    description="""
+Find the caller's patient record by phone number (any phone on file), name, date of birth, or a combination.
+Call this first, with the number the caller gives. Returns at most 5 matches with patientId, firstName and
+lastName only. With too many matches, ask for the date of birth and search again. Then verify identity with
+getPatientInfo (patientId + dateOfBirth) before sharing or changing anything.
+""",
+    annotations=READ_ONLY,
+    crud="R",
+    phi_fields=("name", "phone", "dateOfBirth"),
+)
+async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPatientsResult:
+    call.entry.summary = args.summary()
+    words = (args.name or "").split()
+    full_name = len(words) >= 2
+    patients = await call.practice.find_patients(
+        phone=args.phone,
+        first_name=words[0] if full_name else None,
+        last_name=words[-1] if full_name else None,
+        word=words[0] if len(words) == 1 else None,
+        birthdate=args.date_of_birth,
+        limit=MAX_MATCHES + 1,
+    )
+    if not patients:
+        return SearchPatientsResult(
+            message="I couldn't find a patient with those details.", outcome="not_found", code="no_match"
+        )
+    if len(patients) > MAX_MATCHES:
+        return SearchPatientsResult(
+            message="I found several patients; please ask for the date of birth to narrow it down.",
+            outcome="needs_verification",
+            code="too_many_matches",
+        )
+    call.entry.touched(*(p.patient_id for p in patients))
+    noun = "patient" if len(patients) == 1 else "patients"
+    return SearchPatientsResult(
+        message=f"I found {len(patients)} matching {noun}; verify the date of birth before sharing details.",
+        outcome="ok",
+        code="patients_found",
+        matches=[
+            PatientMatch(patient_id=p.patient_id, first_name=p.first_name, last_name=p.last_name) for p in patients
+        ],
+    )
+
+
+# --- getPatientInfo ---------------------------------------------------------------------------------
+
+
+class VerifyArgs(Args):
+    patient_id: PatientId
+    date_of_birth: DateOfBirth
+
+
+def upcoming(
+    appointments: list[Appointment], metadata: PracticeMetadata, now: datetime, limit: int = 5
+) -> list[UpcomingAppointment]:
+    zone: ZoneInfo = metadata.zone
+    future = sorted(
+        (a for a in appointments if not a.cancelled and a.start.replace(tzinfo=zone) >= now),
+        key=lambda a: a.start,
+    )
+    return [
+        UpcomingAppointment(
+            appointment_id=a.appointment_id,
+            start_time=a.start.replace(tzinfo=zone).isoformat(),
+            provider_name=p.display_name if (p := metadata.provider(a.provider_id)) else a.provider_id,
+            appointment_type=a.type or a.description,
+        )
+        for a in future[:limit]
+    ]
+
+
+@tool(
+    "getPatientInfo",
+    title="Verify a patient and read their details",
+    description="""
+Verify the caller's identity and read their record. Needs patientId (from searchPatients) and the date of
+birth the caller states; only when they match does it return the name, preferred name, the last digits of the
+phone, a masked email, upcoming appointments (with appointmentId, for rescheduling or cancelling) and the last
+visit. Do not guess the date of birth: repeated failed checks on one call are refused.
+""",
+    annotations=READ_ONLY,
+    crud="R",
+    phi_fields=("name", "preferredName", "phone", "email", "appointments", "lastVisit"),
+)
+async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResult:
+    call.entry.summary = "identity check and patient details"
+    try:
+        patient = await verified_patient(call, args.patient_id, args.date_of_birth)
+    except IdentityRefused as exc:
+        return identity_refusal(PatientInfoResult, exc)
+    today = datetime.now(UTC).date()
+    appointments, metadata = await both(
+        call.practice.appointments(today - timedelta(days=1), today + UPCOMING_WINDOW, patient_id=patient.patient_id),
+        call.practice.metadata(),
+    )
+    call.entry.touched(patient.patient_id)
+    info = PatientInfo(
+        patient_id=patient.patient_id,
+        first_name=patient.first_name,
+        last_name=patient.last_name,
+        preferred_name=patient.preferred_name or None,
+        phone_last_digits=last_digits(next(iter(patient.phones.values()), "")) or None,
+        email_masked=mask_email(patient.email),
+        last_visit=patient.last_visit.isoformat() if patient.last_visit else None,
+        upcoming_appointments=upcoming(appointments, metadata, datetime.now(UTC)),
+    )
+    called = patient.preferred_name or patient.first_name
+    if info.upcoming_appointments:
+        first = datetime.fromisoformat(info.upcoming_appointments[0].start_time)
+        message = f"Verified. {called}'s next appointment is {spoken_day(first.date())} at {spoken_time(first)}."
+    else:
+        message = f"Verified. {called} has no upcoming appointments."
+    return PatientInfoResult(message=message, outcome="ok", code="patient_verified", patient=info)
+
+
+# --- createPatient ----------------------------------------------------------------------------------
+
+
+class Address(Args):
+    line1: ShortText | None = None
+    city: Name | None = None
+    state: str | None = Field(None, max_length=20)
+    postal_code: str | None = Field(None, max_length=12)
+
+    def to_sikka(self) -> dict[str, str]:
+        pairs = (
+            ("address_line1", self.line1),
+            ("city", self.city),
+            ("state", self.state),
+            ("zipcode", self.postal_code),
+        )
+        return {key: value for key, value in pairs if value}
+
+
+class Consents(Args):
+    sms: bool | None = Field(None, description="May the practice text this number?")
+    email: bool | None = Field(None, description="May the practice email the patient?")
+    phone: bool | None = Field(None, description="May the practice call this number?")
+
+    def given(self) -> dict[str, bool]:
+        return {channel: value for channel, value in self.model_dump().items() if value is not None}
+
+
+class CreatePatientArgs(Args):
+    first_name: Name
+    last_name: Name
+    date_of_birth: DateOfBirth
+    phone: Phone
+    email: str | None = Field(None, max_length=100, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    address: Address | None = None
+    consents: Consents | None = Field(None, description="Contact consents the caller gave on this call.")
+
+
+async def existing_patient(call: ToolCall, args: CreatePatientArgs) -> Patient | None:
+    """Same name + date of birth, or same phone + date of birth."""
+    by_name, by_phone = await both(
+        call.practice.find_patients(first_name=args.first_name, last_name=args.last_name, birthdate=args.date_of_birth),
+        call.practice.find_patients(phone=args.phone, birthdate=args.date_of_birth),
+    )
+    return next(iter(by_name + by_phone), None)
+
+
+def _new_patient_body(args: CreatePatientArgs, metadata: PracticeMetadata) -> dict[str, str]:
+    body = {
+        "firstname": args.first_name,
+        "lastname": args.last_name,
+        "birthdate": args.date_of_birth.isoformat(),
+        "cell": args.phone,
+        "provider_id": metadata.bookable_providers[0].provider_id if metadata.bookable_providers else "",
+    }
+    if args.email:
+        body["email"] = args.email
+    if args.address:
+        body.update(args.address.to_sikka())
+    return body
+
+
+@tool(
+    "createPatient",
+    title="Register a new patient",
+    description="""
+Register a new patient after searchPatients found no record. Needs first and last name, date of birth and
+phone; email, address and contact consents are optional. Refuses to create a duplicate (same name and date of
+birth, or same phone and date of birth) and returns the existing patientId instead. The practice system saves
+new records asynchronously: the answer is either confirmed with the new patientId or honestly pending.
+""",
+    annotations=CREATES,
+    crud="C",
+    phi_fields=("name", "dateOfBirth", "phone", "email", "address", "consents"),
+)
+async def create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatientResult:
+    call.entry.summary = "new patient registration"
+    return await once(call, "createPatient", args, CreatePatientResult, lambda: _create_patient(call, args))
+
+
+async def _create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatientResult:
+    records = call.services.phi_records
+    duplicate = await existing_patient(call, args)
+    if duplicate is not None:
+        call.entry.touched(duplicate.patient_id)
+        return CreatePatientResult(
+            message="This patient is already registered, so I did not create a new record.",
+            outcome="refused",
+            code="duplicate_patient",
+            patient_id=duplicate.patient_id,
+        )
+    lookup = await records.pending_patient_lookup(
+        call.account_id, args.first_name, args.last_name, args.date_of_birth.isoformat()
+    )
+    pending = await records.pending_patient(call.account_id, lookup)
+    if pending is not None:
+        return CreatePatientResult(
+            message="This registration was already submitted and is still being saved by the office system.",
+            outcome="pending",
+            code="registration_pending",
+            reference=pending.writeback_id,
+        )
+    metadata = await call.practice.metadata()
+    if not metadata.capabilities.new_patient:
+        return await _registration_for_staff(call, args)
+    outcome = await call.practice.create_patient(_new_patient_body(args, metadata))
+    return await _registration_result(call, args, outcome, lookup)
+
+
+async def _registration_for_staff(call: ToolCall, args: CreatePatientArgs) -> CreatePatientResult:
+    await call.services.phi_records.add_followup(
+        call.account_id, "new_patient", args.model_dump(mode="json", by_alias=True), call.vapi_call_id
+    )
+    return CreatePatientResult(
+        message="This office registers new patients itself; I've passed the details to the staff.",
+        outcome="recorded_for_staff",
+        code="registration_recorded_for_staff",
+    )
+
+
+async def _registration_result(
+    call: ToolCall, args: CreatePatientArgs, outcome: WritebackOutcome, lookup: str
+) -> CreatePatientResult:
+    records = call.services.phi_records
+    consents = args.consents.given() if args.consents else {}
+    if outcome.status == "confirmed" and outcome.created_id:
+        call.entry.touched(outcome.created_id)
+        await records.add_consents(call.account_id, outcome.created_id, consents, call.vapi_call_id)
+        return CreatePatientResult(
+            message=f"{args.first_name} is now registered.",
+            outcome="confirmed",
+            code="patient_created",
+            patient_id=outcome.created_id,
+            reference=outcome.writeback_id,
+        )
+    if outcome.status == "pending":
+        details = {**args.model_dump(mode="json", by_alias=True), "writebackId": outcome.writeback_id}
+        await records.add_pending_patient(call.account_id, outcome.writeback_id, lookup, details)
+        return CreatePatientResult(
+            message="I've sent the registration; the office system is still saving it, so it isn't confirmed yet.",
+            outcome="pending",
+            code="registration_pending",
+            reference=outcome.writeback_id,
+        )
+    return CreatePatientResult(
+        message="The office system did not accept the registration; the staff will need to add this patient.",
+        outcome="refused",
+        code="registration_failed",
+        reference=outcome.writeback_id,
+    )
+
+
+# --- updatePatient ----------------------------------------------------------------------------------
+
+
+class UpdatePatientArgs(VerifyArgs):
+    phone: Phone | None = None
+    email: str | None = Field(None, max_length=100, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    address: Address | None = None
+    preferred_name: Name | None = None
+    consents: Consents | None = None
+
+    @model_validator(mode="after")
+    def _some_change(self) -> UpdatePatientArgs:
+        if not any((self.phone, self.email, self.address, self.preferred_name, self.consents)):
+            raise ValueError("give at least one of phone, email, address, preferredName or consents")
+        return self
+
+    def staff_changes(self) -> dict[str, object]:
+        """The requested contact changes, by argument name (encrypted into a staff follow-up)."""
+        changes = self.model_dump(mode="json", by_alias=True, include={"phone", "email", "address", "preferred_name"})
+        return {name: value for name, value in changes.items() if value is not None}
+
+
+@tool(
+    "updatePatient",
+    title="Update a patient's contact details",
+    description="""
+Change a verified patient's phone, email, address or preferred name, and record contact consents. Needs
+patientId and dateOfBirth. Most practice systems cannot take contact changes through the integration: then the
+change is recorded for the office staff and the answer says so (recorded_for_staff), never a false "done".
+""",
+    annotations=CHANGES,
+    crud="U",
+    phi_fields=("phone", "email", "address", "preferredName", "consents"),
+)
+async def update_patient(call: ToolCall, args: UpdatePatientArgs) -> UpdatePatientResult:
+    call.entry.summary = "contact details update"
+    return await once(call, "updatePatient", args, UpdatePatientResult, lambda: _update_patient(call, args))
+
+
+async def _update_patient(call: ToolCall, args: UpdatePatientArgs) -> UpdatePatientResult:
+    try:
+        patient = await verified_patient(call, args.patient_id, args.date_of_birth)
+    except IdentityRefused as exc:
+        return identity_refusal(UpdatePatientResult, exc)
+    call.entry.touched(patient.patient_id)
+    metadata = await call.practice.metadata()
+    records = call.services.phi_records
+    if args.consents:
+        await records.add_consents(call.account_id, patient.patient_id, args.consents.given(), call.vapi_call_id)
+    for_staff = args.staff_changes()
+    preferred: WritebackOutcome | None = None
+    # Sikka's PATCH /patient exists only for OrthoTrac and Dolphin, and cannot change phones, email or address.
+    if args.preferred_name and metadata.capabilities.patient_update:
+        preferred = await call.practice.update_patient(patient.patient_id, {"preferred_name": args.preferred_name})
+        if preferred.status != "failed":
+            for_staff.pop("preferredName")
+    if for_staff:
+        await records.add_followup(
+            call.account_id,
+            "contact_update",
+            {"patientId": patient.patient_id, **for_staff},
+            call.vapi_call_id,
+        )
+    return _update_result(preferred, bool(for_staff))
+
+
+def _update_result(preferred: WritebackOutcome | None, for_staff: bool) -> UpdatePatientResult:
+    """Say exactly what happened: confirmed, still pending, or handed to staff."""
+    confirmed = preferred is not None and preferred.status == "confirmed"
+    pending = preferred is not None and preferred.status == "pending"
+    reference = preferred.writeback_id if preferred else None
+    updated = ["preferredName"] if confirmed else []
+    if for_staff:
+        extra = " The preferred name is updated." if confirmed else ""
+        extra += " The preferred name change is still being saved." if pending else ""
+        return UpdatePatientResult(
+            message=f"I've passed the change to the office staff, who will update the record.{extra}",
+            outcome="recorded_for_staff",
+            code="recorded_for_staff",
+            updated_fields=updated,
+            reference=reference,
+        )
+    if pending:
+        return UpdatePatientResult(
+            message="I've sent the change; the office system hasn't confirmed it yet.",
+            outcome="pending",
+            code="update_pending",
+            reference=reference,
+        )
+    if confirmed:
+        return UpdatePatientResult(
+            message="I've updated the preferred name.",
+            outcome="confirmed",
+            code="patient_updated",
+            updated_fields=updated,
+            reference=reference,
+        )
+    return UpdatePatientResult(
+        message="I've recorded the contact preferences.", outcome="confirmed", code="consents_recorded"
+    )

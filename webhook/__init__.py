@@ -1,0 +1,1 @@
+"""The Sikka authorization webhook and practice onboarding."""

@@ -1,0 +1,228 @@
+"""`POST /api/sikka/webhook/authorize`: verify, parse, confirm with Sikka, onboard; every delivery audited.
+
+413 over 64 KiB · 401 bad or stale signature · 400 bad JSON or schema (with the reason) · 403 wrong app_id or
+a practice Sikka does not confirm · 409 a deauthorisation Sikka contradicts · 503 Sikka or the vault is
+unavailable (the sender retries; nothing was written) · 200/202 otherwise. Redeliveries replay the first answer.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from pydantic import ValidationError
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from server.audit.decorator import AuditEntry, AuditUnavailable, AuditWriter, audited
+from server.db.models import IntegrationStatus, WebhookEvent
+from server.logs import get_logger
+from server.onboarding import NotConfirmed, Onboarding, PracticeRef, StillAuthorized
+from server.services import Services
+from server.sikka.errors import SikkaError
+from server.vault.base import VaultError
+from webhook.models import AuthorizationEvent
+from webhook.signature import SignatureInvalid, verify
+
+log = get_logger(__name__)
+
+PATH = "/api/sikka/webhook/authorize"
+MAX_BODY_BYTES = 64 * 1024
+SYSTEM_ACCOUNT = "system"
+REPLAY_WAIT_SECONDS = 10.0
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+    error_code: str | None = None
+
+    def audit_outcome(self) -> tuple[str, int, str | None]:
+        if self.status < 300:
+            return "success", self.status, None
+        return ("denied" if self.status in (401, 403, 409) else "failed"), self.status, self.error_code
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body, status_code=self.status)
+
+
+def refuse(status: int, code: str, reason: str) -> Answer:
+    return Answer(status, {"error": reason}, code)
+
+
+@dataclass
+class Delivery:
+    """The audit subject of one webhook delivery (its account is known once the practice is)."""
+
+    services: Services
+    ip_address: str | None
+    account_id: str = SYSTEM_ACCOUNT
+    actor: str = "webhook"
+    integration_id: str | None = None
+    vapi_call_id: str | None = None
+    audit: AuditEntry | None = field(default=None, repr=False)
+
+    @property
+    def audit_writer(self) -> AuditWriter:
+        return self.services.audit
+
+    @property
+    def entry(self) -> AuditEntry:
+        assert self.audit is not None
+        return self.audit
+
+
+async def read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse(body: bytes) -> AuthorizationEvent | Answer:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return refuse(400, "invalid_json", "body is not valid JSON")
+    try:
+        return AuthorizationEvent.model_validate(data)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(part) for part in e["loc"]) or "body" for e in exc.errors(include_input=False)})
+        return refuse(400, "invalid_payload", f"invalid or missing fields: {', '.join(fields)}")
+
+
+@audited("sikkaAuthorizationWebhook", crud="E", phi_fields=())
+async def handle(delivery: Delivery, request: Request) -> Answer:
+    services, entry = delivery.services, delivery.entry
+    settings = services.settings
+    try:
+        body = await read_body(request)
+    except BodyTooLarge:
+        return refuse(413, "body_too_large", f"body exceeds {MAX_BODY_BYTES} bytes")
+    secret = settings.sikka_webhook_secret.get_secret_value() if settings.sikka_webhook_secret else ""
+    try:
+        webhook_id = verify(request.headers, body, secret, accept_callback_key=settings.webhook_accept_callback_key)
+    except SignatureInvalid as exc:
+        log.info("webhook refused", reason=str(exc))
+        return refuse(401, "invalid_signature", "invalid or missing signature")
+    parsed = parse(body)
+    if isinstance(parsed, Answer):
+        return parsed
+    entry.summary = f"{parsed.event} office {parsed.office_id} practice {parsed.practice_id}"
+    entry.crud = "C" if parsed.event == "app.authorized" else "D"
+    our_app_id = settings.sikka_app_id.get_secret_value() if settings.sikka_app_id else ""
+    if not hmac.compare_digest(parsed.app_id.encode(), our_app_id.encode()):
+        return refuse(403, "wrong_app_id", "app_id does not match this service")
+    answer = await once_per_delivery(services, webhook_id, parsed, lambda: process(services, parsed))
+    if answer.body.get("accountId"):
+        delivery.account_id = entry.account_id = str(answer.body["accountId"])
+    return answer
+
+
+async def process(services: Services, event: AuthorizationEvent) -> Answer:
+    onboarding = Onboarding(services)
+    try:
+        if event.event == "app.authorized":
+            practice = PracticeRef(
+                event.office_id, event.practice_id, event.secret_key.get_secret_value(), event.practice_name
+            )
+            result = await onboarding.authorize(practice)
+        else:
+            result = await onboarding.deauthorize(event.office_id, event.practice_id)
+    except NotConfirmed:
+        return refuse(403, "not_confirmed", "Sikka does not confirm this practice authorisation")
+    except StillAuthorized:
+        return refuse(409, "still_authorized", "Sikka still lists this practice as authorised")
+    except (SikkaError, VaultError) as exc:
+        log.warning("webhook deferred", error=type(exc).__name__)
+        return refuse(503, "upstream_unavailable", "temporarily unable to confirm with Sikka; retry later")
+    status = 202 if result.status == IntegrationStatus.PENDING else 200
+    return Answer(status, {"accountId": result.account_id, "status": str(result.status)})
+
+
+async def once_per_delivery(services: Services, webhook_id: str, event: AuthorizationEvent, work: Any) -> Answer:
+    """Process a webhook id once; a redelivery replays the stored answer. 503s are not stored (retry)."""
+    try:
+        async with services.sessions.begin() as session:
+            session.add(
+                WebhookEvent(
+                    webhook_id=webhook_id,
+                    event=event.event,
+                    office_id=event.office_id,
+                    practice_id=event.practice_id,
+                    status_code=0,
+                    outcome="processing",
+                )
+            )
+    except IntegrityError:
+        return await replay(services, webhook_id)
+    try:
+        answer: Answer = await work()
+    except BaseException:
+        await forget_delivery(services, webhook_id)
+        raise
+    if answer.status >= 500:
+        await forget_delivery(services, webhook_id)
+        return answer
+    async with services.sessions.begin() as session:
+        await session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.webhook_id == webhook_id)
+            .values(
+                status_code=answer.status,
+                outcome=answer.error_code or "processed",
+                response=answer.body,
+                account_id=answer.body.get("accountId"),
+            )
+        )
+    return answer
+
+
+async def forget_delivery(services: Services, webhook_id: str) -> None:
+    with anyio.CancelScope(shield=True):
+        async with services.sessions.begin() as session:
+            await session.execute(delete(WebhookEvent).where(WebhookEvent.webhook_id == webhook_id))
+
+
+async def replay(services: Services, webhook_id: str) -> Answer:
+    with anyio.move_on_after(REPLAY_WAIT_SECONDS):
+        while True:
+            async with services.sessions() as session:
+                row = await session.scalar(select(WebhookEvent).where(WebhookEvent.webhook_id == webhook_id))
+            if row is None:
+                return refuse(409, "retry", "an earlier attempt of this delivery failed; retry")
+            if row.status_code:
+                return Answer(row.status_code, dict(row.response), None if row.status_code < 300 else row.outcome)
+            await anyio.sleep(0.05)
+    return refuse(409, "in_progress", "this delivery is still being processed")
+
+
+async def authorize_endpoint(request: Request) -> Response:
+    services: Services = request.app.state.services
+    delivery = Delivery(services, request.client.host if request.client else None)
+    try:
+        answer = await handle(delivery, request)
+    except AuditUnavailable:
+        return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+    return answer.response()
+
+
+def webhook_routes() -> list[BaseRoute]:
+    return [Route(PATH, authorize_endpoint, methods=["POST"])]
