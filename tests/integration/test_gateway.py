@@ -1,0 +1,218 @@
+"""The Sikka gateway against the sandbox over real HTTP: key lifecycle, caching, writebacks, deadlines."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import anyio
+import pytest
+from sqlalchemy import select
+
+from sandbox import DEMO_OFFICE_ID, DEMO_SECRET_KEY, SandboxConfig, SandboxState, create_sandbox_app
+from server.db.models import Writeback
+from server.services import Services, open_services
+from server.settings import Settings
+from server.sikka.client import Deadline
+from server.sikka.errors import SikkaUnavailable
+from tests.support import ThreadedServer, onboard, serve, stack_settings
+
+pytestmark = pytest.mark.anyio
+
+
+class ShiftedClock:
+    """The sandbox's clock, movable forward without sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.fixture
+def clock() -> ShiftedClock:
+    return ShiftedClock()
+
+
+@pytest.fixture
+def sandbox(clock: ShiftedClock) -> Iterator[tuple[SandboxState, ThreadedServer]]:
+    state = SandboxState(SandboxConfig(clock=clock, writeback_delay_seconds=1.0))
+    with serve(create_sandbox_app(state)) as server:
+        yield state, server
+
+
+@pytest.fixture
+async def practice(
+    database_url: str, sandbox: tuple[SandboxState, ThreadedServer]
+) -> AsyncIterator[tuple[Settings, str]]:
+    state, server = sandbox
+    settings = stack_settings(database_url, server.url, writeback_budget_seconds=6.0)
+    account_id, _ = await onboard(settings, DEMO_OFFICE_ID, DEMO_SECRET_KEY)
+    state.reset_counters()
+    yield settings, account_id
+
+
+async def expire_stored_key(services: Services, account_id: str) -> None:
+    credentials = await services.vault.reload(account_id)
+    await services.vault.put(account_id, credentials.model_copy(update={"token_expiry": datetime.now(UTC)}))
+    services.vault.invalidate(account_id)
+
+
+async def read_patients(services: Services, account_id: str, results: list[Any]) -> None:
+    results.append(await services.gateway.practice(account_id, Deadline.after(10)).items("patients", {"limit": 1}))
+
+
+async def test_100_concurrent_calls_with_an_expired_key_refresh_once(
+    practice: tuple[Settings, str], sandbox: tuple[SandboxState, ThreadedServer]
+) -> None:
+    settings, account_id = practice
+    state, _ = sandbox
+    async with open_services(settings) as services:
+        await expire_stored_key(services, account_id)
+        results: list[Any] = []
+        async with anyio.create_task_group() as group:
+            for _ in range(100):
+                group.start_soon(read_patients, services, account_id, results)
+    assert len(results) == 100
+    assert state.counters["POST /request_key:refresh_key"] == 1
+    assert state.counters["POST /request_key:request_key"] == 0
+    assert state.counters["GET /patients"] == 100
+
+
+@pytest.mark.postgres
+async def test_two_replicas_refresh_once(
+    practice: tuple[Settings, str], sandbox: tuple[SandboxState, ThreadedServer]
+) -> None:
+    settings, account_id = practice
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("replicas share a PostgreSQL database")
+    state, _ = sandbox
+    async with open_services(settings) as first, open_services(settings) as second:
+        await expire_stored_key(first, account_id)
+        second.vault.invalidate(account_id)
+        results: list[Any] = []
+        async with anyio.create_task_group() as group:
+            for index in range(100):
+                group.start_soon(read_patients, (first, second)[index % 2], account_id, results)
+    assert len(results) == 100
+    assert state.counters["POST /request_key:refresh_key"] == 1
+    assert state.counters["POST /request_key:request_key"] == 0
+
+
+async def test_a_rejected_key_is_replaced_once_and_the_call_retried(
+    practice: tuple[Settings, str], sandbox: tuple[SandboxState, ThreadedServer]
+) -> None:
+    settings, account_id = practice
+    state, _ = sandbox
+    async with open_services(settings) as services:
+        await read_patients(services, account_id, [])
+        state.expire_request_keys()  # Sikka now answers API1025 (HTTP 400) to the key we hold
+        results: list[Any] = []
+        async with anyio.create_task_group() as group:
+            for _ in range(20):
+                group.start_soon(read_patients, services, account_id, results)
+    assert len(results) == 20
+    assert state.counters["POST /request_key:refresh_key"] + state.counters["POST /request_key:request_key"] == 1
+
+
+async def test_warm_calls_do_not_read_the_vault(practice: tuple[Settings, str]) -> None:
+    settings, account_id = practice
+    async with open_services(settings) as services:
+        await read_patients(services, account_id, [])
+        reads = services.vault.reads
+        for _ in range(1000):
+            await services.practice_sessions.request_key(account_id, Deadline.after(5))
+        assert services.vault.reads == reads
+
+
+def next_weekday(days_ahead: int) -> date:
+    day = date.today() + timedelta(days=days_ahead)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+async def book(services: Services, account_id: str, hour: int, *, days_ahead: int = 40) -> Any:
+    """Book the first demo patient with the first bookable provider, far enough ahead to be free."""
+    practice = services.gateway.practice(account_id, Deadline.after(30))
+    metadata = await practice.metadata()
+    patient = (await practice.items("patients", {"status": "Active"}))[0]
+    from server.sikka.records import Patient
+
+    return await practice.book(
+        patient_id=Patient.from_item(patient).patient_id,
+        start=datetime.combine(next_weekday(days_ahead), datetime.min.time()).replace(hour=hour),
+        length_minutes=30,
+        provider=metadata.bookable_providers[0],
+        operatory=metadata.open_operatories[0],
+        description="Test",
+        appointment_type=None,
+        note=None,
+    )
+
+
+async def test_a_writeback_that_completes_in_a_second_is_confirmed_with_created_id(
+    practice: tuple[Settings, str], sandbox: tuple[SandboxState, ThreadedServer]
+) -> None:
+    settings, account_id = practice
+    state, _ = sandbox
+    async with open_services(settings) as services:
+        outcome = await book(services, account_id, hour=9)
+    assert outcome.status == "confirmed"
+    (writeback,) = state.writebacks_of(DEMO_OFFICE_ID)
+    assert outcome.created_id == writeback.status_row()["created_id"]
+    assert outcome.created_id != outcome.writeback_id
+    assert outcome.created_id in state.practice(DEMO_OFFICE_ID).appointments
+
+
+async def test_a_slow_writeback_is_pending_then_followed_to_its_end(
+    practice: tuple[Settings, str], sandbox: tuple[SandboxState, ThreadedServer], clock: ShiftedClock
+) -> None:
+    settings, account_id = practice
+    state, _ = sandbox
+    state.config.writeback_delay_seconds = 30
+    settings = settings.model_copy(update={"writeback_budget_seconds": 1.5})
+    async with open_services(settings) as services:
+        started = time.monotonic()
+        outcome = await book(services, account_id, hour=10)
+        assert outcome.status == "pending"
+        assert time.monotonic() - started < settings.writeback_budget_seconds + 1
+        assert await services.follower.run_once() == 0  # still pending at Sikka
+        clock.offset = timedelta(seconds=31)
+        services.follower.clock = clock  # the follower's next poll is due on the same (shifted) clock
+        assert await services.follower.run_once() == 1
+        async with services.sessions() as session:
+            row = await session.scalar(select(Writeback).where(Writeback.writeback_id == outcome.writeback_id))
+    assert row is not None
+    assert row.status == "confirmed"
+    assert row.created_id in state.practice(DEMO_OFFICE_ID).appointments
+
+
+async def test_a_failing_writeback_reports_sikkas_message(
+    practice: tuple[Settings, str], sandbox: tuple[SandboxState, ThreadedServer]
+) -> None:
+    settings, account_id = practice
+    state, _ = sandbox
+    state.faults.add(endpoint="appointment", writeback_failure="Appointment already scheduled for this time slot")
+    async with open_services(settings) as services:
+        outcome = await book(services, account_id, hour=11)
+    assert outcome.status == "failed"
+    assert outcome.message == "Appointment already scheduled for this time slot"
+
+
+async def test_latency_past_the_deadline_fails_as_unavailable_in_time(
+    practice: tuple[Settings, str], sandbox: tuple[SandboxState, ThreadedServer]
+) -> None:
+    settings, account_id = practice
+    state, _ = sandbox
+    async with open_services(settings) as services:
+        await read_patients(services, account_id, [])  # a valid key first: only the read is slow
+        state.faults.add(endpoint="patients", latency_seconds=10)
+        started = time.monotonic()
+        with pytest.raises(SikkaUnavailable):
+            await services.gateway.practice(account_id, Deadline.after(5)).items("patients")
+        elapsed = time.monotonic() - started
+    assert elapsed <= 5.5

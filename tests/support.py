@@ -1,0 +1,164 @@
+"""Test harness: the sandbox and the service under real uvicorn (each in its own thread and event loop, on
+free 127.0.0.1 ports), a migrated database, onboarded practices, and SDK clients."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import uvicorn
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from starlette.types import ASGIApp
+
+from sandbox import DEMO_APP_ID, DEMO_APP_KEY, DEMO_OFFICE_ID, DEMO_SECRET_KEY, SandboxConfig, SandboxState
+from sandbox import create_sandbox_app
+from server.app import create_app
+from server.auth import issue_token
+from server.db import migrate
+from server.db.engine import create_engine
+from server.onboarding import Onboarding, PracticeRef
+from server.services import open_services
+from server.settings import Settings
+from tests.conftest import make_settings
+
+WEBHOOK_SECRET = "whsec_dGVzdCB3ZWJob29rIHNlY3JldCBmb3IgcGFybGFlIHRlc3Rz"
+SECOND_OFFICE = "D36001"
+SECOND_SECRET = "s" * 32
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ThreadedServer:
+    """uvicorn serving `app` in a background thread until closed."""
+
+    def __init__(self, app: ASGIApp, port: int | None = None) -> None:
+        self.port = port or free_port()
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            lifespan="on",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ThreadedServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@contextmanager
+def serve(app: ASGIApp) -> Iterator[ThreadedServer]:
+    server = ThreadedServer(app).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Stack:
+    """A sandbox, a migrated database, the demo practice onboarded, and (optionally) the service running."""
+
+    sandbox: SandboxState
+    sandbox_url: str
+    settings: Settings
+    account_id: str = ""
+    token: str = ""
+    app_url: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mcp_url(self) -> str:
+        return f"{self.app_url}/mcp"
+
+
+def stack_settings(database_url: str, sandbox_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "sikka_api_url": f"{sandbox_url}/v4",
+        "sikka_app_id": DEMO_APP_ID,
+        "sikka_app_key": DEMO_APP_KEY,
+        "sikka_webhook_secret": WEBHOOK_SECRET,
+        "writeback_budget_seconds": 3.0,
+    }
+    return make_settings(database_url, **{**values, **overrides})
+
+
+async def onboard(settings: Settings, office_id: str, secret_key: str, label: str = "test") -> tuple[str, str]:
+    """Migrate, connect a practice through the real onboarding flow, issue a token: (account id, token)."""
+    engine = create_engine(settings.database_url)
+    await migrate.upgrade(engine)
+    await engine.dispose()
+    async with open_services(settings) as services:
+        result = await Onboarding(services).authorize(PracticeRef(office_id, "1", secret_key))
+        assert result.account_id, f"{office_id} was not activated"
+        issued = await issue_token(services.sessions, result.account_id, label)
+    return result.account_id, issued.token
+
+
+@contextmanager
+def running_stack(database_url: str, *, two_practices: bool = False, **overrides: Any) -> Iterator[Stack]:
+    state = SandboxState(SandboxConfig(writeback_delay_seconds=0.3))
+    if two_practices:
+        state.add_practice(SECOND_OFFICE, secret_key=SECOND_SECRET, name="Second Smile Dental", seed=7)
+    with serve(create_sandbox_app(state)) as sandbox_server:
+        settings = stack_settings(database_url, sandbox_server.url, **overrides)
+        stack = Stack(state, sandbox_server.url, settings)
+        stack.account_id, stack.token = asyncio.run(onboard(settings, DEMO_OFFICE_ID, DEMO_SECRET_KEY))
+        if two_practices:
+            stack.extra["second"] = asyncio.run(onboard(settings, SECOND_OFFICE, SECOND_SECRET))
+        with serve(create_app(settings)) as app_server:
+            stack.app_url = app_server.url
+            yield stack
+
+
+@asynccontextmanager
+async def mcp_client(
+    url: str, token: str | None, *, call_id: str | None = None, mode: str = "2026-07-28"
+) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if call_id:
+        headers["X-Call-Id"] = call_id
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(url, http_client=http), mode=mode) as client,  # type: ignore[arg-type]
+    ):
+        yield client
+
+
+async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Call a tool; return its structured result (with `isError` added)."""
+    result = await client.call_tool(tool, arguments)
+    data = dict(result.structured_content or {})
+    if not data:
+        data = {"message": result.content[0].text if result.content else ""}  # type: ignore[union-attr]
+    data["isError"] = bool(result.is_error)
+    return data
