@@ -63,6 +63,8 @@ class PhiCipher:
             if version != VERSION:
                 raise DecryptionFailed("unknown envelope version")
             nonce, sealed = _unb64(nonce_text), _unb64(sealed_text)
+            if len(nonce) != NONCE_BYTES:  # AESGCM would raise ValueError for a short one
+                raise DecryptionFailed("malformed envelope")
         except (ValueError, binascii.Error):
             raise DecryptionFailed("malformed envelope") from None
         try:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
 KMS_ENCRYPTION_CONTEXT = {"app": "parlae-phi"}
+KEY_BYTES = 32
 
 
 class KeyUnavailable(Exception):
@@ -44,6 +45,8 @@ class LocalKeyProvider:
     """The current key encrypts; it and every older key decrypt (rotation without downtime)."""
 
     def __init__(self, current: bytes, older: list[bytes] | None = None) -> None:
+        if any(len(key) != KEY_BYTES for key in [current, *(older or [])]):
+            raise ValueError(f"PHI keys must be {KEY_BYTES} bytes (AES-256)")  # AESGCM takes 16 too: AES-128
         self._current = (local_key_id(current), current)
         self._keys = {local_key_id(key): key for key in [current, *(older or [])]}
 

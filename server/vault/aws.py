@@ -55,9 +55,25 @@ class AwsVault:
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, name) from None
 
+    async def _scheduled_for_deletion(self, name: str, exc: ClientError) -> bool:
+        """Secrets Manager refuses most operations on a secret scheduled for deletion with InvalidRequestException,
+        a code with other causes too; DescribeSecret's DeletedDate tells them apart."""
+        if exc.response.get("Error", {}).get("Code") != "InvalidRequestException":
+            return False
+        described = await self._call(name, lambda: self.client.describe_secret(SecretId=name))
+        return "DeletedDate" in described
+
     async def get(self, account_id: str) -> PracticeCredentials:
         name = secret_name(self.prefix, account_id)
-        response = await self._call(name, lambda: self.client.get_secret_value(SecretId=name))
+        try:
+            response = await anyio.to_thread.run_sync(lambda: self.client.get_secret_value(SecretId=name))
+        except ClientError as exc:
+            if not await self._scheduled_for_deletion(name, exc):
+                raise _translate(exc, name) from None
+            # As in the local vault: a secret awaiting deletion is gone until a put restores it.
+            raise SecretNotFound(f"no secret {name} (scheduled for deletion)") from None
+        except BotoCoreError as exc:
+            raise _translate(exc, name) from None
         return PracticeCredentials.from_secret_string(response["SecretString"])
 
     async def put(
@@ -73,6 +89,9 @@ class AwsVault:
             response = await anyio.to_thread.run_sync(lambda: self.client.create_secret(**create_args))
             return SecretRef(name=name, arn=response["ARN"])
         except ClientError as exc:
+            # AWS refuses to create a secret over one scheduled for deletion (InvalidRequestException).
+            if await self._scheduled_for_deletion(name, exc):
+                return await self._restore(name, value)
             if exc.response.get("Error", {}).get("Code") != "ResourceExistsException":
                 raise _translate(exc, name) from None
         except BotoCoreError as exc:
@@ -85,17 +104,30 @@ class AwsVault:
                 lambda: self.client.put_secret_value(SecretId=name, SecretString=value)
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "InvalidRequestException":
+            if not await self._scheduled_for_deletion(name, exc):
                 raise _translate(exc, name) from None
-            # Scheduled for deletion: a re-authorised practice gets its secret back.
-            await self._call(name, lambda: self.client.restore_secret(SecretId=name))
-            response = await self._call(name, lambda: self.client.put_secret_value(SecretId=name, SecretString=value))
+            return await self._restore(name, value)  # scheduled for deletion since the create attempt
         except BotoCoreError as exc:
             raise _translate(exc, name) from None
+        return SecretRef(name=name, arn=response["ARN"])
+
+    async def _restore(self, name: str, value: str) -> SecretRef:
+        """A re-authorised practice gets its secret back (the deletion is cancelled), with the new value."""
+        await self._call(name, lambda: self.client.restore_secret(SecretId=name))
+        response = await self._call(name, lambda: self.client.put_secret_value(SecretId=name, SecretString=value))
         return SecretRef(name=name, arn=response["ARN"])
 
     async def schedule_deletion(
         self, account_id: str, recovery_days: int = 30, session: AsyncSession | None = None
     ) -> None:
         name = secret_name(self.prefix, account_id)
-        await self._call(name, lambda: self.client.delete_secret(SecretId=name, RecoveryWindowInDays=recovery_days))
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: self.client.delete_secret(SecretId=name, RecoveryWindowInDays=recovery_days)
+            )
+        except ClientError as exc:
+            # Already scheduled (a repeated deauthorization): keep the first deletion date, as the local vault does.
+            if not await self._scheduled_for_deletion(name, exc):
+                raise _translate(exc, name) from None
+        except BotoCoreError as exc:
+            raise _translate(exc, name) from None

@@ -87,4 +87,5 @@ class LocalVault:
         row = await session.get(VaultSecret, name)
         if row is None:
             raise SecretNotFound(f"no secret {name}")
-        row.delete_after = utcnow() + timedelta(days=recovery_days)
+        if row.delete_after is None:  # a repeated deauthorization keeps the first date, as in Secrets Manager
+            row.delete_after = utcnow() + timedelta(days=recovery_days)

@@ -22,8 +22,8 @@ Block = tuple[str, str]
 Hours = Mapping[str, Sequence[Block]]
 
 WORKDAYS = WEEKDAYS[:5]
-PRACTICE_HOURS: Hours = {day: (("08:00", "12:00"), ("13:00", "17:00")) for day in WORKDAYS}
-MORNINGS_ONLY: Hours = {day: (("09:00", "12:00"),) for day in WORKDAYS}
+PRACTICE_HOURS: Hours = dict.fromkeys(WORKDAYS, (("08:00", "12:00"), ("13:00", "17:00")))
+MORNINGS_ONLY: Hours = dict.fromkeys(WORKDAYS, (("09:00", "12:00"),))
 
 
 def schedule_row(
