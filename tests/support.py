@@ -18,8 +18,15 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from starlette.types import ASGIApp
 
-from sandbox import DEMO_APP_ID, DEMO_APP_KEY, DEMO_OFFICE_ID, DEMO_SECRET_KEY, SandboxConfig, SandboxState
-from sandbox import create_sandbox_app
+from sandbox import (
+    DEMO_APP_ID,
+    DEMO_APP_KEY,
+    DEMO_OFFICE_ID,
+    DEMO_SECRET_KEY,
+    SandboxConfig,
+    SandboxState,
+    create_sandbox_app,
+)
 from server.app import create_app
 from server.auth import issue_token
 from server.db import migrate

@@ -318,4 +318,4 @@ async def test_every_delivery_is_audited_without_secrets(stack: WebhookStack) ->
     assert rows[0].account_id != "system"
     assert [r.outcome for r in rows] == ["success", "denied", "denied"]
     for row in rows:
-        assert DEMO_SECRET_KEY not in json.dumps({c: str(getattr(row, c)) for c in row.__table__.columns.keys()})
+        assert DEMO_SECRET_KEY not in json.dumps({c.name: str(getattr(row, c.key)) for c in row.__table__.columns})

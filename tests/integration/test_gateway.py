@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -45,14 +45,12 @@ def sandbox(clock: ShiftedClock) -> Iterator[tuple[SandboxState, ThreadedServer]
 
 
 @pytest.fixture
-async def practice(
-    database_url: str, sandbox: tuple[SandboxState, ThreadedServer]
-) -> AsyncIterator[tuple[Settings, str]]:
+async def practice(database_url: str, sandbox: tuple[SandboxState, ThreadedServer]) -> tuple[Settings, str]:
     state, server = sandbox
     settings = stack_settings(database_url, server.url, writeback_budget_seconds=6.0)
     account_id, _ = await onboard(settings, DEMO_OFFICE_ID, DEMO_SECRET_KEY)
     state.reset_counters()
-    yield settings, account_id
+    return settings, account_id
 
 
 async def expire_stored_key(services: Services, account_id: str) -> None:
