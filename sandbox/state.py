@@ -169,6 +169,10 @@ class SandboxState:
         if self._refresh_keys.pop(refresh_key, None) is None:
             raise SikkaError("API2003", long_message="refresh_key is incorrect.")
 
+    def issued_keys(self) -> list[str]:
+        """Every request_key and refresh_key issued so far (tests check none of them leaks)."""
+        return [*self._keys, *self._refresh_keys]
+
     def expire_request_keys(self) -> None:
         """Every issued request_key expires now."""
         now = self.now()

@@ -42,6 +42,11 @@ SENSITIVE_KEY_FRAGMENTS = (
     "body",
     "payload",
     "arguments",
+    "street",
+    "line1",
+    "line2",
+    "postal",
+    "consent",
 )
 # Keys this service fills with its own identifiers or plumbing: never masked by key or pattern.
 TRUSTED_KEYS = frozenset(
@@ -95,8 +100,61 @@ def _is_sensitive_key(key: str) -> bool:
     return any(fragment in squashed for fragment in SENSITIVE_KEY_FRAGMENTS)
 
 
+# `key: value`, `"key": value`, `key=value` inside free text (reprs of dicts and models, JSON, query strings).
+_KEY_VALUE = re.compile(r"""(?P<quote>['"]?)(?P<key>[A-Za-z_][\w.-]{0,63})(?P=quote)\s*[:=]\s*""")
+_CLOSERS = {"{": "}", "[": "]", "(": ")"}
+_BARE_END = re.compile(r"[\s,;&)\]}]")
+
+
+def _value_end(text: str, start: int) -> int:
+    """Where the value starting at `start` ends: a quoted string, a bracketed structure, or a bare word."""
+    if start >= len(text):
+        return start
+    opening = text[start]
+    if opening in "'\"":
+        index = start + 1
+        while index < len(text) and text[index] != opening:
+            index += 2 if text[index] == "\\" else 1
+        return min(index + 1, len(text))
+    if opening in _CLOSERS:
+        depth, index, quote = 0, start, ""
+        while index < len(text):
+            char = text[index]
+            if quote:
+                if char == "\\":
+                    index += 1
+                elif char == quote:
+                    quote = ""
+            elif char in "'\"":
+                quote = char
+            elif char in _CLOSERS:
+                depth += 1
+            elif char in _CLOSERS.values():
+                depth -= 1
+                if depth == 0:
+                    return index + 1
+            index += 1
+        return len(text)
+    match = _BARE_END.search(text, start)
+    return match.start() if match else len(text)
+
+
+def _mask_sensitive_values(text: str) -> str:
+    pieces, position = [], 0
+    while (match := _KEY_VALUE.search(text, position)) is not None:
+        if not _is_sensitive_key(match.group("key")):
+            pieces.append(text[position : match.end()])
+            position = match.end()
+            continue
+        pieces.append(text[position : match.end()] + REDACTED)
+        position = max(_value_end(text, match.end()), match.end())
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
 def redact_text(text: str) -> str:
-    """Mask phones, emails, dates, bearer tokens, keys and query strings inside free text."""
+    """Mask sensitive `key: value` pairs, then phones, emails, dates, bearer tokens, keys and query strings."""
+    text = _mask_sensitive_values(text)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

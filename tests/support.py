@@ -4,18 +4,22 @@ free 127.0.0.1 ports), a migrated database, onboarded practices, and SDK clients
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
 import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from standardwebhooks import Webhook
 from starlette.types import ASGIApp
 
 from sandbox import (
@@ -39,6 +43,21 @@ from tests.conftest import make_settings
 WEBHOOK_SECRET = "whsec_dGVzdCB3ZWJob29rIHNlY3JldCBmb3IgcGFybGFlIHRlc3Rz"
 SECOND_OFFICE = "D36001"
 SECOND_SECRET = "s" * 32
+
+
+def signed_webhook(
+    body: dict[str, Any] | bytes, *, webhook_id: str | None = None, at: datetime | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """A body and its Standard Webhooks headers, signed with the tests' WEBHOOK_SECRET."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
+    timestamp = at or datetime.now(UTC)
+    return raw, {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": Webhook(WEBHOOK_SECRET).sign(webhook_id, timestamp, raw.decode()),
+        "content-type": "application/json",
+    }
 
 
 def free_port() -> int:

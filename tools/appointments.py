@@ -20,7 +20,7 @@ from tools.arguments import (
     ShortText,
     StartTime,
 )
-from tools.availability import Candidate, DayPlan, PartOfDay, open_slots, spread
+from tools.availability import Candidate, DayPlan, PartOfDay, nearest_open_days, open_slots, spread
 from tools.base import CHANGES, CREATES, READ_ONLY, tool
 from tools.context import ToolCall
 from tools.idempotency import once
@@ -187,7 +187,7 @@ async def check_availability(call: ToolCall, args: CheckAvailabilityArgs) -> Ava
         args.provider_id,
         args.part_of_day,
     )
-    open_days = [day for day in sorted(later) if later[day]][:NEXT_DATES]
+    open_days = nearest_open_days(later, NEXT_DATES)
     if not open_days:
         return AvailabilityResult(
             message="I don't see any openings in the next two weeks; the office can help by phone.",

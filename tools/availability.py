@@ -47,6 +47,11 @@ def local(day: date, clock: time, zone: ZoneInfo) -> datetime | None:
     return candidate if round_trip.replace(tzinfo=None) == candidate.replace(tzinfo=None) else None
 
 
+def after(start: datetime, duration: timedelta, zone: ZoneInfo) -> datetime:
+    """`start` plus `duration` of elapsed time, in `zone` (`+` on an aware datetime adds wall-clock time)."""
+    return (start.astimezone(UTC) + duration).astimezone(zone)
+
+
 def intersect(first: Sequence[Interval], second: Sequence[Interval]) -> list[Interval]:
     result = []
     for a_start, a_end in first:
@@ -65,21 +70,26 @@ def busy_by(appointments: Iterable[Appointment], zone: ZoneInfo) -> tuple[dict[s
         if appointment.cancelled or appointment.length_minutes <= 0:
             continue
         start = appointment.start.replace(tzinfo=zone)
-        busy = Busy(start, start + timedelta(minutes=appointment.length_minutes))
+        busy = Busy(start, after(start, timedelta(minutes=appointment.length_minutes), zone))
         providers.setdefault(appointment.provider_id, []).append(busy)
         if appointment.operatory:
             operatories.setdefault(appointment.operatory, []).append(busy)
     return providers, operatories
 
 
+# Comparisons go through UTC: aware datetimes sharing a tzinfo compare by wall time, ignoring the offset.
 def _free(busy: Sequence[Busy], start: datetime, end: datetime) -> bool:
-    return all(b.end <= start or b.start >= end for b in busy)
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    return all(b.end.astimezone(UTC) <= start or b.start.astimezone(UTC) >= end for b in busy)
 
 
 def _within(intervals: Sequence[Interval], day: date, zone: ZoneInfo, start: datetime, end: datetime) -> bool:
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     for open_start, open_end in intervals:
         opens, closes = local(day, open_start, zone), local(day, open_end, zone)
-        if opens is not None and closes is not None and opens <= start and end <= closes:
+        if opens is None or closes is None:
+            continue
+        if opens.astimezone(UTC) <= start and end <= closes.astimezone(UTC):
             return True
     return False
 
@@ -119,7 +129,7 @@ class DayPlan:
 
     def check(self, provider: Provider, start: datetime, duration: timedelta) -> Candidate | None:
         """The slot with a free operatory, if `provider` can see a patient at `start` for `duration`."""
-        end = start + duration
+        end = after(start, duration, self.metadata.zone)
         if not _within(self.provider_hours(provider), self.day, self.metadata.zone, start, end):
             return None
         if not _free(self.provider_busy.get(provider.provider_id, []), start, end):
@@ -164,6 +174,11 @@ def open_slots(
     return {
         day: DayPlan.build(day, metadata, appointments).candidates(providers, duration, earliest, part) for day in days
     }
+
+
+def nearest_open_days(found: dict[date, list[Candidate]], limit: int) -> list[date]:
+    """The first `limit` days, in date order, that have at least one candidate."""
+    return [day for day in sorted(found) if found[day]][:limit]
 
 
 def spread(candidates: Sequence[Candidate], limit: int = MAX_OPTIONS) -> list[Candidate]:

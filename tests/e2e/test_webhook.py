@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,6 @@ from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from standardwebhooks import Webhook
 
 from sandbox import (
     DEMO_APP_ID,
@@ -33,7 +31,7 @@ from server.auth import issue_token
 from server.db.engine import create_engine, session_factory
 from server.db.models import Account, IntegrationStatus, PmsIntegration, PracticeToken, WebhookEvent
 from server.services import Services, build_services
-from tests.support import WEBHOOK_SECRET, mcp_client, serve, stack_settings
+from tests.support import mcp_client, serve, signed_webhook, stack_settings
 
 pytestmark = pytest.mark.anyio
 PREFIX = "parlae/pms/sikka"
@@ -100,16 +98,8 @@ def payload(event: str = "app.authorized", **overrides: str) -> dict[str, str]:
     return body
 
 
-def signed_headers(body: bytes, *, webhook_id: str | None = None, at: datetime | None = None) -> dict[str, str]:
-    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
-    timestamp = at or datetime.now(UTC)
-    signature = Webhook(WEBHOOK_SECRET).sign(webhook_id, timestamp, body.decode())
-    return {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(int(timestamp.timestamp())),
-        "webhook-signature": signature,
-        "content-type": "application/json",
-    }
+def signed_headers(body: bytes, **options: Any) -> dict[str, str]:
+    return signed_webhook(body, **options)[1]
 
 
 async def deliver(stack: WebhookStack, body: dict[str, Any] | bytes, **header_options: Any) -> httpx.Response:

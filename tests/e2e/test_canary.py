@@ -1,0 +1,230 @@
+"""The PHI canary: a whole call, the webhook and the CLI with distinctive fake PHI and secrets. Every log line
+(DEBUG, every logger), every audit row and every database byte is searched; no canary may appear."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import MetaData, select
+
+from sandbox import DEMO_OFFICE_ID, SandboxState
+from server.db.engine import create_engine
+from server.logs import configure_logging
+from tests.support import Stack, call, mcp_client, running_stack, signed_webhook
+
+pytestmark = pytest.mark.anyio
+
+PHI = {
+    "first": "Zebulonia",
+    "last": "Quackenbushe",
+    "dob": "1961-07-13",
+    "phone": "(419) 555-0187",
+    "email": "zebulonia.q@canary-mail.example",
+    "street": "4417 Wisteria Canary Lane",
+    "new_email": "zq.updated@canary-mail.example",
+    "new_first": "Philomenax",
+    "new_last": "Thistlewaite",
+    "new_phone": "(419) 555-0163",
+}
+CANARY_OFFICE = "D77777"
+CANARY_SECRET_KEY = "CANARYsecretKEY9f8e7d6c5b4a39281"
+
+
+def canaries(stack: Stack) -> dict[str, str]:
+    """Every value that must never appear in plain text: PHI, their digit forms, and secrets."""
+    values = dict(PHI)
+    values["phone_digits"] = "4195550187"
+    values["new_phone_digits"] = "4195550163"
+    values["secret_key"] = CANARY_SECRET_KEY
+    values["app_key"] = stack.settings.sikka_app_key.get_secret_value()  # type: ignore[union-attr]
+    values["token"] = stack.token
+    for key in stack.sandbox.issued_keys():
+        values[f"key:{key[:6]}"] = key
+    return values
+
+
+def add_canary_patient(state: SandboxState) -> str:
+    practice = state.practice(DEMO_OFFICE_ID)
+    template = next(iter(practice.patients.values()))
+    patient_id = "99901"
+    practice.patients[patient_id] = {
+        **template,
+        "patient_id": patient_id,
+        "firstname": PHI["first"],
+        "lastname": PHI["last"],
+        "preferred_name": "",
+        "birthdate": f"{PHI['dob']}T00:00:00",
+        "cell": "419-555-0187",
+        "homephone": "",
+        "workphone": "",
+        "email": PHI["email"],
+        "address_line1": PHI["street"],
+        "status": "Active",
+    }
+    return patient_id
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    configure_logging("DEBUG")
+    stream = io.StringIO()
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    yield stream
+    configure_logging("WARNING")
+
+
+@pytest.fixture
+def stack(tmp_path: Path, captured_logs: io.StringIO) -> Iterator[Stack]:
+    with running_stack(f"sqlite+aiosqlite:///{tmp_path / 'canary.db'}") as running:
+        running.sandbox.add_practice(CANARY_OFFICE, secret_key=CANARY_SECRET_KEY, name="Canary Dental", seed=3)
+        yield running
+
+
+async def run_phone_call(stack: Stack, patient_id: str) -> None:
+    async with mcp_client(stack.mcp_url, stack.token, call_id="canary-call") as client:
+        found = await call(client, "searchPatients", {"phone": PHI["phone"], "name": f"{PHI['first']} {PHI['last']}"})
+        assert [m["patientId"] for m in found["matches"]] == [patient_id], found
+        info = await call(client, "getPatientInfo", {"patientId": patient_id, "dateOfBirth": PHI["dob"]})
+        assert info["outcome"] == "ok", info
+        wrong = await call(client, "getPatientInfo", {"patientId": patient_id, "dateOfBirth": "1961-07-14"})
+        assert wrong["outcome"] == "needs_verification"
+        day = date.today() + timedelta(days=4)
+        slots = await call(
+            client,
+            "checkAvailability",
+            {"startDate": day.isoformat(), "endDate": (day + timedelta(days=5)).isoformat()},
+        )
+        booked = await call(
+            client,
+            "bookAppointment",
+            {
+                "patientId": patient_id,
+                "dateOfBirth": PHI["dob"],
+                "startTime": slots["slots"][0]["startTime"],
+                "notes": f"{PHI['first']} has a toothache",
+            },
+        )
+        assert booked["outcome"] == "confirmed", booked
+        updated = await call(
+            client,
+            "updatePatient",
+            {
+                "patientId": patient_id,
+                "dateOfBirth": PHI["dob"],
+                "email": PHI["new_email"],
+                "address": {"line1": PHI["street"], "city": "Toledo"},
+                "consents": {"sms": True, "email": False},
+            },
+        )
+        assert updated["outcome"] == "recorded_for_staff", updated
+        created = await call(
+            client,
+            "createPatient",
+            {
+                "firstName": PHI["new_first"],
+                "lastName": PHI["new_last"],
+                "dateOfBirth": "1988-02-29",
+                "phone": PHI["new_phone"],
+                "email": PHI["new_email"],
+                "consents": {"phone": True},
+            },
+        )
+        assert created["outcome"] in ("confirmed", "pending"), created
+        invalid = await call(client, "searchPatients", {"phone": f"{PHI['first']} not a phone"})
+        assert invalid["isError"]
+        assert PHI["first"] not in json.dumps(invalid)
+
+
+async def run_webhook(stack: Stack) -> None:
+    body = {
+        "event": "app.authorized",
+        "app_id": stack.settings.sikka_app_id.get_secret_value(),  # type: ignore[union-attr]
+        "office_id": CANARY_OFFICE,
+        "secret_key": CANARY_SECRET_KEY,
+        "practice_name": "Canary Dental",
+        "practice_id": "1",
+    }
+    raw, headers = signed_webhook(body)
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{stack.app_url}/api/sikka/webhook/authorize", content=raw, headers=headers)
+        assert response.status_code == 200, response.text
+        forged = await http.post(
+            f"{stack.app_url}/api/sikka/webhook/authorize", content=raw, headers={"webhook-id": "x"}
+        )
+        assert forged.status_code == 401
+
+
+def run_cli(stack: Stack, *args: str) -> str:
+    env = {
+        **os.environ,
+        "DATABASE_URL": stack.settings.database_url,
+        "PHI_ENCRYPTION_KEY": stack.settings.phi_encryption_key.get_secret_value(),  # type: ignore[union-attr]
+        "SIKKA_API_URL": stack.settings.sikka_api_url,
+        "SIKKA_APP_ID": stack.settings.sikka_app_id.get_secret_value(),  # type: ignore[union-attr]
+        "SIKKA_APP_KEY": stack.settings.sikka_app_key.get_secret_value(),  # type: ignore[union-attr]
+        "LOG_LEVEL": "DEBUG",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "server", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stderr
+
+
+async def database_dump(url: str) -> str:
+    """Every column of every row, as text (bytes decoded leniently)."""
+    engine = create_engine(url)
+    metadata = MetaData()
+    chunks: list[str] = []
+    async with engine.connect() as conn:
+        await conn.run_sync(metadata.reflect)
+        for table in metadata.sorted_tables:
+            for row in await conn.execute(select(table)):
+                for value in row:
+                    chunks.append(value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value))
+    await engine.dispose()
+    return "\n".join(chunks)
+
+
+def raw_files(database: Path) -> bytes:
+    return b"".join(path.read_bytes() for path in database.parent.glob(database.name + "*"))
+
+
+async def test_no_canary_in_logs_audit_or_database(stack: Stack, captured_logs: io.StringIO, tmp_path: Path) -> None:
+    patient_id = add_canary_patient(stack.sandbox)
+    await run_phone_call(stack, patient_id)
+    await run_webhook(stack)
+    since = (date.today() - timedelta(days=1)).isoformat()
+    until = (date.today() + timedelta(days=1)).isoformat()
+    cli_logs = [
+        run_cli(stack, "audit", "verify"),
+        run_cli(stack, "audit", "report", "--account-id", stack.account_id, "--since", since, "--until", until),
+        run_cli(stack, "practices", "list"),
+        run_cli(stack, "retention", "purge", "--dry-run"),
+        run_cli(stack, "phi", "reencrypt", "--dry-run"),
+        run_cli(stack, "tokens", "issue", "--account-id", stack.account_id, "--json"),
+    ]
+    logs = captured_logs.getvalue() + "\n".join(cli_logs)
+    assert "searchPatients" in logs or "sikka request" in logs  # the capture really saw the traffic
+    dump = await database_dump(stack.settings.database_url)
+    assert "identity_mismatch" in dump  # the audit rows are in the dump
+    files = raw_files(tmp_path / "canary.db")
+    leaks = {
+        name: where
+        for name, value in canaries(stack).items()
+        for where, haystack in (("logs", logs), ("database", dump), ("database file", files.decode("latin-1")))
+        if value.lower() in haystack.lower()
+    }
+    assert leaks == {}, leaks
