@@ -19,7 +19,7 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 20)
+        kwargs.setdefault("max_overflow", 10)
         kwargs.setdefault("pool_pre_ping", True)
         return create_async_engine(url, **kwargs)
 

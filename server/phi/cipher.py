@@ -83,5 +83,6 @@ class PhiCipher:
 
     @staticmethod
     def key_id_of(envelope: str) -> str:
-        """The key id an envelope was written with (for re-encryption after rotation)."""
-        return envelope.split(".", 2)[1]
+        """The key id an envelope was written with (for re-encryption after rotation); "" if malformed."""
+        parts = envelope.split(".", 2)
+        return parts[1] if len(parts) == 3 else ""

@@ -73,7 +73,8 @@ class KmsKeyProvider:
     """KMS GenerateDataKey with bounded reuse; the wrapped key travels in the envelope's key id.
 
     A data key encrypts at most `max_uses` values or for `max_age` seconds; decrypted data keys are
-    cached (at most `max_cached` of them, each for `max_age`). boto3 runs on a worker thread.
+    cached (at most `max_cached` of them, each for `max_age`). boto3 runs on a worker thread. Envelopes
+    written with a local key (`L` ids, from before a move to KMS) decrypt with `local` until re-encrypted.
     """
 
     client: KMSClient
@@ -81,6 +82,7 @@ class KmsKeyProvider:
     max_age: float = 300.0
     max_uses: int = 10_000
     max_cached: int = 1_000
+    local: LocalKeyProvider | None = None
     _current: _DataKey | None = None
     _cache: OrderedDict[str, tuple[bytes, float]] = field(default_factory=OrderedDict)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -95,6 +97,10 @@ class KmsKeyProvider:
             return current.key_id, current.plaintext
 
     async def decryption_key(self, key_id: str) -> bytes:
+        if key_id.startswith("L"):
+            if self.local is None:
+                raise KeyUnavailable("local PHI key id, but no local key is configured")
+            return await self.local.decryption_key(key_id)
         now = time.monotonic()
         cached = self._cache.get(key_id)
         if cached is not None and now - cached[1] <= self.max_age:
@@ -134,16 +140,26 @@ class KmsKeyProvider:
             self._cache.popitem(last=False)
 
 
+def _local_keys(settings: Settings) -> list[bytes]:
+    """PHI_ENCRYPTION_KEY (first, when set), then PHI_ENCRYPTION_OLD_KEYS."""
+    texts = [settings.phi_encryption_key.get_secret_value()] if settings.phi_encryption_key else []
+    if settings.phi_encryption_old_keys:
+        texts += settings.phi_encryption_old_keys.get_secret_value().split(",")
+    return [decode_phi_key(text) for text in texts if text.strip()]
+
+
 def key_provider_from_settings(settings: Settings) -> KeyProvider:
-    """KMS when PHI_KMS_KEY_ID is set, else the local key; there is no plaintext fallback."""
+    """KMS when PHI_KMS_KEY_ID is set, else the local key; there is no plaintext fallback.
+
+    With KMS, any configured local keys still decrypt (never encrypt), so `phi reencrypt` can move a
+    deployment from a static key to KMS."""
+    local_keys = _local_keys(settings)
+    local = LocalKeyProvider(local_keys[0], local_keys[1:]) if local_keys else None
     if settings.phi_kms_key_id:
         import boto3
 
         client = boto3.client("kms", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
-        return KmsKeyProvider(client=client, kms_key_id=settings.phi_kms_key_id)
-    if settings.phi_encryption_key is None:
+        return KmsKeyProvider(client=client, kms_key_id=settings.phi_kms_key_id, local=local)
+    if settings.phi_encryption_key is None or local is None:
         raise ConfigError("PHI_ENCRYPTION_KEY or PHI_KMS_KEY_ID: a PHI key source is required")
-    current = decode_phi_key(settings.phi_encryption_key.get_secret_value())
-    older_text = settings.phi_encryption_old_keys.get_secret_value() if settings.phi_encryption_old_keys else ""
-    older = [decode_phi_key(key) for key in older_text.split(",") if key.strip()]
-    return LocalKeyProvider(current, older)
+    return local

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
-from moto import mock_aws
 
 from server.vault.aws import AwsVault
 from server.vault.base import (
@@ -80,20 +79,6 @@ class SecretsManagerProxy:
 
     def operations(self) -> list[str]:
         return [operation for operation, _ in self.calls]
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER"):
-        monkeypatch.delenv(variable, raising=False)
-    for variable, value in (
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_DEFAULT_REGION", REGION),
-    ):
-        monkeypatch.setenv(variable, value)
-    with mock_aws():
-        yield
 
 
 @pytest.fixture
