@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import anyio
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.audit import chain
+from server.db.engine import DATABASE_ERRORS
 from server.db.models import utcnow
 from server.logs import get_logger
 from server.sikka.client import track_calls
@@ -96,7 +96,7 @@ class AuditWriter:
         try:
             async with self.sessions.begin() as session:
                 await chain.append(session, record)
-        except SQLAlchemyError as exc:
+        except DATABASE_ERRORS as exc:
             log.error("audit write failed", action=record["action"], error=type(exc).__name__)
             raise AuditUnavailable("the audit record could not be written") from None
 

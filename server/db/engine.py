@@ -8,10 +8,14 @@ from typing import Any
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# What "the database is unavailable" looks like: SQLAlchemy's errors, and the driver's own connection errors
+# (asyncpg raises a plain OSError when it cannot connect at all).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, OSError)
 
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:

@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 import anyio
 from sqlalchemy import select, update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from server.db.engine import DATABASE_ERRORS
 from server.db.models import Writeback, WritebackStatus, utcnow
 from server.logs import get_logger
 from server.phi.cipher import Binding, PhiCipher
@@ -29,7 +29,7 @@ _STATUS_URL_ID = re.compile(r"[?&]id=(\d+)")
 POLL_DELAYS = (0.25, 0.5, 0.75, 1.0)
 STATUS_DEADLINE_SECONDS = 3.0
 
-Final = Literal["confirmed", "failed"]
+RETRY_LATER: tuple[type[Exception], ...] = (SikkaError, *DATABASE_ERRORS)  # the follower tries again next round
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +217,7 @@ class WritebackFollower:
         for row in await self.ledger.claim_due(now, self.poll_interval):
             try:
                 finished += await self._follow(row, now)
-            except (SikkaError, SQLAlchemyError) as exc:
+            except RETRY_LATER as exc:
                 log.info("writeback follow-up deferred", writeback_id=row.writeback_id, error=type(exc).__name__)
         return finished
 
@@ -249,6 +249,6 @@ class WritebackFollower:
         while True:
             try:
                 await self.run_once()
-            except SQLAlchemyError as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("writeback follower: database unavailable", error=type(exc).__name__)
             await anyio.sleep(every)

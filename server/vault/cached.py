@@ -45,3 +45,6 @@ class CachedVault:
 
     def invalidate(self, account_id: str) -> None:
         self._entries.pop(account_id, None)
+
+    def invalidate_all(self) -> None:
+        self._entries.clear()

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.db.engine import upsert
+from server.db.engine import DATABASE_ERRORS, upsert
 from server.db.models import VaultSecret, utcnow
 from server.phi.cipher import Binding, DecryptionFailed, PhiCipher
 from server.vault.base import PracticeCredentials, SecretNotFound, SecretRef, VaultUnavailable, secret_name
@@ -28,7 +27,7 @@ class LocalVault:
         try:
             async with self.sessions() as session:
                 row = await session.scalar(select(VaultSecret).where(VaultSecret.name == name))
-        except SQLAlchemyError as exc:
+        except DATABASE_ERRORS as exc:
             raise VaultUnavailable(f"vault database unavailable ({type(exc).__name__})") from None
         if row is None or row.delete_after is not None:
             raise SecretNotFound(f"no secret {name}")
@@ -49,7 +48,7 @@ class LocalVault:
             else:
                 async with self.sessions.begin() as own:
                     await self._upsert(own, name, envelope.encode())
-        except SQLAlchemyError as exc:
+        except DATABASE_ERRORS as exc:
             raise VaultUnavailable(f"vault database unavailable ({type(exc).__name__})") from None
         return SecretRef(name=name, arn=None)
 
@@ -79,7 +78,7 @@ class LocalVault:
             else:
                 async with self.sessions.begin() as own:
                     await self._mark_deleted(own, name, recovery_days)
-        except SQLAlchemyError as exc:
+        except DATABASE_ERRORS as exc:
             raise VaultUnavailable(f"vault database unavailable ({type(exc).__name__})") from None
 
     @staticmethod
