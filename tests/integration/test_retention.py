@@ -1,0 +1,103 @@
+"""Retention purge and the breach report, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from server.audit import chain
+from server.audit.decorator import AuditWriter
+from server.audit.report import breach_report
+from server.db.models import AuditLog, Consent, IdempotencyKey, PendingPatient, StaffFollowup
+from server.retention import purge
+from server.services import Services, open_services
+from tests.conftest import make_settings
+from tests.integration.test_audit_chain import record
+
+pytestmark = pytest.mark.anyio
+ACCOUNT = "acc_retention"
+
+
+@pytest.fixture
+async def services(database_url: str) -> AsyncIterator[Services]:
+    async with open_services(make_settings(database_url)) as ready:
+        yield ready
+
+
+async def age(services: Services, model: type, column: str, days: int) -> None:
+    async with services.sessions.begin() as session:
+        await session.execute(update(model).values({column: datetime.now(UTC) - timedelta(days=days)}))
+
+
+async def count(services: Services, model: type) -> int:
+    async with services.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def seed(services: Services) -> None:
+    records = services.phi_records
+    await records.add_pending_patient(ACCOUNT, "275001", "lookup", {"firstName": "Ann"})
+    await records.add_followup(ACCOUNT, "contact_update", {"email": "a@example.com"}, "call-1")
+    await records.add_consents(ACCOUNT, "10001", {"sms": True}, "call-1")
+    async with services.sessions.begin() as session:
+        session.add(IdempotencyKey(key_hash="k" * 64, account_id=ACCOUNT, tool="bookAppointment", status="done"))
+
+
+async def test_purge_deletes_old_phi_and_keeps_young_records(services: Services) -> None:
+    await seed(services)
+    await age(services, PendingPatient, "created_at", 31)
+    await age(services, IdempotencyKey, "created_at", 8)
+    dry = await purge(services, dry_run=True)
+    assert dry["pending_patients"] == 1
+    assert dry["idempotency_keys"] == 1
+    assert dry["staff_followups"] == 0
+    assert dry["consents"] == 0
+    assert await count(services, PendingPatient) == 1  # a dry run deletes nothing
+
+    deleted = await purge(services, dry_run=False)
+    assert deleted == {**dry, "pms_audit_logs": 0}
+    assert await count(services, PendingPatient) == 0
+    assert await count(services, IdempotencyKey) == 0
+    assert await count(services, StaffFollowup) == 1
+    assert await count(services, Consent) == 1
+
+
+async def test_purge_keeps_audit_records_younger_than_six_years(services: Services) -> None:
+    writer = AuditWriter(services.sessions)
+    now = datetime.now(UTC)
+    for n, years in enumerate((7, 5.9, 1)):
+        await writer.write(record(ACCOUNT, n, recorded_at=now - timedelta(days=365 * years)))
+    deleted = await purge(services, dry_run=False)
+    assert deleted["pms_audit_logs"] == 1
+    assert await count(services, AuditLog) == 2
+    async with services.sessions() as session:
+        checked, problem = await chain.verify(session)
+    assert problem is None
+    assert checked == 2
+
+
+async def test_breach_report(services: Services) -> None:
+    writer = AuditWriter(services.sessions)
+    await writer.write(record(ACCOUNT, 1, patient_ref="10001,10002", phi_fields=["name"]))
+    await writer.write(record(ACCOUNT, 2, patient_ref="10001", phi_fields=["appointments"], actor="tok_b"))
+    await writer.write(record(ACCOUNT, 3, patient_ref="10003", phi_accessed=False, phi_fields=[]))
+    await writer.write(record("acc_other", 4, patient_ref="10009"))
+    await services.phi_records.add_consents(ACCOUNT, "10001", {"sms": True, "email": False}, "call-7")
+    now = datetime.now(UTC)
+    report = await breach_report(services, ACCOUNT, now - timedelta(hours=1), now + timedelta(hours=1))
+    data = report.as_json()
+    by_patient = {p["patientRef"]: p["accesses"] for p in data["patients"]}
+    assert set(by_patient) == {"10001", "10002"}
+    assert [a["phiFields"] for a in by_patient["10001"]] == [["name"], ["appointments"]]
+    assert [a["tokenId"] for a in by_patient["10001"]] == ["tok_test", "tok_b"]
+    assert by_patient["10002"][0]["vapiCallId"] == "call-1"
+    assert sorted((c["channel"], c["granted"]) for c in data["consents"]) == [("email", False), ("sms", True)]
+    assert {c["vapiCallId"] for c in data["consents"]} == {"call-7"}
+    lines = report.as_csv().splitlines()
+    assert lines[0] == "patientRef,recordedAt,action,phiFields,tokenId,vapiCallId,ipAddress,outcome"
+    assert len(lines) == 4
+    empty = await breach_report(services, ACCOUNT, now + timedelta(hours=2), now + timedelta(hours=3))
+    assert empty.as_json()["patients"] == []
