@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import io
+import logging
 import os
 import secrets
 import uuid
@@ -104,3 +106,17 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.setenv(variable, value)
     with mock_aws():
         yield
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[io.StringIO]:
+    """Every log line of every logger, as the service renders it (JSON, redacted), at DEBUG."""
+    from server.logs import configure_logging
+
+    configure_logging("DEBUG")
+    stream = io.StringIO()
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    yield stream
+    configure_logging("WARNING")

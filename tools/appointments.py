@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from server.sikka.metadata import PracticeMetadata
-from server.sikka.records import Appointment, Operatory, Provider, as_time, text
+from server.sikka.records import Appointment, Operatory, Patient, Provider, as_time, text
 from server.sikka.writeback import WritebackOutcome
 from tools.arguments import (
     AppointmentId,
@@ -23,9 +23,8 @@ from tools.arguments import (
 from tools.availability import Candidate, DayPlan, PartOfDay, nearest_open_days, open_slots, spread
 from tools.base import CHANGES, CREATES, READ_ONLY, tool
 from tools.context import ToolCall
-from tools.idempotency import once
-from tools.identity import IdentityRefused, verified_patient
-from tools.patients import VerifyArgs, identity_refusal
+from tools.identity import verify
+from tools.patients import VerifyArgs
 from tools.results import AppointmentResult, AvailabilityResult, Slot
 from tools.speech import spoken_day, spoken_list, spoken_time
 
@@ -158,9 +157,9 @@ day is full, returns the nearest dates that have openings.
     annotations=READ_ONLY,
     crud="R",
     phi_fields=(),
+    summary="availability check",
 )
 async def check_availability(call: ToolCall, args: CheckAvailabilityArgs) -> AvailabilityResult:
-    call.entry.summary = "availability check"
     metadata = await call.practice.metadata()
     if args.provider_id and metadata.provider(args.provider_id) not in metadata.bookable_providers:
         return AvailabilityResult(
@@ -283,18 +282,13 @@ confirmed with the appointmentId, or honestly pending while the office system sa
     annotations=CREATES,
     crud="C",
     phi_fields=("appointments",),
+    summary="appointment booking",
+    idempotent=True,
 )
 async def book_appointment(call: ToolCall, args: BookAppointmentArgs) -> AppointmentResult:
-    call.entry.summary = "appointment booking"
-    return await once(call, "bookAppointment", args, AppointmentResult, lambda: _book(call, args))
-
-
-async def _book(call: ToolCall, args: BookAppointmentArgs) -> AppointmentResult:
-    try:
-        patient = await verified_patient(call, args.patient_id, args.date_of_birth)
-    except IdentityRefused as exc:
-        return identity_refusal(AppointmentResult, exc)
-    call.entry.touched(patient.patient_id)
+    patient = await verify(call, args.patient_id, args.date_of_birth, AppointmentResult)
+    if not isinstance(patient, Patient):
+        return patient
     metadata = await call.practice.metadata()
     start = local_start(args.start_time, metadata)
     duration = timedelta(minutes=args.duration_minutes)
@@ -328,11 +322,9 @@ class ExistingAppointmentArgs(VerifyArgs):
 
 async def owned_appointment(call: ToolCall, args: ExistingAppointmentArgs) -> Appointment | AppointmentResult:
     """The verified patient's own, future, not-cancelled appointment; otherwise a refusal to return."""
-    try:
-        patient = await verified_patient(call, args.patient_id, args.date_of_birth)
-    except IdentityRefused as exc:
-        return identity_refusal(AppointmentResult, exc)
-    call.entry.touched(patient.patient_id)
+    patient = await verify(call, args.patient_id, args.date_of_birth, AppointmentResult)
+    if not isinstance(patient, Patient):
+        return patient
     appointment = await call.practice.appointment(args.appointment_id)
     if appointment is None or appointment.patient_id != patient.patient_id:
         return AppointmentResult(
@@ -364,13 +356,10 @@ time; keeps the current provider and length unless given. Safe to retry on the s
     annotations=CHANGES,
     crud="U",
     phi_fields=("appointments",),
+    summary="appointment reschedule",
+    idempotent=True,
 )
 async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs) -> AppointmentResult:
-    call.entry.summary = "appointment reschedule"
-    return await once(call, "rescheduleAppointment", args, AppointmentResult, lambda: _reschedule(call, args))
-
-
-async def _reschedule(call: ToolCall, args: RescheduleAppointmentArgs) -> AppointmentResult:
     found = await owned_appointment(call, args)
     if isinstance(found, AppointmentResult):
         return found
@@ -413,13 +402,10 @@ same call; the answer is cancelled (confirmed), pending while the office system 
     annotations=CHANGES,
     crud="D",
     phi_fields=("appointments",),
+    summary="appointment cancellation",
+    idempotent=True,
 )
 async def cancel_appointment(call: ToolCall, args: CancelAppointmentArgs) -> AppointmentResult:
-    call.entry.summary = "appointment cancellation"
-    return await once(call, "cancelAppointment", args, AppointmentResult, lambda: _cancel(call, args))
-
-
-async def _cancel(call: ToolCall, args: CancelAppointmentArgs) -> AppointmentResult:
     found = await owned_appointment(call, args)
     if isinstance(found, AppointmentResult):
         return found

@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
-from sqlalchemy.exc import SQLAlchemyError
 
 from server.audit.decorator import AuditUnavailable, audited
+from server.db.engine import DATABASE_ERRORS
 from server.logs import get_logger
 from server.mcp import Invocation, McpTool, error_result, text_result
 from server.phi.cipher import DecryptionFailed
@@ -30,6 +30,7 @@ from server.sikka.errors import (
 )
 from server.vault.base import VaultError
 from tools.context import ToolCall
+from tools.idempotency import once
 from tools.results import ToolResult
 
 log = get_logger(__name__)
@@ -42,6 +43,7 @@ CREATES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempote
 CHANGES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True)
 
 CANT_REACH = "I can't reach the office system right now"
+TRY_AGAIN = "I can't complete that right now. Please try again shortly."
 AUDIT_FAILED = "I can't complete that right now; please try again shortly or ask the office directly."
 UNAVAILABLE_MESSAGES: dict[type[Exception], tuple[str, str]] = {
     RateLimited: ("rate_limited", f"{CANT_REACH}; it is busy. Please try again in a minute."),
@@ -58,7 +60,9 @@ UNAVAILABLE_MESSAGES: dict[type[Exception], tuple[str, str]] = {
     SikkaValidationError: ("upstream_rejected", "The office system did not accept that request."),
     SikkaError: ("upstream_unavailable", f"{CANT_REACH}. Please try again shortly."),
     VaultError: ("credentials_unavailable", f"{CANT_REACH}. Please try again shortly."),
-    SQLAlchemyError: ("database_unavailable", "I can't complete that right now. Please try again shortly."),
+    **dict.fromkeys(
+        DATABASE_ERRORS, ("database_unavailable", "I can't complete that right now. Please try again shortly.")
+    ),
     DecryptionFailed: ("internal_error", "I can't complete that right now. Please try again shortly."),
 }
 
@@ -123,13 +127,21 @@ def tool(
     annotations: ToolAnnotations,
     crud: str,
     phi_fields: tuple[str, ...],
+    summary: str,
+    idempotent: bool = False,
 ) -> Callable[[Callable[[ToolCall, A], Awaitable[R]]], McpTool]:
-    """Declare a tool. `phi_fields` names the PHI the tool may touch; it is recorded in its audit rows."""
+    """Declare a tool. `phi_fields` names the PHI the tool may touch (recorded in its audit rows); `summary` is
+    the audit record's PHI-free description; `idempotent` tools run once per (call id, tool, arguments)."""
 
     def decorate(body: Callable[[ToolCall, A], Awaitable[R]]) -> McpTool:
         hints = typing.get_type_hints(body)
         args_model: type[A] = hints["args"]
         result_model: type[R] = hints["return"]
+
+        async def execute(call: ToolCall, args: A) -> R:
+            if idempotent:
+                return await once(call, name, args, result_model, lambda: body(call, args))
+            return await body(call, args)
 
         @audited(name, crud=crud, phi_fields=phi_fields)
         async def audited_body(call: ToolCall, raw: dict[str, Any]) -> ToolResult:
@@ -142,8 +154,9 @@ def tool(
                     outcome="invalid",
                     code="invalid_arguments",
                 )
+            call.entry.summary = summary
             try:
-                return await body(call, args)
+                return await execute(call, args)
             except Exception as exc:  # every failure becomes a speakable, PHI-free result
                 return unavailable(result_model, exc)
 

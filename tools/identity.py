@@ -7,12 +7,16 @@ holds across replicas; without a call id, per token over the last 15 minutes.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import TypeVar
 
 from sqlalchemy import func, select
 
 from server.db.models import AuditLog, utcnow
 from server.sikka.records import Patient
 from tools.context import ToolCall
+from tools.results import ToolResult
+
+R = TypeVar("R", bound=ToolResult)
 
 MAX_FAILED_CHECKS = 3
 WINDOW_WITHOUT_CALL_ID = timedelta(minutes=15)
@@ -50,4 +54,22 @@ async def verified_patient(call: ToolCall, patient_id: str, date_of_birth: date)
     patient = await call.practice.patient(patient_id)
     if patient is None or patient.birthdate != date_of_birth:
         raise IdentityRefused(MISMATCH)
+    return patient
+
+
+def refusal(result_type: type[R], code: str) -> R:
+    if code == LOCKED:
+        message = "I can't verify this patient on this call; please ask them to call the office directly."
+    else:
+        message = "I couldn't verify that patient. Please confirm the patient and their date of birth."
+    return result_type(message=message, outcome="needs_verification", code=code)
+
+
+async def verify(call: ToolCall, patient_id: str, date_of_birth: date, result_type: type[R]) -> Patient | R:
+    """The verified patient (recorded as touched in the audit entry), or the refusal to answer with."""
+    try:
+        patient = await verified_patient(call, patient_id, date_of_birth)
+    except IdentityRefused as exc:
+        return refusal(result_type, exc.code)
+    call.entry.touched(patient.patient_id)
     return patient

@@ -16,8 +16,7 @@ from tools.arguments import Args, DateOfBirth, Name, PatientId, Phone, ShortText
 from tools.base import CHANGES, CREATES, READ_ONLY, tool
 from tools.context import ToolCall
 from tools.gather import both
-from tools.idempotency import once
-from tools.identity import LOCKED, IdentityRefused, verified_patient
+from tools.identity import verify
 from tools.results import (
     CreatePatientResult,
     PatientInfo,
@@ -33,14 +32,6 @@ from tools.speech import mask_email, spoken_day, spoken_time
 R = TypeVar("R", bound=ToolResult)
 MAX_MATCHES = 5
 UPCOMING_WINDOW = timedelta(days=365)
-
-
-def identity_refusal(result_type: type[R], exc: IdentityRefused) -> R:
-    if exc.code == LOCKED:
-        message = "I can't verify this patient on this call; please ask them to call the office directly."
-    else:
-        message = "I couldn't verify that patient. Please confirm the patient and their date of birth."
-    return result_type(message=message, outcome="needs_verification", code=exc.code)
 
 
 # --- searchPatients ---------------------------------------------------------------------------------
@@ -82,6 +73,7 @@ getPatientInfo (patientId + dateOfBirth) before sharing or changing anything.
     annotations=READ_ONLY,
     crud="R",
     phi_fields=("name", "phone", "dateOfBirth"),
+    summary="patient search",
 )
 async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPatientsResult:
     call.entry.summary = args.summary()
@@ -156,19 +148,17 @@ visit. Do not guess the date of birth: repeated failed checks on one call are re
     annotations=READ_ONLY,
     crud="R",
     phi_fields=("name", "preferredName", "phone", "email", "appointments", "lastVisit"),
+    summary="identity check and patient details",
 )
 async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResult:
-    call.entry.summary = "identity check and patient details"
-    try:
-        patient = await verified_patient(call, args.patient_id, args.date_of_birth)
-    except IdentityRefused as exc:
-        return identity_refusal(PatientInfoResult, exc)
+    patient = await verify(call, args.patient_id, args.date_of_birth, PatientInfoResult)
+    if not isinstance(patient, Patient):
+        return patient
     today = datetime.now(UTC).date()
     appointments, metadata = await both(
         call.practice.appointments(today - timedelta(days=1), today + UPCOMING_WINDOW, patient_id=patient.patient_id),
         call.practice.metadata(),
     )
-    call.entry.touched(patient.patient_id)
     info = PatientInfo(
         patient_id=patient.patient_id,
         first_name=patient.first_name,
@@ -262,13 +252,10 @@ new records asynchronously: the answer is either confirmed with the new patientI
     annotations=CREATES,
     crud="C",
     phi_fields=("name", "dateOfBirth", "phone", "email", "address", "consents"),
+    summary="new patient registration",
+    idempotent=True,
 )
 async def create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatientResult:
-    call.entry.summary = "new patient registration"
-    return await once(call, "createPatient", args, CreatePatientResult, lambda: _create_patient(call, args))
-
-
-async def _create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatientResult:
     records = call.services.phi_records
     duplicate = await existing_patient(call, args)
     if duplicate is not None:
@@ -373,18 +360,13 @@ change is recorded for the office staff and the answer says so (recorded_for_sta
     annotations=CHANGES,
     crud="U",
     phi_fields=("phone", "email", "address", "preferredName", "consents"),
+    summary="contact details update",
+    idempotent=True,
 )
 async def update_patient(call: ToolCall, args: UpdatePatientArgs) -> UpdatePatientResult:
-    call.entry.summary = "contact details update"
-    return await once(call, "updatePatient", args, UpdatePatientResult, lambda: _update_patient(call, args))
-
-
-async def _update_patient(call: ToolCall, args: UpdatePatientArgs) -> UpdatePatientResult:
-    try:
-        patient = await verified_patient(call, args.patient_id, args.date_of_birth)
-    except IdentityRefused as exc:
-        return identity_refusal(UpdatePatientResult, exc)
-    call.entry.touched(patient.patient_id)
+    patient = await verify(call, args.patient_id, args.date_of_birth, UpdatePatientResult)
+    if not isinstance(patient, Patient):
+        return patient
     metadata = await call.practice.metadata()
     records = call.services.phi_records
     if args.consents:

@@ -62,39 +62,28 @@ def _expiry(response: SikkaResponse, body: dict[str, object], now: datetime) -> 
     return now + KEY_LIFETIME_FALLBACK
 
 
+async def _grant(client: SikkaClient, body: dict[str, str], deadline: Deadline, now: datetime) -> KeyGrant:
+    response = await client.send(
+        "POST",
+        "request_key",
+        headers={},
+        deadline=deadline,
+        json_body={**body, "app_id": client.app_id, "app_key": client.app_key},
+    )
+    return parse_grant(response, now)
+
+
 async def exchange_request_key(
     client: SikkaClient, office_id: str, secret_key: str, deadline: Deadline, now: datetime
 ) -> KeyGrant:
-    response = await client.send(
-        "POST",
-        "request_key",
-        headers={},
-        deadline=deadline,
-        json_body={
-            "grant_type": "request_key",
-            "office_id": office_id,
-            "secret_key": secret_key,
-            "app_id": client.app_id,
-            "app_key": client.app_key,
-        },
-    )
-    return parse_grant(response, now)
+    """A new key from the practice's secret (`grant_type=request_key`)."""
+    body = {"grant_type": "request_key", "office_id": office_id, "secret_key": secret_key}
+    return await _grant(client, body, deadline, now)
 
 
 async def refresh_request_key(client: SikkaClient, refresh_key: str, deadline: Deadline, now: datetime) -> KeyGrant:
-    response = await client.send(
-        "POST",
-        "request_key",
-        headers={},
-        deadline=deadline,
-        json_body={
-            "grant_type": "refresh_key",
-            "refresh_key": refresh_key,
-            "app_id": client.app_id,
-            "app_key": client.app_key,
-        },
-    )
-    return parse_grant(response, now)
+    """A new key from the refresh key (the grant is `refresh_key`, not `refresh_token`)."""
+    return await _grant(client, {"grant_type": "refresh_key", "refresh_key": refresh_key}, deadline, now)
 
 
 async def revoke_keys(client: SikkaClient, credentials: PracticeCredentials, deadline: Deadline) -> None:

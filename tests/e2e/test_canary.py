@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -19,7 +18,6 @@ from sqlalchemy import MetaData, select
 
 from sandbox import DEMO_OFFICE_ID, SandboxState
 from server.db.engine import create_engine
-from server.logs import configure_logging
 from tests.support import Stack, call, mcp_client, running_stack, signed_webhook
 
 pytestmark = pytest.mark.anyio
@@ -72,17 +70,6 @@ def add_canary_patient(state: SandboxState) -> str:
         "status": "Active",
     }
     return patient_id
-
-
-@pytest.fixture
-def captured_logs() -> Iterator[io.StringIO]:
-    configure_logging("DEBUG")
-    stream = io.StringIO()
-    handler = logging.getLogger().handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(stream)
-    yield stream
-    configure_logging("WARNING")
 
 
 @pytest.fixture

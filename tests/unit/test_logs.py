@@ -7,24 +7,14 @@ import logging
 import pytest
 import structlog
 
-from server.logs import REDACTED, configure_logging, get_logger, redact_text
-
-
-@pytest.fixture
-def captured() -> io.StringIO:
-    configure_logging("DEBUG")
-    stream = io.StringIO()
-    handler = logging.getLogger().handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(stream)
-    return stream
+from server.logs import REDACTED, get_logger, redact_text
 
 
 def lines(stream: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
 
 
-def test_structlog_events_are_json_with_sensitive_keys_redacted(captured: io.StringIO) -> None:
+def test_structlog_events_are_json_with_sensitive_keys_redacted(captured_logs: io.StringIO) -> None:
     get_logger("test").info(
         "patient looked up",
         account_id="acc1",
@@ -34,7 +24,7 @@ def test_structlog_events_are_json_with_sensitive_keys_redacted(captured: io.Str
         request_key="rk-456",
         headers={"Authorization": "Bearer abc", "Accept": "json"},
     )
-    (event,) = lines(captured)
+    (event,) = lines(captured_logs)
     assert event["event"] == "patient looked up"
     assert event["account_id"] == "acc1"
     for key in ("first_name", "phone", "secret_key", "request_key"):
@@ -43,7 +33,7 @@ def test_structlog_events_are_json_with_sensitive_keys_redacted(captured: io.Str
     assert event["level"] == "info"
 
 
-def test_foreign_loggers_are_redacted_by_pattern(captured: io.StringIO) -> None:
+def test_foreign_loggers_are_redacted_by_pattern(captured_logs: io.StringIO) -> None:
     for name in ("mcp.server", "uvicorn.error", "some.library"):
         logging.getLogger(name).warning(
             "call from %s about %s born %s, Authorization: Bearer tok_abcdefghijklmnopqrstuvwxyz0123456789",
@@ -51,9 +41,9 @@ def test_foreign_loggers_are_redacted_by_pattern(captured: io.StringIO) -> None:
             "zeb@example.com",
             "1984-12-10",
         )
-    events = lines(captured)
+    events = lines(captured_logs)
     assert len(events) == 3
-    text = captured.getvalue()
+    text = captured_logs.getvalue()
     for canary in ("555-0101", "zeb@example.com", "1984-12-10", "tok_abcdefghijklmnopqrstuvwxyz0123456789"):
         assert canary not in text
 
@@ -77,13 +67,13 @@ def test_patterns(value: str) -> None:
         assert fragment not in redacted
 
 
-def test_exceptions_are_redacted(captured: io.StringIO) -> None:
+def test_exceptions_are_redacted(captured_logs: io.StringIO) -> None:
     try:
         raise ValueError("bad phone 408-555-0101")
     except ValueError:
         get_logger("test").exception("failed")
-    assert "408-555-0101" not in captured.getvalue()
-    assert "ValueError" in captured.getvalue()
+    assert "408-555-0101" not in captured_logs.getvalue()
+    assert "ValueError" in captured_logs.getvalue()
 
 
 def teardown_module() -> None:
