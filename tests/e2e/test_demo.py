@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -66,8 +67,34 @@ async def test_demo_is_ready_quickly_and_serves_the_tools(demo: tuple[str, float
     assert ready_seconds < READY_WITHIN_SECONDS
     async with httpx.AsyncClient(base_url=url) as http:
         assert (await http.get("/healthz")).status_code == 200
-        assert (await http.get("/sikka-sandbox/_admin/counters")).status_code == 200
-    async with mcp_client(f"{url}/mcp", DEMO_TOKEN) as client:
+        patients = (await http.get("/sikka-sandbox/_admin/practices/D36000/1/patients")).json()
+    patient = next(p for p in patients if p["status"] == "Active" and p["cell"])
+    me = {"patientId": patient["patient_id"], "dateOfBirth": patient["birthdate"][:10]}
+    async with mcp_client(f"{url}/mcp", DEMO_TOKEN, call_id="demo-call") as client:
         assert len((await client.list_tools()).tools) == 8
-        found = await call(client, "searchPatients", {"name": "Smith"})
-    assert found["outcome"] in ("ok", "not_found", "needs_verification")
+        assert (await call(client, "searchPatients", {"phone": patient["cell"]}))["outcome"] == "ok"
+        info = await call(client, "getPatientInfo", me)
+        assert info["outcome"] == "ok"
+        day = date.today() + timedelta(days=3)
+        slots = await call(
+            client,
+            "checkAvailability",
+            {"startDate": day.isoformat(), "endDate": (day + timedelta(days=6)).isoformat()},
+        )
+        first, second = slots["slots"][0], slots["slots"][-1]
+        booked = await call(
+            client, "bookAppointment", {**me, "startTime": first["startTime"], "providerId": first["providerId"]}
+        )
+        assert booked["outcome"] in ("confirmed", "pending"), booked
+        appointment = {**me, "appointmentId": booked["appointmentId"]}
+        moved = await call(client, "rescheduleAppointment", {**appointment, "newStartTime": second["startTime"]})
+        assert moved["outcome"] in ("confirmed", "pending"), moved
+        assert (await call(client, "cancelAppointment", appointment))["outcome"] in ("confirmed", "pending")
+        updated = await call(client, "updatePatient", {**me, "email": "new.address@example.com"})
+        assert updated["outcome"] == "recorded_for_staff"
+        created = await call(
+            client,
+            "createPatient",
+            {"firstName": "Demo", "lastName": "Newpatient", "dateOfBirth": "1990-05-17", "phone": "917-555-0142"},
+        )
+        assert created["outcome"] in ("confirmed", "pending"), created
