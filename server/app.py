@@ -102,3 +102,13 @@ def create_app(
     app.state.services = services
     app.state.metrics = services.metrics
     return app
+
+
+def app_from_environment() -> Starlette:
+    """The app for `parlae-mcp serve` (each uvicorn worker calls this): settings and logging from the environment."""
+    from server.logs import configure_logging
+    from server.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

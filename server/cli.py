@@ -73,33 +73,44 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to bind.")
 @click.option("--demo", is_flag=True, help="SQLite, local vault, the Sikka sandbox in-process, a demo practice.")
-def serve(host: str, port: int, demo: bool) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes (more than one needs PostgreSQL).",
+)
+def serve(host: str, port: int, demo: bool, workers: int) -> None:
     """Serve /mcp, the Sikka webhook and the health routes over HTTP."""
     import uvicorn
 
+    from server.http import NoDelayH11Protocol
+
+    settings = settings_or_exit()
+    options: dict[str, Any] = {
+        "http": NoDelayH11Protocol,
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "proxy_headers": True,
+        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "server_header": False,
+    }
     if demo:
+        if workers > 1:
+            fail_config("--workers: demo mode runs one process")
         from server.demo import demo_app
 
-        settings = settings_or_exit()
-        app = demo_app(settings, host=host, port=port)
-    else:
-        from server.app import create_app
-
-        settings = settings_or_exit()
-        try:
-            settings.require_production_ready()
-        except ConfigError as exc:
-            fail_config(str(exc))
-        app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        server_header=False,
-    )
+        uvicorn.run(demo_app(settings, host=host, port=port), **options)
+        return
+    try:
+        settings.require_production_ready()
+    except ConfigError as exc:
+        fail_config(str(exc))
+    if workers > 1 and settings.is_sqlite:
+        fail_config("--workers: more than one process needs PostgreSQL (DATABASE_URL)")
+    # Workers import the app themselves (settings from the same environment).
+    uvicorn.run("server.app:app_from_environment", factory=True, workers=workers, **options)
 
 
 @main.group()

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import rfc8785
-from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from server.db.engine import upsert
+from server.db.engine import upsert_for
 from server.db.models import AuditChainHead, AuditLog
 
 GENESIS = "0" * 64
@@ -56,36 +56,46 @@ def row_values(row: AuditLog) -> dict[str, Any]:
     return {name: getattr(row, name) for name in CHAINED_FIELDS}
 
 
-async def _lock_head(session: AsyncSession, account_id: str) -> tuple[int, str]:
-    """Advance the head's sequence under its lock; create the head on an account's first record."""
+HEADS = cast(Table, AuditChainHead.__table__)
+LOGS = cast(Table, AuditLog.__table__)
+
+
+async def _lock_head(conn: AsyncConnection, account_id: str, count: int) -> tuple[int, str]:
+    """Advance the head's sequence by `count` under its lock (the new last seq, the previous last hash);
+    create the head on an account's first record."""
     advance = (
-        update(AuditChainHead)
-        .where(AuditChainHead.account_id == account_id)
-        .values(seq=AuditChainHead.seq + 1)
-        .returning(AuditChainHead.seq, AuditChainHead.last_hash)
+        update(HEADS)
+        .where(HEADS.c.account_id == account_id)
+        .values(seq=HEADS.c.seq + count)
+        .returning(HEADS.c.seq, HEADS.c.last_hash)
     )
-    row = (await session.execute(advance)).first()
+    row = (await conn.execute(advance)).first()
     if row is None:
-        await session.execute(
-            upsert(session, AuditChainHead)
-            .values(account_id=account_id, seq=0, last_hash=GENESIS)
+        await conn.execute(
+            upsert_for(conn.dialect.name, HEADS)
+            .values(account_id=account_id, seq=0, last_hash=GENESIS, base_seq=0, base_hash=GENESIS)
             .on_conflict_do_nothing(index_elements=["account_id"])
         )
-        row = (await session.execute(advance)).one()
+        row = (await conn.execute(advance)).one()
     return int(row[0]), str(row[1])
 
 
-async def append(session: AsyncSession, fields: dict[str, Any]) -> AuditLog:
-    """Add one record to its account's chain inside the caller's transaction."""
-    seq, prev_hash = await _lock_head(session, fields["account_id"])
-    record = {**fields, "seq": seq, "prev_hash": prev_hash}
-    digest = link_hash(prev_hash, record)
-    row = AuditLog(**record, hash=digest)
-    session.add(row)
-    await session.execute(
-        update(AuditChainHead).where(AuditChainHead.account_id == fields["account_id"]).values(last_hash=digest)
-    )
-    return row
+async def append_many(session: AsyncSession, records: list[dict[str, Any]]) -> None:
+    """Add records, in order, to their accounts' chains inside the caller's transaction: per account one
+    head update, one insert and one head write, however many records (Core statements: this is the hot path)."""
+    conn = await session.connection()
+    by_account: dict[str, list[dict[str, Any]]] = {}
+    for fields in records:
+        by_account.setdefault(fields["account_id"], []).append(fields)
+    for account_id, batch in by_account.items():
+        last_seq, prev_hash = await _lock_head(conn, account_id, len(batch))
+        rows = []
+        for seq, fields in enumerate(batch, start=last_seq - len(batch) + 1):
+            record = {**fields, "seq": seq, "prev_hash": prev_hash}
+            prev_hash = link_hash(prev_hash, record)
+            rows.append({**record, "hash": prev_hash})
+        await conn.execute(insert(LOGS), rows)
+        await conn.execute(update(HEADS).where(HEADS.c.account_id == account_id).values(last_hash=prev_hash))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ whose (Sikka patient ids); the outcome and its error code.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -88,17 +89,41 @@ class AuditEntry:
 
 
 class AuditWriter:
+    """Group commit: records written while a transaction is committing wait for it, then go together in the
+    next one. Each `write` returns only once its own record is committed."""
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
+        self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._lock = asyncio.Lock()
 
     async def write(self, record: dict[str, Any]) -> None:
         """Append and commit; raises AuditUnavailable (the caller fails closed)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((record, done))
+        async with self._lock:
+            if not done.done():
+                batch, self._queue = self._queue, []
+                with anyio.CancelScope(shield=True):  # the batch holds other callers' records too
+                    await self._commit(batch)
+        await done
+
+    async def _commit(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
+        committed = False
         try:
             async with self.sessions.begin() as session:
-                await chain.append(session, record)
+                await chain.append_many(session, [record for record, _ in batch])
+            committed = True
         except DATABASE_ERRORS as exc:
-            log.error("audit write failed", action=record["action"], error=type(exc).__name__)
-            raise AuditUnavailable("the audit record could not be written") from None
+            log.error("audit write failed", records=len(batch), error=type(exc).__name__)
+        finally:  # whatever happened, nobody waits forever for this batch
+            for _, done in batch:
+                if done.done():  # its caller was cancelled meanwhile
+                    continue
+                if committed:
+                    done.set_result(None)
+                else:
+                    done.set_exception(AuditUnavailable("the audit record could not be written"))
 
 
 class AuditSubject(Protocol):

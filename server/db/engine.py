@@ -34,6 +34,8 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_size", 1)
     kwargs.setdefault("max_overflow", 0)
     kwargs.setdefault("pool_timeout", 30)
+    # Sessions always end their transactions themselves; the pool's extra ROLLBACK is one more thread hop.
+    kwargs.setdefault("pool_reset_on_return", None)
     engine = create_async_engine(url, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -60,6 +62,8 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 def upsert(session: AsyncSession, model: type[DeclarativeBase] | Table) -> postgresql.Insert | sqlite.Insert:
     """An INSERT that supports `on_conflict_do_*` on the session's dialect (PostgreSQL or SQLite)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)
+    return upsert_for(session.get_bind().dialect.name, model)
+
+
+def upsert_for(dialect: str, model: type[DeclarativeBase] | Table) -> postgresql.Insert | sqlite.Insert:
+    return postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)

@@ -1,0 +1,224 @@
+"""Figures, goals and the machine they came from: a table on stdout and `bench/results/latest.json`."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.measure import Throughput, ToolRecord, percentile
+
+RESULTS = Path(__file__).parent / "results" / "latest.json"
+OVERHEAD_P50_MS = 3.0
+OVERHEAD_P99_MS = 15.0
+CALLS_PER_SECOND = 300.0
+GOAL_CONCURRENCY = 50
+READ_TOOLS = ("searchPatients", "getPatientInfo", "checkAvailability")
+
+
+def cpu_model() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor()
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_at_start": [round(load, 2) for load in os.getloadavg()],
+    }
+
+
+def rounded(value: float, digits: int = 2) -> float | None:
+    return None if math.isnan(value) else round(value, digits)
+
+
+def latency(samples: Sequence[float]) -> dict[str, Any]:
+    return {"n": len(samples), "p50": rounded(percentile(samples, 50)), "p99": rounded(percentile(samples, 99))}
+
+
+def tool_figures(record: ToolRecord) -> dict[str, Any]:
+    tool, floor = latency(record.tool_ms), latency(record.floor_ms)
+    calls, floors = max(record.calls, 1), max(len(record.floor_ms), 1)
+    p50_tool, p50_floor = percentile(record.tool_ms, 50), percentile(record.floor_ms, 50)
+    return {
+        "tool": record.label.split(" ")[0],
+        "tool_ms": tool,
+        "floor_ms": floor,
+        "overhead_ms": {
+            "p50": rounded(p50_tool - p50_floor),
+            "p99": rounded(percentile(record.tool_ms, 99) - percentile(record.floor_ms, 99)),
+        },
+        "ratio_p50": rounded(p50_tool / p50_floor),
+        "served_ms": latency(record.served_ms),
+        "overhead_split_ms_p50": {
+            "server": rounded(percentile(record.served_ms, 50) - p50_floor),
+            "client_and_http": rounded(p50_tool - percentile(record.served_ms, 50)),
+        },
+        "upstream_per_call": round(sum(record.upstream.values()) / calls, 2),
+        "floor_upstream_per_call": round(sum(record.floor_upstream.values()) / floors, 2),
+        "upstream_by_endpoint": {name: round(n / calls, 2) for name, n in sorted(record.upstream.items())},
+        "server_cpu_ms_per_call": round(record.server_cpu_seconds * 1000 / calls, 2),
+        "outcomes": dict(record.outcomes),
+        "errors": len(record.errors),
+        "error_samples": record.errors[:5],
+    }
+
+
+def throughput_figures(run: Throughput) -> dict[str, Any]:
+    calls = max(run.calls, 1)
+    return {
+        "concurrency": run.concurrency,
+        "seconds": round(run.seconds, 2),
+        "calls": run.calls,
+        "calls_per_second": round(run.calls_per_second, 1),
+        "latency_ms": latency(run.latency_ms),
+        "errors": len(run.errors),
+        "error_samples": run.errors[:5],
+        "server_cpu_ms_per_call": round(run.cpu_seconds["server"] * 1000 / calls, 2),
+        "cpu_cores_used": {name: round(seconds / run.seconds, 2) for name, seconds in run.cpu_seconds.items()},
+    }
+
+
+def goal(name: str, met: bool, detail: str) -> dict[str, Any]:
+    return {"goal": name, "met": met, "detail": detail}
+
+
+def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    tools: dict[str, dict[str, Any]] = results["tools"]
+    p50 = {label: t["overhead_ms"]["p50"] for label, t in tools.items()}
+    p99 = {label: t["overhead_ms"]["p99"] for label, t in tools.items()}
+    reads = {label: t for label, t in tools.items() if t["tool"] in READ_TOOLS}
+    extra = {label: t for label, t in reads.items() if t["upstream_per_call"] > t["floor_upstream_per_call"]}
+    top = next((t for t in results["throughput"] if t["concurrency"] == GOAL_CONCURRENCY), None)
+    errors = sum(t["errors"] for t in tools.values()) + sum(t["errors"] for t in results["throughput"])
+
+    def over(values: dict[str, float | None], limit: float) -> str:
+        missed = [f"{label} {value:.1f}" for label, value in values.items() if value is None or value > limit]
+        return "missed by " + ", ".join(missed) if missed else "every tool"
+
+    return [
+        goal(
+            f"overhead p50 <= {OVERHEAD_P50_MS:g} ms at concurrency 1",
+            all(v is not None and v <= OVERHEAD_P50_MS for v in p50.values()),
+            over(p50, OVERHEAD_P50_MS),
+        ),
+        goal(
+            f"overhead p99 <= {OVERHEAD_P99_MS:g} ms at concurrency 1",
+            all(v is not None and v <= OVERHEAD_P99_MS for v in p99.values()),
+            over(p99, OVERHEAD_P99_MS),
+        ),
+        goal(
+            "warm reads make the minimum upstream requests",
+            not extra,
+            ", ".join(f"{label} {t['upstream_per_call']:g}" for label, t in reads.items()),
+        ),
+        goal(
+            f">= {CALLS_PER_SECOND:g} calls/s at {GOAL_CONCURRENCY} concurrent clients",
+            top is not None and top["calls_per_second"] >= CALLS_PER_SECOND,
+            f"{top['calls_per_second']:g} calls/s" if top else "not measured",
+        ),
+        goal("0 errors", errors == 0, f"{errors} errors"),
+    ]
+
+
+def _row(cells: Sequence[object], widths: Sequence[int]) -> str:
+    return "  ".join(
+        str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def render(results: dict[str, Any]) -> str:
+    """The human-readable table."""
+    setup, lines = results["setup"], []
+    lines.append(
+        f"Tools at concurrency 1 (sandbox latency {setup['latency_ms']:g} ms per request; ms; "
+        "overhead = tool - floor at the same percentile)"
+    )
+    lines.append(
+        "server / client: where the p50 overhead goes: server (its time to answer, per /metrics, minus the floor) and "
+        "client (SDK client and HTTP: tool minus server time); upstream / floor: Sikka requests per call; "
+        "CPU ms: server CPU per call"
+    )
+    header = ["tool", "n", "tool p50", "p99", "floor p50", "p99", "over p50", "p99", "ratio"]
+    header += ["server", "client", "upstream", "floor", "CPU ms"]
+    widths = [22, 4, 8, 6, 9, 6, 8, 6, 5, 6, 6, 8, 5, 6]
+    lines.append(_row(header, widths))
+    for label, t in results["tools"].items():
+        cells = [
+            label,
+            t["tool_ms"]["n"],
+            _fmt(t["tool_ms"]["p50"]),
+            _fmt(t["tool_ms"]["p99"]),
+            _fmt(t["floor_ms"]["p50"]),
+            _fmt(t["floor_ms"]["p99"]),
+            _fmt(t["overhead_ms"]["p50"]),
+            _fmt(t["overhead_ms"]["p99"]),
+            f"{t['ratio_p50']:.2f}" if t["ratio_p50"] is not None else "-",
+            _fmt(t["overhead_split_ms_p50"]["server"]),
+            _fmt(t["overhead_split_ms_p50"]["client_and_http"]),
+            f"{t['upstream_per_call']:g}",
+            f"{t['floor_upstream_per_call']:g}",
+            f"{t['server_cpu_ms_per_call']:.1f}",
+        ]
+        lines.append(_row(cells, widths))
+    base = results["baselines"]
+    cold = base["cold_check_availability"]
+    lines.append("")
+    lines.append(
+        f"Baselines: GET /healthz p50 {_fmt(base['healthz_ms']['p50'])} ms; searchPatients with a new SDK client "
+        f"per call (tools/call + tools/list) p50 {_fmt(base['fresh_client_ms']['p50'])} ms; cold checkAvailability "
+        f"{_fmt(cold['ms'])} ms, {cold['upstream']} upstream requests"
+    )
+    lines.append("")
+    lines.append(f"Throughput, read mix ({' + '.join(setup['mix'])}), one SDK client per worker")
+    header = ["clients", "calls/s", "p50", "p99", "errors", "CPU ms", "cores: server", "sandbox", "bench"]
+    widths = [7, 7, 6, 6, 6, 6, 13, 7, 5]
+    lines.append(_row(header, widths))
+    for t in results["throughput"]:
+        cores = t["cpu_cores_used"]
+        cells = [
+            t["concurrency"],
+            f"{t['calls_per_second']:.0f}",
+            _fmt(t["latency_ms"]["p50"]),
+            _fmt(t["latency_ms"]["p99"]),
+            t["errors"],
+            f"{t['server_cpu_ms_per_call']:.1f}",
+            f"{cores['server']:.2f}",
+            f"{cores['sandbox']:.2f}",
+            f"{cores['bench']:.2f}",
+        ]
+        lines.append(_row(cells, widths))
+    rss = results["peak_rss_mb"]
+    lines.append("")
+    lines.append(f"Peak RSS: server {rss['server']:.0f} MB, sandbox {rss['sandbox']:.0f} MB")
+    lines.append("")
+    lines.append("Goals")
+    lines.extend(f"  [{'met ' if g['met'] else 'MISS'}] {g['goal']}: {g['detail']}" for g in results["goals"])
+    m = results["machine"]
+    lines.append("")
+    lines.append(
+        f"Machine: {m['cpu_model']}, {m['cpus']} CPUs, {m['platform']}, Python {m['python']}, {m['date']}, "
+        f"run took {results['run_seconds']:.0f} s"
+    )
+    return "\n".join(lines)
+
+
+def write(results: dict[str, Any], path: Path = RESULTS) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,99 @@
+"""Direct requests to the sandbox: Sikka calls made with plain httpx (the floor), and its admin controls."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import Any
+
+import anyio
+import httpx
+
+from sandbox import DEMO_APP_ID, DEMO_APP_KEY, DEMO_OFFICE_ID, DEMO_SECRET_KEY
+from server.sikka.writeback import POLL_DELAYS
+
+Item = dict[str, Any]
+PAGE_SIZE = 500  # what the server asks for when it reads a whole list
+SEARCH_PAGE_SIZE = 6  # searchPatients asks for one more than the 5 it may return
+
+
+class Sikka:
+    """Sikka v4 over httpx with a request key: each method issues the requests a tool must make."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, request_key: str) -> None:
+        self.http = http
+        self.base_url = base_url
+        self.headers = {"Request-Key": request_key}
+        self.sent: Counter[str] = Counter()  # "GET /patients": n
+
+    @classmethod
+    async def connect(cls, http: httpx.AsyncClient, base_url: str) -> Sikka:
+        body = {
+            "grant_type": "request_key",
+            "office_id": DEMO_OFFICE_ID,
+            "secret_key": DEMO_SECRET_KEY,
+            "app_id": DEMO_APP_ID,
+            "app_key": DEMO_APP_KEY,
+        }
+        response = await http.post(f"{base_url}/request_key", json=body)
+        response.raise_for_status()
+        return cls(http, base_url, response.json()["request_key"])
+
+    async def request(self, method: str, endpoint: str, *, params: Item | None = None, body: Item | None = None) -> Any:
+        """One request; the decoded body (None for 204)."""
+        self.sent[f"{method} /{endpoint.split('/')[0]}"] += 1
+        response = await self.http.request(
+            method, f"{self.base_url}/{endpoint}", params=params, json=body, headers=self.headers
+        )
+        response.raise_for_status()
+        return response.json() if response.status_code != 204 else None
+
+    async def items(self, endpoint: str, params: Item, limit: int = PAGE_SIZE) -> list[Item]:
+        envelope = await self.request("GET", endpoint, params={**params, "limit": limit, "offset": 0})
+        return list(envelope["items"]) if envelope else []
+
+    async def patients(self, params: Item, limit: int = PAGE_SIZE) -> list[Item]:
+        return await self.items("patients", params, limit)
+
+    async def patient(self, patient_id: str) -> list[Item]:
+        return await self.patients({"patient_id": patient_id})
+
+    async def appointments(self, first: date, last: date, **filters: str) -> list[Item]:
+        params = {"startdate": first.isoformat(), "enddate": last.isoformat(), "fields": "get_all", **filters}
+        return await self.items("appointments", params)
+
+    async def appointment(self, appointment_id: str) -> list[Item]:
+        return await self.items("appointments", {"appointment_sr_no": appointment_id, "fields": "get_all"})
+
+    async def write(self, method: str, endpoint: str, body: Item) -> str:
+        """Submit a writeback and poll `writeback_status` on the server's schedule until it completes;
+        the id it created (or the writeback id)."""
+        receipt = await self.request(method, endpoint, body=body)
+        writeback_id = str(receipt["long_message"]).split(":", 1)[1].strip()
+        for attempt in range(100):
+            await anyio.sleep(POLL_DELAYS[min(attempt, len(POLL_DELAYS) - 1)])
+            status = await self.request("GET", "writeback_status", params={"id": writeback_id})
+            item = status[0]["items"][0]
+            if item["is_completed"].lower() == "true":
+                return str(item["created_id"] or writeback_id)
+        raise RuntimeError(f"writeback {writeback_id} never completed")
+
+
+class Admin:
+    """The sandbox's `/_admin` routes."""
+
+    def __init__(self, http: httpx.AsyncClient, sandbox_url: str) -> None:
+        self.http = http
+        self.url = f"{sandbox_url}/_admin"
+
+    async def counters(self) -> Counter[str]:
+        """Requests per "METHOD /endpoint" so far (grant-type sub-counters left out)."""
+        response = await self.http.get(f"{self.url}/counters")
+        return Counter({name: count for name, count in response.json().items() if ":" not in name})
+
+    async def records(self, collection: str) -> list[Item]:
+        response = await self.http.get(f"{self.url}/practices/{DEMO_OFFICE_ID}/1/{collection}")
+        return list(response.json())
+
+    async def configure(self, **settings: float) -> None:
+        (await self.http.post(f"{self.url}/config", json=settings)).raise_for_status()
