@@ -20,7 +20,7 @@ from sandbox import DEMO_OFFICE_ID
 from server.audit import chain
 from server.db.engine import create_engine, session_factory
 from server.db.models import AuditLog
-from tests.support import Stack, running_stack
+from tests.support import Stack, running_stack, server_process
 
 pytestmark = [pytest.mark.anyio, pytest.mark.load]
 CALLS = 2000
@@ -30,8 +30,10 @@ BOOKINGS = 60  # distinct slots, each booked twice with one call id (a model ret
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The sandbox (in this process), and the service as its own process under uvicorn, as in production."""
     database = tmp_path_factory.mktemp("load") / "parlae.db"
-    with running_stack(f"sqlite+aiosqlite:///{database}") as running:
+    with running_stack(f"sqlite+aiosqlite:///{database}") as running, server_process(running.settings) as url:
+        running.app_url = url
         yield running
 
 
@@ -119,20 +121,23 @@ async def test_2000_calls_from_50_clients(stack: Stack) -> None:
     send.close()
 
     async def client_worker() -> None:
-        async for call_id, tool, arguments in receive:
-            async with httpx2.AsyncClient(
-                headers={**headers, "X-Call-Id": call_id}, event_hooks={"response": [record_status]}, timeout=60
-            ) as http:
+        """One MCP client (one HTTP connection) per worker, as a Vapi worker would keep; a call id per call."""
+        async with (
+            httpx2.AsyncClient(headers=headers, event_hooks={"response": [record_status]}, timeout=60) as http,
+            Client(streamable_http_client(stack.mcp_url, http_client=http), mode="2026-07-28") as client,
+        ):
+            await client.list_tools()
+            async for call_id, tool, arguments in receive:
+                http.headers["X-Call-Id"] = call_id
                 try:
-                    async with Client(streamable_http_client(stack.mcp_url, http_client=http), mode="2026-07-28") as c:
-                        result = await c.call_tool(tool, arguments)
+                    result = await client.call_tool(tool, arguments)
                 except Exception as exc:  # counted, then asserted on: the load must not produce any
                     failures.append(f"{tool}: {type(exc).__name__}")
                     continue
-            data = result.structured_content or {}
-            outcomes[f"{tool}:{data.get('outcome')}"] += 1
-            if result.is_error:
-                failures.append(f"{tool}: {data.get('code')}")
+                data = result.structured_content or {}
+                outcomes[f"{tool}:{data.get('outcome')}"] += 1
+                if result.is_error:
+                    failures.append(f"{tool}: {data.get('code')}")
 
     async with anyio.create_task_group() as group:
         for _ in range(CLIENTS):
