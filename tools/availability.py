@@ -8,7 +8,7 @@ exist are skipped, and an appointment's end is its start plus its length in real
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -36,8 +36,8 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Busy:
-    start: datetime
-    end: datetime
+    start: datetime  # UTC
+    end: datetime  # UTC
 
 
 def local(day: date, clock: time, zone: ZoneInfo) -> datetime | None:
@@ -45,11 +45,6 @@ def local(day: date, clock: time, zone: ZoneInfo) -> datetime | None:
     candidate = datetime.combine(day, clock, tzinfo=zone)
     round_trip = candidate.astimezone(UTC).astimezone(zone)
     return candidate if round_trip.replace(tzinfo=None) == candidate.replace(tzinfo=None) else None
-
-
-def after(start: datetime, duration: timedelta, zone: ZoneInfo) -> datetime:
-    """`start` plus `duration` of elapsed time, in `zone` (`+` on an aware datetime adds wall-clock time)."""
-    return (start.astimezone(UTC) + duration).astimezone(zone)
 
 
 def intersect(first: Sequence[Interval], second: Sequence[Interval]) -> list[Interval]:
@@ -69,29 +64,34 @@ def busy_by(appointments: Iterable[Appointment], zone: ZoneInfo) -> tuple[dict[s
     for appointment in appointments:
         if appointment.cancelled or appointment.length_minutes <= 0:
             continue
-        start = appointment.start.replace(tzinfo=zone)
-        busy = Busy(start, after(start, timedelta(minutes=appointment.length_minutes), zone))
+        start = appointment.start.replace(tzinfo=zone).astimezone(UTC)
+        busy = Busy(start, start + timedelta(minutes=appointment.length_minutes))
         providers.setdefault(appointment.provider_id, []).append(busy)
         if appointment.operatory:
             operatories.setdefault(appointment.operatory, []).append(busy)
     return providers, operatories
 
 
-# Comparisons go through UTC: aware datetimes sharing a tzinfo compare by wall time, ignoring the offset.
+# Comparisons are made in UTC: aware datetimes sharing a tzinfo compare by wall time, ignoring the offset.
+Window = tuple[datetime, datetime]  # UTC
+
+
 def _free(busy: Sequence[Busy], start: datetime, end: datetime) -> bool:
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
-    return all(b.end.astimezone(UTC) <= start or b.start.astimezone(UTC) >= end for b in busy)
+    return all(b.end <= start or b.start >= end for b in busy)
 
 
-def _within(intervals: Sequence[Interval], day: date, zone: ZoneInfo, start: datetime, end: datetime) -> bool:
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
+def _within(windows: Sequence[Window], start: datetime, end: datetime) -> bool:
+    return any(opens <= start and end <= closes for opens, closes in windows)
+
+
+def _windows(intervals: Sequence[Interval], day: date, zone: ZoneInfo) -> list[Window]:
+    """Open intervals as UTC instants (an edge that does not exist on a DST day drops its interval)."""
+    windows = []
     for open_start, open_end in intervals:
         opens, closes = local(day, open_start, zone), local(day, open_end, zone)
-        if opens is None or closes is None:
-            continue
-        if opens.astimezone(UTC) <= start and end <= closes.astimezone(UTC):
-            return True
-    return False
+        if opens is not None and closes is not None:
+            windows.append((opens.astimezone(UTC), closes.astimezone(UTC)))
+    return windows
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,7 @@ class DayPlan:
     metadata: PracticeMetadata
     provider_busy: dict[str, list[Busy]]
     operatory_busy: dict[str, list[Busy]]
+    _open: dict[tuple[str, str], list[Window]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, day: date, metadata: PracticeMetadata, appointments: Iterable[Appointment]) -> DayPlan:
@@ -109,32 +110,37 @@ class DayPlan:
         providers, operatories = busy_by(same_day, metadata.zone)
         return cls(day, metadata, providers, operatories)
 
-    def provider_hours(self, provider: Provider) -> list[Interval]:
+    def _hours(self, kind: str, resource_id: str) -> list[Interval]:
         practice = self.metadata.schedule.practice_hours(self.day)
-        own = self.metadata.schedule.resource_hours("provider", provider.provider_id, self.day)
+        own = self.metadata.schedule.resource_hours(kind, resource_id, self.day)
         return list(practice) if own is None else intersect(practice, own)
 
-    def operatory_hours(self, operatory: Operatory) -> list[Interval]:
-        practice = self.metadata.schedule.practice_hours(self.day)
-        own = self.metadata.schedule.resource_hours("operatory", operatory.operatory, self.day)
-        return list(practice) if own is None else intersect(practice, own)
+    def provider_hours(self, provider: Provider) -> list[Interval]:
+        return self._hours("provider", provider.provider_id)
+
+    def _opening(self, kind: str, resource_id: str) -> list[Window]:
+        """A resource's open windows this day, in UTC, computed once per plan."""
+        key = (kind, resource_id)
+        if key not in self._open:
+            self._open[key] = _windows(self._hours(kind, resource_id), self.day, self.metadata.zone)
+        return self._open[key]
 
     def free_operatory(self, start: datetime, end: datetime) -> Operatory | None:
         for operatory in self.metadata.open_operatories:
-            if _within(self.operatory_hours(operatory), self.day, self.metadata.zone, start, end) and _free(
-                self.operatory_busy.get(operatory.operatory, []), start, end
-            ):
+            windows = self._opening("operatory", operatory.operatory)
+            if _within(windows, start, end) and _free(self.operatory_busy.get(operatory.operatory, []), start, end):
                 return operatory
         return None
 
     def check(self, provider: Provider, start: datetime, duration: timedelta) -> Candidate | None:
         """The slot with a free operatory, if `provider` can see a patient at `start` for `duration`."""
-        end = after(start, duration, self.metadata.zone)
-        if not _within(self.provider_hours(provider), self.day, self.metadata.zone, start, end):
+        start_utc = start.astimezone(UTC)
+        end = start_utc + duration
+        if not _within(self._opening("provider", provider.provider_id), start_utc, end):
             return None
-        if not _free(self.provider_busy.get(provider.provider_id, []), start, end):
+        if not _free(self.provider_busy.get(provider.provider_id, []), start_utc, end):
             return None
-        operatory = self.free_operatory(start, end)
+        operatory = self.free_operatory(start_utc, end)
         return None if operatory is None else Candidate(start, provider, operatory)
 
     def candidates(
