@@ -38,6 +38,14 @@ def like_pattern(e164: str) -> str:
     return f"%{digits}"
 
 
+def pms_format(e164: str) -> str:
+    """How practice systems store phones: "408-555-0101" for NANP numbers, E.164 otherwise."""
+    digits = national_digits(e164)
+    if e164.startswith("+1") and len(digits) == 10:
+        return f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"
+    return e164
+
+
 def last_digits(raw: str, count: int = 4) -> str:
     digits = "".join(ch for ch in raw if ch.isdigit())
     return digits[-count:] if len(digits) >= count else ""

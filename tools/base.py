@@ -6,6 +6,7 @@ naming the argument, never echoing its value. Upstream and internal failures bec
 
 from __future__ import annotations
 
+import time
 import typing
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -60,10 +61,8 @@ UNAVAILABLE_MESSAGES: dict[type[Exception], tuple[str, str]] = {
     SikkaValidationError: ("upstream_rejected", "The office system did not accept that request."),
     SikkaError: ("upstream_unavailable", f"{CANT_REACH}. Please try again shortly."),
     VaultError: ("credentials_unavailable", f"{CANT_REACH}. Please try again shortly."),
-    **dict.fromkeys(
-        DATABASE_ERRORS, ("database_unavailable", "I can't complete that right now. Please try again shortly.")
-    ),
-    DecryptionFailed: ("internal_error", "I can't complete that right now. Please try again shortly."),
+    **dict.fromkeys(DATABASE_ERRORS, ("database_unavailable", TRY_AGAIN)),
+    DecryptionFailed: ("internal_error", TRY_AGAIN),
 }
 
 
@@ -85,7 +84,8 @@ def describe_errors(errors: list[ErrorDetails], model: type[BaseModel]) -> str:
             sentences.append(f"{name} {_constraint(kind, error)}")
         else:
             sentences.append(f"{name} is not valid")
-    return "; ".join(sentences).capitalize().rstrip(".") + "."
+    text = "; ".join(sentences).rstrip(".")
+    return text[:1].upper() + text[1:] + "."
 
 
 def _constraint(kind: str, error: ErrorDetails) -> str:
@@ -162,11 +162,15 @@ def tool(
 
         async def run(invocation: Invocation, raw: dict[str, Any]) -> CallToolResult:
             call = ToolCall.start(invocation)
+            metrics = call.services.metrics
+            started = time.perf_counter()
             try:
                 result = await audited_body(call, raw)
             except AuditUnavailable:  # fail closed: no audit record, no data
+                metrics.tool_calls.labels(name, "audit_failed").inc()
                 return error_result(AUDIT_FAILED)
-            call.services.metrics.tool_calls.labels(name, result.outcome).inc()
+            metrics.tool_calls.labels(name, result.outcome).inc()
+            metrics.tool_latency.labels(name).observe(time.perf_counter() - started)
             return text_result(result, is_error=result.is_error)
 
         return McpTool(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
-from server.phones import last_digits
+from server.phones import last_digits, pms_format
 from server.sikka.metadata import PracticeMetadata
 from server.sikka.records import Appointment, Patient
 from server.sikka.writeback import WritebackOutcome
@@ -23,13 +22,11 @@ from tools.results import (
     PatientInfoResult,
     PatientMatch,
     SearchPatientsResult,
-    ToolResult,
     UpcomingAppointment,
     UpdatePatientResult,
 )
 from tools.speech import mask_email, spoken_day, spoken_time
 
-R = TypeVar("R", bound=ToolResult)
 MAX_MATCHES = 5
 UPCOMING_WINDOW = timedelta(days=365)
 
@@ -230,7 +227,7 @@ def _new_patient_body(args: CreatePatientArgs, metadata: PracticeMetadata) -> di
         "firstname": args.first_name,
         "lastname": args.last_name,
         "birthdate": args.date_of_birth.isoformat(),
-        "cell": args.phone,
+        "cell": pms_format(args.phone),
         "provider_id": metadata.bookable_providers[0].provider_id if metadata.bookable_providers else "",
     }
     if args.email:

@@ -197,8 +197,9 @@ class SikkaClient:
         finally:
             elapsed = time.perf_counter() - started
             if self.metrics is not None:
-                self.metrics.sikka_requests.labels(endpoint, result).inc()
-                self.metrics.sikka_latency.labels(endpoint).observe(elapsed)
+                resource = endpoint.split("/", 1)[0]  # "appointments/70001" -> "appointments": bounded labels
+                self.metrics.sikka_requests.labels(resource, result).inc()
+                self.metrics.sikka_latency.labels(resource).observe(elapsed)
             log.debug("sikka request", endpoint=endpoint, method=method, status=result, duration_ms=elapsed * 1000)
 
     async def get_items(

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from server.phones import last_digits, like_pattern, pms_format, to_e164
+from tools.appointments import CheckAvailabilityArgs
+from tools.base import describe_errors
+from tools.patients import CreatePatientArgs, SearchPatientsArgs
+from tools.speech import mask_email, spoken_day, spoken_list, spoken_time
+
+
+@pytest.mark.parametrize("raw", ["(408) 555-0101", "408.555.0101", "+1 408 555 0101", "4085550101", "1-408-555-0101"])
+def test_phones_normalise_to_e164(raw: str) -> None:
+    assert to_e164(raw) == "+14085550101"
+
+
+@pytest.mark.parametrize("raw", ["", "  ", "555", "not a phone", "12"])
+def test_non_phones_are_refused(raw: str) -> None:
+    assert to_e164(raw) is None
+
+
+def test_phone_patterns_and_formats() -> None:
+    assert like_pattern("+14085550101") == "%408%555%0101"
+    assert like_pattern("+442079460958") == "%2079460958"
+    assert pms_format("+14085550101") == "408-555-0101"
+    assert pms_format("+442079460958") == "+442079460958"
+    assert last_digits("408-555-0101") == "0101"
+    assert last_digits("12") == ""
+
+
+def test_speech() -> None:
+    assert spoken_day(date(2026, 12, 1)) == "Tuesday, December 1"
+    assert spoken_time(datetime(2026, 12, 1, 9, 5)) == "9:05 AM"
+    assert spoken_time(datetime(2026, 12, 1, 12, 30)) == "12:30 PM"
+    assert spoken_time(datetime(2026, 12, 1, 0, 15)) == "12:15 AM"
+    assert spoken_list(["a", "b", "c"]) == "a, b and c"
+    assert spoken_list(["a"]) == "a"
+    assert mask_email("jane.doe@example.com") == "j***@example.com"
+    assert mask_email("nonsense") is None
+
+
+def error_sentence(model: type, raw: dict[str, object]) -> str:
+    with pytest.raises(ValidationError) as info:
+        model.model_validate(raw)  # type: ignore[attr-defined]
+    return describe_errors(info.value.errors(include_input=False), model)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("model", "raw", "sentence"),
+    [
+        (SearchPatientsArgs, {}, "Give at least one of phone, name or dateOfBirth."),
+        (SearchPatientsArgs, {"dateOfBirth": "12/10/1984"}, "DateOfBirth must be a date written YYYY-MM-DD."),
+        (SearchPatientsArgs, {"phone": "call me"}, "Phone must be a phone number, like 408-555-0101."),
+        (SearchPatientsArgs, {"name": "x", "shoeSize": 9}, "ShoeSize is not an argument of this tool."),
+        (CreatePatientArgs, {"firstName": "Ann"}, "LastName is required; dateOfBirth is required; phone is required."),
+        (CheckAvailabilityArgs, {"date": "2026-12-01", "durationMinutes": 5}, "DurationMinutes must be at least 10."),
+        (CheckAvailabilityArgs, {"date": "2026-12-01", "partOfDay": "night"}, None),
+        (
+            CheckAvailabilityArgs,
+            {"startDate": "2026-12-01", "endDate": "2026-12-30"},
+            "A range can cover at most 14 days.",
+        ),
+    ],
+)
+def test_validation_errors_are_speakable_and_never_echo_values(
+    model: type, raw: dict[str, object], sentence: str | None
+) -> None:
+    said = error_sentence(model, raw)
+    if sentence is not None:
+        assert said == sentence
+    else:
+        assert said.startswith("PartOfDay must be one of")
+    for value in raw.values():
+        if isinstance(value, str) and len(value) > 4:
+            assert value not in said
