@@ -171,3 +171,35 @@ async def test_health_and_metrics(stack: Stack) -> None:
         metrics = (await http.get("/metrics")).text
     assert 'parlae_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics
     assert "parlae_tool_calls_total" in metrics
+
+
+async def test_hosts_outside_parlae_allowed_hosts_are_refused(stack: Stack) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            stack.mcp_url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={
+                "Authorization": f"Bearer {stack.token}",
+                "Host": "attacker.example",
+                "Accept": "application/json, text/event-stream",
+            },
+        )
+    assert response.status_code == 421
+
+
+async def test_create_patient_refuses_a_duplicate(stack: Stack) -> None:
+    patient = a_patient(stack)
+    async with mcp_client(stack.mcp_url, stack.token, call_id="duplicate") as client:
+        result = await call(
+            client,
+            "createPatient",
+            {
+                "firstName": patient["firstname"],
+                "lastName": patient["lastname"],
+                "dateOfBirth": patient["birthdate"][:10],
+                "phone": "212-555-0100",
+            },
+        )
+    assert (result["outcome"], result["code"]) == ("refused", "duplicate_patient")
+    assert result["patientId"] == patient["patient_id"]
+    assert not [w for w in stack.sandbox.writebacks_of(DEMO_OFFICE_ID) if w.status_row()["api"] == "patients"]

@@ -214,3 +214,23 @@ async def test_latency_past_the_deadline_fails_as_unavailable_in_time(
             await services.gateway.practice(account_id, Deadline.after(5)).items("patients")
         elapsed = time.monotonic() - started
     assert elapsed <= 5.5
+
+
+async def test_a_writeback_pending_too_long_is_withdrawn(
+    practice: tuple[Settings, str], sandbox: tuple[SandboxState, ThreadedServer]
+) -> None:
+    settings, account_id = practice
+    state, _ = sandbox
+    state.config.writeback_delay_seconds = 3600
+    settings = settings.model_copy(update={"writeback_budget_seconds": 0.5})
+    async with open_services(settings) as services:
+        outcome = await book(services, account_id, hour=14)
+        assert outcome.status == "pending"
+        services.follower.clock = lambda: datetime.now(UTC) + timedelta(hours=1)  # past the 30-minute maximum age
+        assert await services.follower.run_once() == 1
+        async with services.sessions() as session:
+            row = await session.scalar(select(Writeback).where(Writeback.writeback_id == outcome.writeback_id))
+    assert row is not None
+    assert row.status == "cancelled"
+    assert state.counters["DELETE /writebacks"] == 1
+    assert not any(w.status_row()["id"] == outcome.writeback_id for w in state.writebacks_of(DEMO_OFFICE_ID))
