@@ -20,7 +20,7 @@ from tools.arguments import (
     ShortText,
     StartTime,
 )
-from tools.availability import Candidate, DayPlan, PartOfDay, nearest_open_days, open_slots, spread
+from tools.availability import Candidate, DayPlan, PartOfDay, local, nearest_open_days, open_slots, spread
 from tools.base import CHANGES, CREATES, READ_ONLY, tool
 from tools.context import ToolCall
 from tools.identity import verify
@@ -225,8 +225,8 @@ def _providers(metadata: PracticeMetadata, provider_id: str | None) -> list[Prov
 def _first_free(
     call: ToolCall, plan: DayPlan, providers: list[Provider], start: datetime, duration: timedelta
 ) -> Candidate | None:
-    if start < earliest_start(call):
-        return None
+    if start < earliest_start(call) or local(start.date(), start.time(), plan.metadata.zone) is None:
+        return None  # in the past, too soon, or a wall time the DST change skips
     return next((c for p in providers if (c := plan.check(p, start, duration)) is not None), None)
 
 
