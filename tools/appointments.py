@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
@@ -29,10 +31,17 @@ from tools.results import AppointmentResult, AvailabilityResult, Slot
 from tools.speech import spoken_day, spoken_list, spoken_time
 
 DEFAULT_DURATION = 30
+FAILED_CODES = {"booked": "booking_failed", "moved": "reschedule_failed"}
 MAX_RANGE_DAYS = 14
 LOOKAHEAD_DAYS = 14
 NEXT_DATES = 3
 ALTERNATIVES = 3
+
+
+@dataclass(frozen=True)
+class SlotRequest:
+    start: datetime  # aware, in the practice's zone
+    duration: timedelta
 
 
 def earliest_start(call: ToolCall) -> datetime:
@@ -270,6 +279,30 @@ def _written(
     )
 
 
+async def write_at_free_slot(
+    call: ToolCall,
+    metadata: PracticeMetadata,
+    wanted: SlotRequest,
+    providers: list[Provider],
+    write: Callable[[Candidate], Awaitable[WritebackOutcome]],
+    *,
+    verb: str,
+    moving: str | None = None,
+) -> AppointmentResult:
+    """Re-check the slot against fresh appointments (ignoring `moving`, the appointment being moved), write it
+    with a free operatory, and answer; a slot taken meanwhile (or refused by the PMS) offers alternatives."""
+    day = wanted.start.date()
+    plan = await _day_plan(call, metadata, day, ignore=moving)
+    candidate = _first_free(call, plan, providers, wanted.start, wanted.duration)
+    if candidate is None:
+        return _taken(_alternatives(call, plan, providers, wanted.duration))
+    outcome = await write(candidate)
+    if outcome.status == "failed":
+        fresh = await _day_plan(call, metadata, day, ignore=moving)
+        return _taken(_alternatives(call, fresh, providers, wanted.duration), FAILED_CODES[verb])
+    return _written(outcome, candidate, verb, moving)
+
+
 @tool(
     "bookAppointment",
     title="Book an appointment",
@@ -290,27 +323,27 @@ async def book_appointment(call: ToolCall, args: BookAppointmentArgs) -> Appoint
     if not isinstance(patient, Patient):
         return patient
     metadata = await call.practice.metadata()
-    start = local_start(args.start_time, metadata)
-    duration = timedelta(minutes=args.duration_minutes)
-    providers = _providers(metadata, args.provider_id)
-    plan = await _day_plan(call, metadata, start.date())
-    candidate = _first_free(call, plan, providers, start, duration)
-    if candidate is None:
-        return _taken(_alternatives(call, plan, providers, duration))
-    outcome = await call.practice.book(
-        patient_id=patient.patient_id,
-        start=candidate.start.replace(tzinfo=None),
-        length_minutes=args.duration_minutes,
-        provider=candidate.provider,
-        operatory=candidate.operatory,
-        description=args.appointment_type or "Appointment",
-        appointment_type=args.appointment_type,
-        note=args.notes,
+
+    def write(candidate: Candidate) -> Awaitable[WritebackOutcome]:
+        return call.practice.book(
+            patient_id=patient.patient_id,
+            start=candidate.start.replace(tzinfo=None),
+            length_minutes=args.duration_minutes,
+            provider=candidate.provider,
+            operatory=candidate.operatory,
+            description=args.appointment_type or "Appointment",
+            appointment_type=args.appointment_type,
+            note=args.notes,
+        )
+
+    return await write_at_free_slot(
+        call,
+        metadata,
+        SlotRequest(local_start(args.start_time, metadata), timedelta(minutes=args.duration_minutes)),
+        _providers(metadata, args.provider_id),
+        write,
+        verb="booked",
     )
-    if outcome.status == "failed":
-        fresh = await _day_plan(call, metadata, start.date())
-        return _taken(_alternatives(call, fresh, providers, duration), "booking_failed")
-    return _written(outcome, candidate, "booked", None)
 
 
 # --- rescheduleAppointment / cancelAppointment ------------------------------------------------------
@@ -366,25 +399,26 @@ async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs
     metadata = await call.practice.metadata()
     if not metadata.capabilities.reschedule:
         return await _for_staff(call, "reschedule", args, found)
-    start = local_start(args.new_start_time, metadata)
     minutes = args.duration_minutes or found.length_minutes or DEFAULT_DURATION
-    duration = timedelta(minutes=minutes)
-    providers = _providers(metadata, args.provider_id or found.provider_id)
-    plan = await _day_plan(call, metadata, start.date(), ignore=found.appointment_id)
-    candidate = _first_free(call, plan, providers, start, duration)
-    if candidate is None:
-        return _taken(_alternatives(call, plan, providers, duration))
-    outcome = await call.practice.reschedule(
-        found.appointment_id,
-        start=candidate.start.replace(tzinfo=None),
-        length_minutes=minutes,
-        provider=candidate.provider,
-        operatory=candidate.operatory,
+
+    def write(candidate: Candidate) -> Awaitable[WritebackOutcome]:
+        return call.practice.reschedule(
+            found.appointment_id,
+            start=candidate.start.replace(tzinfo=None),
+            length_minutes=minutes,
+            provider=candidate.provider,
+            operatory=candidate.operatory,
+        )
+
+    return await write_at_free_slot(
+        call,
+        metadata,
+        SlotRequest(local_start(args.new_start_time, metadata), timedelta(minutes=minutes)),
+        _providers(metadata, args.provider_id or found.provider_id),
+        write,
+        verb="moved",
+        moving=found.appointment_id,
     )
-    if outcome.status == "failed":
-        fresh = await _day_plan(call, metadata, start.date(), ignore=found.appointment_id)
-        return _taken(_alternatives(call, fresh, providers, duration), "reschedule_failed")
-    return _written(outcome, candidate, "moved", found.appointment_id)
 
 
 class CancelAppointmentArgs(ExistingAppointmentArgs):
