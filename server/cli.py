@@ -32,9 +32,9 @@ def fail_config(message: str) -> NoReturn:
     sys.exit(2)
 
 
-def settings_or_exit(**overrides: Any) -> Settings:
+def settings_or_exit() -> Settings:
     try:
-        settings = load_settings(**overrides)
+        settings = load_settings()
     except ConfigError as exc:
         fail_config(str(exc))
     configure_logging(settings.log_level)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hmac
 import json
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server.audit.decorator import AuditEntry, AuditUnavailable, AuditWriter, audited
+from server.audit.decorator import AuditUnavailable, SystemSubject, audited
 from server.db.models import IntegrationStatus, WebhookEvent
 from server.logs import get_logger
 from server.onboarding import NotConfirmed, Onboarding, PracticeRef, StillAuthorized
@@ -34,7 +35,6 @@ log = get_logger(__name__)
 
 PATH = "/api/sikka/webhook/authorize"
 MAX_BODY_BYTES = 64 * 1024
-SYSTEM_ACCOUNT = "system"
 REPLAY_WAIT_SECONDS = 10.0
 
 
@@ -59,28 +59,6 @@ class Answer:
 
 def refuse(status: int, code: str, reason: str) -> Answer:
     return Answer(status, {"error": reason}, code)
-
-
-@dataclass
-class Delivery:
-    """The audit subject of one webhook delivery (its account is known once the practice is)."""
-
-    services: Services
-    ip_address: str | None
-    account_id: str = SYSTEM_ACCOUNT
-    actor: str = "webhook"
-    integration_id: str | None = None
-    vapi_call_id: str | None = None
-    audit: AuditEntry | None = field(default=None, repr=False)
-
-    @property
-    def audit_writer(self) -> AuditWriter:
-        return self.services.audit
-
-    @property
-    def entry(self) -> AuditEntry:
-        assert self.audit is not None
-        return self.audit
 
 
 async def read_body(request: Request) -> bytes:
@@ -109,8 +87,8 @@ def parse(body: bytes) -> AuthorizationEvent | Answer:
 
 
 @audited("sikkaAuthorizationWebhook", crud="E", phi_fields=())
-async def handle(delivery: Delivery, request: Request) -> Answer:
-    services, entry = delivery.services, delivery.entry
+async def handle(delivery: SystemSubject, services: Services, request: Request) -> Answer:
+    entry = delivery.entry
     settings = services.settings
     try:
         body = await read_body(request)
@@ -157,7 +135,9 @@ async def process(services: Services, event: AuthorizationEvent) -> Answer:
     return Answer(status, {"accountId": result.account_id, "status": str(result.status)})
 
 
-async def once_per_delivery(services: Services, webhook_id: str, event: AuthorizationEvent, work: Any) -> Answer:
+async def once_per_delivery(
+    services: Services, webhook_id: str, event: AuthorizationEvent, work: Callable[[], Awaitable[Answer]]
+) -> Answer:
     """Process a webhook id once; a redelivery replays the stored answer. 503s are not stored (retry)."""
     try:
         async with services.sessions.begin() as session:
@@ -174,7 +154,7 @@ async def once_per_delivery(services: Services, webhook_id: str, event: Authoriz
     except IntegrityError:
         return await replay(services, webhook_id)
     try:
-        answer: Answer = await work()
+        answer = await work()
     except BaseException:
         await forget_delivery(services, webhook_id)
         raise
@@ -216,9 +196,11 @@ async def replay(services: Services, webhook_id: str) -> Answer:
 
 async def authorize_endpoint(request: Request) -> Response:
     services: Services = request.app.state.services
-    delivery = Delivery(services, request.client.host if request.client else None)
+    delivery = SystemSubject(
+        services.audit, actor="webhook", ip_address=request.client.host if request.client else None
+    )
     try:
-        answer = await handle(delivery, request)
+        answer = await handle(delivery, services, request)
     except AuditUnavailable:
         return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
     return answer.response()

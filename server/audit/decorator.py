@@ -181,7 +181,7 @@ def audited(
 
 @dataclass
 class SystemSubject:
-    """An operator command or background job as an audit subject (account "system" unless it names one)."""
+    """An operator command or a webhook delivery as an audit subject (account "system" until it names one)."""
 
     writer: AuditWriter
     actor: str
@@ -194,3 +194,10 @@ class SystemSubject:
     @property
     def audit_writer(self) -> AuditWriter:
         return self.writer
+
+    @property
+    def entry(self) -> AuditEntry:
+        """The audit entry `@audited` opened."""
+        if self.audit is None:
+            raise RuntimeError("only inside @audited")
+        return self.audit

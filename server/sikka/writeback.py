@@ -3,6 +3,7 @@ and keep following the ones still pending in the background until they are final
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,8 +96,9 @@ class Writebacks:
         )
         return parse_receipt(response)
 
-    async def status(self, account_id: str, writeback_id: str) -> WritebackOutcome:
-        deadline = Deadline.after(STATUS_DEADLINE_SECONDS)
+    async def status(self, account_id: str, writeback_id: str, deadline: Deadline | None = None) -> WritebackOutcome:
+        """One `writeback_status` poll, inside `deadline` (the caller's budget; the follower's own otherwise)."""
+        deadline = deadline or Deadline.after(STATUS_DEADLINE_SECONDS)
         response = await self.practice_sessions.call(
             account_id,
             deadline,
@@ -125,13 +127,13 @@ class Writebacks:
         writeback_id = await self.submit(account_id, method, endpoint, body, deadline)
         budget = Deadline.after(min(self.budget_seconds, deadline.remaining()))
         outcome = WritebackOutcome("pending", writeback_id)
-        for attempt in range(1_000):
+        for attempt in itertools.count():
             delay = POLL_DELAYS[min(attempt, len(POLL_DELAYS) - 1)]
             if delay >= budget.remaining():
                 break
             await self.sleep(delay)
             try:
-                outcome = await self.status(account_id, writeback_id)
+                outcome = await self.status(account_id, writeback_id, budget)
             except SikkaError as exc:
                 log.info("writeback status unavailable", writeback_id=writeback_id, code=exc.code)
                 break
