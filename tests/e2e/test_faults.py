@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from sandbox import DEMO_OFFICE_ID
+from sandbox.schedule import open_hours
 from server.app import create_app
 from server.db.engine import create_engine, session_factory
 from server.db.models import AuditLog
@@ -30,6 +31,7 @@ SLACK = 1.5  # HTTP, MCP and audit on top of the Sikka deadline
 READS = ("searchPatients", "getPatientInfo", "checkAvailability")
 WRITES = ("createPatient", "updatePatient", "bookAppointment", "rescheduleAppointment", "cancelAppointment")
 UNREACHABLE_DB = "postgresql+asyncpg://nobody@127.0.0.1:1/none"
+NINE_AM = 9 * 60
 
 
 @pytest.fixture(scope="module")
@@ -68,22 +70,31 @@ class Arguments:
         }
         return next(p for p in practice.patients.values() if p["patient_id"] in owners and p["status"] == "Active")
 
-    def appointment_of(self, patient: dict[str, str]) -> str:
+    def appointment_of(self, patient: dict[str, str]) -> dict[str, str]:
         today = date.today().isoformat()
         return next(
-            a["appointment_sr_no"]
+            a
             for a in self.stack.sandbox.practice(DEMO_OFFICE_ID).appointments.values()
             if a["patient_id"] == patient["patient_id"] and a["cancelled"] != "True" and a["date"][:10] > today
         )
 
-    def start_time(self) -> str:
+    def start_time(self, provider_id: str = "") -> str:
+        """09:00 on a day, at least 60 days out, when the practice (and `provider_id`) works at 09:00-09:30,
+        read from the sandbox's own schedule (not from the weekday)."""
+        schedule = self.stack.sandbox.practice(DEMO_OFFICE_ID).schedule
         day = date.today() + timedelta(days=60 + next(self.serial))
-        while day.weekday() >= 5:
+
+        def open_at_nine(day: date) -> bool:
+            hours = open_hours(schedule, day, provider_id=provider_id)
+            return any(start <= NINE_AM and end >= NINE_AM + 30 for start, end in hours)
+
+        while not open_at_nine(day):
             day += timedelta(days=1)
         return f"{day.isoformat()}T09:00:00"
 
     def __call__(self, tool: str) -> dict[str, Any]:
         patient = self.patient()
+        appointment = self.appointment_of(patient)
         me = {"patientId": patient["patient_id"], "dateOfBirth": patient["birthdate"][:10]}
         n = next(self.serial)
         return {
@@ -100,10 +111,10 @@ class Arguments:
             "bookAppointment": {**me, "startTime": self.start_time()},
             "rescheduleAppointment": {
                 **me,
-                "appointmentId": self.appointment_of(patient),
-                "newStartTime": self.start_time(),
+                "appointmentId": appointment["appointment_sr_no"],
+                "newStartTime": self.start_time(appointment["provider_id"]),
             },
-            "cancelAppointment": {**me, "appointmentId": self.appointment_of(patient)},
+            "cancelAppointment": {**me, "appointmentId": appointment["appointment_sr_no"]},
         }[tool]
 
 
