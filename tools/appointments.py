@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from server.sikka.metadata import PracticeMetadata
+from server.sikka.pms import NeedsStaff
 from server.sikka.records import Appointment, Operatory, Patient, Provider, as_time, text
 from server.sikka.writeback import WritebackOutcome
 from tools.arguments import (
@@ -323,27 +324,31 @@ async def book_appointment(call: ToolCall, args: BookAppointmentArgs) -> Appoint
     if not isinstance(patient, Patient):
         return patient
     metadata = await call.practice.metadata()
+    if not metadata.capabilities.new_appointment:
+        return await _for_staff(call, "booking", args)
 
     def write(candidate: Candidate) -> Awaitable[WritebackOutcome]:
         return call.practice.book(
-            patient_id=patient.patient_id,
+            patient=patient,
             start=candidate.start.replace(tzinfo=None),
             length_minutes=args.duration_minutes,
             provider=candidate.provider,
             operatory=candidate.operatory,
-            description=args.appointment_type or "Appointment",
-            appointment_type=args.appointment_type,
+            visit=args.appointment_type,
             note=args.notes,
         )
 
-    return await write_at_free_slot(
-        call,
-        metadata,
-        SlotRequest(local_start(args.start_time, metadata), timedelta(minutes=args.duration_minutes)),
-        _providers(metadata, args.provider_id),
-        write,
-        verb="booked",
-    )
+    try:
+        return await write_at_free_slot(
+            call,
+            metadata,
+            SlotRequest(local_start(args.start_time, metadata), timedelta(minutes=args.duration_minutes)),
+            _providers(metadata, args.provider_id),
+            write,
+            verb="booked",
+        )
+    except NeedsStaff:  # the PMS needs what a call cannot give: nothing was sent
+        return await _for_staff(call, "booking", args)
 
 
 # --- rescheduleAppointment / cancelAppointment ------------------------------------------------------
@@ -398,7 +403,7 @@ async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs
         return found
     metadata = await call.practice.metadata()
     if not metadata.capabilities.reschedule:
-        return await _for_staff(call, "reschedule", args, found)
+        return await _for_staff(call, "reschedule", args, found.appointment_id)
     minutes = args.duration_minutes or found.length_minutes or DEFAULT_DURATION
 
     def write(candidate: Candidate) -> Awaitable[WritebackOutcome]:
@@ -444,10 +449,12 @@ async def cancel_appointment(call: ToolCall, args: CancelAppointmentArgs) -> App
     if isinstance(found, AppointmentResult):
         return found
     metadata = await call.practice.metadata()
-    status = metadata.cancel_status()
-    if status is None or not metadata.capabilities.appointment_status:
-        return await _for_staff(call, "cancel", args, found)
-    outcome = await call.practice.set_status(found.appointment_id, status)
+    if not metadata.capabilities.appointment_status:
+        return await _for_staff(call, "cancel", args, found.appointment_id)
+    try:
+        outcome = await call.practice.cancel(found.appointment_id)
+    except NeedsStaff:  # no status the PMS can write, or a staff member it needs: nothing was sent
+        return await _for_staff(call, "cancel", args, found.appointment_id)
     when = f"{spoken_day(found.start.date())} at {spoken_time(found.start)}"
     common = {"appointment_id": found.appointment_id, "reference": outcome.writeback_id}
     if outcome.status == "confirmed":
@@ -473,13 +480,14 @@ async def cancel_appointment(call: ToolCall, args: CancelAppointmentArgs) -> App
 
 
 async def _for_staff(
-    call: ToolCall, kind: str, args: ExistingAppointmentArgs, appointment: Appointment
+    call: ToolCall, kind: str, args: VerifyArgs, appointment_id: str | None = None
 ) -> AppointmentResult:
+    """Record the request (encrypted) for the practice's staff and say so: nothing was written."""
     details = {**args.model_dump(mode="json", by_alias=True, exclude={"date_of_birth"}), "request": kind}
     await call.services.phi_records.add_followup(call.account_id, f"appointment_{kind}", details, call.vapi_call_id)
     return AppointmentResult(
-        message=f"This office handles that itself; I've passed the {kind} request to the staff.",
+        message=f"The office will handle this {kind} itself; I've passed the request to the staff.",
         outcome="recorded_for_staff",
         code=f"{kind}_recorded_for_staff",
-        appointment_id=appointment.appointment_id,
+        appointment_id=appointment_id,
     )

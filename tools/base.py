@@ -21,6 +21,7 @@ from server.logs import get_logger
 from server.mcp import Invocation, McpTool, error_result, text_result
 from server.phi.cipher import DecryptionFailed
 from server.sikka.errors import (
+    AppNotAuthorized,
     DataNotReady,
     PracticeNotAuthorized,
     RateLimited,
@@ -58,6 +59,7 @@ UNAVAILABLE_MESSAGES: dict[type[Exception], tuple[str, str]] = {
         f"{CANT_REACH}; the connection needs attention by staff.",
     ),
     SikkaAuthError: ("upstream_auth_failed", f"{CANT_REACH}; the connection needs attention by staff."),
+    AppNotAuthorized: ("app_not_authorized", f"{CANT_REACH}; the connection needs attention by staff."),
     SikkaValidationError: ("upstream_rejected", "The office system did not accept that request."),
     SikkaError: ("upstream_unavailable", f"{CANT_REACH}. Please try again shortly."),
     VaultError: ("credentials_unavailable", f"{CANT_REACH}. Please try again shortly."),

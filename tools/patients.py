@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
-from server.phones import last_digits, pms_format
+from server.phones import last_digits
 from server.sikka.metadata import PracticeMetadata
+from server.sikka.pms import NeedsStaff
 from server.sikka.records import Appointment, Patient
 from server.sikka.writeback import WritebackOutcome
 from tools.arguments import Args, DateOfBirth, Name, PatientId, Phone, ShortText
@@ -82,7 +84,6 @@ async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPat
         last_name=words[-1] if full_name else None,
         word=words[0] if len(words) == 1 else None,
         birthdate=args.date_of_birth,
-        limit=MAX_MATCHES + 1,
     )
     if not patients:
         return SearchPatientsResult(
@@ -222,21 +223,6 @@ async def existing_patient(call: ToolCall, args: CreatePatientArgs) -> Patient |
     return next(iter(by_name + by_phone), None)
 
 
-def _new_patient_body(args: CreatePatientArgs, metadata: PracticeMetadata) -> dict[str, str]:
-    body = {
-        "firstname": args.first_name,
-        "lastname": args.last_name,
-        "birthdate": args.date_of_birth.isoformat(),
-        "cell": pms_format(args.phone),
-        "provider_id": metadata.bookable_providers[0].provider_id if metadata.bookable_providers else "",
-    }
-    if args.email:
-        body["email"] = args.email
-    if args.address:
-        body.update(args.address.to_sikka())
-    return body
-
-
 @tool(
     "createPatient",
     title="Register a new patient",
@@ -277,7 +263,17 @@ async def create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatie
     metadata = await call.practice.metadata()
     if not metadata.capabilities.new_patient:
         return await _registration_for_staff(call, args)
-    outcome = await call.practice.create_patient(_new_patient_body(args, metadata))
+    try:
+        outcome = await call.practice.create_patient(
+            first_name=args.first_name,
+            last_name=args.last_name,
+            birthdate=args.date_of_birth,
+            phone=args.phone,
+            email=args.email,
+            address=args.address.to_sikka() if args.address else {},
+        )
+    except NeedsStaff:
+        return await _registration_for_staff(call, args)
     return await _registration_result(call, args, outcome, lookup)
 
 
@@ -372,8 +368,9 @@ async def update_patient(call: ToolCall, args: UpdatePatientArgs) -> UpdatePatie
     preferred: WritebackOutcome | None = None
     # Sikka's PATCH /patient exists only for OrthoTrac and Dolphin, and cannot change phones, email or address.
     if args.preferred_name and metadata.capabilities.patient_update:
-        preferred = await call.practice.update_patient(patient.patient_id, {"preferred_name": args.preferred_name})
-        if preferred.status != "failed":
+        with contextlib.suppress(NeedsStaff):  # a name too long for the PMS: left for staff
+            preferred = await call.practice.update_preferred_name(patient.patient_id, args.preferred_name)
+        if preferred is not None and preferred.status != "failed":
             for_staff.pop("preferredName")
     if for_staff:
         await records.add_followup(

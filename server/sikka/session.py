@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.db.models import PmsIntegration, utcnow
 from server.logs import get_logger
 from server.sikka.client import Deadline, SikkaClient, SikkaResponse
-from server.sikka.errors import PracticeNotAuthorized, SikkaAuthError, SikkaValidationError
+from server.sikka.errors import AppNotAuthorized, PracticeNotAuthorized, SikkaAuthError, SikkaValidationError
 from server.vault.base import PracticeCredentials
 from server.vault.cached import CachedVault
 
@@ -136,12 +136,17 @@ class PracticeSessions:
             return credentials.request_key
         return await self._renew(account_id, deadline, rejected=None)
 
-    async def call(self, account_id: str, deadline: Deadline, operation: Callable[[str], Awaitable[T]]) -> T:
-        """Run `operation(request_key)`; on an auth rejection re-key once and retry once."""
+    async def call(
+        self, account_id: str, deadline: Deadline, operation: Callable[[str], Awaitable[T]], *, rekey: bool = True
+    ) -> T:
+        """Run `operation(request_key)`; on a key rejection (API1025/API1004/401) re-key once and retry once.
+        With `rekey=False` a rejection propagates (background pollers must not re-key in a loop)."""
         key = await self.request_key(account_id, deadline)
         try:
             return await operation(key)
         except SikkaAuthError:
+            if not rekey:
+                raise
             log.info("sikka rejected the request key; re-keying", account_id=account_id)
             key = await self._renew(account_id, deadline, rejected=key)
             return await operation(key)
@@ -186,7 +191,7 @@ class PracticeSessions:
         if credentials.refresh_key:
             try:
                 grant = await refresh_request_key(self.client, credentials.refresh_key, deadline, now)
-            except (SikkaAuthError, SikkaValidationError) as exc:
+            except (SikkaAuthError, AppNotAuthorized, SikkaValidationError) as exc:  # e.g. a deleted refresh key
                 log.info("refresh grant refused; exchanging a new key", account_id=account_id, code=exc.code)
         if grant is None:
             try:

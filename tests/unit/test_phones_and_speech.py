@@ -5,7 +5,7 @@ from datetime import date, datetime
 import pytest
 from pydantic import ValidationError
 
-from server.phones import last_digits, like_pattern, pms_format, to_e164
+from server.phones import last_digits, pms_format, stored_forms, to_e164
 from tools.appointments import CheckAvailabilityArgs
 from tools.base import describe_errors
 from tools.patients import CreatePatientArgs, SearchPatientsArgs
@@ -23,8 +23,9 @@ def test_non_phones_are_refused(raw: str) -> None:
 
 
 def test_phone_patterns_and_formats() -> None:
-    assert like_pattern("+14085550101") == "%408%555%0101"
-    assert like_pattern("+442079460958") == "%2079460958"
+    # Sikka's documented form first (the one search request a warm call usually needs), then the others.
+    assert stored_forms("+14085550101") == ["408-555-0101", "(408) 555-0101", "4085550101"]
+    assert stored_forms("+442079460958") == ["2079460958", "+442079460958"]
     assert pms_format("+14085550101") == "408-555-0101"
     assert pms_format("+442079460958") == "+442079460958"
     assert last_digits("408-555-0101") == "0101"
