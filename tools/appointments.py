@@ -26,8 +26,7 @@ from tools.arguments import (
 from tools.availability import Candidate, DayPlan, PartOfDay, local, nearest_open_days, open_slots, spread
 from tools.base import CHANGES, CREATES, READ_ONLY, tool
 from tools.context import ToolCall
-from tools.identity import verify
-from tools.patients import VerifyArgs
+from tools.identity import VerifyArgs, verify
 from tools.results import AppointmentResult, AvailabilityResult, Slot
 from tools.speech import spoken_day, spoken_list, spoken_time
 
@@ -320,7 +319,7 @@ confirmed with the appointmentId, or honestly pending while the office system sa
     idempotent=True,
 )
 async def book_appointment(call: ToolCall, args: BookAppointmentArgs) -> AppointmentResult:
-    patient = await verify(call, args.patient_id, args.date_of_birth, AppointmentResult)
+    patient = await verify(call, args, AppointmentResult)
     if not isinstance(patient, Patient):
         return patient
     metadata = await call.practice.metadata()
@@ -360,7 +359,7 @@ class ExistingAppointmentArgs(VerifyArgs):
 
 async def owned_appointment(call: ToolCall, args: ExistingAppointmentArgs) -> Appointment | AppointmentResult:
     """The verified patient's own, future, not-cancelled appointment; otherwise a refusal to return."""
-    patient = await verify(call, args.patient_id, args.date_of_birth, AppointmentResult)
+    patient = await verify(call, args, AppointmentResult)
     if not isinstance(patient, Patient):
         return patient
     appointment = await call.practice.appointment(args.appointment_id)

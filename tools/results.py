@@ -92,7 +92,7 @@ class WriteResult(ToolResult):
 
 
 class CreatePatientResult(WriteResult):
-    patient_id: str | None = Field(None, description="The PMS patient id (confirmed or existing).")
+    patient_id: str | None = Field(None, description="The new patient's PMS id, once confirmed.")
 
 
 class UpdatePatientResult(WriteResult):

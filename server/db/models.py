@@ -228,6 +228,19 @@ class Writeback(Base):
     completed_at: Mapped[datetime | None]
 
 
+class IdentityAttempt(Base):
+    """Identity checks counted in a fixed window per scope of an account (a patient id, a token id, a call id);
+    see server/throttle.py. Holds identifiers only, no PHI values."""
+
+    __tablename__ = "identity_attempts"
+
+    account_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # failed checks, plus checks still being evaluated
+
+
 class PhiIndexKey(Base):
     """Each account's blind-index key (random), wrapped by the PHI cipher."""
 
@@ -297,6 +310,7 @@ __all__ = [
     "Base",
     "Consent",
     "IdempotencyKey",
+    "IdentityAttempt",
     "IntegrationStatus",
     "PendingPatient",
     "PhiIndexKey",

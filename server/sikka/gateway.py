@@ -213,8 +213,8 @@ class PracticeGateway:
         """Patients by documented filters only (reference §11), every match re-checked in code:
         phone: see `_by_phone` (1 request, 3 when the number is stored in another form or unknown);
         full name: `firstname` + `lastname` (1 request); one word: `search`, kept when it is the first or last
-        name (1 request); birthdate alone: `find=birthdate=eq_...` (1 request); a birthdate given with a phone
-        or name is checked here, not in RQL (`::AND::`/`::OR::` precedence is undocumented)."""
+        name (1 request). A birthdate narrows the matches here, not in RQL (`::AND::`/`::OR::` precedence is
+        undocumented); it is never a search on its own."""
         if phone:
             patients = await self._by_phone(phone)
         elif first_name or last_name:
@@ -227,8 +227,6 @@ class PracticeGateway:
                 for p in await self._patients({"search": word})
                 if lowered in (p.first_name.lower(), p.last_name.lower())
             ]
-        elif birthdate:
-            patients = await self._patients({"find": f"birthdate=eq_{birthdate.isoformat()}"})
         else:
             return []
         if birthdate:

@@ -123,9 +123,19 @@ class PracticeSessions:
         self.renewals = 0  # key renewals this process performed (refresh or exchange)
         self._locks: dict[str, asyncio.Lock] = {}
 
+    def _margin(self, credentials: PracticeCredentials) -> timedelta:
+        """The refresh margin, at most half the key's lifetime: a key that lives less than the margin is renewed
+        once per half-life, not on every call."""
+        issued, expiry = credentials.token_issued_at, credentials.token_expiry
+        if issued is None or expiry is None:
+            return self.refresh_margin
+        return min(self.refresh_margin, (expiry - issued) / 2)
+
     def _fresh(self, credentials: PracticeCredentials) -> bool:
         expiry = credentials.token_expiry
-        return bool(credentials.request_key) and expiry is not None and expiry - self.refresh_margin > self.clock()
+        if not credentials.request_key or expiry is None:
+            return False
+        return expiry - self._margin(credentials) > self.clock()
 
     async def credentials(self, account_id: str) -> PracticeCredentials:
         return await self.vault.get(account_id)
@@ -208,5 +218,6 @@ class PracticeSessions:
                 "request_key": grant.request_key,
                 "refresh_key": grant.refresh_key or credentials.refresh_key,
                 "token_expiry": grant.expires_at,
+                "token_issued_at": now,
             }
         )

@@ -18,32 +18,13 @@ from server.sikka.errors import AppNotAuthorized
 from server.sikka.gateway import PracticeGateway, SikkaGateway
 from server.sikka.session import PracticeSessions
 from server.sikka.writeback import WritebackOutcome, Writebacks
-from server.vault.base import PracticeCredentials, SecretRef
+from server.vault.base import PracticeCredentials
 from server.vault.cached import CachedVault
 from tests.fixtures import example_items
+from tests.unit.fakes import ACCOUNT, MemoryVault
 
 pytestmark = pytest.mark.anyio
 BASE = "https://sikka.test/v4"
-ACCOUNT = "acct1"
-
-
-class MemoryVault:
-    """The vault interface over a dict (these tests exercise the gateway, not storage)."""
-
-    prefix = "test"
-
-    def __init__(self, credentials: PracticeCredentials) -> None:
-        self.secrets = {ACCOUNT: credentials}
-
-    async def get(self, account_id: str) -> PracticeCredentials:
-        return self.secrets[account_id]
-
-    async def put(self, account_id: str, credentials: PracticeCredentials, session: Any = None) -> SecretRef:
-        self.secrets[account_id] = credentials
-        return SecretRef(name=account_id)
-
-    async def schedule_deletion(self, account_id: str, recovery_days: int = 30, session: Any = None) -> None:
-        self.secrets.pop(account_id, None)
 
 
 class PendingLedger:
