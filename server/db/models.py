@@ -252,7 +252,8 @@ class PhiIndexKey(Base):
 
 
 class IdempotencyKey(Base):
-    """One write tool call per (call id, tool, normalised arguments); the first outcome is replayed."""
+    """One write tool call per (call id, tool, normalised arguments); its outcome is replayed until another write
+    of the same call completes after it (then it is stale: the state it described may be gone)."""
 
     __tablename__ = "idempotency_keys"
 
@@ -262,6 +263,8 @@ class IdempotencyKey(Base):
     status: Mapped[str] = mapped_column(String(16))  # in_progress | done
     result: Mapped[str | None] = mapped_column(Text)  # encrypted tool result
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    call_key: Mapped[str | None] = mapped_column(String(64), index=True)  # blind index of the call id
+    completed_at: Mapped[datetime | None]
 
 
 class PendingPatient(Base):
