@@ -436,18 +436,15 @@ def test_spread_keeps_few_options_and_alternates_providers_on_shared_times() -> 
 
 def test_a_start_the_dst_change_skips_is_never_bookable() -> None:
     """A caller's "02:30" without an offset on a spring-forward night names no real instant: refused."""
-    from types import SimpleNamespace
-
     from tools.appointments import _first_free, local_start
 
-    next_spring_forward = date(2027, 3, 14)  # in the future, so "not in the past" holds
-    metadata = practice(night_hours(next_spring_forward, "06:00"))
-    plan = DayPlan.build(next_spring_forward, metadata, [])
-    call = SimpleNamespace(services=SimpleNamespace(settings=SimpleNamespace(booking_min_notice_minutes=0)))
+    spring_forward = date(2027, 3, 14)
+    metadata = practice(night_hours(spring_forward, "06:00"))
+    plan = DayPlan.build(spring_forward, metadata, [])
     half_hour = timedelta(minutes=30)
 
     skipped = local_start(datetime(2027, 3, 14, 2, 30), metadata)
     real = local_start(datetime(2027, 3, 14, 3, 30), metadata)
 
-    assert _first_free(call, plan, [ABLE], skipped, half_hour) is None  # type: ignore[arg-type]
-    assert _first_free(call, plan, [ABLE], real, half_hour) is not None  # type: ignore[arg-type]
+    assert _first_free(plan, [ABLE], skipped, half_hour) is None
+    assert _first_free(plan, [ABLE], real, half_hour) is not None
