@@ -31,6 +31,7 @@ from server.sikka.errors import (
     SpuOffline,
 )
 from server.vault.base import VaultError
+from tools.arguments import flat_schema
 from tools.context import ToolCall
 from tools.idempotency import once
 from tools.results import ToolResult
@@ -86,8 +87,7 @@ def describe_errors(errors: list[ErrorDetails], model: type[BaseModel]) -> str:
             sentences.append(f"{name} {_constraint(kind, error)}")
         else:
             sentences.append(f"{name} is not valid")
-    text = "; ".join(sentences).rstrip(".")
-    return text[:1].upper() + text[1:] + "."
+    return "Please correct the arguments: " + "; ".join(sentences).rstrip(".") + "."
 
 
 def _constraint(kind: str, error: ErrorDetails) -> str:
@@ -181,6 +181,7 @@ def tool(
             description=" ".join(description.split()),
             args=args_model,
             result=result_model,
+            input_schema=flat_schema(args_model),
             annotations=annotations,
             phi_fields=phi_fields,
             run=run,

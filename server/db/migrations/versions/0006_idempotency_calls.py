@@ -21,9 +21,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
         batch_op.add_column(sa.Column("call_key", sa.String(length=64), nullable=True))
-        batch_op.add_column(
-            sa.Column("completed_at", server.db.models.UTCDateTime(timezone=True), nullable=True)
-        )
+        batch_op.add_column(sa.Column("completed_at", server.db.models.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f("ix_idempotency_keys_call_key"), ["call_key"], unique=False)
 
 
