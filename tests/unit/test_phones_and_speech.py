@@ -52,17 +52,37 @@ def error_sentence(model: type, raw: dict[str, object]) -> str:
 @pytest.mark.parametrize(
     ("model", "raw", "sentence"),
     [
-        (SearchPatientsArgs, {}, "Give at least one of phone, name or dateOfBirth."),
-        (SearchPatientsArgs, {"dateOfBirth": "12/10/1984"}, "DateOfBirth must be a date written YYYY-MM-DD."),
-        (SearchPatientsArgs, {"phone": "call me"}, "Phone must be a phone number, like 408-555-0101."),
-        (SearchPatientsArgs, {"name": "x", "shoeSize": 9}, "ShoeSize is not an argument of this tool."),
-        (CreatePatientArgs, {"firstName": "Ann"}, "LastName is required; dateOfBirth is required; phone is required."),
-        (CheckAvailabilityArgs, {"date": "2026-12-01", "durationMinutes": 5}, "DurationMinutes must be at least 10."),
+        (SearchPatientsArgs, {}, "Please correct the arguments: give at least one of phone, name or dateOfBirth."),
+        (
+            SearchPatientsArgs,
+            {"dateOfBirth": "12/10/1984"},
+            "Please correct the arguments: dateOfBirth must be a date written YYYY-MM-DD.",
+        ),
+        (
+            SearchPatientsArgs,
+            {"phone": "call me"},
+            "Please correct the arguments: phone must be a phone number, like 408-555-0101.",
+        ),
+        (
+            SearchPatientsArgs,
+            {"name": "x", "shoeSize": 9},
+            "Please correct the arguments: shoeSize is not an argument of this tool.",
+        ),
+        (
+            CreatePatientArgs,
+            {"firstName": "Ann"},
+            "Please correct the arguments: lastName is required; dateOfBirth is required; phone is required.",
+        ),
+        (
+            CheckAvailabilityArgs,
+            {"date": "2026-12-01", "durationMinutes": 5},
+            "Please correct the arguments: durationMinutes must be at least 10.",
+        ),
         (CheckAvailabilityArgs, {"date": "2026-12-01", "partOfDay": "night"}, None),
         (
             CheckAvailabilityArgs,
             {"startDate": "2026-12-01", "endDate": "2026-12-30"},
-            "A range can cover at most 14 days.",
+            "Please correct the arguments: a range can cover at most 14 days.",
         ),
     ],
 )
@@ -73,7 +93,7 @@ def test_validation_errors_are_speakable_and_never_echo_values(
     if sentence is not None:
         assert said == sentence
     else:
-        assert said.startswith("PartOfDay must be one of")
+        assert said.startswith("Please correct the arguments: partOfDay must be one of")
     for value in raw.values():
         if isinstance(value, str) and len(value) > 4:
             assert value not in said
