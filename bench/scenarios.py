@@ -43,7 +43,7 @@ class Patient:
 
     @property
     def identity(self) -> dict[str, str]:
-        return {"patientId": self.patient_id, "dateOfBirth": self.birthdate}
+        return {"patientId": self.patient_id, "dateOfBirth": self.birthdate, "name": f"{self.first_name} {self.last_name}"}
 
 
 @dataclass

@@ -228,6 +228,16 @@ async def mcp_client(
         yield client
 
 
+def identity(patient: dict[str, str], **changes: str) -> dict[str, str]:
+    """The identity check's arguments for a sandbox patient record: id, date of birth and full name."""
+    given = {
+        "patientId": patient["patient_id"],
+        "dateOfBirth": patient["birthdate"][:10],
+        "name": f"{patient['firstname']} {patient['lastname']}",
+    }
+    return {**given, **changes}
+
+
 async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """Call a tool; return its structured result (with `isError` added)."""
     result = await client.call_tool(tool, arguments)
