@@ -147,23 +147,23 @@ def insure(rng: random.Random, patient: Record, companies: Sequence[Mapping[str,
     if rng.random() >= 0.6:
         return
     primary, secondary = rng.sample(list(companies), 2)
-    patient.update(
-        primary_insurance_company_id=primary["insurance_company_id"],
-        primary_insurance_company_href=primary["href"],
-        primary_insurance=primary["insurance_company_name"],
-        primary_relationship="Self",
-        subscriber_id=f"W{rng.randint(10**8, 10**9 - 1)}",
-        primary_subscriber_patient_id=patient["patient_id"],
-    )
+    _cover(patient, "primary", primary, f"W{rng.randint(10**8, 10**9 - 1)}")
     if rng.random() < 0.15:
-        patient.update(
-            secondary_insurance_company_id=secondary["insurance_company_id"],
-            secondary_insurance_company_href=secondary["href"],
-            secondary_insurance=secondary["insurance_company_name"],
-            secondary_relationship="Self",
-            secondary_subscriber_id=f"{rng.randint(10**8, 10**9 - 1)}",
-            secondary_subscriber_patient_id=patient["patient_id"],
-        )
+        _cover(patient, "secondary", secondary, f"{rng.randint(10**8, 10**9 - 1)}")
+
+
+def _cover(patient: Record, rank: str, company: Mapping[str, str], subscriber_id: str) -> None:
+    """Make `company` the patient's `rank` ("primary" or "secondary") carrier, the patient its subscriber."""
+    patient.update(
+        {
+            f"{rank}_insurance_company_id": company["insurance_company_id"],
+            f"{rank}_insurance_company_href": company["href"],
+            f"{rank}_insurance": company["insurance_company_name"],
+            f"{rank}_relationship": "Self",
+            f"{rank}_subscriber_patient_id": patient["patient_id"],
+            "subscriber_id" if rank == "primary" else "secondary_subscriber_id": subscriber_id,
+        }
+    )
 
 
 INSURANCE_KEYS = tuple(
