@@ -8,8 +8,9 @@ the same seed and clock hold identical records.
   providers, chairs, hours, patients and bookings (sandbox.roster). `authorized_practices` lists the
   second one only with `show=all` (§8).
 - Every location has a Staff provider (provider_type "Staff", is_user "True": the person Dolphin's `user`
-  and OrthoTrac's `staff` name), an inactive or unscheduled provider, a hidden chair (`is_hidden` "T")
-  that must never be booked, `/pms_users` (one inactive), carriers and coverage (sandbox.billing).
+  and OrthoTrac's `staff` name), a hidden chair (`is_hidden` "T") that must never be booked,
+  `/pms_users` (one inactive), carriers and coverage (sandbox.billing); the first location also an
+  inactive provider (DDS0).
 - Schedules are week rows (sandbox.schedule): weeks differ (a provider works an extra day, takes a day
   off or starts an hour late in some weeks) and one week holds a holiday, the first Thursday at least ten
   days after creation. Bookings run from the first schedule week to FUTURE_DAYS ahead, within hours.

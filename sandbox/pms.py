@@ -23,7 +23,6 @@ DOLPHIN = "dolphin"
 CLEARDENT = "cleardent"
 PLANET_DDS = "planet dds"
 CORNERSTONE = "cornerstone"
-CURVE = "curve dental"
 
 
 class Pms(NamedTuple):

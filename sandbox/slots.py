@@ -1,8 +1,8 @@
 """`GET /appointments_available_slots`: free template slots, only for OrthoTrac and Dolphin (§10).
 
 A slot is 30 minutes of an active provider's (provider_type "Provider") open hours on the week rows of
-`practice_schedule`, on a date from startdate to enddate (default: a week from today; today only from the
-current time on), with the provider and one of the location's visible chairs free; the slot names that
+`practice_schedule`, on a date from startdate to enddate (default: a week from today; never a past day,
+today only from the current time on), with the provider and one of the location's visible chairs free; the slot names that
 chair (`operatory`, a get_all field). OrthoTrac bookings must name one of these rows (sandbox.rules).
 The documented examples are placeholders, so the template fields are left empty.
 """
@@ -31,7 +31,7 @@ def available_slots(practice: Practice, now: datetime, params: Mapping[str, str]
     last = _day(params, "enddate", first + timedelta(days=SLOT_DAYS_DEFAULT - 1))
     if not 0 <= (last - first).days < SLOT_DAYS_MAX:
         raise invalid(f"enddate must be on or after startdate and within {SLOT_DAYS_MAX} days.")
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    days = [day for n in range((last - first).days + 1) if (day := first + timedelta(days=n)) >= local_now.date()]
     busy = _busy(practice, {sikka_date(day) for day in days})
     active = [person.provider_id for person in practice.roster.bookable]
     slots: list[Record] = []
