@@ -2,9 +2,9 @@
 
 A slot is 30 minutes of an active provider's (provider_type "Provider") open hours on the week rows of
 `practice_schedule`, on a date from startdate to enddate (default: a week from today; never a past day,
-today only from the current time on), with the provider and one of the location's visible chairs free; the slot names that
-chair (`operatory`, a get_all field). OrthoTrac bookings must name one of these rows (sandbox.rules).
-The documented examples are placeholders, so the template fields are left empty.
+today only from the current time on), with the provider and one of the location's visible chairs free;
+the slot names that chair (`operatory`, a get_all field). OrthoTrac bookings must name one of these rows
+(sandbox.rules). The documented examples are placeholders, so the template fields are left empty.
 """
 
 from __future__ import annotations
