@@ -16,6 +16,8 @@ Readings of undocumented points, each the least convenient (§23 numbers where t
   ignores it: ClearDent appointments ignore every field outside their set, OrthoTrac patients ignore
   `other_phone` and the address (§13, §16). Other unknown keys (`check_spu`, insurance keys) are ignored.
 - "No special characters" (§23.18) means letters, digits and spaces only.
+- `practice_id` is the location's id as `/practices` lists it ("1"); the "1-1" shape of logged writes
+  names no location and is refused (§23.2).
 - Ids must belong to the location named by `practice_id`: another location's provider, chair or patient is
   an invalid value, and so is a hidden chair, an inactive provider, or an appointment not at that location.
 - Codes are case-sensitive as documented: gender `male`/`female`/`unknown`, `true`/`false`, `op`
