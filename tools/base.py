@@ -79,15 +79,15 @@ def describe_errors(errors: list[ErrorDetails], model: type[BaseModel]) -> str:
         kind = error["type"]
         if kind == "missing":
             sentences.append(f"{name} is required")
-        elif kind == "extra_forbidden":
-            sentences.append(f"{name} is not an argument of this tool")
+        elif kind == "extra_forbidden":  # the unknown name is not repeated: it is the caller's text
+            sentences.append(f"only these arguments are taken: {', '.join(aliases.values())}")
         elif kind == "value_error":
             sentences.append(str(error["msg"]).removeprefix("Value error, "))
         elif kind.startswith(("string_", "int_", "float_", "bool_", "literal_", "enum", "greater", "less")):
             sentences.append(f"{name} {_constraint(kind, error)}")
         else:
             sentences.append(f"{name} is not valid")
-    return "Please correct the arguments: " + "; ".join(sentences).rstrip(".") + "."
+    return "Please correct the arguments: " + "; ".join(dict.fromkeys(sentences)).rstrip(".") + "."
 
 
 def _constraint(kind: str, error: ErrorDetails) -> str:

@@ -66,7 +66,7 @@ def error_sentence(model: type, raw: dict[str, object]) -> str:
         (
             SearchPatientsArgs,
             {"name": "x", "shoeSize": 9},
-            "Please correct the arguments: shoeSize is not an argument of this tool.",
+            "Please correct the arguments: only these arguments are taken: phone, name, dateOfBirth.",
         ),
         (
             CreatePatientArgs,
