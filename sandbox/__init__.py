@@ -25,7 +25,7 @@ Python API::
   providers, chairs, hours, patients and bookings:
   - `add_practice(office_id, practice_id="1", *, secret_key, name, pms="Dentrix",
     time_zone="Eastern Standard Time", state="NY", listed=True, patients=200, seed=None,
-    writeback_delay_seconds=None, uploaded=True) -> Practice`; `pms` is one of sandbox.pms.PMSES
+    writeback_delay_seconds=None, uploaded=True, access=True) -> Practice`; `pms` is one of sandbox.pms.PMSES
     (Dentrix, Eaglesoft, Open Dental, OrthoTrac, Dolphin, ClearDent, Planet DDS, CornerStone, Curve
     Dental); a further location of an office gets its own ids and chair names (sandbox.roster)
   - `practice(office_id, practice_id="1") -> Practice` (due writebacks applied first); its `patients` and

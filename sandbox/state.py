@@ -87,10 +87,11 @@ class SandboxState:
         seed: int | None = None,
         writeback_delay_seconds: float | None = None,
         uploaded: bool = True,
+        access: bool = True,
     ) -> Practice:
         """Add a location with generated data (its roster by its place in the office, sandbox.roster);
         `seed` defaults to one derived from the ids. With `uploaded=False` its data reads answer API2010
-        until `set_uploaded`."""
+        until `set_uploaded`; with `access=False` its API access is off until `POST /practice_location`."""
         if (office_id, practice_id) in self._practices:
             raise ValueError(f"practice {office_id}/{practice_id} exists")
         if time_zone not in WINDOWS_ZONES:
@@ -115,6 +116,7 @@ class SandboxState:
         )
         practice.writeback_delay_seconds = writeback_delay_seconds
         practice.uploaded = uploaded
+        practice.access = access
         self._practices[office_id, practice_id] = practice
         return practice
 

@@ -178,6 +178,20 @@ async def test_a_location_added_later_waits_for_its_data(
 
 
 @pytest.mark.anyio
+async def test_a_location_can_arrive_with_its_access_off(
+    state: SandboxState, client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    state.add_practice(DEMO_OFFICE_ID, "3", secret_key="x" * 32, name="Happy Dental Queens", access=False)
+    listing = await items(client, "/v4/practice_location", APP_HEADERS, office_id=DEMO_OFFICE_ID)
+    assert [(row["practice_id"], row["access"]) for row in listing] == [("1", "on"), ("2", "on"), ("3", "off")]
+    named = await client.get("/v4/patients", headers=headers, params={"practice_id": "3"})
+    assert (named.status_code, error_code(named)) == (401, "API2007")
+    body = {"office_id": DEMO_OFFICE_ID, "practice_id": "3", "access": "ON"}
+    assert (await client.post("/v4/practice_location", headers=APP_HEADERS, json=body)).status_code == 200
+    assert len(await items(client, "/v4/patients", headers, practice_id="3")) == 200
+
+
+@pytest.mark.anyio
 async def test_data_insert_header(state: SandboxState, client: httpx.AsyncClient, headers: dict[str, str]) -> None:
     for endpoint in ("patients", "appointments"):
         response = await client.get(f"/v4/{endpoint}", headers=headers)
