@@ -61,6 +61,7 @@ def emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
             click.echo(line)
 
 
+SYNC_WAIT_SECONDS = 60.0  # `practices sync` waits this long for a sync another replica is running
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 
 
@@ -269,6 +270,7 @@ def practices_connect(office_id: str, secret_key: str, practice_id: str, as_json
                 raise OperationFailed(f"cannot complete onboarding now ({type(exc).__name__})") from None
             if result.account_id is None:
                 raise OperationFailed("Sikka does not list this practice yet (SPU still syncing?); try later")
+            # PENDING: stored, its data not uploaded yet; the token works once a sync activates it.
             issued = await issue_token(services.sessions, result.account_id, "connect")
             return {
                 "accountId": result.account_id,
@@ -294,39 +296,47 @@ def practices_connect(office_id: str, secret_key: str, practice_id: str, as_json
 @practices.command("sync")
 @json_option
 def practices_sync(as_json: bool) -> None:
-    """Reconcile with Sikka's authorized_practices: activate pending practices, flag unlisted ones."""
-    from server.onboarding import sync_practices
+    """Reconcile with Sikka's authorized_practices now (what the service does every
+    PRACTICES_SYNC_INTERVAL_SECONDS): onboard and activate listed locations, turn their API access on, deactivate
+    those missing from two syncs in a row. Exit 1 when Sikka cannot be read (nothing changed) or a step failed."""
+    from server.practice_sync import Change, claim, run_sync
     from server.sikka.errors import SikkaError
 
     async def run(services: Services) -> Any:
+        lease = await claim(services, wait_seconds=SYNC_WAIT_SECONDS)
+        if lease is None:
+            raise OperationFailed("another sync is still running; try again later")
         try:
-            return await audited_operation(
-                services, "practices.sync", "U", "reconcile authorized_practices", lambda: sync_practices(services)
-            )
+            return await run_sync(services, lease, actor="cli")
         except SikkaError as exc:
-            raise OperationFailed(f"cannot reach Sikka ({type(exc).__name__})") from None
+            raise OperationFailed(f"cannot read Sikka ({type(exc).__name__}); nothing changed") from None
 
     report = with_services(run)
     emit(
-        {"activated": report.activated, "unlisted": report.unlisted, "failed": report.failed},
+        {**report.counts(), "changes": [change.as_json() for change in report.changes]},
         as_json,
         [
-            f"activated: {len(report.activated)}",
-            f"unlisted: {len(report.unlisted)}",
-            *[f"failed: {f}" for f in report.failed],
+            *[f"{name}: {n}" for name, n in report.counts().items()],
+            *[
+                f"  {c.change:<11}  {c.office_id}/{c.practice_id}  {c.account_id or '-'}  {c.reason}".rstrip()
+                for c in report.changes
+            ],
         ],
     )
-    if report.failed:
+    if report.count(Change.FAILED):
         sys.exit(1)
 
 
 @practices.command("list")
 @json_option
 def practices_list(as_json: bool) -> None:
-    """Every practice, its status and PMS."""
+    """Every location: status, PMS, API access, and when a sync (or onboarding) last saw Sikka list it."""
     from sqlalchemy import select
 
     from server.db.models import Account, PmsIntegration
+
+    def when(moment: datetime | None) -> str | None:
+        return moment.isoformat() if moment else None
 
     async def run(services: Services) -> list[dict[str, Any]]:
         async with services.sessions() as session:
@@ -342,7 +352,9 @@ def practices_list(as_json: bool) -> None:
                     "status": integration.status,
                     "pms": integration.pms_type,
                     "timeZone": integration.time_zone,
-                    "lastSyncAt": integration.last_sync_at.isoformat() if integration.last_sync_at else None,
+                    "apiAccess": integration.api_access,
+                    "lastSyncedAt": when(integration.last_sync_at),
+                    "missedSyncs": integration.missed_syncs,
                 }
                 for integration, name in rows
             ]
@@ -352,7 +364,8 @@ def practices_list(as_json: bool) -> None:
         {"practices": listed},
         as_json,
         [
-            f"{p['accountId']}  {p['status']:<8}  {p['officeId']}/{p['practiceId']}  {p['pms'] or '-'}  {p['name']}"
+            f"{p['accountId']}  {p['status']:<8}  {p['officeId']}/{p['practiceId']}  access {p['apiAccess'] or '?'}  "
+            f"synced {p['lastSyncedAt'] or '-'}  {p['pms'] or '-'}  {p['name']}"
             for p in listed
         ]
         or ["no practices"],

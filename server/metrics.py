@@ -1,11 +1,12 @@
-"""Prometheus metrics: one registry per app, an ASGI middleware for HTTP, and counters for tools and Sikka."""
+"""Prometheus metrics: one registry per app, an ASGI middleware for HTTP, counters for tools and Sikka, and the
+practice sync's health (names fixed: the deployment's CloudWatch alarms read them through EMF)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
@@ -57,6 +58,24 @@ class Metrics:
             "Sikka request latency by endpoint.",
             ["endpoint"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+        self.practice_sync_runs = Counter(
+            "parlae_practice_sync_runs_total",
+            "Full practice syncs with Sikka's authorized_practices by result (success, failure).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.practice_sync_last_success = Gauge(
+            "parlae_practice_sync_last_success_timestamp_seconds",
+            "When this replica last completed a full practice sync (Unix time).",
+            registry=self.registry,
+        )
+        self.practice_sync_locations = Counter(
+            "parlae_practice_sync_locations_total",
+            "Practice locations the sync put into service (added) or took out of it (removed).",
+            ["change"],
             registry=self.registry,
         )
 

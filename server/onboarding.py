@@ -1,16 +1,19 @@
 """Practice onboarding and offboarding, always confirmed with Sikka (never on a request body's word).
 
-Authorise: the practice must be listed by `authorized_practices` (show=all) with the same secret_key, and a
-request_key exchange must succeed; then the account, the vault secret and the integration are written in one
-transaction. A practice Sikka does not list yet is PENDING: nothing is stored, `practices sync` activates it.
-Deauthorise: only once Sikka no longer lists the practice; tokens revoked, secret scheduled for deletion,
-Sikka keys revoked.
+Activate: the location must be listed by `authorized_practices` (show=all) and a request_key exchange must
+succeed; then the account, the vault secret and the integration are written in one transaction: ACTIVE when
+Sikka has its data (`data_insert_date` set), PENDING before (a sync activates it once the data is there).
+Authorise (signed webhook, `practices connect`): the same, for one location named with its secret_key; a
+location Sikka does not list yet stores nothing. Either way API access for the location is then turned on
+(`POST /practice_location`) unless `GET /practice_location` shows it on. Retire: stop serving a location
+Sikka no longer lists (REVOKED by a signed deauthorisation, INACTIVE by the sync; server/practice_sync.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +73,17 @@ def same_secret(item: Item, secret_key: str) -> bool:
     return hmac.compare_digest(text(item, "secret_key").encode(), secret_key.encode())
 
 
+def data_ready(item: Item) -> bool:
+    """Sikka has uploaded the location's data (before that, its reads answer API2010)."""
+    return bool(text(item, "data_insert_date"))
+
+
+def access_value(item: Item) -> str | None:
+    """A `practice_location` row's access as we record it: "on", "off", or None when Sikka says neither."""
+    value = text(item, "access").lower()
+    return value if value in ("on", "off") else None
+
+
 class Onboarding:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -89,10 +103,16 @@ class Onboarding:
             return OnboardingResult(IntegrationStatus.PENDING)
         if not same_secret(item, practice.secret_key):
             raise NotConfirmed("secret key differs from Sikka's")
-        return await self.activate(item, deadline)
+        result = await self.activate(item, deadline)
+        try:
+            await self.ensure_access(practice.office_id, [practice.practice_id], deadline)
+        except SikkaError as exc:  # the location is stored; the next sync turns its access on
+            log.warning("practice access not confirmed", account_id=result.account_id, error=type(exc).__name__)
+        return result
 
     async def activate(self, item: Item, deadline: Deadline) -> OnboardingResult:
-        """Exchange a request_key for a listed practice, then write account, secret and integration together."""
+        """Exchange a request_key for a listed location, then write account, secret and integration together:
+        ACTIVE when its data is uploaded, else PENDING."""
         office_id, practice_id, secret_key = (
             text(item, "office_id"),
             text(item, "practice_id"),
@@ -119,14 +139,17 @@ class Onboarding:
             token_issued_at=granted_at,
         )
         pmses = await self.services.gateway.supported_pmses(deadline)
-        return await self._store(credentials, item, _features(Capabilities.for_pms(pms, pmses)))
+        status = IntegrationStatus.ACTIVE if data_ready(item) else IntegrationStatus.PENDING
+        return await self._store(credentials, item, _features(Capabilities.for_pms(pms, pmses)), status)
 
-    async def _store(self, credentials: PracticeCredentials, item: Item, features: dict[str, bool]) -> OnboardingResult:
+    async def _store(
+        self, credentials: PracticeCredentials, item: Item, features: dict[str, bool], status: IntegrationStatus
+    ) -> OnboardingResult:
         vault = self.services.vault
         async with self.services.sessions.begin() as session:
             integration, created = await _get_or_create(session, credentials)
             ref = await vault.put(integration.account_id, credentials, session)
-            integration.status = IntegrationStatus.ACTIVE
+            integration.status = status
             integration.secret_name = ref.name
             integration.secret_arn = ref.arn
             integration.pms_type = credentials.pms_type
@@ -134,11 +157,35 @@ class Onboarding:
             integration.features = features
             integration.meta = _metadata(item)
             integration.last_sync_at = utcnow()
+            integration.missed_syncs = 0
             integration.last_error = None
             account_id = integration.account_id
         self.services.gateway.metadata_cache.invalidate(account_id)
-        log.info("practice active", account_id=account_id, created=created)
-        return OnboardingResult(IntegrationStatus.ACTIVE, account_id, created)
+        log.info("practice stored", account_id=account_id, status=str(status), created=created)
+        return OnboardingResult(status, account_id, created)
+
+    async def ensure_access(self, office_id: str, practice_ids: Sequence[str], deadline: Deadline) -> list[str]:
+        """Turn API access on for these listed locations of one office unless `practice_location` shows it on,
+        recording what Sikka shows; returns the ids turned on. Raises SikkaError (what was read stays recorded)."""
+        shown = {
+            text(row, "practice_id"): access_value(row)
+            for row in await self.services.gateway.practice_locations(office_id, deadline)
+        }
+        await self._record_access(office_id, {practice_id: shown.get(practice_id) for practice_id in practice_ids})
+        off = [practice_id for practice_id in practice_ids if shown.get(practice_id) != "on"]
+        if off:
+            await self.services.gateway.turn_on_access(office_id, off, deadline)
+            await self._record_access(office_id, dict.fromkeys(off, "on"))
+        return off
+
+    async def _record_access(self, office_id: str, access: dict[str, str | None]) -> None:
+        async with self.services.sessions.begin() as session:
+            for practice_id, value in access.items():
+                await session.execute(
+                    update(PmsIntegration)
+                    .where(PmsIntegration.office_id == office_id, PmsIntegration.practice_id == practice_id)
+                    .values(api_access=value)
+                )
 
     async def deauthorize(self, office_id: str, practice_id: str) -> OnboardingResult:
         """Raises StillAuthorized while Sikka lists the practice; SikkaError/VaultError to retry later."""
@@ -154,23 +201,27 @@ class Onboarding:
             )
         if integration is None:
             return OnboardingResult(IntegrationStatus.REVOKED)
-        await self._revoke_sikka_keys(integration.account_id, deadline)
-        await self.revoke(integration.account_id, IntegrationStatus.REVOKED)
+        await self.retire(integration.account_id, IntegrationStatus.REVOKED, deadline)
         return OnboardingResult(IntegrationStatus.REVOKED, integration.account_id)
 
-    async def revoke(self, account_id: str, status: IntegrationStatus) -> None:
-        """Mark the integration, revoke its tokens and schedule its secret for deletion, together."""
+    async def retire(self, account_id: str, status: IntegrationStatus, deadline: Deadline) -> None:
+        """Stop serving a location Sikka no longer lists: its Sikka keys revoked (best effort), then the status
+        and its secret scheduled for deletion together; this process refuses its tokens at once, other replicas
+        within TOKEN_CACHE_SECONDS. REVOKED (a signed deauthorisation) also revokes the tokens for good; INACTIVE
+        (the sync) keeps them, refused while inactive, so a location listed again serves its assistant at once."""
+        await self._revoke_sikka_keys(account_id, deadline)
         async with self.services.sessions.begin() as session:
             await session.execute(
                 update(PmsIntegration)
                 .where(PmsIntegration.account_id == account_id)
-                .values(status=status, last_sync_at=utcnow(), updated_at=utcnow())
+                .values(status=status, updated_at=utcnow())
             )
-            await revoke_account_tokens(session, account_id)
             if status == IntegrationStatus.REVOKED:
-                with contextlib.suppress(SecretNotFound):
-                    await self.services.vault.schedule_deletion(account_id, SECRET_RECOVERY_DAYS, session)
+                await revoke_account_tokens(session, account_id)
+            with contextlib.suppress(SecretNotFound):
+                await self.services.vault.schedule_deletion(account_id, SECRET_RECOVERY_DAYS, session)
         self.services.tokens.forget_account(account_id)
+        log.info("practice retired", account_id=account_id, status=str(status))
 
     async def _revoke_sikka_keys(self, account_id: str, deadline: Deadline) -> None:
         try:
@@ -232,37 +283,3 @@ async def _get_or_create(session: AsyncSession, credentials: PracticeCredentials
         if existing is None:
             raise
         return existing, False
-
-
-@dataclass
-class SyncReport:
-    activated: list[str]
-    unlisted: list[str]
-    failed: list[str]  # "office/practice: reason" (no secrets)
-
-
-async def sync_practices(services: Services) -> SyncReport:
-    """Reconcile with `authorized_practices`: activate every listed practice that is not active yet, and flag
-    active ones Sikka no longer lists (UNLISTED: their tokens stop working until they are listed again)."""
-    onboarding = Onboarding(services)
-    listed = await services.gateway.authorized_practices(Onboarding.deadline())
-    async with services.sessions() as session:
-        integrations = {(i.office_id, i.practice_id): i for i in await session.scalars(select(PmsIntegration))}
-    report = SyncReport([], [], [])
-    for item in listed:
-        key = (text(item, "office_id"), text(item, "practice_id"))
-        current = integrations.get(key)
-        if current is not None and current.status == IntegrationStatus.ACTIVE:
-            continue
-        try:
-            result = await onboarding.activate(item, Onboarding.deadline())
-        except (NotConfirmed, SikkaError, VaultError) as exc:
-            report.failed.append(f"{key[0]}/{key[1]}: {type(exc).__name__}")
-            continue
-        report.activated.append(str(result.account_id))
-    listed_keys = {(text(i, "office_id"), text(i, "practice_id")) for i in listed}
-    for key, integration in integrations.items():
-        if integration.status == IntegrationStatus.ACTIVE and key not in listed_keys:
-            await onboarding.revoke(integration.account_id, IntegrationStatus.UNLISTED)
-            report.unlisted.append(integration.account_id)
-    return report

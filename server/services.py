@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from server.audit.decorator import AuditWriter
 from server.auth import PracticeTokenVerifier
 from server.db.engine import create_engine, session_factory
+from server.leases import Leases
 from server.metrics import Metrics
 from server.phi.blind_index import BlindIndex
 from server.phi.cipher import PhiCipher
@@ -49,6 +50,7 @@ class Services:
     phi_records: PhiRecords
     tokens: PracticeTokenVerifier
     attempts: AttemptLimiter
+    leases: Leases
 
     async def aclose(self) -> None:
         await self.sikka.http.aclose()
@@ -121,6 +123,7 @@ def build_services(
         phi_records=PhiRecords(sessions, cipher, blind_index),
         tokens=PracticeTokenVerifier(sessions, settings.token_cache_seconds),
         attempts=AttemptLimiter(sessions),
+        leases=Leases(sessions),
     )
 
 

@@ -93,6 +93,12 @@ class Settings(BaseSettings):
         default_factory=lambda: ["127.0.0.1:*", "localhost:*", "[::1]:*"],
         description="Comma-separated Host values accepted on /mcp (`host:*` for any port).",
     )
+    practices_sync_interval_seconds: int = Field(
+        300,
+        ge=0,
+        le=86_400,
+        description="How often one replica reconciles practices with Sikka's authorized_practices (0: never).",
+    )
     token_cache_seconds: float = Field(
         30.0, ge=0, le=300, description="How long a verified practice token is cached (revocation delay)."
     )

@@ -27,6 +27,7 @@ locals {
     PARLAE_ALLOWED_HOSTS            = "${var.domain_name}:*"
     TOKEN_CACHE_SECONDS             = "30"
     METADATA_CACHE_SECONDS          = "900"
+    PRACTICES_SYNC_INTERVAL_SECONDS = "300" # one replica reconciles with authorized_practices (a database lease)
     RETENTION_PENDING_PATIENTS_DAYS = "30"
     RETENTION_IDEMPOTENCY_DAYS      = "7"
     RETENTION_FOLLOWUPS_DAYS        = "90"

@@ -84,6 +84,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "sikka_app_id": "a" * 32,
         "sikka_app_key": "b" * 32,
         "phi_encryption_key": new_phi_key(),
+        "practices_sync_interval_seconds": 0,  # tests that want the scheduled sync turn it on
         "log_level": "DEBUG",
     }
     values.update(overrides)

@@ -71,10 +71,12 @@ class Base(DeclarativeBase):
 
 
 class IntegrationStatus(StrEnum):
-    PENDING = "PENDING"  # webhook received, Sikka does not list the practice yet
+    """Only ACTIVE serves: a token of any other status is refused (server/auth.py)."""
+
+    PENDING = "PENDING"  # listed by Sikka, its data not uploaded yet (`data_insert_date` empty)
     ACTIVE = "ACTIVE"
-    REVOKED = "REVOKED"  # deauthorized; tokens revoked, secret scheduled for deletion
-    UNLISTED = "UNLISTED"  # no longer in authorized_practices (found by `practices sync`)
+    INACTIVE = "INACTIVE"  # missing from two syncs in a row: secret scheduled for deletion; listed again -> ACTIVE
+    REVOKED = "REVOKED"  # deauthorised by a signed webhook: tokens revoked, secret scheduled for deletion
 
 
 class Account(Base):
@@ -103,7 +105,9 @@ class PmsIntegration(Base):
     time_zone: Mapped[str | None] = mapped_column(String(64))
     features: Mapped[dict[str, Any]] = mapped_column(default=dict)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
-    last_sync_at: Mapped[datetime | None]
+    last_sync_at: Mapped[datetime | None]  # when Sikka last listed it (onboarding or a sync confirmed it)
+    missed_syncs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # syncs in a row without it
+    api_access: Mapped[str | None] = mapped_column(String(3))  # `practice_location` access: "on", "off", unknown
     last_error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -183,6 +187,16 @@ class WebhookEvent(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     outcome: Mapped[str] = mapped_column(String(32))
     response: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SyncLease(Base):
+    """A lease or a rate-limit marker (server/leases.py): `holder` owns `name` until `expires_at`."""
+
+    __tablename__ = "sync_leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
 
 
 class VaultSecret(Base):
@@ -320,6 +334,7 @@ __all__ = [
     "PmsIntegration",
     "PracticeToken",
     "StaffFollowup",
+    "SyncLease",
     "VaultSecret",
     "WebhookEvent",
     "Writeback",

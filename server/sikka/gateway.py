@@ -77,6 +77,19 @@ class SikkaGateway:
             params={"show": "all"},
         )
 
+    async def practice_locations(self, office_id: str, deadline: Deadline) -> list[Item]:
+        """The office's listed locations and their API `access` ("on"/"off"): `GET /practice_location` (§8)."""
+        return await self.client.get_items(
+            "practice_location", headers=self.client.app_headers(), deadline=deadline, params={"office_id": office_id}
+        )
+
+    async def turn_on_access(self, office_id: str, practice_ids: list[str], deadline: Deadline) -> None:
+        """`POST /practice_location` with access "ON" for these locations, named as GET lists them (§8, §23.2)."""
+        body = {"office_id": office_id, "practice_id": ",".join(practice_ids), "access": "ON"}
+        await self.client.send(
+            "POST", "practice_location", headers=self.client.app_headers(), deadline=deadline, json_body=body
+        )
+
     async def supported_pmses(self, deadline: Deadline) -> list[Item]:
         if self._supported_pmses is None:
             self._supported_pmses = await self.client.get_items(

@@ -116,22 +116,34 @@ def test_connect_refuses_a_wrong_secret_and_an_unlisted_practice(cli: Cli) -> No
     assert cli.json("practices", "list") == {"practices": []}
 
 
-def test_sync_activates_listed_practices_and_flags_unlisted_ones(cli: Cli) -> None:
+def test_sync_onboards_listed_locations_and_deactivates_those_missing_twice(cli: Cli) -> None:
     first = cli.json("practices", "sync")
-    assert len(first["activated"]) == 2  # type: ignore[arg-type]  # the demo office's two locations
+    assert first["activated"] == 2  # the demo office's two locations
+    assert {c["change"] for c in first["changes"]} == {"activated"}
     cli.sandbox.set_listed(SECOND_OFFICE, "1", True)
     second = cli.json("practices", "sync")
-    assert len(second["activated"]) == 1  # type: ignore[arg-type]
+    assert (second["activated"], second["unchanged"]) == (1, 2)
     cli.sandbox.set_listed(DEMO_OFFICE_ID, "1", False)
-    third = cli.json("practices", "sync")
-    assert third["activated"] == []
-    assert len(third["unlisted"]) == 1  # type: ignore[arg-type]
+    assert cli.json("practices", "sync")["missed"] == 1
+    printed = cli.run("practices", "sync").stdout
+    assert "deactivated: 1" in printed
+    assert f"deactivated  {DEMO_OFFICE_ID}/1" in printed
     listed = cli.json("practices", "list")["practices"]
-    assert sorted((p["officeId"], p["practiceId"], p["status"]) for p in listed) == [  # type: ignore[union-attr, index]
-        (DEMO_OFFICE_ID, "1", "UNLISTED"),
-        (DEMO_OFFICE_ID, "2", "ACTIVE"),
-        (SECOND_OFFICE, "1", "ACTIVE"),
+    assert sorted((p["officeId"], p["practiceId"], p["status"], p["apiAccess"], p["missedSyncs"]) for p in listed) == [
+        (DEMO_OFFICE_ID, "1", "INACTIVE", "on", 2),
+        (DEMO_OFFICE_ID, "2", "ACTIVE", "on", 0),
+        (SECOND_OFFICE, "1", "ACTIVE", "on", 0),
     ]
+    assert all(p["lastSyncedAt"] for p in listed)
+
+
+def test_sync_fails_without_changes_when_sikka_cannot_be_read(cli: Cli) -> None:
+    cli.sandbox.faults.add(endpoint="authorized_practices", error_code="API2002", count=100)
+    result = cli.run("practices", "sync", "--json", check=False)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "cannot read Sikka (SikkaUnavailable); nothing changed" in result.stderr
+    assert cli.json("practices", "list") == {"practices": []}
 
 
 def test_vapi_config_prints_the_mcp_tool(cli: Cli) -> None:

@@ -1,0 +1,283 @@
+"""The practice sync (server/practice_sync.py) against the sandbox over HTTP, run step by step: onboarding,
+data readiness, API access, two-miss deactivation and return, failures that change nothing, the audit record,
+the metrics, office-scoped syncs, the scheduler's turn and the lease's fencing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from sandbox import (
+    DEMO_OFFICE_ID,
+    DEMO_PRACTICE_NAME,
+    DEMO_SECOND_PRACTICE_ID,
+    DEMO_SECRET_KEY,
+    SandboxConfig,
+    SandboxState,
+    create_sandbox_app,
+)
+from server.auth import PracticeTokenVerifier, issue_token
+from server.db.models import AuditLog, IntegrationStatus, PmsIntegration, SyncLease
+from server.leases import LeaseLost
+from server.practice_sync import (
+    SYNC_LEASE,
+    Change,
+    SyncReport,
+    claim,
+    covers,
+    run_sync,
+    scheduled_sync,
+)
+from server.services import Services, open_services
+from server.settings import Settings
+from server.sikka.errors import SikkaError
+from server.vault.base import SecretNotFound
+from tests.support import SECOND_OFFICE, SECOND_SECRET, serve, stack_settings
+
+pytestmark = pytest.mark.anyio
+DEMO = (DEMO_OFFICE_ID, "1")
+BROOKLYN = (DEMO_OFFICE_ID, DEMO_SECOND_PRACTICE_ID)
+SECOND = (SECOND_OFFICE, "1")
+
+
+@pytest.fixture
+def sandbox() -> Iterator[tuple[SandboxState, str]]:
+    state = SandboxState(SandboxConfig(writeback_delay_seconds=0.2))
+    with serve(create_sandbox_app(state)) as server:
+        yield state, server.url
+
+
+@pytest.fixture
+def settings(database_url: str, sandbox: tuple[SandboxState, str]) -> Settings:
+    return stack_settings(database_url, sandbox[1])
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    async with open_services(settings) as services:
+        yield services
+
+
+@pytest.fixture
+def state(sandbox: tuple[SandboxState, str]) -> SandboxState:
+    return sandbox[0]
+
+
+async def sync(services: Services, *, actor: str = "cli", office_id: str | None = None) -> SyncReport:
+    lease = await claim(services)
+    assert lease is not None, "no other sync runs in these tests"
+    return await run_sync(services, lease, actor=actor, office_id=office_id)
+
+
+async def integration(services: Services, office_id: str, practice_id: str) -> PmsIntegration:
+    query = select(PmsIntegration).filter_by(office_id=office_id, practice_id=practice_id)
+    async with services.sessions() as session:
+        found = await session.scalar(query)
+    assert found is not None, f"no integration for {office_id}/{practice_id}"
+    return found
+
+
+def changed(report: SyncReport, change: Change) -> set[tuple[str, str]]:
+    return {(c.office_id, c.practice_id) for c in report.changes if c.change == change}
+
+
+def uncached(services: Services) -> PracticeTokenVerifier:
+    """Token verification without the cache (a refusal is cached for a few seconds)."""
+    return PracticeTokenVerifier(services.sessions, ttl_seconds=0)
+
+
+def sample(services: Services, name: str, **labels: str) -> float:
+    return services.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_full_sync_onboards_every_listed_location_once(services: Services, state: SandboxState) -> None:
+    first = await sync(services)
+    assert changed(first, Change.ACTIVATED) == {DEMO, BROOKLYN}  # location 2 is listed only with show=all
+    assert first.counts() == {**dict.fromkeys(map(str, Change), 0), "activated": 2, "unchanged": 0}
+    for office, practice in (DEMO, BROOKLYN):
+        row = await integration(services, office, practice)
+        assert (row.status, row.api_access, row.missed_syncs) == (IntegrationStatus.ACTIVE, "on", 0)
+        assert (await services.vault.reload(row.account_id)).practice_id == practice
+    assert state.counters["POST /practice_location"] == 0  # the sandbox shows both locations' access on
+    exchanges = state.counters["POST /request_key:request_key"]
+
+    second = await sync(services)
+    assert (second.changes, second.unchanged) == ([], 2)
+    assert state.counters["POST /request_key:request_key"] == exchanges
+    assert state.counters["GET /practice_location"] == 1  # access is known now: not read again
+
+
+async def test_api_access_is_turned_on_once(services: Services, state: SandboxState) -> None:
+    state.add_practice(SECOND_OFFICE, secret_key=SECOND_SECRET, name="Second Smile Dental", seed=7, access=False)
+    report = await sync(services, office_id=SECOND_OFFICE)
+    assert changed(report, Change.ACTIVATED) == changed(report, Change.ACCESS_ON) == {SECOND}
+    assert state.practice(SECOND_OFFICE).access
+    assert (await integration(services, *SECOND)).api_access == "on"
+    again = await sync(services, office_id=SECOND_OFFICE)
+    assert (again.changes, again.unchanged) == ([], 1)
+    assert state.counters["POST /practice_location"] == 1
+
+
+async def test_access_that_cannot_be_turned_on_is_retried_and_shown(services: Services, state: SandboxState) -> None:
+    state.add_practice(SECOND_OFFICE, secret_key=SECOND_SECRET, name="Second Smile Dental", seed=7, access=False)
+    state.faults.add(endpoint="practice_location", method="POST", error_code="API2002", count=1)
+    report = await sync(services, office_id=SECOND_OFFICE)
+    assert changed(report, Change.ACTIVATED) == changed(report, Change.FAILED) == {SECOND}
+    assert [c.reason for c in report.changes if c.change == Change.FAILED] == ["access: SikkaUnavailable"]
+    assert (await integration(services, *SECOND)).api_access == "off"  # as practice_location showed it
+    retried = await sync(services, office_id=SECOND_OFFICE)
+    assert changed(retried, Change.ACCESS_ON) == {SECOND}
+    assert (await integration(services, *SECOND)).api_access == "on"
+
+
+async def test_a_location_waits_pending_until_its_data_is_uploaded(services: Services, state: SandboxState) -> None:
+    state.add_practice(SECOND_OFFICE, secret_key=SECOND_SECRET, name="Second Smile Dental", seed=7, uploaded=False)
+    report = await sync(services, office_id=SECOND_OFFICE)
+    assert changed(report, Change.PENDING) == {SECOND}
+    row = await integration(services, *SECOND)
+    assert row.status == IntegrationStatus.PENDING
+    assert (await services.vault.reload(row.account_id)).office_id == SECOND_OFFICE  # credentials stored already
+    token = (await issue_token(services.sessions, row.account_id)).token
+    assert await services.tokens.verify_token(token) is None
+    exchanges = state.counters["POST /request_key:request_key"]
+
+    still = await sync(services, office_id=SECOND_OFFICE)
+    assert changed(still, Change.PENDING) == {SECOND}
+    assert state.counters["POST /request_key:request_key"] == exchanges  # nothing redone while waiting
+
+    state.set_uploaded(SECOND_OFFICE, "1")
+    ready = await sync(services, office_id=SECOND_OFFICE)
+    assert changed(ready, Change.ACTIVATED) == {SECOND}
+    access = await uncached(services).verify_token(token)  # (the refusal above is cached for a few seconds)
+    assert access is not None
+    assert access.client_id == row.account_id
+
+
+async def test_a_location_missing_twice_in_a_row_is_deactivated_until_listed_again(
+    services: Services, state: SandboxState
+) -> None:
+    await sync(services)
+    demo = await integration(services, *DEMO)
+    token = (await issue_token(services.sessions, demo.account_id)).token
+    assert await services.tokens.verify_token(token) is not None  # and now cached
+    state.set_listed(*DEMO, False)
+
+    first = await sync(services)
+    assert changed(first, Change.MISSED) == {DEMO}
+    assert first.unchanged == 1
+    row = await integration(services, *DEMO)
+    assert (row.status, row.missed_syncs) == (IntegrationStatus.ACTIVE, 1)
+    assert await services.tokens.verify_token(token) is not None  # one miss: still serving
+
+    second = await sync(services)
+    assert changed(second, Change.DEACTIVATED) == {DEMO}
+    assert (await integration(services, *DEMO)).status == IntegrationStatus.INACTIVE
+    assert await services.tokens.verify_token(token) is None  # refused at once in this process
+    with pytest.raises(SecretNotFound):
+        await services.vault.reload(demo.account_id)  # scheduled for deletion
+    assert state.counters["DELETE /refresh_key"] == 1  # its Sikka keys revoked
+    third = await sync(services)
+    assert third.changes == []
+
+    state.set_listed(*DEMO, True)
+    back = await sync(services)
+    assert changed(back, Change.ACTIVATED) == {DEMO}
+    row = await integration(services, *DEMO)
+    assert (row.account_id, row.status, row.missed_syncs) == (demo.account_id, IntegrationStatus.ACTIVE, 0)
+    assert (await services.vault.reload(demo.account_id)).office_id == DEMO_OFFICE_ID  # restored
+    assert await uncached(services).verify_token(token) is not None  # the assistant's token works again
+
+
+async def test_misses_count_only_in_a_row(services: Services, state: SandboxState) -> None:
+    await sync(services)
+    state.set_listed(*BROOKLYN, False)
+    assert changed(await sync(services), Change.MISSED) == {BROOKLYN}
+    state.set_listed(*BROOKLYN, True)
+    assert (await sync(services)).changes == []
+    assert (await integration(services, *BROOKLYN)).missed_syncs == 0
+    state.set_listed(*BROOKLYN, False)
+    assert changed(await sync(services), Change.MISSED) == {BROOKLYN}
+    assert (await integration(services, *BROOKLYN)).status == IntegrationStatus.ACTIVE
+
+
+async def test_when_sikka_cannot_be_read_nothing_changes(services: Services, state: SandboxState) -> None:
+    await sync(services)
+    state.set_listed(*BROOKLYN, False)
+    await sync(services)
+    before = await integration(services, *BROOKLYN)
+    state.faults.add(endpoint="authorized_practices", error_code="API2002", count=100)
+    with pytest.raises(SikkaError):
+        await sync(services)
+    after = await integration(services, *BROOKLYN)
+    assert (after.status, after.missed_syncs, after.last_sync_at) == (
+        before.status,
+        before.missed_syncs,
+        before.last_sync_at,
+    )
+    assert sample(services, "parlae_practice_sync_runs_total", result="failure") == 1
+    async with services.sessions() as session:
+        failed = (await session.scalars(select(AuditLog).where(AuditLog.outcome == "failed"))).all()
+    assert [(r.action, r.error_code) for r in failed] == [("practices.sync", "SikkaUnavailable")]
+    assert await claim(services) is not None  # the failed run released its lease
+
+
+async def test_each_run_is_one_audit_record_with_counts_and_metrics(services: Services) -> None:
+    await sync(services, actor="scheduler")
+    async with services.sessions() as session:
+        rows = (await session.scalars(select(AuditLog).where(AuditLog.action == "practices.sync"))).all()
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.account_id, row.actor, row.outcome, row.phi_accessed) == ("system", "scheduler", "success", False)
+    assert row.request_summary.startswith("every office: 2 activated, 0 pending, 0 missed, 0 deactivated")
+    assert "authorized_practices" in (row.endpoint or "")
+    text = json.dumps({c.name: str(getattr(row, c.key)) for c in row.__table__.columns})
+    assert DEMO_PRACTICE_NAME not in text
+    assert DEMO_SECRET_KEY not in text
+    assert sample(services, "parlae_practice_sync_runs_total", result="success") == 1
+    assert sample(services, "parlae_practice_sync_locations_total", change="added") == 2
+    assert sample(services, "parlae_practice_sync_last_success_timestamp_seconds") > 0
+
+
+async def test_an_office_sync_touches_only_that_office(services: Services, state: SandboxState) -> None:
+    state.add_practice(SECOND_OFFICE, secret_key=SECOND_SECRET, name="Second Smile Dental", seed=7)
+    report = await sync(services, actor="webhook", office_id=SECOND_OFFICE)
+    assert changed(report, Change.ACTIVATED) == {SECOND}
+    async with services.sessions() as session:
+        offices = set(await session.scalars(select(PmsIntegration.office_id)))
+    assert offices == {SECOND_OFFICE}
+    assert sample(services, "parlae_practice_sync_runs_total", result="success") == 0  # full syncs only
+    assert sample(services, "parlae_practice_sync_locations_total", change="added") == 1
+
+
+def test_an_office_is_matched_by_office_id_or_customer_id() -> None:
+    item = {"office_id": "D1", "customer_id": "C9", "practice_id": "1"}
+    assert covers(item, None)
+    assert covers(item, "D1")
+    assert covers(item, "C9")
+    assert not covers(item, "D2")
+    assert not covers({"office_id": "D1"}, "")
+
+
+async def test_one_replica_syncs_per_interval(settings: Settings, services: Services) -> None:
+    interval = timedelta(minutes=5)
+    async with open_services(settings) as other_replica:
+        assert await scheduled_sync(services, interval) is not None
+        assert await scheduled_sync(other_replica, interval) is None
+        assert await scheduled_sync(services, interval) is None
+
+
+async def test_a_sync_that_lost_its_lease_stops_before_writing(services: Services) -> None:
+    lease = await claim(services)
+    assert lease is not None
+    async with services.sessions.begin() as session:  # it expired and another replica took it over
+        await session.execute(update(SyncLease).where(SyncLease.name == SYNC_LEASE).values(holder="another"))
+    lease.renewed -= lease.ttl.total_seconds()
+    with pytest.raises(LeaseLost):
+        await run_sync(services, lease, actor="scheduler")
+    async with services.sessions() as session:
+        assert (await session.scalars(select(PmsIntegration))).all() == []
+        assert await session.scalar(select(SyncLease.holder)) == "another"  # not released by the loser
