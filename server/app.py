@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from server.mcp import auth_settings, build_mcp_server
 from server.metrics import MetricsMiddleware, metrics_endpoint
 from server.phi.keys import KeyProvider
+from server.practice_sync import sync_on_schedule
 from server.services import Services, build_services
 from server.settings import Settings
 from tools import ALL_TOOLS
@@ -87,6 +88,8 @@ def create_app(
                 await on_startup(services)
             async with session_manager.run(), anyio.create_task_group() as background:
                 background.start_soon(services.follower.run_forever)
+                if settings.practices_sync_interval_seconds:
+                    background.start_soon(sync_on_schedule, services, settings.practices_sync_interval_seconds)
                 yield
                 background.cancel_scope.cancel()
         finally:

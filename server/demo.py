@@ -80,6 +80,13 @@ async def ensure_demo_token(services: Services, account_id: str, wanted: str | N
     return (await issue_token(services.sessions, account_id, DEMO_TOKEN_LABEL)).token
 
 
+def sync_schedule(settings: Settings) -> str:
+    """Demo mode syncs like production: the in-process sandbox lists a second location, which the first sync
+    onboards (a harmless local call every interval)."""
+    interval = settings.practices_sync_interval_seconds
+    return f"every {interval} s, starting now" if interval else "off"
+
+
 def demo_app(settings: Settings, *, host: str, port: int) -> Starlette:
     settings = demo_settings(settings, host, port)
     sandbox_app = create_sandbox_app(SandboxState(SandboxConfig(app_id=DEMO_APP_ID, app_key=DEMO_APP_KEY)))
@@ -99,6 +106,7 @@ def demo_app(settings: Settings, *, host: str, port: int) -> Starlette:
             f"  MCP endpoint : {url}\n"
             f"  Practice token (shown once): {token}\n"
             f"  Sikka sandbox: http://{host}:{port}{SANDBOX_PATH}/v4 (admin: {SANDBOX_PATH}/_admin/counters)\n"
+            f"  Practice sync: {sync_schedule(settings)} (PRACTICES_SYNC_INTERVAL_SECONDS)\n"
             f"  Vapi tool JSON:\n{json.dumps(vapi_tool(url, token=token), indent=2)}\n"
         )
 
