@@ -1,8 +1,14 @@
-"""`POST /api/sikka/webhook/authorize`: verify, parse, confirm with Sikka, onboard; every delivery audited.
+"""`POST /api/sikka/webhook/authorize`: every delivery audited; two kinds of body.
 
-413 over 64 KiB · 401 bad or stale signature · 400 bad JSON or schema (with the reason) · 403 wrong app_id or
-a practice Sikka does not confirm · 409 a deauthorisation Sikka contradicts · 503 Sikka or the vault is
-unavailable (the sender retries; nothing was written) · 200/202 otherwise. Redeliveries replay the first answer.
+Our signed authorization event (`app.authorized`/`app.deauthorized`): verify, parse, confirm with Sikka,
+onboard. 413 over 64 KiB · 401 bad or stale signature · 400 bad JSON or schema (with the reason) · 403 wrong
+app_id or a practice Sikka does not confirm · 409 a deauthorisation Sikka contradicts · 503 Sikka or the vault
+is unavailable (the sender retries; nothing was written) · 200/202 otherwise. Redeliveries replay the first answer.
+
+Sikka's registration handshake (PascalCase, unsigned; recognised by its shape before any signature check,
+webhook/handshake.py): 413 over 64 KiB · 400 without a valid `MasterCustomerID` · otherwise 202, whether or not
+Sikka lists the office (Sikka retries other answers and disables a webhook after five failures); the sync it
+may start runs after the answer.
 """
 
 from __future__ import annotations
@@ -17,18 +23,20 @@ import anyio
 from pydantic import ValidationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server.audit.decorator import AuditUnavailable, SystemSubject, audited
+from server.audit.decorator import AuditEntry, AuditUnavailable, SystemSubject, audited
 from server.db.models import IntegrationStatus, WebhookEvent
 from server.logs import get_logger
 from server.onboarding import NotConfirmed, Onboarding, PracticeRef, StillAuthorized
 from server.services import Services
 from server.sikka.errors import SikkaError
 from server.vault.base import VaultError
-from webhook.models import AuthorizationEvent
+from webhook.handshake import Sync, handshake_fields, start_office_sync
+from webhook.models import AuthorizationEvent, RegistrationHandshake
 from webhook.signature import SignatureInvalid, verify
 
 log = get_logger(__name__)
@@ -47,6 +55,7 @@ class Answer:
     status: int
     body: dict[str, Any]
     error_code: str | None = None
+    then: Sync | None = None  # work to run once the answer has been sent
 
     def audit_outcome(self) -> tuple[str, int, str | None]:
         if self.status < 300:
@@ -54,7 +63,7 @@ class Answer:
         return ("denied" if self.status in (401, 403, 409) else "failed"), self.status, self.error_code
 
     def response(self) -> JSONResponse:
-        return JSONResponse(self.body, status_code=self.status)
+        return JSONResponse(self.body, self.status, background=BackgroundTask(self.then) if self.then else None)
 
 
 def refuse(status: int, code: str, reason: str) -> Answer:
@@ -82,8 +91,13 @@ def parse(body: bytes) -> AuthorizationEvent | Answer:
     try:
         return AuthorizationEvent.model_validate(data)
     except ValidationError as exc:
-        fields = sorted({".".join(str(part) for part in e["loc"]) or "body" for e in exc.errors(include_input=False)})
-        return refuse(400, "invalid_payload", f"invalid or missing fields: {', '.join(fields)}")
+        return invalid_fields(exc)
+
+
+def invalid_fields(exc: ValidationError) -> Answer:
+    """400 naming the fields (never their values)."""
+    fields = sorted({".".join(str(part) for part in e["loc"]) or "body" for e in exc.errors(include_input=False)})
+    return refuse(400, "invalid_payload", f"invalid or missing fields: {', '.join(fields)}")
 
 
 @audited("sikkaAuthorizationWebhook", crud="E", phi_fields=())
@@ -94,6 +108,9 @@ async def handle(delivery: SystemSubject, services: Services, request: Request) 
         body = await read_body(request)
     except BodyTooLarge:
         return refuse(413, "body_too_large", f"body exceeds {MAX_BODY_BYTES} bytes")
+    handshake = handshake_fields(body)
+    if handshake is not None:
+        return await on_handshake(entry, services, handshake)
     secret = settings.sikka_webhook_secret.get_secret_value() if settings.sikka_webhook_secret else ""
     try:
         webhook_id = verify(request.headers, body, secret, accept_callback_key=settings.webhook_accept_callback_key)
@@ -112,6 +129,20 @@ async def handle(delivery: SystemSubject, services: Services, request: Request) 
     if answer.body.get("accountId"):
         delivery.account_id = entry.account_id = str(answer.body["accountId"])
     return answer
+
+
+async def on_handshake(entry: AuditEntry, services: Services, fields: dict[str, Any]) -> Answer:
+    """Unverified: it may only start a sync of the office it names (rate-limited); 202 whatever Sikka lists."""
+    entry.summary = "registration handshake"
+    try:
+        handshake = RegistrationHandshake.model_validate(fields)
+    except ValidationError as exc:
+        return invalid_fields(exc)
+    sync = await start_office_sync(services, handshake.office_id)
+    outcome = "started" if sync else "deferred"
+    entry.summary = f"registration handshake ({handshake.event}) for office {handshake.office_id}: sync {outcome}"
+    log.info("registration handshake", office_id=handshake.office_id, sync=outcome)
+    return Answer(202, {"status": "accepted", "sync": outcome}, then=sync)
 
 
 async def process(services: Services, event: AuthorizationEvent) -> Answer:

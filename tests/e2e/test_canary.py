@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import MetaData, select
 
-from sandbox import DEMO_OFFICE_ID, SandboxState
+from sandbox import DEMO_OFFICE_ID, SandboxState, registration_handshake
 from server.db.engine import create_engine
 from tests.support import Stack, call, mcp_client, running_stack, signed_webhook
 
@@ -36,6 +36,7 @@ PHI = {
 }
 CANARY_OFFICE = "D77777"
 CANARY_SECRET_KEY = "CANARYsecretKEY9f8e7d6c5b4a39281"
+CANARY_SPU_KEY = "CANARY-SPU-INSTALLATION-KEY-5A4B3C2D1E0F"
 
 
 def canaries(stack: Stack) -> dict[str, str]:
@@ -44,6 +45,7 @@ def canaries(stack: Stack) -> dict[str, str]:
     values["phone_digits"] = "4195550187"
     values["new_phone_digits"] = "4195550163"
     values["secret_key"] = CANARY_SECRET_KEY
+    values["spu_key"] = CANARY_SPU_KEY
     values["app_key"] = stack.settings.sikka_app_key.get_secret_value()  # type: ignore[union-attr]
     values["token"] = stack.token
     for key in stack.sandbox.issued_keys():
@@ -150,6 +152,14 @@ async def run_webhook(stack: Stack) -> None:
             f"{stack.app_url}/api/sikka/webhook/authorize", content=raw, headers={"webhook-id": "x"}
         )
         assert forged.status_code == 401
+        handshake = {
+            **registration_handshake(stack.sandbox.practice(CANARY_OFFICE)),
+            "SPUInstallationKey": CANARY_SPU_KEY,
+            "EmailAddress": PHI["email"],
+            "Phone": PHI["phone"],
+        }
+        registered = await http.post(f"{stack.app_url}/api/sikka/webhook/authorize", json=handshake)
+        assert registered.status_code == 202, registered.text
 
 
 def run_cli(stack: Stack, *args: str) -> str:
@@ -197,6 +207,7 @@ async def test_no_canary_in_logs_audit_or_database(stack: Stack, captured_logs: 
     cli_logs = [
         run_cli(stack, "audit", "verify"),
         run_cli(stack, "audit", "report", "--account-id", stack.account_id, "--since", since, "--until", until),
+        run_cli(stack, "practices", "sync"),
         run_cli(stack, "practices", "list"),
         run_cli(stack, "retention", "purge", "--dry-run"),
         run_cli(stack, "phi", "reencrypt", "--dry-run"),

@@ -125,6 +125,10 @@ bodies = st.one_of(
             "practice_id": json_values,
         },
     ).map(lambda value: json.dumps(value).encode()),
+    st.fixed_dictionaries(  # Sikka's unsigned registration handshake
+        {"MasterCustomerID": json_values},
+        optional={"Source": json_values, "Status": json_values, "SPUInstallationKey": json_values},
+    ).map(lambda value: json.dumps(value).encode()),
 )
 
 
