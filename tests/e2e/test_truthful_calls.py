@@ -237,3 +237,17 @@ async def test_only_tools_are_advertised(stack: Stack, captured_logs: Any) -> No
     logs = captured_logs.getvalue()
     assert "Traceback" not in logs
     assert "Terminating session" not in logs
+
+
+async def test_short_lived_keys_are_renewed_once_not_on_every_call(stack: Stack) -> None:
+    stack.sandbox.config.key_ttl_seconds = 120  # far shorter than SIKKA_REFRESH_MARGIN_SECONDS (one hour)
+    stack.sandbox.expire_request_keys()
+    try:
+        stack.sandbox.reset_counters()
+        async with mcp_client(stack.mcp_url, stack.token, call_id="short-keys") as client:
+            for _ in range(20):
+                await call(client, "searchPatients", {"name": "Smith"})
+        assert stack.sandbox.counters["POST /request_key"] == 1  # one renewal, then fresh for half its life
+    finally:
+        stack.sandbox.config.key_ttl_seconds = 86400
+        stack.sandbox.expire_request_keys()
