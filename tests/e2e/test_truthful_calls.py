@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from sandbox import DEMO_OFFICE_ID, open_hours
-from tests.support import Stack, call, identity, mcp_client, running_stack
+from tests.support import (
+    DEMO_ZONE,
+    Stack,
+    call,
+    closed_day,
+    identity,
+    mcp_client,
+    open_day,
+    practice_today,
+    running_stack,
+)
 
 pytestmark = pytest.mark.anyio
-ZONE = ZoneInfo("America/New_York")  # the demo practice's
 
 
 @pytest.fixture(scope="module")
@@ -35,27 +43,6 @@ async def tool(stack: Stack, call_id: str, name: str, arguments: dict[str, Any])
 def patient(stack: Stack, index: int) -> dict[str, str]:
     rows = [p for p in stack.sandbox.practice(DEMO_OFFICE_ID).patients.values() if p["status"] == "Active"]
     return rows[index]
-
-
-def practice_today() -> date:
-    return datetime.now(ZONE).date()
-
-
-def open_day(stack: Stack, after_days: int) -> date:
-    """The first day `after_days` or more ahead on which the sandbox's schedule opens the practice."""
-    schedule = stack.sandbox.practice(DEMO_OFFICE_ID).schedule
-    day = practice_today() + timedelta(days=after_days)
-    while not open_hours(schedule, day):
-        day += timedelta(days=1)
-    return day
-
-
-def closed_day(stack: Stack, after_days: int) -> date:
-    schedule = stack.sandbox.practice(DEMO_OFFICE_ID).schedule
-    day = practice_today() + timedelta(days=after_days)
-    while open_hours(schedule, day):
-        day += timedelta(days=1)
-    return day
 
 
 async def two_slots(stack: Stack, call_id: str, after_days: int) -> list[dict[str, Any]]:
@@ -128,7 +115,7 @@ async def test_a_date_in_last_year_is_said_to_have_passed_with_todays_date(stack
 
 async def test_a_start_time_in_the_past_is_not_called_taken(stack: Stack) -> None:
     me = patient(stack, 3)
-    yesterday = (datetime.now(ZONE) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    yesterday = (datetime.now(DEMO_ZONE) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     result = await tool(stack, "past-start", "bookAppointment", {**identity(me), "startTime": yesterday.isoformat()})
     assert (result["outcome"], result["code"]) == ("invalid", "time_in_past")
     assert result["today"] == practice_today().isoformat()
