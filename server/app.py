@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from server.forwarded import ClientAddressMiddleware, TrustedProxies
 from server.mcp import build_mcp_server
 from server.metrics import MetricsMiddleware, metrics_endpoint
 from server.phi.keys import KeyProvider
@@ -96,9 +97,11 @@ def create_app(
         *extra_routes,
         Mount("/", app=PostOnly(mcp_app)),  # last, so the endpoint stays /mcp
     ]
-    app = Starlette(
-        routes=routes, lifespan=lifespan, middleware=[Middleware(MetricsMiddleware, metrics=services.metrics)]
-    )
+    middleware = [
+        Middleware(ClientAddressMiddleware, trusted=TrustedProxies.parse(settings.forwarded_allow_ips)),
+        Middleware(MetricsMiddleware, metrics=services.metrics),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.services = services
     app.state.metrics = services.metrics
     return app

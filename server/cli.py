@@ -92,8 +92,7 @@ def serve(host: str, port: int, demo: bool, workers: int) -> None:
         "host": host,
         "port": port,
         "log_config": None,
-        "proxy_headers": True,
-        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "proxy_headers": False,  # the app resolves X-Forwarded-For itself (server/forwarded.py)
         "server_header": False,
     }
     if demo:

@@ -40,11 +40,14 @@ CHAINED_FIELDS = (
     "error_code",
     "prev_hash",
 )
+# Flags added after records were first chained: hashed only when true, so older records keep their hashes.
+FLAGS = ("ip_invalid",)
 
 
 def canonical(record: dict[str, Any]) -> bytes:
     values = {name: record[name] for name in CHAINED_FIELDS}
     values["recorded_at"] = values["recorded_at"].isoformat()
+    values.update({flag: True for flag in FLAGS if record.get(flag)})
     return bytes(rfc8785.dumps(values))
 
 
@@ -53,7 +56,7 @@ def link_hash(prev_hash: str, record: dict[str, Any]) -> str:
 
 
 def row_values(row: AuditLog) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in CHAINED_FIELDS}
+    return {name: getattr(row, name) for name in (*CHAINED_FIELDS, *FLAGS)}
 
 
 HEADS = cast(Table, AuditChainHead.__table__)
