@@ -92,7 +92,13 @@ async def test_an_untouched_chain_verifies(database_url: str) -> None:
     await write_records(database_url, {"acc_a": 5, "acc_b": 3})
     result = verify_cli(database_url)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"intact": True, "recordsChecked": 8, "problem": None, "recordId": None}
+    assert json.loads(result.stdout) == {
+        "intact": True,
+        "recordsChecked": 8,
+        "problem": None,
+        "recordId": None,
+        "anchor": {"checked": False, "reason": "AUDIT_ANCHOR_URL is not set"},
+    }
     assert verify_cli(database_url, "--account-id", "acc_b").returncode == 0
 
 
