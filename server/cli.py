@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from server.services import Services
 
 T = TypeVar("T")
+FROM_STDIN = "-"  # an option value that means: read it from stdin
 
 
 class OperationFailed(Exception):
@@ -249,11 +250,22 @@ def practices() -> None:
 
 @practices.command("connect")
 @click.option("--office-id", required=True)
-@click.option("--secret-key", required=True, help="The practice's Sikka secret_key (from authorized_practices).")
+@click.option(
+    "--secret-key",
+    envvar="PARLAE_SECRET_KEY",
+    show_envvar=True,
+    required=True,
+    help="The practice's Sikka secret_key (from authorized_practices). Prefer `-` (read it from stdin) or the "
+    "environment variable: a value on the command line lands in shell history and the process list.",
+)
 @click.option("--practice-id", default="1", show_default=True)
 @json_option
 def practices_connect(office_id: str, secret_key: str, practice_id: str, as_json: bool) -> None:
     """Onboard a practice by hand (same flow as the webhook) and issue its first token."""
+    if secret_key == FROM_STDIN:
+        secret_key = sys.stdin.readline().strip()
+        if not secret_key:
+            raise click.BadParameter("`-` reads the secret key from stdin, which was empty", param_hint="--secret-key")
     from server.auth import issue_token
     from server.onboarding import NotConfirmed, Onboarding, PracticeRef
     from server.sikka.errors import SikkaError
