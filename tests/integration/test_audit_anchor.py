@@ -10,6 +10,7 @@ import os
 import secrets
 import subprocess
 import sys
+import textwrap
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ from server.audit.anchor_store import DirectoryStore
 from server.audit.decorator import AuditWriter
 from server.db.engine import create_engine, session_factory
 from server.db.models import AuditChainHead, AuditLog
-from tests.conftest import new_phi_key
+from tests.conftest import new_phi_key, requires_postgres
 from tests.integration.test_audit_chain import record, write_records
 
 pytestmark = pytest.mark.anyio
@@ -266,14 +267,29 @@ async def test_a_tampered_anchor_document_is_rejected(anchored: Anchored, damage
     assert report["anchor"] == {"checked": False, "reason": "no authentic anchor yet"}
 
 
-async def test_retention_may_purge_up_to_an_anchored_record_only_when_it_is_old(anchored: Anchored) -> None:
-    engine = create_engine(anchored.database_url)
+async def write_in_order(database_url: str, records: list[dict[str, Any]]) -> None:
+    engine = create_engine(database_url)
     writer = AuditWriter(session_factory(engine))
-    old = datetime.now(UTC) - RETENTION - timedelta(days=30)
-    for n in range(3):
-        await writer.write(record("acc_old", n, recorded_at=old + timedelta(minutes=n)))
-        await writer.write(record("acc_new", n))
+    for fields in records:
+        await writer.write(fields)
     await engine.dispose()
+
+
+def long_ago() -> datetime:
+    """Older than the audit retention period: records retention may purge."""
+    return datetime.now(UTC) - RETENTION - timedelta(days=30)
+
+
+async def test_retention_may_purge_up_to_an_anchored_record_only_when_it_is_old(anchored: Anchored) -> None:
+    old = long_ago()
+    await write_in_order(
+        anchored.database_url,
+        [
+            r
+            for n in range(3)
+            for r in (record("acc_old", n, recorded_at=old + timedelta(minutes=n)), record("acc_new", n))
+        ],
+    )
     anchored.json("anchor")
     await purge_through(anchored.database_url, "acc_old", 3)  # as retention would: the records are old
     await write_records(anchored.database_url, {"acc_old": 1})
@@ -285,11 +301,11 @@ async def test_retention_may_purge_up_to_an_anchored_record_only_when_it_is_old(
 
 
 async def test_the_base_may_pass_an_anchor_only_if_the_anchor_is_older_than_retention(anchored: Anchored) -> None:
+    old = long_ago()
+    await write_in_order(
+        anchored.database_url, [record("acc_a", n, recorded_at=old + timedelta(days=n)) for n in range(4)]
+    )
     engine = create_engine(anchored.database_url)
-    writer = AuditWriter(session_factory(engine))
-    old = datetime.now(UTC) - RETENTION - timedelta(days=30)
-    for n in range(4):
-        await writer.write(record("acc_a", n, recorded_at=old + timedelta(days=n)))
     async with session_factory(engine)() as session:
         first = await session.scalar(select(AuditLog).where(AuditLog.seq == 1))
     await engine.dispose()
@@ -326,3 +342,44 @@ async def test_configuration_errors_exit_2(anchored: Anchored, tmp_path: Path) -
     off = anchored.cli("verify", AUDIT_ANCHOR_URL=None, AUDIT_ANCHOR_KEY_FILE=None)
     assert off.returncode == 0
     assert "anchors not checked (AUDIT_ANCHOR_URL is not set)" in off.stdout
+
+
+BUSY_APPENDER = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from server.audit.decorator import AuditWriter
+    from server.db.engine import create_engine, session_factory
+    from tests.integration.test_audit_chain import record
+
+    async def main(url, seconds):
+        engine = create_engine(url, pool_size=2, max_overflow=0)
+        writer = AuditWriter(session_factory(engine))
+        deadline, n = time.monotonic() + seconds, 0
+        while time.monotonic() < deadline:
+            await writer.write(record("acc_busy", n))
+            n += 1
+        await engine.dispose()
+
+    asyncio.run(main(sys.argv[1], float(sys.argv[2])))
+    """
+)
+
+
+@requires_postgres
+@pytest.mark.postgres
+async def test_anchor_and_verify_while_records_are_appended(anchored: Anchored) -> None:
+    """Each command reads one snapshot, so records committed meanwhile are never half-seen as a broken chain."""
+    if not anchored.database_url.startswith("postgresql"):
+        pytest.skip("concurrent processes need PostgreSQL")
+    await write_records(anchored.database_url, {"acc_busy": 1})
+    appenders = [
+        subprocess.Popen([sys.executable, "-c", BUSY_APPENDER, anchored.database_url, "8"], env=dict(os.environ))
+        for _ in range(2)
+    ]
+    try:
+        for _ in range(3):
+            assert anchored.json("anchor")["heads"]
+            assert anchored.json("verify")["intact"] is True
+    finally:
+        assert [appender.wait(timeout=60) for appender in appenders] == [0, 0]
+    assert anchored.json("verify")["intact"] is True
