@@ -86,6 +86,7 @@ class ThreadedServer:
             log_config=None,
             lifespan="on",
             access_log=False,
+            proxy_headers=False,  # as `parlae-mcp serve`: the app resolves X-Forwarded-For itself
             timeout_graceful_shutdown=1,
         )
         self.server = uvicorn.Server(config)
