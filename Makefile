@@ -14,7 +14,9 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 run: $(STAMP)
 	$(BIN)/parlae-mcp serve --demo
 
-test: $(STAMP) $(CHECKOV_STAMP)
+NODE_STAMP := tests/node/node_modules/.installed
+
+test: $(STAMP) $(CHECKOV_STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -35,6 +37,13 @@ $(CHECKOV_STAMP):
 	@echo "installing checkov $(CHECKOV_VERSION) into $(CHECKOV_VENV)"
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
 	@touch $@
+
+# The official TypeScript MCP client for tests/e2e/test_typescript_client.py (skipped there without Node.js).
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		echo "installing the TypeScript MCP client into tests/node"; \
+		npm ci --prefix tests/node --no-audit --no-fund --silent && touch $@; \
+	else echo "npm not found: the TypeScript client test will be skipped"; fi
 
 # Regenerate requirements.lock from pyproject.toml in a throw-away environment.
 lock:

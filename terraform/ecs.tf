@@ -59,6 +59,9 @@ locals {
     PHI_ENCRYPTION_OLD_KEYS = "Only for rotating a static PHI_ENCRYPTION_KEY; KMS rotates its key material itself."
     PARLAE_DEMO_TOKEN       = "Demo mode only; the production command does not pass --demo and must hold no demo token."
     AWS_ENDPOINT_URL        = "Only for tests and LocalStack; production uses the regional AWS endpoints."
+    AUDIT_ANCHOR_KEY_FILE   = "Tests and development only; production authenticates anchors with the KMS HMAC key (AUDIT_ANCHOR_KMS_KEY_ID)."
+    AUDIT_ANCHOR_URL        = "Empty placeholder until wired by the deploy branch (the audit bucket, IAM and the hourly schedule)."
+    AUDIT_ANCHOR_KMS_KEY_ID = "Empty placeholder until wired by the deploy branch (the KMS HMAC_256 key for anchors)."
   }
 
   container_definition = {

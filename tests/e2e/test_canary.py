@@ -162,6 +162,21 @@ async def run_webhook(stack: Stack) -> None:
         assert registered.status_code == 202, registered.text
 
 
+async def run_malformed_requests(stack: Stack) -> None:
+    """JSON-RPC the SDK itself must refuse, with PHI where a value is invalid: validation errors get logged."""
+    headers = {"Authorization": f"Bearer {stack.token}", "Accept": "application/json, text/event-stream"}
+    phi = f"{PHI['first']} {PHI['last']} {PHI['dob']}"
+    bodies = [
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "searchPatients", "arguments": phi}},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": phi, "arguments": {}}},
+        {"jsonrpc": "2.0", "id": phi, "method": "tools/call", "params": [phi]},
+    ]
+    async with httpx.AsyncClient() as http:
+        for body in bodies:
+            response = await http.post(stack.mcp_url, json=body, headers=headers)
+            assert response.status_code < 500, response.text
+
+
 def run_cli(stack: Stack, *args: str) -> str:
     env = {
         **os.environ,
@@ -202,6 +217,7 @@ async def test_no_canary_in_logs_audit_or_database(stack: Stack, captured_logs: 
     patient_id = add_canary_patient(stack.sandbox)
     await run_phone_call(stack, patient_id)
     await run_webhook(stack)
+    await run_malformed_requests(stack)
     since = (date.today() - timedelta(days=1)).isoformat()
     until = (date.today() + timedelta(days=1)).isoformat()
     cli_logs = [
