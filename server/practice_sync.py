@@ -102,7 +102,7 @@ def location(item: Item) -> Location:
 
 def covers(item: Item, office_id: str | None) -> bool:
     """Whether a listing belongs to the office a handshake names (`office_id`, or `customer_id` when listed)."""
-    return office_id is None or office_id in (text(item, "office_id"), text(item, "customer_id"))
+    return office_id is None or office_id in {text(item, "office_id"), text(item, "customer_id")} - {""}
 
 
 async def claim(services: Services, *, wait_seconds: float = 0.0) -> Lease | None:
