@@ -62,7 +62,6 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-
         self.practice_sync_runs = Counter(
             "parlae_practice_sync_runs_total",
             "Full practice syncs with Sikka's authorized_practices by result (success, failure).",
@@ -80,6 +79,10 @@ class Metrics:
             ["change"],
             registry=self.registry,
         )
+        for result in ("success", "failure"):  # exported at 0 from the start, so alarms have data
+            self.practice_sync_runs.labels(result)
+        for change in ("added", "removed"):
+            self.practice_sync_locations.labels(change)
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -250,11 +250,11 @@ async def scheduled_sync(services: Services, interval: timedelta) -> SyncReport 
     """A full sync when it is this replica's turn (at most one per interval across replicas), else None."""
     if not await services.leases.once_per(SCHEDULE_MARKER, interval):
         return None
+    await services.leases.purge_expired()
     lease = await claim(services, wait_seconds=SCHEDULED_WAIT_SECONDS)
     if lease is None:
         log.info("practice sync skipped: another sync is running")
         return None
-    await services.leases.purge_expired()
     return await run_sync(services, lease, actor="scheduler")
 
 

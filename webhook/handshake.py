@@ -23,7 +23,8 @@ from server.services import Services
 
 log = get_logger(__name__)
 
-SHAPE_KEYS = frozenset({"MasterCustomerID", "Source"})  # our signed events use lower-case keys
+SHAPE_KEYS = frozenset({"MasterCustomerID", "Source"})
+OUR_EVENT_KEY = "event"  # our signed events carry it (and lower-case keys only)
 PER_OFFICE = timedelta(minutes=1)
 OVERALL = timedelta(seconds=10)
 
@@ -31,12 +32,15 @@ Sync = Callable[[], Awaitable[None]]
 
 
 def handshake_fields(body: bytes) -> dict[str, Any] | None:
-    """The body as a JSON object when it has the handshake's shape (PascalCase `MasterCustomerID` or `Source`)."""
+    """The body as a JSON object when it has the handshake's shape (PascalCase `MasterCustomerID` or `Source`,
+    and not our signed event's `event`)."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
-    return data if isinstance(data, dict) and not SHAPE_KEYS.isdisjoint(data) else None
+    if not isinstance(data, dict) or OUR_EVENT_KEY in data or SHAPE_KEYS.isdisjoint(data):
+        return None
+    return data
 
 
 async def start_office_sync(services: Services, office_id: str) -> Sync | None:
