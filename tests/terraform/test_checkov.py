@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.release.lockfile import CHECKOV_LOCK, read_lock
 from tests.terraform.tfmodule import REPO_ROOT, TERRAFORM_DIR
 
 CONFIG_FILE = REPO_ROOT / ".checkov.yaml"
@@ -34,10 +35,7 @@ class CheckovRun:
 
 
 def pinned_checkov_version() -> str:
-    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
-    match = re.search(r"^CHECKOV_VERSION\s*:?=\s*(\S+)", makefile, re.MULTILINE)
-    assert match, "Makefile does not pin CHECKOV_VERSION"
-    return match.group(1)
+    return read_lock(CHECKOV_LOCK)["checkov"].version
 
 
 def parse_report(stdout: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -61,9 +59,9 @@ def checkov_run() -> CheckovRun:
     checkov = shutil.which("checkov")
     if checkov is None:
         pytest.fail(
-            "checkov is not on PATH: run `make test` (it installs the pinned checkov into .venv-checkov "
-            "and puts .venv-checkov/bin on PATH), or `make .venv-checkov/.installed-"
-            f"{pinned_checkov_version()}` and prepend .venv-checkov/bin to PATH"
+            "checkov is not on PATH: run `make test` (it installs requirements-checkov.lock into .venv-checkov "
+            "and puts .venv-checkov/bin on PATH), or `make .venv-checkov/.installed` and prepend "
+            ".venv-checkov/bin to PATH"
         )
     command = [
         checkov,
