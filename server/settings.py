@@ -114,9 +114,18 @@ class Settings(BaseSettings):
     )
     forwarded_allow_ips: str = Field(
         "127.0.0.1",
-        description="Proxies whose X-Forwarded-For is trusted for the client IP in audit rows (`*` behind an ALB).",
+        description=(
+            "Comma-separated proxy addresses or CIDRs whose X-Forwarded-For is trusted for the client IP in audit rows "
+            "(behind an ALB: its subnets' CIDRs, so the address the ALB appended is used)."
+        ),
     )
     log_level: LogLevel = Field("INFO", description="Log level for every logger.")
+    metrics_emf_interval_seconds: int = Field(
+        0,
+        ge=0,
+        le=3600,
+        description="Print the health metrics as one CloudWatch EMF line on stdout every N seconds (0 = off).",
+    )
 
     @field_validator("parlae_allowed_hosts", mode="before")
     @classmethod

@@ -18,7 +18,7 @@ ENV_NAMES = set(Settings.env_names())
 SYSTEM_SECRET = "${aws_secretsmanager_secret.system.arn}"
 MUST_BE_SECRETS = {"SIKKA_APP_ID", "SIKKA_APP_KEY", "SIKKA_WEBHOOK_SECRET", "DATABASE_URL"}
 # Plain values production sets on purpose to something other than the app's default.
-PRODUCTION_CHOICES = {"SECRETS_BACKEND", "FORWARDED_ALLOW_IPS"}
+PRODUCTION_CHOICES = {"SECRETS_BACKEND", "FORWARDED_ALLOW_IPS", "METRICS_EMF_INTERVAL_SECONDS"}
 
 
 def environment(tf: Module) -> dict[str, str]:
