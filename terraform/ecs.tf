@@ -9,6 +9,8 @@
 locals {
   container_name = var.name
   container_port = 8000
+  # The image's ENTRYPOINT (Dockerfile); each task definition passes the parlae-mcp command as its arguments.
+  container_entry_point = ["parlae-mcp"]
 
   # Production choices plus the app's own defaults written out (a test keeps them equal to the defaults in
   # server/settings.py); change a value per deployment with var.app_environment_overrides.
@@ -65,7 +67,8 @@ locals {
     name                   = local.container_name
     image                  = var.container_image
     essential              = true
-    command                = ["parlae-mcp", "serve", "--host", "0.0.0.0", "--port", tostring(local.container_port)]
+    entryPoint             = local.container_entry_point
+    command                = ["serve", "--host", "0.0.0.0", "--port", tostring(local.container_port)]
     readonlyRootFilesystem = true
     privileged             = false
     portMappings = [

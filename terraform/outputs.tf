@@ -92,6 +92,6 @@ output "run_migrations_command" {
     "--launch-type FARGATE",
     "--task-definition ${aws_ecs_task_definition.app.arn}",
     "--network-configuration 'awsvpcConfiguration={subnets=[${join(",", var.private_subnet_ids)}],securityGroups=[${aws_security_group.service.id}],assignPublicIp=DISABLED}'",
-    "--overrides '${jsonencode({ containerOverrides = [{ name = local.container_name, command = ["parlae-mcp", "db", "upgrade"] }] })}'",
+    "--overrides '${jsonencode({ containerOverrides = [{ name = local.container_name, command = ["db", "upgrade"] }] })}'",
   ])
 }
