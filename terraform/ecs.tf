@@ -35,8 +35,8 @@ locals {
     RETENTION_CONSENTS_DAYS         = "2196"
     RETENTION_AUDIT_DAYS            = "2196" # six years, leap days included; the app refuses fewer
     LOG_LEVEL                       = var.log_level
-    FORWARDED_ALLOW_IPS             = "*"  # only the ALB's security group reaches the task; trust its X-Forwarded-For
-    METRICS_EMF_INTERVAL_SECONDS    = "60" # one EMF line a minute: the Parlae/PMS metrics the alarms read
+    FORWARDED_ALLOW_IPS             = local.alb_subnet_cidrs # the ALB nodes: the app takes the address the ALB appended
+    METRICS_EMF_INTERVAL_SECONDS    = "60"                   # one EMF line a minute: the Parlae/PMS metrics the alarms read
   }
 
   # Every setting the app reads is named in the task definition: the disabled ones with an empty value, which
