@@ -15,6 +15,26 @@ locals {
   # The follower withdraws a writeback after 30 minutes (server/sikka/writeback.py); older means it cannot.
   writeback_pending_alarm_seconds = 45 * 60
 
+  # Alarms on a percentage: query id -> metric of the counts summed per minute, and the expression over them.
+  rate_alarms = {
+    "alb-5xx-rate" = {
+      description = "More than ${var.alarm_5xx_percent}% of requests answered 5xx (by the app or the load balancer) in 3 of 5 minutes."
+      threshold   = var.alarm_5xx_percent
+      namespace   = "AWS/ApplicationELB"
+      dimensions  = local.alb_dimensions
+      counts      = { requests = "RequestCount", target_5xx = "HTTPCode_Target_5XX_Count", elb_5xx = "HTTPCode_ELB_5XX_Count" }
+      expression  = "IF(requests > 0, 100 * (FILL(target_5xx, 0) + FILL(elb_5xx, 0)) / requests, 0)"
+    }
+    "sikka-error-rate" = {
+      description = "More than ${var.alarm_sikka_error_percent}% of requests to Sikka failed (not 2xx) in 3 of 5 minutes, counting minutes with at least 10 requests."
+      threshold   = var.alarm_sikka_error_percent
+      namespace   = local.metrics_namespace
+      dimensions  = {}
+      counts      = { requests = "SikkaRequests", errors = "SikkaErrors" }
+      expression  = "IF(requests >= 10, 100 * FILL(errors, 0) / requests, 0)"
+    }
+  }
+
   # Alarms on one service metric each: the metric, how it is aggregated, and when it fires.
   service_alarms = {
     "audit-write-failures" = {
@@ -100,13 +120,16 @@ resource "aws_sns_topic_subscription" "alarm_email" {
   endpoint  = each.value
 }
 
-# --- load balancer -------------------------------------------------------------------------------------------------
+# --- rates: ALB 5xx responses, Sikka errors ----------------------------------------------------------------------
 
-resource "aws_cloudwatch_metric_alarm" "alb_5xx_rate" {
-  alarm_name          = "${var.name}-alb-5xx-rate"
-  alarm_description   = "More than ${var.alarm_5xx_percent}% of requests answered 5xx (by the app or the load balancer) in 3 of 5 minutes."
+# Alarms on a percentage computed from summed counts, above the threshold in 3 of 5 one-minute periods.
+resource "aws_cloudwatch_metric_alarm" "rate" {
+  for_each = local.rate_alarms
+
+  alarm_name          = "${var.name}-${each.key}"
+  alarm_description   = each.value.description
   comparison_operator = "GreaterThanThreshold"
-  threshold           = var.alarm_5xx_percent
+  threshold           = each.value.threshold
   evaluation_periods  = 5
   datapoints_to_alarm = 3
   treat_missing_data  = "notBreaching"
@@ -116,29 +139,27 @@ resource "aws_cloudwatch_metric_alarm" "alb_5xx_rate" {
 
   metric_query {
     id          = "rate"
-    expression  = "IF(requests > 0, 100 * (FILL(target_5xx, 0) + FILL(elb_5xx, 0)) / requests, 0)"
-    label       = "5xx responses (%)"
+    expression  = each.value.expression
+    label       = "${each.key} (%)"
     return_data = true
   }
 
   dynamic "metric_query" {
-    for_each = {
-      requests   = "RequestCount"
-      target_5xx = "HTTPCode_Target_5XX_Count"
-      elb_5xx    = "HTTPCode_ELB_5XX_Count"
-    }
+    for_each = each.value.counts
     content {
       id = metric_query.key
       metric {
-        namespace   = "AWS/ApplicationELB"
+        namespace   = each.value.namespace
         metric_name = metric_query.value
-        dimensions  = local.alb_dimensions
+        dimensions  = each.value.dimensions
         stat        = "Sum"
         period      = 60
       }
     }
   }
 }
+
+# --- load balancer -------------------------------------------------------------------------------------------------
 
 resource "aws_cloudwatch_metric_alarm" "target_response_time_p99" {
   alarm_name          = "${var.name}-response-time-p99"
@@ -175,39 +196,6 @@ resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
 }
 
 # --- the service's own metrics (EMF) -----------------------------------------------------------------------------
-
-resource "aws_cloudwatch_metric_alarm" "sikka_error_rate" {
-  alarm_name          = "${var.name}-sikka-error-rate"
-  alarm_description   = "More than ${var.alarm_sikka_error_percent}% of requests to Sikka failed (not 2xx) in 3 of 5 minutes, counting minutes with at least 10 requests."
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = var.alarm_sikka_error_percent
-  evaluation_periods  = 5
-  datapoints_to_alarm = 3
-  treat_missing_data  = "notBreaching"
-  actions_enabled     = true
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
-
-  metric_query {
-    id          = "rate"
-    expression  = "IF(requests >= 10, 100 * FILL(errors, 0) / requests, 0)"
-    label       = "Sikka errors (%)"
-    return_data = true
-  }
-
-  dynamic "metric_query" {
-    for_each = { requests = "SikkaRequests", errors = "SikkaErrors" }
-    content {
-      id = metric_query.key
-      metric {
-        namespace   = local.metrics_namespace
-        metric_name = metric_query.value
-        stat        = "Sum"
-        period      = 60
-      }
-    }
-  }
-}
 
 resource "aws_cloudwatch_metric_alarm" "service" {
   for_each = local.service_alarms

@@ -47,13 +47,14 @@ def alarm_metrics(tf: Module) -> dict[str, set[tuple[str, str]]]:
         if alarm.get("for_each") == "${local.service_alarms}":
             namespace = tf.locals["metrics_namespace"]
             pairs |= {(namespace, spec["metric"]) for spec in tf.locals["service_alarms"].values()}
-        elif "metric_name" in alarm:
+        elif alarm.get("for_each") == "${local.rate_alarms}":
+            (dynamic,) = blocks(alarm["dynamic"])
+            assert dynamic["metric_query"]["for_each"] == "${each.value.counts}"
+            for spec in tf.locals["rate_alarms"].values():
+                namespace = tf.render(spec["namespace"]).replace("${local.metrics_namespace}", NAMESPACE)
+                pairs |= {(namespace, metric) for metric in spec["counts"].values()}
+        else:
             pairs.add((alarm["namespace"], alarm["metric_name"]))
-        for dynamic in blocks(alarm.get("dynamic")):
-            query = dynamic["metric_query"]
-            (metric,) = blocks(one(query["content"])["metric"])
-            namespace = tf.render(metric["namespace"]).replace("${local.metrics_namespace}", NAMESPACE)
-            pairs |= {(namespace, metric_name) for metric_name in query["for_each"].values()}
         found[name] = pairs
     return found
 
@@ -83,7 +84,11 @@ def test_the_registry_keeps_enough_images_to_roll_back(tf: Module) -> None:
 
 def test_every_alarm_notifies_the_topic_on_alarm_and_on_ok(tf: Module) -> None:
     alarms = tf.resources_of("aws_cloudwatch_metric_alarm")
-    assert len(alarms) >= 5
+    instances = sum(
+        len(tf.locals[alarm["for_each"].removeprefix("${local.").removesuffix("}")]) if "for_each" in alarm else 1
+        for alarm in alarms.values()
+    )
+    assert instances == 8, "the eight alarms of docs/deploy.md"
     for name, alarm in alarms.items():
         assert alarm["alarm_actions"] == [TOPIC], name
         assert alarm["ok_actions"] == [TOPIC], name
@@ -102,6 +107,18 @@ def test_alarms_read_only_metrics_the_service_emits(tf: Module) -> None:
     emitted = {metric.name for metric in METRICS}
     service = {metric for namespace, metric in set().union(*alarm_metrics(tf).values()) if namespace == NAMESPACE}
     assert service <= emitted, f"alarms on metrics server/emf.py does not emit: {sorted(service - emitted)}"
+
+
+def test_rate_alarms_compute_a_percentage_from_their_counts(tf: Module) -> None:
+    rates = tf.locals["rate_alarms"]
+    assert set(rates) == {"alb-5xx-rate", "sikka-error-rate"}
+    for name, spec in rates.items():
+        for query_id in spec["counts"]:
+            assert query_id in spec["expression"], f"{name}: {query_id} is not used"
+        assert spec["expression"].startswith("IF(requests "), name
+    assert rates["alb-5xx-rate"]["threshold"] == "${var.alarm_5xx_percent}"
+    assert rates["sikka-error-rate"]["threshold"] == "${var.alarm_sikka_error_percent}"
+    assert rates["sikka-error-rate"]["counts"] == {"requests": "SikkaRequests", "errors": "SikkaErrors"}
 
 
 def test_p99_response_time_uses_the_p99_statistic(tf: Module) -> None:
