@@ -2,6 +2,7 @@
 #   requirements.lock          the runtime (what the image ships; `make run` needs nothing more)
 #   requirements-dev.lock      tests, lint, type-check and hadolint, on top of the runtime pins
 #   requirements-checkov.lock  checkov, in its own .venv-checkov (its pins clash with the app's)
+# (and tests/node/package-lock.json: the TypeScript MCP client, installed by npm ci when npm exists)
 # A venv is refreshed only when pyproject.toml or its lock changes. `make lock` regenerates the locks.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -11,6 +12,7 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+NODE_STAMP := tests/node/node_modules/.installed
 PIP_INSTALL := -m pip install --quiet --disable-pip-version-check
 PIP_TOOLS_VERSION := 7.6.2
 # pip-compile options shared by every lock; `make lock LOCK_ARGS=--upgrade` moves every pin to its newest version.
@@ -23,7 +25,7 @@ IMAGE ?= parlae-mcp:$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo de
 run: $(RUNTIME_STAMP)
 	$(BIN)/parlae-mcp serve --demo
 
-test: $(DEV_STAMP) $(CHECKOV_STAMP)
+test: $(DEV_STAMP) $(CHECKOV_STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -50,6 +52,13 @@ $(CHECKOV_STAMP): requirements-checkov.lock
 	@echo "installing checkov into $(CHECKOV_VENV)"
 	$(CHECKOV_VENV)/bin/python $(PIP_INSTALL) --require-hashes -r requirements-checkov.lock
 	@touch $@
+
+# The official TypeScript MCP client for tests/e2e/test_typescript_client.py (skipped there without Node.js).
+$(NODE_STAMP): tests/node/package.json tests/node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		echo "installing the TypeScript MCP client into tests/node"; \
+		npm ci --prefix tests/node --no-audit --no-fund --silent && touch $@; \
+	else echo "npm not found: the TypeScript client test will be skipped"; fi
 
 # Regenerate the locks from pyproject.toml (and requirements-checkov.in) with pip-tools in a throw-away venv.
 # The dev lock is constrained by the runtime lock, so both install the same version of every shared package.

@@ -43,7 +43,8 @@ class Patient:
 
     @property
     def identity(self) -> dict[str, str]:
-        return {"patientId": self.patient_id, "dateOfBirth": self.birthdate}
+        name = f"{self.first_name} {self.last_name}"
+        return {"patientId": self.patient_id, "dateOfBirth": self.birthdate, "name": name}
 
 
 @dataclass

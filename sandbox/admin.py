@@ -6,8 +6,11 @@ GET    /_admin/faults                                      active rules
 POST   /_admin/faults          FaultRule fields            add a rule (201, the rule)
 DELETE /_admin/faults                                      clear all rules (204)
 GET    /_admin/practices                                   practice summaries
-POST   /_admin/practices       SandboxState.add_practice keyword arguments (201, the summary)
-POST   /_admin/practices/{office_id}/{practice_id}/listed  {"listed": bool}
+POST   /_admin/practices       SandboxState.add_practice keyword arguments (201, the summary); a location
+                               added later to an office appears in `authorized_practices?show=all`
+POST   /_admin/practices/{office_id}/{practice_id}/listed  {"listed": bool}: authorize / delist a location
+POST   /_admin/practices/{office_id}/{practice_id}/data_ready  the location's data is uploaded (no body)
+POST   /_admin/practices/{office_id}/{practice_id}/data_insert {"in_progress": bool}: a data reload
 GET    /_admin/practices/{office_id}/{practice_id}/{appointments|patients|writebacks}
 POST   /_admin/keys/expire                                 every issued request_key expires now (204)
 GET    /_admin/config                                      the run-time settings
@@ -46,6 +49,12 @@ class Listed(BaseModel):
     listed: bool
 
 
+class DataInsert(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    in_progress: bool
+
+
 def _state(request: Request) -> SandboxState:
     state: SandboxState = request.app.state.sandbox
     return state
@@ -60,7 +69,11 @@ def _summary(practice: Practice) -> dict[str, Any]:
         "pms": practice.pms,
         "time_zone": practice.time_zone,
         "state": practice.state,
+        "cust_id": practice.cust_id,
         "listed": practice.listed,
+        "access": practice.access,
+        "uploaded": practice.uploaded,
+        "reloading": practice.reloading,
         "patients": len(practice.patients),
         "appointments": len(practice.appointments),
         "writeback_delay_seconds": practice.writeback_delay_seconds,
@@ -133,6 +146,19 @@ async def set_listed(request: Request) -> Response:
     return JSONResponse(_summary(_state(request).practice(office_id, practice_id)))
 
 
+async def data_ready(request: Request) -> Response:
+    office_id, practice_id = request.path_params["office_id"], request.path_params["practice_id"]
+    _state(request).set_uploaded(office_id, practice_id)
+    return JSONResponse(_summary(_state(request).practice(office_id, practice_id)))
+
+
+async def data_insert(request: Request) -> Response:
+    office_id, practice_id = request.path_params["office_id"], request.path_params["practice_id"]
+    in_progress = DataInsert.model_validate(await _body(request)).in_progress
+    _state(request).set_reloading(office_id, practice_id, in_progress)
+    return JSONResponse(_summary(_state(request).practice(office_id, practice_id)))
+
+
 async def records(request: Request) -> Response:
     state, params = _state(request), request.path_params
     practice = state.practice(params["office_id"], params["practice_id"])
@@ -168,6 +194,8 @@ ADMIN_ROUTES = [
     Route("/practices", practices, methods=["GET"]),
     Route("/practices", _guarded(add_practice), methods=["POST"]),
     Route("/practices/{office_id}/{practice_id}/listed", _guarded(set_listed), methods=["POST"]),
+    Route("/practices/{office_id}/{practice_id}/data_ready", _guarded(data_ready), methods=["POST"]),
+    Route("/practices/{office_id}/{practice_id}/data_insert", _guarded(data_insert), methods=["POST"]),
     Route("/practices/{office_id}/{practice_id}/{collection}", _guarded(records), methods=["GET"]),
     Route("/keys/expire", expire_keys, methods=["POST"]),
     Route("/config", _guarded(config), methods=["GET", "POST"]),

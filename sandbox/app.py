@@ -4,6 +4,16 @@ Every `/v4` request goes through the same steps: due writebacks complete, the re
 rate-limited, configured and injected latency is slept, an injected fault may answer instead, then the
 caller is authenticated and the endpoint runs. Responses carry X-Rate-Limit-* headers, and data responses
 `Request-Key-Expires`.
+
+A Request-Key reads every listed location of its office whose API access is on (`practice_location`);
+the reads Sikka filters by `practice_id` (practices, patients, appointments, providers, pms_users,
+practice_schedule, appointment_statuses, practice_variables, appointments_available_slots,
+writeback_details, patient_balance, insurance_companies, insurance_plan_coverage) take it as the
+location's id ("1", as `/practices` lists it, also where rows show "1-1", §23.2): filtered when given,
+every location otherwise. Naming a location whose access is off answers API2007; a read covering a
+location whose data is not uploaded yet answers API2010 (HTTP 500, §5). `operatories` is scoped by its
+mandatory `cust_id` instead. The endpoints §3 names (patients, appointments) send `Data-Insert`:
+"in progress" while a location in scope is reloading, else "completed".
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from sandbox import fields, views
+from sandbox import fields, pms, slots, views
 from sandbox.admin import ADMIN_ROUTES
 from sandbox.envelopes import CATALOG, Record, SikkaError, envelope, invalid, list_envelope
 from sandbox.fields import Shape
@@ -32,12 +42,13 @@ from sandbox.query import (
     Filter,
     apply_filters,
     exact,
+    on_day,
     on_or_after,
     on_or_before,
     paging,
-    phone,
     project,
     search,
+    verbatim,
 )
 from sandbox.state import RequestKey, SandboxState
 from sandbox.writebacks import (
@@ -86,12 +97,20 @@ class Call:
         return self.key.office_id
 
     @property
-    def practices(self) -> list[Practice]:
-        """The listed practices the request key may read."""
-        return [practice for practice in self.state.practices(self.office_id) if practice.listed]
+    def scope(self) -> list[Practice]:
+        """The locations this read covers: the one `practice_id` names, else every readable one."""
+        listed = [practice for practice in self.state.practices(self.office_id) if practice.listed]
+        wanted = self.params.get("practice_id", "")
+        named = [practice for practice in listed if wanted in ("", practice.practice_id)]
+        if wanted and any(not practice.access for practice in named):
+            raise SikkaError("API2007")
+        covered = [practice for practice in named if practice.access]
+        if any(not practice.uploaded for practice in covered):
+            raise SikkaError("API2010")
+        return covered
 
     def records(self, collection: Callable[[Practice], Iterable[Record]]) -> list[Record]:
-        return list(itertools.chain.from_iterable(collection(practice) for practice in self.practices))
+        return list(itertools.chain.from_iterable(collection(practice) for practice in self.scope))
 
 
 Handler = Callable[[Call], Response]
@@ -128,16 +147,30 @@ def _exact(*names: str) -> dict[str, Filter]:
 
 PHONES = ("cell", "homephone", "workphone")
 PATIENT_FILTERS = {
-    **_exact("patient_id", "firstname", "lastname", "email", "status", "provider_id", "practice_id"),
-    **{name: phone(name) for name in PHONES},
-    "phone": phone(*PHONES),
-    "search": search(("firstname", "lastname", "preferred_name", "middlename", "email", "city"), PHONES),
+    **_exact("patient_id", "provider_id", "guarantor_id", "firstname", "lastname", "email", "status"),
+    # Stored phones come in mixed formats and are compared as stored (§23.5). `phone` names no patient
+    # field and its meaning is undocumented: it is ignored, so the rows come back unfiltered.
+    **{name: verbatim(name) for name in PHONES},
+    "first_visit": on_day("first_visit"),
+    "last_visit": on_day("last_visit"),
+    "search": search(("firstname", "lastname", "middlename", "email", "city", "state", "zipcode", *PHONES)),
 }
 APPOINTMENT_FILTERS = {
-    **_exact("appointment_sr_no", "patient_id", "provider_id", "status", "operatory", "type", "practice_id"),
+    **_exact("appointment_sr_no", "patient_id", "guarantor_id", "provider_id", "status", "operatory", "type"),
     "startdate": on_or_after("date"),
     "enddate": on_or_before("date"),
 }
+PROVIDER_FILTERS = _exact(
+    "provider_id", "provider_type", "firstname", "lastname", "national_provider_identifier", "status", "is_user"
+)
+SCHEDULE_FILTERS = {
+    **_exact("resource_type", "resource_id"),
+    "date": on_day("date"),  # rows are week starts: another day matches nothing (§23.1)
+}
+PMS_FILTERS = _exact(
+    "domain", "specialty", "practice_management_system", "practice_management_system_version", *fields.WRITEBACK_FLAGS
+)
+DATA_INSERT = "Data-Insert"
 
 
 # Authentication
@@ -187,13 +220,29 @@ def authorized_practices(call: Call) -> Response:
 
 
 def practice_location(call: Call) -> Response:
-    office_id = call.params.get("office_id") or None
-    rows = [views.practice_location(practice) for practice in call.state.practices(office_id)]
+    office_id = call.params.get("office_id", "")
+    if not office_id:
+        raise SikkaError("API1020", long_message="Missing parameter(s): office_id.")
+    rows = [views.practice_location(p) for p in call.state.practices(office_id) if p.listed]
     return list_response(call, fields.PRACTICE_LOCATION, rows, _exact("practice_id"))
 
 
+def set_practice_location(call: Call) -> Response:
+    """`POST /practice_location` (§8): `practice_id` is a comma-separated list of the ids GET lists (§23.2),
+    `access` exactly "ON" or "OFF" (case as documented)."""
+    missing = [name for name in ("office_id", "practice_id", "access") if not text(call.body, name)]
+    if missing:
+        raise SikkaError("API1020", long_message=f"Missing parameter(s): {', '.join(missing)}.")
+    access = text(call.body, "access")
+    if access not in ("ON", "OFF"):
+        raise invalid("access must be ON or OFF.")
+    practice_ids = [part.strip() for part in text(call.body, "practice_id").split(",")]
+    call.state.set_access(text(call.body, "office_id"), practice_ids, access == "ON")
+    return JSONResponse(envelope("API4006", long_message="Practice location(s) updated successfully"))
+
+
 def supported_pmses(call: Call) -> Response:
-    return list_response(call, fields.SUPPORTED_PMSES, views.supported_pmses(), _exact("practice_management_system"))
+    return list_response(call, fields.SUPPORTED_PMSES, pms.supported_pmses(), PMS_FILTERS)
 
 
 def writebacks(call: Call) -> Response:
@@ -229,51 +278,91 @@ def _date_param(call: Call, name: str) -> date:
 # Data endpoints (Request-Key)
 
 
+def practices(call: Call) -> Response:
+    rows = [views.practices(practice) for practice in call.scope]
+    return list_response(call, fields.PRACTICES, rows, _exact("national_provider_identifier"))
+
+
 def patients(call: Call) -> Response:
-    return list_response(call, fields.PATIENTS, call.records(lambda p: p.patients.values()), PATIENT_FILTERS)
+    response = list_response(call, fields.PATIENTS, call.records(lambda p: p.patients.values()), PATIENT_FILTERS)
+    return _with_data_insert(call, response)
 
 
 def appointments(call: Call) -> Response:
     records = call.records(lambda p: p.appointments.values())
-    return list_response(call, fields.APPOINTMENTS, records, APPOINTMENT_FILTERS)
+    return _with_data_insert(call, list_response(call, fields.APPOINTMENTS, records, APPOINTMENT_FILTERS))
+
+
+def _with_data_insert(call: Call, response: Response) -> Response:
+    reloading = any(practice.reloading for practice in call.scope)
+    response.headers[DATA_INSERT] = "in progress" if reloading else "completed"
+    return response
 
 
 def providers(call: Call) -> Response:
-    records = call.records(lambda p: p.providers)
-    return list_response(call, fields.PROVIDERS, records, _exact("provider_id", "status", "practice_id"))
+    return list_response(call, fields.PROVIDERS, call.records(lambda p: p.providers), PROVIDER_FILTERS)
+
+
+def pms_users(call: Call) -> Response:
+    records = call.records(lambda p: p.users)
+    return list_response(call, fields.PMS_USERS, records, _exact("user_id", "firstname", "lastname", "status"))
 
 
 def operatories(call: Call) -> Response:
-    records = call.records(lambda p: p.operatories)
-    return list_response(call, fields.OPERATORIES, records, _exact("operatory", "practice_id"))
+    """`cust_id` is mandatory (§9); `practice_id` is not a documented parameter here and is ignored."""
+    cust_id = call.params.get("cust_id", "")
+    if not cust_id:
+        raise SikkaError("API1026", long_message="cust_id is required.")
+    records = [
+        row
+        for practice in call.state.practices(call.office_id)
+        if practice.listed and practice.access and practice.cust_id == cust_id
+        for row in practice.operatories
+    ]
+    return list_response(call, fields.OPERATORIES, records, _exact("is_hidden"))
 
 
 def practice_schedule(call: Call) -> Response:
-    records = call.records(lambda p: p.schedule)
-    filters = _exact("resource_type", "resource_id", "practice_id")
-    return list_response(call, fields.PRACTICE_SCHEDULE, records, filters)
+    return list_response(call, fields.PRACTICE_SCHEDULE, call.records(lambda p: p.schedule), SCHEDULE_FILTERS)
 
 
 def appointment_statuses(call: Call) -> Response:
     records = call.records(views.appointment_statuses)
-    return list_response(call, fields.APPOINTMENT_STATUSES, records, _exact("status", "practice_id"))
+    return list_response(call, fields.APPOINTMENT_STATUSES, records, _exact("status"))
 
 
 def practice_variables(call: Call) -> Response:
     records = call.records(views.practice_variables)
-    return list_response(call, fields.PRACTICE_VARIABLES, records, _exact("service_name", "practice_id"))
+    return list_response(call, fields.PRACTICE_VARIABLES, records, _exact("service_name", "service_item"))
 
 
 def available_slots(call: Call) -> Response:
     now = call.state.now()
-    records = call.records(lambda p: views.available_slots(p, now, call.params))
-    return list_response(call, fields.AVAILABLE_SLOTS, records, _exact("provider_id", "practice_id"))
+    records = call.records(lambda p: slots.available_slots(p, now, call.params))
+    return list_response(call, fields.AVAILABLE_SLOTS, records, _exact("provider_id", "operatory"))
 
 
 def writeback_details(call: Call) -> Response:
-    records = call.records(lambda p: p.appointment_types)
-    filters = _exact("writeback_type", "category", "practice_id")
-    return list_response(call, fields.WRITEBACK_DETAILS, records, filters)
+    if not call.params.get("writeback_type", ""):
+        raise SikkaError("API1020", long_message="Missing parameter(s): writeback_type.")
+    filters = {**_exact("writeback_type", "item"), "category": verbatim("category")}
+    return list_response(call, fields.WRITEBACK_DETAILS, call.records(views.writeback_details), filters)
+
+
+def patient_balance(call: Call) -> Response:
+    now = call.state.now()
+    records = call.records(lambda p: views.patient_balances(p, now))
+    return list_response(call, fields.PATIENT_BALANCE, records, _exact("patient_id", "customer_id"))
+
+
+def insurance_companies(call: Call) -> Response:
+    records = call.records(lambda p: p.insurance_companies)
+    return list_response(call, fields.INSURANCE_COMPANIES, records, _exact("insurance_company_id", "carrier_id"))
+
+
+def insurance_plan_coverage(call: Call) -> Response:
+    records = call.records(lambda p: p.coverage)
+    return list_response(call, fields.INSURANCE_PLAN_COVERAGE, records, _exact("insurance_company_id"))
 
 
 def writeback_status(call: Call) -> Response:
@@ -363,18 +452,24 @@ ENDPOINTS: list[tuple[str, str, Auth, Handler]] = [
     ("GET", "/request_key_info", Auth.NONE, request_key_info),
     ("GET", "/authorized_practices", Auth.APP, authorized_practices),
     ("GET", "/practice_location", Auth.APP, practice_location),
+    ("POST", "/practice_location", Auth.APP, set_practice_location),
     ("GET", "/supported_pmses", Auth.APP, supported_pmses),
     ("GET", "/writebacks", Auth.APP, writebacks),
     ("DELETE", "/writebacks", Auth.APP, delete_writeback),
+    ("GET", "/practices", Auth.KEY, practices),
     ("GET", "/patients", Auth.KEY, patients),
     ("GET", "/appointments", Auth.KEY, appointments),
     ("GET", "/providers", Auth.KEY, providers),
+    ("GET", "/pms_users", Auth.KEY, pms_users),
     ("GET", "/operatories", Auth.KEY, operatories),
     ("GET", "/practice_schedule", Auth.KEY, practice_schedule),
     ("GET", "/appointment_statuses", Auth.KEY, appointment_statuses),
     ("GET", "/practice_variables", Auth.KEY, practice_variables),
     ("GET", "/appointments_available_slots", Auth.KEY, available_slots),
     ("GET", "/writeback_details", Auth.KEY, writeback_details),
+    ("GET", "/patient_balance", Auth.KEY, patient_balance),
+    ("GET", "/insurance_companies", Auth.KEY, insurance_companies),
+    ("GET", "/insurance_plan_coverage", Auth.KEY, insurance_plan_coverage),
     ("GET", "/writeback_status", Auth.KEY, writeback_status),
     ("POST", "/appointment", Auth.KEY, submit(NEW_APPOINTMENT)),
     ("PUT", "/appointments/{appointment_sr_no}", Auth.KEY, submit(RESCHEDULE)),

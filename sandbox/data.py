@@ -1,140 +1,64 @@
-"""Deterministic practice data: the demo "Happy Dental Clinic" and generated practices for other tenants.
+"""Deterministic practice data: the demo office "Happy Dental Clinic" and generated practices for others.
 
 Everything derives from a seed and the practice-local date of the clock at creation, so two sandboxes with
 the same seed and clock hold identical records.
 
-Schedule semantics (inferred; Sikka documents the `practice_schedule` columns, not their meaning):
+- The demo office (DEMO_OFFICE_ID) has two listed locations: practice "1" (Happy Dental Clinic, Manhattan)
+  and practice "2" (Happy Dental Clinic Brooklyn, DEMO_SECOND_PRACTICE_ID), each with its own cust_id,
+  providers, chairs, hours, patients and bookings (sandbox.roster). `authorized_practices` lists the
+  second one only with `show=all` (§8).
+- Every location has a Staff provider (provider_type "Staff", is_user "True": the person Dolphin's `user`
+  and OrthoTrac's `staff` name), a hidden chair (`is_hidden` "T") that must never be booked,
+  `/pms_users` (one inactive), carriers and coverage (sandbox.billing); the first location also an
+  inactive provider (DDS0).
+- Schedules are week rows (sandbox.schedule): weeks differ (a provider works an extra day, takes a day
+  off or starts an hour late in some weeks) and one week holds a holiday, the first Thursday at least ten
+  days after creation. Bookings run from the first schedule week to FUTURE_DAYS ahead, within hours.
+- Patients' phones come in mixed formats, as PMS data does: about 70% "646-555-0123" (the documented
+  example), 20% "(646) 555-0123" and 10% "6465550123". A few families share the guarantor's cell phone,
+  address and insurance; their dependents' `guarantor_id` is the guarantor's patient_id.
 
-- A row belongs to one resource: `resource_type` "practice" (`resource_id` = practice_id), "provider"
-  (`resource_id` = provider_id) or "operatory" (`resource_id` = operatory).
-- Weekly template rows have `date` "". `<day>_start_n`/`<day>_end_n` (n = 1..3, "08:00") are the day's open
-  spans, "" when unused; the gap between span 1 and span 2 is lunch. A day without spans is closed.
-- A dated row (`date` "YYYY-MM-DDT00:00:00") applies to that date only and replaces the resource's weekly row
-  for it; only the columns of that date's weekday matter. `<day>_holiday` "True" closes the resource that
-  day, so a dated practice row with the holiday flag closes the whole practice.
-- A provider's or operatory's hours are its own rows intersected with the practice's; a resource without
-  rows follows the practice.
-
-Appointment statuses are Dentrix-like: Scheduled, Confirmed, Arrived, Complete, Broken, Canceled; Broken and
-Canceled appointments are `cancelled` "True" and free their time.
+Appointment statuses are Dentrix-like (sandbox.practice.STATUSES): Broken and Canceled appointments are
+`cancelled` "True" and free their time.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from sandbox import fields
+from sandbox import billing, fields
 from sandbox.envelopes import Record
-from sandbox.practice import Ids, Practice, is_cancel_status, sikka_date
-from sandbox.schedule import DAYS, SLOTS, Interval, day_name, open_hours, to_hhmm
+from sandbox.formats import sikka_date, to_hhmm
+from sandbox.pms import EAGLESOFT, pms_named
+from sandbox.practice import Ids, Practice, is_cancel_status
+from sandbox.roster import HYGIENIST, Person, Roster, Visit, roster
+from sandbox.schedule import (
+    DAYS,
+    OPERATORY,
+    PRACTICE,
+    PROVIDER,
+    Interval,
+    Week,
+    day_name,
+    open_hours,
+    week_row,
+    week_starts,
+)
 
 DEMO_OFFICE_ID = "D36000"
 DEMO_PRACTICE_ID = "1"
+DEMO_SECOND_PRACTICE_ID = "2"
 DEMO_SECRET_KEY = "7c4a8d09ca3762af61e59520943dc264"
 DEMO_PRACTICE_NAME = "Happy Dental Clinic"
+DEMO_SECOND_PRACTICE_NAME = "Happy Dental Clinic Brooklyn"
 
-STATUSES = ("Scheduled", "Confirmed", "Arrived", "Complete", "Broken", "Canceled")
-PAST_DAYS = 60
 FUTURE_DAYS = 30
-
-MORNING: Interval = (8 * 60, 12 * 60)
-AFTERNOON: Interval = (13 * 60, 17 * 60)
-FULL_DAY = (MORNING, AFTERNOON)
-SATURDAY = ((9 * 60, 13 * 60),)
-WEEKDAYS = DAYS[1:6]
-
-Week = Mapping[str, Sequence[Interval]]
-PRACTICE_WEEK: Week = {**dict.fromkeys(WEEKDAYS, FULL_DAY), "saturday": SATURDAY}
-
-
-class Visit(NamedTuple):
-    """An appointment type: what `writeback_details?category=appttype` lists."""
-
-    value: str
-    description: str
-    length: int
-
-
-DENTIST_VISITS = (
-    Visit("Exam", "Periodic exam", 30),
-    Visit("New Patient Exam", "Comprehensive exam and x-rays", 60),
-    Visit("Filling", "Composite restoration", 60),
-    Visit("Crown", "Crown preparation", 90),
-    Visit("Root Canal", "Endodontic therapy", 90),
-    Visit("Extraction", "Simple extraction", 30),
-    Visit("Emergency", "Limited exam, pain", 30),
-)
-HYGIENE_VISITS = (
-    Visit("Cleaning", "Adult prophylaxis", 60),
-    Visit("Periodontal Maintenance", "Perio maintenance", 60),
-)
-
-
-@dataclass(frozen=True)
-class Staff:
-    """A provider of the generated practices, with the hours and chairs they work."""
-
-    provider_id: str
-    firstname: str
-    lastname: str
-    specialty: str
-    specialty_code: str
-    status: str
-    week: Week
-    operatories: tuple[str, ...]
-    visits: tuple[Visit, ...]
-
-
-OPERATORIES = ("OP1", "OP2", "OP3", "OP4")
-DENTIST = {"specialty": "General Dentist", "specialty_code": "1223G0001X"}
-STAFF = (
-    Staff(
-        provider_id="DDS1",
-        firstname="Sarah",
-        lastname="Chen",
-        **DENTIST,
-        status="Active",
-        week=dict.fromkeys(WEEKDAYS, FULL_DAY),
-        operatories=("OP1", "OP2"),
-        visits=DENTIST_VISITS,
-    ),
-    Staff(
-        provider_id="DDS2",
-        firstname="Michael",
-        lastname="Patel",
-        **DENTIST,
-        status="Active",
-        week={**dict.fromkeys(WEEKDAYS[1:], FULL_DAY), "saturday": SATURDAY},  # not on Mondays
-        operatories=("OP2", "OP1"),
-        visits=DENTIST_VISITS,
-    ),
-    Staff(
-        provider_id="HYG1",
-        firstname="Maria",
-        lastname="Lopez",
-        specialty="Hygienist",
-        specialty_code="124Q00000X",
-        status="Active",
-        week={**dict.fromkeys(WEEKDAYS[:4], FULL_DAY), "friday": (MORNING, (13 * 60, 14 * 60))},
-        operatories=("OP3", "OP4"),
-        visits=HYGIENE_VISITS,
-    ),
-    Staff(
-        provider_id="DDS0",
-        firstname="Robert",
-        lastname="Hughes",
-        **DENTIST,
-        status="Inactive",
-        week={},
-        operatories=(),
-        visits=(),
-    ),
-)
-WORKING = tuple(staff for staff in STAFF if staff.status == "Active")
+HOLIDAY_NAME = "Founders Day"
+FAMILY_SHARE = 40
+"""One family (a guarantor and two or three dependents sharing a phone) per this many patients."""
 
 FEMALE = """
     Emma Olivia Ava Sophia Isabella Mia Charlotte Amelia Harper Evelyn Abigail Emily Elizabeth Sofia Madison
@@ -188,13 +112,6 @@ LOCALES = {
         (("San Jose", "95116"), ("Santa Clara", "95050"), ("Sunnyvale", "94086"), ("Campbell", "95008")),
     ),
 }  # fmt: skip
-PMS_VERSIONS = {
-    "dentrix": "G7.4",
-    "eaglesoft": "21.20",
-    "open dental": "23.3",
-    "orthotrac": "12.1",
-    "dolphin": "11.9",
-}
 
 
 def holiday_for(today: date) -> date:
@@ -216,138 +133,187 @@ def generate_practice(
     seed: int,
     now: datetime,
     ids: Ids,
+    location: int = 0,
 ) -> Practice:
-    """A practice with staff, chairs, hours, one holiday, `patients` patients and 90 days of appointments."""
+    """An office's location number `location` (0 = the first) with generated staff, hours and patients."""
     rng = random.Random(seed)
     locale = LOCALES.get(state, LOCALES["NY"])
-    city, zipcode = locale.cities[0]
+    city, zipcode = locale.cities[2 * location % len(locale.cities)]
+    slug = "".join(char for char in name.casefold() if char.isalnum())
     practice = Practice(
         office_id=office_id,
         practice_id=practice_id,
         secret_key=secret_key,
         name=name,
         pms=pms,
-        pms_version=PMS_VERSIONS.get(pms.casefold(), "1.0"),
+        pms_version=pms_named(pms).version,
         time_zone=time_zone,
         state=state,
         city=city,
         address=f"{rng.randint(10, 999)} {rng.choice(STREETS)}",
         zipcode=zipcode,
-        cust_id=str(rng.randint(10000, 99999)),
+        cust_id=str(next(ids.customer)),
         listed=listed,
         authorized_at=now,
-        statuses=STATUSES,
+        phone=f"{locale.area_codes[0]}555{rng.randint(1000, 1999)}",
+        email=f"frontdesk@{slug}.example.com",
+        website=f"https://www.{slug}.example.com",
+        npi=str(rng.randint(1_000_000_000, 1_999_999_999)),
+        main_office=location == 0,
+        roster=roster(location),
     )
     today = practice.local(now).date()
-    practice.providers = [_provider(practice, staff) for staff in STAFF]
-    practice.operatories = [_operatory(practice, operatory) for operatory in OPERATORIES]
-    practice.schedule = _schedule(practice, holiday_for(today))
-    practice.appointment_types = _appointment_types(practice)
-    for values in _patients(rng, practice, patients, today, locale):
-        patient_id = str(next(ids.patient))
-        practice.patients[patient_id] = practice.make_patient(patient_id, values)
+    practice.providers = [_provider(practice, person) for person in practice.roster.people]
+    practice.users = _users(practice, location)
+    practice.operatories = _operatories(practice)
+    practice.schedule = _schedule(rng, practice, today)
+    practice.insurance_companies = billing.insurance_companies(rng, practice.place, next(ids.insurance_company))
+    practice.coverage = billing.coverage(rng, practice.place, practice.insurance_companies)
+    patient_ids = [str(next(ids.patient)) for _ in range(patients)]
+    practice.patients = _patients(rng, practice, patient_ids, today, locale)
     for values in _appointments(rng, practice, today):
         sr_no = str(next(ids.appointment))
         practice.appointments[sr_no] = practice.make_appointment(sr_no, values)
     _set_last_visits(practice)
+    practice.debts = billing.debts(rng, list(practice.patients.values()))
     return practice
 
 
-def _provider(practice: Practice, staff: Staff) -> Record:
+def _provider(practice: Practice, person: Person) -> Record:
     record = dict.fromkeys(fields.PROVIDERS.keys, "")
     record.update(
-        href=practice.href(f"/providers/{staff.provider_id}"),
-        provider_id=staff.provider_id,
-        firstname=staff.firstname,
-        lastname=staff.lastname,
+        href=practice.href(f"/providers/{person.provider_id}"),
+        provider_id=person.provider_id,
+        firstname=person.firstname,
+        lastname=person.lastname,
         address_line1=practice.address,
         city=practice.city,
         state=practice.state,
         zipcode=practice.zipcode,
         country="USA",
-        provider_type="Provider",
-        specialty=staff.specialty,
-        speciality=staff.specialty,
-        specialty_code=staff.specialty_code,
+        provider_type=person.provider_type,
+        specialty=person.specialty,
+        speciality=person.specialty,
+        specialty_code=person.specialty_code,
         practice_id=practice.practice_id,
         practice_href=practice.href(),
-        patient_href=practice.href(f"/patients?provider_id={staff.provider_id}"),
-        appointment_href=practice.href(f"/appointments?provider_id={staff.provider_id}"),
-        status=staff.status,
-        initials=staff.firstname[0] + staff.lastname[0],
-        email=f"{staff.firstname[0]}{staff.lastname}@{practice.office_id}.example.com".lower(),
+        patient_href=practice.href(f"/patients?provider_id={person.provider_id}"),
+        appointment_href=practice.href(f"/appointments?provider_id={person.provider_id}"),
+        status=person.status,
+        initials=person.firstname[0] + person.lastname[0],
+        email=f"{person.firstname[0]}{person.lastname}@{practice.office_id}.example.com".lower(),
         is_hidden="False",
         is_organization="False",
-        is_user="False",
+        is_user=str(not person.books and person.status == "Active"),
         cust_id=practice.cust_id,
     )
     return record
 
 
-def _operatory(practice: Practice, operatory: str) -> Record:
-    return {
-        "provider_id": "",
-        "practice_id": practice.practice_id,
-        "operatory": operatory,
-        "cust_id": practice.cust_id,
-        "is_hidden": "F",
-        "abbreviation": f"OP-{operatory[2:]}",
-    }
+USERS = (("Karen", "Walsh", "Active"), ("Diego", "Santos", "Active"), ("Amy", "Fischer", "Inactive"))
 
 
-def _schedule(practice: Practice, holiday: date) -> list[Record]:
-    resources: list[tuple[str, str, Week]] = [
-        ("practice", practice.practice_id, PRACTICE_WEEK),
-        *(("provider", staff.provider_id, staff.week) for staff in WORKING),
-        *(("operatory", operatory, PRACTICE_WEEK) for operatory in OPERATORIES),
-    ]
-    closed = _schedule_row(practice, "practice", practice.practice_id, {}, on=holiday)
-    closed[f"{day_name(holiday)}_holiday"] = "True"
-    return [*(_schedule_row(practice, *resource) for resource in resources), closed]
+def _users(practice: Practice, location: int) -> list[Record]:
+    """The PMS's login users (`/pms_users`)."""
+    rows = []
+    for n, (first, last, status) in enumerate(USERS, start=1):
+        row = dict.fromkeys(fields.PMS_USERS.keys, "")
+        user_id = f"{location + 1}0{n}"
+        row.update(
+            href=practice.href(f"/pms_users/{user_id}"),
+            user_id=user_id,
+            firstname=first,
+            lastname=last,
+            address_line1=practice.address,
+            city=practice.city,
+            state=practice.state,
+            zipcode=practice.zipcode,
+            country="USA",
+            specialty="Front Desk",
+            status=status,
+            email=f"{first}.{last}@{practice.office_id}.example.com".lower(),
+            practice_id=practice.practice_id,
+            practice_href=practice.href(),
+            cust_id=practice.cust_id,
+        )
+        rows.append(row)
+    return rows
 
 
-def _schedule_row(
-    practice: Practice, resource_type: str, resource_id: str, week: Week, *, on: date | None = None
-) -> Record:
-    row = dict.fromkeys(fields.PRACTICE_SCHEDULE.keys, "")
-    row.update(
-        href=practice.href(f"/practice_schedule/{resource_type}-{resource_id}"),
-        practice_id=practice.practice_id,
-        practice_href=practice.href(),
-        date=sikka_date(on) if on else "",
-        cust_id=practice.cust_id,
-        resource_type=resource_type,
-        resource_id=resource_id,
-    )
-    for day in DAYS:
-        row[f"{day}_holiday"] = "False"
-        for n, (start, end) in zip(SLOTS, week.get(day, ()), strict=False):
-            row[f"{day}_start_{n}"] = to_hhmm(start)
-            row[f"{day}_end_{n}"] = to_hhmm(end)
-    return row
-
-
-def _appointment_types(practice: Practice) -> list[Record]:
+def _operatories(practice: Practice) -> list[Record]:
+    """The chairs, then the hidden one; `provider_id` is only filled for Eaglesoft (§9), `|`-joined."""
+    people = practice.roster.bookable if practice.profile.key == EAGLESOFT else ()
+    chairs = [(chair, "F") for chair in practice.roster.chairs] + [(practice.roster.hidden_chair, "T")]
     return [
         {
-            "href": practice.href(f"/writeback_details/appttype/{number}"),
-            "practice_id": practice.practice_id,
-            "writeback_type": "new_appointment",
-            "category": "appttype",
-            "id": str(number),
-            "value": visit.value,
-            "description": visit.description,
-            "length": str(visit.length),
+            "provider_id": "|".join(person.provider_id for person in people if chair in person.operatories),
+            "practice_id": f"{practice.practice_id}-0",
+            "operatory": chair,
+            "cust_id": practice.cust_id,
+            "is_hidden": hidden,
+            "abbreviation": f"OP-{n}",
         }
-        for number, visit in enumerate(DENTIST_VISITS + HYGIENE_VISITS, start=1)
+        for n, (chair, hidden) in enumerate(chairs, start=1)
     ]
 
 
-def _patients(rng: random.Random, practice: Practice, count: int, today: date, locale: Locale) -> list[Record]:
-    phones = iter(_phone_numbers(rng, locale.area_codes, 3 * count))
+def _schedule(rng: random.Random, practice: Practice, today: date) -> list[Record]:
+    """Week rows for the practice, each booked provider and each visible chair."""
+    starts = week_starts(today)
+    holiday = holiday_for(today)
+    layout = practice.roster
+    resources: list[tuple[str, str, list[Week]]] = [
+        (PRACTICE, practice.practice_id, [layout.practice_week] * len(starts)),
+        *((PROVIDER, p.provider_id, _varied(rng, p, layout, len(starts))) for p in layout.bookable),
+        *((OPERATORY, chair, [layout.practice_week] * len(starts)) for chair in layout.chairs),
+    ]
+    rows = []
+    for resource_type, resource_id, weeks in resources:
+        for number, (start, week) in enumerate(zip(starts, weeks, strict=True)):
+            closed = resource_type == PRACTICE and start <= holiday < start + timedelta(weeks=1)
+            holidays = {day_name(holiday): HOLIDAY_NAME} if closed else {}
+            own_week = {day: spans for day, spans in week.items() if day not in holidays}
+            common = {
+                "href": practice.href(f"/practice_schedule/{resource_type.casefold()}-{resource_id}-{number}"),
+                "practice_id": practice.practice_id,
+                "practice_href": practice.href(),
+                "cust_id": practice.cust_id,
+                "resource_type": resource_type,
+                "resource_id": resource_id,
+            }
+            rows.append(week_row(common, start, own_week, holidays))
+    return rows
+
+
+def _varied(rng: random.Random, person: Person, layout: Roster, weeks: int) -> list[Week]:
+    """The person's weeks: usual, except one week with an extra day, one with a day off and one starting an
+    hour late (never the last week, which later days repeat)."""
+    usual = person.week or {}
+    extra, off, late = rng.sample(range(weeks - 1), 3)
+    varied = [usual] * weeks
+    free_day = next((day for day in DAYS if day in layout.practice_week and day not in usual), None)
+    if free_day is not None:
+        varied[extra] = {**usual, free_day: layout.practice_week[free_day]}
+    day_off = rng.choice(sorted(usual))
+    varied[off] = {day: spans for day, spans in usual.items() if day != day_off}
+    varied[late] = {day: _start_late(spans) for day, spans in usual.items()}
+    return varied
+
+
+def _start_late(spans: Sequence[Interval]) -> Sequence[Interval]:
+    (start, end), *rest = spans
+    return [(start + 60, end), *rest] if end - start > 60 else spans
+
+
+def _patients(
+    rng: random.Random, practice: Practice, patient_ids: Sequence[str], today: date, locale: Locale
+) -> dict[str, Record]:
+    phones = iter(_phone_numbers(rng, locale.area_codes, 3 * len(patient_ids)))
     emails: set[str] = set()
-    patients = []
-    for _ in range(count):
+    dentists = [p.provider_id for p in practice.roster.bookable if p.specialty != HYGIENIST[0]]
+    hygienist = next((p.provider_id for p in practice.roster.bookable if p.specialty == HYGIENIST[0]), "")
+    patients: dict[str, Record] = {}
+    for patient_id in patient_ids:
         female = rng.random() < 0.52
         first, last = rng.choice(FEMALE if female else MALE), rng.choice(LASTNAMES)
         birth = _random_day(rng, date(1940, 1, 1), date(2020, 12, 31))
@@ -358,41 +324,70 @@ def _patients(rng: random.Random, practice: Practice, count: int, today: date, l
         email = email if email not in emails else f"{email}{len(emails)}"
         emails.add(email)
         has_cell = rng.random() < 0.96
-        patients.append(
-            {
-                "firstname": first,
-                "middlename": rng.choice("ABCDEFGHJKLMNPRSTW") if rng.random() < 0.15 else "",
-                "lastname": last,
-                "preferred_name": NICKNAMES.get(first, "") if rng.random() < 0.5 else "",
-                "gender": "Female" if female else "Male",
-                "birthdate": sikka_date(birth),
-                "status": "Inactive" if rng.random() < 0.1 else "Active",
-                "address_line1": f"{rng.randint(1, 999)} {rng.choice(STREETS)}",
-                "address_line2": f"Apt {rng.randint(1, 20)}{rng.choice('ABCD')}" if rng.random() < 0.3 else "",
-                "city": city,
-                "state": practice.state,
-                "zipcode": zipcode,
-                "cell": next(phones) if has_cell else "",
-                "homephone": next(phones) if not has_cell or rng.random() < 0.25 else "",
-                "workphone": next(phones) if rng.random() < 0.12 else "",
-                "email": f"{email}@{rng.choice(('example.com', 'example.net', 'example.org'))}"
-                if rng.random() < 0.85
-                else "",
-                "provider_id": rng.choice(("DDS1", "DDS2")),
-                "hygienist": "HYG1",
-                "created_date": sikka_date(created),
-                "first_visit": sikka_date(created),
-                "preferred_contact": rng.choice(("Cell", "Email", "Text", "")),
-            }
-        )
+        values = {
+            "firstname": first,
+            "middlename": rng.choice("ABCDEFGHJKLMNPRSTW") if rng.random() < 0.15 else "",
+            "lastname": last,
+            "preferred_name": NICKNAMES.get(first, "") if rng.random() < 0.5 else "",
+            "gender": "Female" if female else "Male",
+            "birthdate": sikka_date(birth),
+            "status": "Inactive" if rng.random() < 0.1 else "Active",
+            "address_line1": f"{rng.randint(1, 999)} {rng.choice(STREETS)}",
+            "address_line2": f"Apt {rng.randint(1, 20)}{rng.choice('ABCD')}" if rng.random() < 0.3 else "",
+            "city": city,
+            "state": practice.state,
+            "zipcode": zipcode,
+            "cell": next(phones) if has_cell else "",
+            "homephone": next(phones) if not has_cell or rng.random() < 0.25 else "",
+            "workphone": next(phones) if rng.random() < 0.12 else "",
+            "email": f"{email}@{rng.choice(('example.com', 'example.net', 'example.org'))}"
+            if rng.random() < 0.85
+            else "",
+            "provider_id": rng.choice(dentists),
+            "hygienist": hygienist,
+            "created_date": sikka_date(created),
+            "first_visit": sikka_date(created),
+            "preferred_contact": rng.choice(("Cell", "Email", "Text", "")),
+        }
+        patients[patient_id] = practice.make_patient(patient_id, values)
+        billing.insure(rng, patients[patient_id], practice.insurance_companies)
+    _make_families(rng, list(patients.values()))
     return patients
 
 
+def _make_families(rng: random.Random, patients: Sequence[Record]) -> None:
+    """Turn some patients into families: a guarantor born before 1990 and two or three dependents who take
+    the guarantor's last name, address, cell phone (stored the same way) and insurance."""
+    adults = [p for p in patients if p["birthdate"] < "1990" and p["cell"] and p["status"] == "Active"]
+    heads = rng.sample(adults, min(len(adults), max(1, len(patients) // FAMILY_SHARE)))
+    free = [p for p in patients if p not in heads]
+    for head in heads:
+        for number in range(min(len(free), rng.randint(2, 3))):
+            dependent = free.pop(rng.randrange(len(free)))
+            relationship = "Spouse" if number == 0 else "Child"
+            dependent.update(
+                {key: head[key] for key in ("lastname", "address_line1", "address_line2", "city", "zipcode", "cell")},
+                guarantor_id=head["patient_id"],
+                guarantor_patient_id=head["patient_id"],
+                guarantor_href=head["guarantor_href"],
+                guarantor_first_name=head["firstname"],
+                guarantor_last_name=head["lastname"],
+                homephone="",
+                status="Active",
+            )
+            billing.share_insurance(dependent, head, relationship)
+
+
 def _phone_numbers(rng: random.Random, area_codes: Sequence[str], count: int) -> list[str]:
-    """`count` distinct fictional numbers, `646-555-0123` style (555-01xx first)."""
+    """`count` distinct fictional numbers (555-01xx first), in mixed formats: 70% `646-555-0123`,
+    20% `(646) 555-0123`, 10% `6465550123`."""
     areas = len(area_codes)
     picks = rng.sample(range(max(count, 100 * areas)), count)
-    return [f"{area_codes[i % areas]}-555-{100 + i // areas:04d}" for i in picks]
+    numbers = [(area_codes[i % areas], f"{100 + i // areas:04d}") for i in picks]
+    return [
+        f"{area}-555-{line}" if roll < 0.7 else f"({area}) 555-{line}" if roll < 0.9 else f"{area}555{line}"
+        for (area, line), roll in ((number, rng.random()) for number in numbers)
+    ]
 
 
 def _random_day(rng: random.Random, first: date, last: date) -> date:
@@ -400,58 +395,72 @@ def _random_day(rng: random.Random, first: date, last: date) -> date:
 
 
 def _appointments(rng: random.Random, practice: Practice, today: date) -> list[Record]:
-    """Non-overlapping bookings within hours, from PAST_DAYS ago to FUTURE_DAYS ahead, by date and time."""
+    """Non-overlapping bookings within hours, from the first schedule week to FUTURE_DAYS ahead."""
     everyone = list(practice.patients)
     active = [pid for pid, patient in practice.patients.items() if patient["status"] == "Active"]
+    first = date.fromisoformat(practice.schedule[0]["date"][:10])
     bookings: list[Record] = []
-    for offset in range(-PAST_DAYS, FUTURE_DAYS):
+    for offset in range((first - today).days, FUTURE_DAYS):
         day = today + timedelta(days=offset)
-        chairs: dict[str, list[Interval]] = {operatory: [] for operatory in OPERATORIES}
-        for staff in WORKING:
+        chairs: dict[str, list[Interval]] = {chair: [] for chair in practice.roster.chairs}
+        for person in practice.roster.bookable:
             density = 0.45 if offset < 0 else rng.choice((0.2, 0.3, 0.45, 0.6, 0.95))
-            for start, end in open_hours(practice.schedule, day, provider_id=staff.provider_id):
+            for start, end in open_hours(practice.schedule, day, provider_id=person.provider_id):
                 cursor = start
                 while cursor < end:
-                    visit = rng.choice(staff.visits)
+                    visit = rng.choice(person.visits)
                     finish = cursor + visit.length
-                    chair = _free_chair(chairs, staff, cursor, finish)
+                    chair = _free_chair(chairs, person, cursor, finish)
                     if finish > end or chair is None or rng.random() >= density:
                         cursor += 30
                         continue
-                    status = _status(rng, offset)
-                    made = min(day, today) - timedelta(days=rng.randint(1, 60))
-                    bookings.append(
-                        {
-                            "patient_id": rng.choice(everyone if offset < 0 else active),
-                            "provider_id": staff.provider_id,
-                            "operatory": chair,
-                            "date": sikka_date(day),
-                            "time": to_hhmm(cursor),
-                            "length": str(visit.length),
-                            "type": visit.value,
-                            "description": visit.description,
-                            "status": status,
-                            "note": rng.choice(("", "", "", "Prefers morning reminders", "Anxious patient")),
-                            "appointment_made_date": sikka_date(made),
-                            "last_changed_date": sikka_date(made),
-                            "cancelled_date": sikka_date(made) if is_cancel_status(status) else "",
-                        }
-                    )
-                    if not is_cancel_status(status):
+                    bookings.append(_booking(rng, day, today, cursor, person, chair, visit, everyone, active))
+                    if not is_cancel_status(bookings[-1]["status"]):
                         chairs[chair].append((cursor, finish))
                     cursor = finish
     return sorted(bookings, key=lambda booking: (booking["date"], booking["time"], booking["provider_id"]))
 
 
-def _free_chair(chairs: Mapping[str, Sequence[Interval]], staff: Staff, start: int, end: int) -> str | None:
+def _booking(
+    rng: random.Random,
+    day: date,
+    today: date,
+    start: int,
+    person: Person,
+    chair: str,
+    visit: Visit,
+    everyone: Sequence[str],
+    active: Sequence[str],
+) -> Record:
+    past = day < today
+    status = _status(rng, past)
+    made = min(day, today) - timedelta(days=rng.randint(1, 60))
+    return {
+        "patient_id": rng.choice(everyone if past else active),
+        "provider_id": person.provider_id,
+        "operatory": chair,
+        "date": sikka_date(day),
+        "time": to_hhmm(start),
+        "length": str(visit.length),
+        "type": visit.value,
+        "description": visit.description,
+        "status": status,
+        "note": rng.choice(("", "", "", "Prefers morning reminders", "Anxious patient")),
+        "appointment_made_date": sikka_date(made),
+        "last_changed_date": sikka_date(made),
+        "cancelled_date": sikka_date(made) if is_cancel_status(status) else "",
+    }
+
+
+def _free_chair(chairs: Mapping[str, Sequence[Interval]], person: Person, start: int, end: int) -> str | None:
     """The first of the provider's chairs (then any other) free during [start, end)."""
-    order = staff.operatories + tuple(chair for chair in OPERATORIES if chair not in staff.operatories)
+    order = person.operatories + tuple(chair for chair in chairs if chair not in person.operatories)
     return next((chair for chair in order if all(e <= start or end <= s for s, e in chairs[chair])), None)
 
 
-def _status(rng: random.Random, offset: int) -> str:
+def _status(rng: random.Random, past: bool) -> str:
     roll = rng.random()
-    if offset < 0:
+    if past:
         return "Broken" if roll < 0.05 else "Canceled" if roll < 0.09 else "Complete"
     return "Canceled" if roll < 0.04 else "Confirmed" if roll < 0.4 else "Scheduled"
 

@@ -1,14 +1,14 @@
 """The keys Sikka returns per endpoint: the default set and the `fields=get_all` set.
 
-Taken from the documented examples (tests/fixtures/sikka-examples), in their order. Shapes marked
-*inferred* have no documented example.
+Taken from the documented examples (tests/fixtures/sikka-examples), in their order; endpoints without an
+example body use the documented field lists (sikka-reference.md), in their order.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from sandbox.schedule import DAYS
+DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 
 
 class Shape(NamedTuple):
@@ -37,6 +37,11 @@ def _keys(names: str) -> tuple[str, ...]:
 def _same(names: str) -> Shape:
     keys = _keys(names)
     return Shape(keys, keys)
+
+
+def _plus(default: str, extra: str) -> Shape:
+    """A shape whose get_all set is the default set followed by `extra`."""
+    return Shape(_keys(default), _keys(default) + _keys(extra))
 
 
 PATIENTS = Shape(
@@ -160,13 +165,67 @@ WRITEBACKS = _same("""
     duration_in_second
 """)
 
-# Inferred: Sikka documents the capability flags of /supported_pmses but no example body.
-SUPPORTED_PMSES = _same("""
-    href practice_management_system new_patient_writeback new_appointment_writeback
-    appointment_status_writeback appointment_reschedule_writeback patient_update_writeback
+WRITEBACK_FLAGS = _keys("""
+    appointment_status_writeback payment_writeback new_appointment_writeback new_patient_writeback
+    note_writeback claim_notes_status_writeback insurance_payment_writeback lab_result_writeback
 """)
 
-# Inferred: /writeback_details?writeback_type=new_appointment&category=appttype has no documented example.
-WRITEBACK_DETAILS = _same("href practice_id writeback_type category id value description length")
+# The shapes below have no example body in tests/fixtures/sikka-examples: their keys are the documented
+# field lists of sikka-reference.md, in its order.
+
+SUPPORTED_PMSES = _same(
+    """
+    specialty domain practice_management_system practice_management_system_version
+    display_practice_management_system_name
+    """
+    + " ".join(WRITEBACK_FLAGS)
+)
+
+WRITEBACK_DETAILS = _same("href practice_id practice_href description cust_id category item")
+
+PRACTICES = _plus(
+    """
+    href patient_href provider_href appointment_href guarantor_href transaction_href practice_id name
+    description address_line1 address_line2 city state zipcode phone email cust_id
+    """,
+    "country national_provider_identifier website is_main_office",
+)
+
+PMS_USERS = _plus(
+    """
+    href user_id firstname lastname address_line1 address_line2 city state zipcode phone specialty
+    specialty_code status email birthdate hire_date practice_id practice_href cust_id
+    """,
+    "country",
+)
+
+AGING = tuple(
+    f"{who}_amount_{bucket}"
+    for who in ("patient", "insurance")
+    for bucket in ("less_than_30", "between_30_60", "between_60_90", "greater_than_90")
+)
+
+PATIENT_BALANCE = _same(
+    "patient_id firstname lastname practice_id practice_name customer_id chart_number current_date "
+    + " ".join(AGING)
+    + " patient_balance unapplied insurance_due patient_due account_balance write_off"
+)
+
+INSURANCE_COMPANIES = _plus(
+    """
+    href insurance_company_id payer_id address_line1 address_line2 city state zipcode country phone fax
+    employer_id employer_href default_employer practice_id practice_href fee_no group_plan_number
+    maximum_yearly_benefit maximum_family_benefit renew_month insurance_type plan_type sub_type
+    is_maximum_coverage maximum_coverage_amount family_deductible_limit individual_deductible_limit
+    individual_ortho_maximum_limit charge_per_visit notes insurance_plan_status
+    mail_to_insurance_company_id pre_authorization_mail_to_insurance_company_id eligibility
+    """,
+    "insurance_company_name group_plan_name carrier_id cust_id rendering_provider_address",
+)
+
+INSURANCE_PLAN_COVERAGE = _same("""
+    href practice_id practice_href insurance_company_id insurance_company_href procedure_code_from
+    procedure_code_to co_pay percentage_covered category deductible is_deductible
+""")
 
 REQUEST_KEY_INFO = _keys("href status request_key start_time end_time expires_in issued_to request_count scope domain")

@@ -1,16 +1,21 @@
-"""One practice's records (patients, appointments, providers, ...) and the rules that govern them."""
+"""One practice location (office_id + practice_id): its records and the rules that govern them."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sandbox import fields
+from sandbox.billing import Owed, Place
 from sandbox.envelopes import Record
-from sandbox.schedule import Interval, to_minutes
+from sandbox.formats import to_minutes
+from sandbox.pms import Pms, pms_named
+from sandbox.roster import MAIN, VISITS, Roster, Visit
+from sandbox.schedule import Interval
 
 HREF_BASE = "https://api.sikkasoft.com/v4"
 """Item `href`s point at Sikka's host as in the documented examples; pagination links use the sandbox's."""
@@ -30,6 +35,30 @@ ORTHO_PMSES = frozenset({"orthotrac", "dolphin"})
 """PMSs (casefolded) with template slots in /appointments_available_slots and patient-update writebacks."""
 
 
+class AppointmentStatus(NamedTuple):
+    """A status as appointments show it (`text`, also `/appointment_statuses`) and the practice_variables
+    code a status write must send (`value`, §15, §23.12): the two differ in form, as documented
+    (`open.unconfirm`)."""
+
+    text: str
+    value: str
+
+    @property
+    def frees_time(self) -> bool:
+        """Whether an appointment in this status no longer takes its time."""
+        return is_cancel_status(self.text)
+
+
+STATUSES = (
+    AppointmentStatus("Scheduled", "open.unconfirm"),
+    AppointmentStatus("Confirmed", "open.confirm"),
+    AppointmentStatus("Arrived", "open.arrived"),
+    AppointmentStatus("Complete", "complete.confirm"),
+    AppointmentStatus("Broken", "broken.noshow"),
+    AppointmentStatus("Canceled", "cancel.patient"),
+)
+
+
 @dataclass
 class Ids:
     """Id sequences shared by all practices of a sandbox, so ids never collide across tenants."""
@@ -37,15 +66,12 @@ class Ids:
     patient: Iterator[int] = field(default_factory=lambda: itertools.count(10001))
     appointment: Iterator[int] = field(default_factory=lambda: itertools.count(70001))
     writeback: Iterator[int] = field(default_factory=lambda: itertools.count(275001))
-
-
-def sikka_date(day: date) -> str:
-    """A date as Sikka writes it: `2026-12-01T00:00:00`."""
-    return f"{day.isoformat()}T00:00:00"
+    customer: Iterator[int] = field(default_factory=lambda: itertools.count(4101))
+    insurance_company: Iterator[int] = field(default_factory=lambda: itertools.count(501, 10))
 
 
 def is_cancel_status(status: str) -> bool:
-    """Whether an appointment status means the appointment no longer takes its time."""
+    """Whether an appointment status (its text) means the appointment no longer takes its time."""
     folded = status.casefold()
     return "cancel" in folded or "broken" in folded
 
@@ -57,14 +83,14 @@ def span(appointment: Mapping[str, str]) -> Interval:
 
 @dataclass
 class Practice:
-    """A practice location (office_id + practice_id) and everything the sandbox stores for it."""
+    """A practice location and everything the sandbox stores for it."""
 
     office_id: str
     practice_id: str
     secret_key: str
     name: str
     pms: str
-    pms_version: str
+    """The PMS name (see sandbox.pms); everything PMS-specific is derived from it when used."""
     time_zone: str
     state: str
     city: str
@@ -73,19 +99,45 @@ class Practice:
     cust_id: str
     listed: bool
     authorized_at: datetime
+    pms_version: str = ""
+    phone: str = ""
+    email: str = ""
+    website: str = ""
+    npi: str = ""
+    main_office: bool = True
+    roster: Roster = MAIN
     providers: list[Record] = field(default_factory=list)
+    users: list[Record] = field(default_factory=list)
+    """The `/pms_users` rows."""
     operatories: list[Record] = field(default_factory=list)
     schedule: list[Record] = field(default_factory=list)
-    statuses: tuple[str, ...] = ()
-    appointment_types: list[Record] = field(default_factory=list)
+    statuses: tuple[AppointmentStatus, ...] = STATUSES
     patients: dict[str, Record] = field(default_factory=dict)
     appointments: dict[str, Record] = field(default_factory=dict)
+    insurance_companies: list[Record] = field(default_factory=list)
+    coverage: list[Record] = field(default_factory=list)
+    debts: dict[str, Owed] = field(default_factory=dict)
+    """What each account (by guarantor patient_id) owes; absent = nothing."""
+    access: bool = True
+    """API access for this location (`POST /practice_location`, §8)."""
+    uploaded: bool = True
+    """Whether the location's data has been uploaded; until then its reads answer API2010."""
+    reloading: bool = False
+    """Whether Sikka is reloading the location's data (`Data-Insert: in progress`)."""
     writeback_delay_seconds: float | None = None
     """Overrides SandboxConfig.writeback_delay_seconds for this practice."""
 
     @property
+    def profile(self) -> Pms:
+        return pms_named(self.pms)
+
+    @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(WINDOWS_ZONES[self.time_zone])
+
+    @property
+    def place(self) -> Place:
+        return Place(self.practice_id, self.cust_id, self.href())
 
     def local(self, now: datetime) -> datetime:
         """`now` as a naive practice-local time, the way Sikka reports times."""
@@ -100,9 +152,13 @@ class Practice:
     def operatory(self, operatory: str) -> Record | None:
         return next((row for row in self.operatories if row["operatory"] == operatory), None)
 
-    def status_named(self, status: str) -> str | None:
-        """The practice's spelling of an appointment status, matched case-insensitively."""
-        return next((known for known in self.statuses if known.casefold() == status.casefold()), None)
+    def status_of(self, value: str) -> AppointmentStatus | None:
+        """The status whose practice_variables `value` this is (exact match)."""
+        return next((status for status in self.statuses if status.value == value), None)
+
+    def visit_of(self, type_id: str) -> Visit | None:
+        """The visit type whose writeback_details `item` this is."""
+        return next((visit for visit in VISITS if self.roster.type_id(visit) == type_id), None)
 
     def conflict(self, appointment: Mapping[str, str], ignore: str = "") -> Record | None:
         """A non-cancelled appointment (other than `ignore`) overlapping `appointment`'s provider or chair."""
@@ -122,18 +178,15 @@ class Practice:
         return None
 
     def make_patient(self, patient_id: str, values: Mapping[str, str]) -> Record:
-        """A complete patient record (every get_all key) from the given values."""
+        """A complete patient record (every get_all key) from the given values; its own guarantor by default."""
         record = dict.fromkeys(fields.PATIENTS.keys, "")
         record.update(
             href=self.href(f"/patients/{patient_id}"),
             patient_id=patient_id,
             guarantor_id=patient_id,
-            guarantor_patient_id=patient_id,
             practice_id=self.practice_id,
             practice_href=self.href(),
             appointment_href=self.href(f"/appointments?patient_id={patient_id}"),
-            guarantor_href=self.href(f"/guarantors/{patient_id}"),
-            primary_insurance_company_href=self.href("/insurance_companies/"),
             status="Active",
             country="USA",
             fee_no="0",
@@ -142,9 +195,14 @@ class Practice:
             chart_number=patient_id,
         )
         record.update(values)
-        record["provider_href"] = self.href(f"/providers/{record['provider_id']}")
-        record["guarantor_first_name"] = record["firstname"]
-        record["guarantor_last_name"] = record["lastname"]
+        guarantor = self.patients.get(record["guarantor_id"], record)
+        record.update(
+            provider_href=self.href(f"/providers/{record['provider_id']}"),
+            guarantor_href=self.href(f"/guarantors/{record['guarantor_id']}"),
+            guarantor_patient_id=record["guarantor_id"],
+            guarantor_first_name=guarantor["firstname"],
+            guarantor_last_name=guarantor["lastname"],
+        )
         return record
 
     def make_appointment(self, sr_no: str, values: Mapping[str, str]) -> Record:
@@ -169,16 +227,20 @@ class Practice:
     def refresh_appointment(self, record: Record) -> None:
         """Recompute an appointment's derived fields after its patient, provider or status changed."""
         patient = self.patients.get(record["patient_id"], {})
+        guarantor = self.patients.get(patient.get("guarantor_id", ""), patient)
         provider = self.provider(record["provider_id"]) or {}
-        name = f"{patient.get('firstname', '')} {patient.get('lastname', '')}".strip()
         record.update(
             patient_href=self.href(f"/patients/{record['patient_id']}"),
             provider_href=self.href(f"/providers/{record['provider_id']}"),
             guarantor_id=patient.get("guarantor_id", ""),
             guarantor_href=self.href(f"/guarantors/{patient['guarantor_id']}") if patient else "",
-            patient_name=name,
-            guarantor_name=name,
+            patient_name=_name(patient),
+            guarantor_name=_name(guarantor),
             hygienist=record["provider_id"] if provider.get("specialty") == "Hygienist" else "",
             cancelled=str(is_cancel_status(record["status"])),
             is_confirmed=str(record["status"].casefold() == "confirmed"),
         )
+
+
+def _name(person: Mapping[str, str]) -> str:
+    return f"{person.get('firstname', '')} {person.get('lastname', '')}".strip()

@@ -1,4 +1,16 @@
-"""Query parameters of list endpoints: exact filters, RQL `find=`, page-index paging and field selection."""
+"""Query parameters of list endpoints: exact filters, RQL `find=`, page-index paging and field selection.
+
+- Exact filters compare case-insensitively: the PMS databases behind Sikka (SQL Server, MySQL, ...)
+  compare text case-insensitively by default. `verbatim` filters compare character for character: phone
+  numbers (no normalisation: "408-555-0101" does not match "(408) 555-0101", §23.5) and the few values
+  whose case the docs leave open and the sandbox reads strictly (writeback_details `category`, §19).
+- RQL `find=` (§6; its open points are §23.4, each read the least convenient way): `like_` means "starts
+  with", compared case-sensitively, with `%` and `_` as literal characters (no wildcards); `eq_`, `neq_`,
+  `gt_`, `gte_`, `lt_`, `lte_` compare dates on their date part, numbers as numbers and text
+  case-insensitively; `::AND::` and `::OR::` are evaluated strictly left to right with no precedence
+  (`a::OR::b::AND::c` is `(a OR b) AND c`).
+- A parameter the sandbox does not implement is ignored, so the rows come back unfiltered.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +29,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 5000
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_JOINS = re.compile(r"(::AND::|::OR::)")
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "eq_": operator.eq,
     "neq_": operator.ne,
@@ -25,10 +38,6 @@ _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "lte_": operator.le,
     "lt_": operator.lt,
 }
-
-
-def digits(text: str) -> str:
-    return "".join(char for char in text if char.isdigit())
 
 
 def exact(field: str) -> Filter:
@@ -41,14 +50,9 @@ def exact(field: str) -> Filter:
     return make
 
 
-def phone(*fields: str) -> Filter:
-    """Any of `fields` holds the same number (inferred: digits are compared, formatting is ignored)."""
-
-    def make(value: str) -> Predicate:
-        wanted = digits(value)
-        return lambda record: any(digits(record[field]) == wanted for field in fields if record[field])
-
-    return make
+def verbatim(field: str) -> Filter:
+    """Equal to the value character for character."""
+    return lambda value: lambda record: record[field] == value
 
 
 def on_or_after(field: str) -> Filter:
@@ -61,26 +65,35 @@ def on_or_before(field: str) -> Filter:
     return _date_bound(field, operator.le)
 
 
-def search(text_fields: Sequence[str], phone_fields: Sequence[str]) -> Filter:
-    """Free text: a case-insensitive substring of a text field, or (with 3+ digits) of a phone number."""
+def on_day(field: str) -> Filter:
+    """`first_visit=yyyy-mm-dd`: the record's date is that day."""
+    return _date_bound(field, operator.eq)
+
+
+def search(fields: Sequence[str]) -> Filter:
+    """One term equal to the whole value of any of `fields`, case-insensitively (§23.5: partial or exact is
+    undocumented; exact is the least convenient reading)."""
 
     def make(value: str) -> Predicate:
-        needle, number = value.casefold().strip(), digits(value)
-
-        def matches(record: Mapping[str, str]) -> bool:
-            if any(needle in record[field].casefold() for field in text_fields):
-                return True
-            return len(number) >= 3 and any(number in digits(record[field]) for field in phone_fields)
-
-        return matches
+        wanted = value.casefold()
+        return lambda record: any(record[field].casefold() == wanted for field in fields)
 
     return make
 
 
 def parse_find(expression: str) -> Predicate:
-    """RQL `find=`: `field=op_value` clauses joined by `::AND::` (binding tighter) and `::OR::`."""
-    groups = [[_clause(clause) for clause in group.split("::AND::")] for group in expression.split("::OR::")]
-    return lambda record: any(all(clause(record) for clause in group) for group in groups)
+    """RQL `find=`: `field=op_value` clauses joined by `::AND::`/`::OR::`, evaluated left to right."""
+    first, *rest = _JOINS.split(expression)
+    predicate = _clause(first)
+    for join, clause in zip(rest[::2], rest[1::2], strict=True):
+        predicate = _join(predicate, join, _clause(clause))
+    return predicate
+
+
+def _join(left: Predicate, join: str, right: Predicate) -> Predicate:
+    if join == "::AND::":
+        return lambda record: left(record) and right(record)
+    return lambda record: left(record) or right(record)
 
 
 def apply_filters(
@@ -109,19 +122,13 @@ def project(records: Iterable[Mapping[str, str]], keys: Sequence[str]) -> list[R
 def _clause(clause: str) -> Predicate:
     field, _, condition = clause.partition("=")
     if condition.startswith("like_"):
-        pattern = _like(condition.removeprefix("like_"))
-        return lambda record: pattern.fullmatch(record.get(field, "")) is not None
+        start = condition.removeprefix("like_")
+        return lambda record: record.get(field, "").startswith(start)
     prefix = next((prefix for prefix in _OPERATORS if condition.startswith(prefix)), None)
     if prefix is None:
         raise invalid(f"Invalid find clause: {clause}")
     compare, operand = _OPERATORS[prefix], condition.removeprefix(prefix)
     return lambda record: compare(*_comparable(record.get(field, ""), operand))
-
-
-def _like(pattern: str) -> re.Pattern[str]:
-    """SQL LIKE (`%` any run, `_` one character), case-insensitive."""
-    translated = "".join(".*" if char == "%" else "." if char == "_" else re.escape(char) for char in pattern)
-    return re.compile(translated, re.IGNORECASE | re.DOTALL)
 
 
 def _comparable(value: str, operand: str) -> tuple[Any, Any]:

@@ -14,11 +14,14 @@ from sandbox.data import (
     DEMO_OFFICE_ID,
     DEMO_PRACTICE_ID,
     DEMO_PRACTICE_NAME,
+    DEMO_SECOND_PRACTICE_ID,
+    DEMO_SECOND_PRACTICE_NAME,
     DEMO_SECRET_KEY,
     generate_practice,
 )
-from sandbox.envelopes import SikkaError, invalid
+from sandbox.envelopes import SikkaError
 from sandbox.faults import FaultInjector
+from sandbox.pms import pms_named
 from sandbox.practice import WINDOWS_ZONES, Ids, Practice
 from sandbox.ratelimit import RateWindow
 from sandbox.writebacks import Kind, Writeback, WritebackQueue, text
@@ -56,6 +59,13 @@ class SandboxState:
             name=DEMO_PRACTICE_NAME,
             seed=self.config.seed,
         )
+        self.add_practice(
+            DEMO_OFFICE_ID,
+            DEMO_SECOND_PRACTICE_ID,
+            secret_key=DEMO_SECRET_KEY,
+            name=DEMO_SECOND_PRACTICE_NAME,
+            patients=120,
+        )
 
     def now(self) -> datetime:
         return self.config.clock()
@@ -76,12 +86,16 @@ class SandboxState:
         patients: int = 200,
         seed: int | None = None,
         writeback_delay_seconds: float | None = None,
+        uploaded: bool = True,
     ) -> Practice:
-        """Add a practice with generated data; `seed` defaults to one derived from the ids."""
+        """Add a location with generated data (its roster by its place in the office, sandbox.roster);
+        `seed` defaults to one derived from the ids. With `uploaded=False` its data reads answer API2010
+        until `set_uploaded`."""
         if (office_id, practice_id) in self._practices:
             raise ValueError(f"practice {office_id}/{practice_id} exists")
         if time_zone not in WINDOWS_ZONES:
             raise ValueError(f"unknown time zone {time_zone!r}; known: {', '.join(WINDOWS_ZONES)}")
+        pms_named(pms)
         if seed is None:
             seed = self.config.seed ^ zlib.crc32(f"{office_id}/{practice_id}".encode())
         practice = generate_practice(
@@ -97,8 +111,10 @@ class SandboxState:
             seed=seed,
             now=self.now(),
             ids=self._ids,
+            location=len(self.practices(office_id)),
         )
         practice.writeback_delay_seconds = writeback_delay_seconds
+        practice.uploaded = uploaded
         self._practices[office_id, practice_id] = practice
         return practice
 
@@ -114,6 +130,23 @@ class SandboxState:
     def set_listed(self, office_id: str, practice_id: str, listed: bool) -> None:
         """Authorize (list) or de-authorize a practice; keys of a wholly unlisted office stop working."""
         self._practices[office_id, practice_id].listed = listed
+
+    def set_uploaded(self, office_id: str, practice_id: str, uploaded: bool = True) -> None:
+        """Mark a location's data as uploaded (or not yet: its reads answer API2010)."""
+        self._practices[office_id, practice_id].uploaded = uploaded
+
+    def set_reloading(self, office_id: str, practice_id: str, reloading: bool) -> None:
+        """Start or end a data reload: `Data-Insert: in progress` while it lasts."""
+        self._practices[office_id, practice_id].reloading = reloading
+
+    def set_access(self, office_id: str, practice_ids: list[str], on: bool) -> None:
+        """`POST /practice_location`: API access ON or OFF for listed locations of an office (all or none)."""
+        listed = {p.practice_id: p for p in self.practices(office_id) if p.listed}
+        unknown = [practice_id for practice_id in practice_ids if practice_id not in listed]
+        if unknown or not practice_ids:
+            raise SikkaError("API1026", long_message=f"Unknown practice_id(s) of {office_id}: {', '.join(unknown)}.")
+        for practice_id in practice_ids:
+            listed[practice_id].access = on
 
     # Counters
 
@@ -198,12 +231,9 @@ class SandboxState:
     # Writebacks
 
     def submit(self, kind: Kind, office_id: str, payload: dict[str, Any], target: str = "") -> Writeback:
-        """Queue a writeback for a practice of `office_id`, or raise the immediate 400."""
-        kind.validate(payload)
-        practice = self._practices.get((office_id, text(payload, "practice_id")))
-        if practice is None or not practice.listed:
-            raise invalid(f"practice_id {text(payload, 'practice_id')} is not a practice of this office.")
-        if kind.only_for_pmses is not None and practice.pms.casefold() not in kind.only_for_pmses:
+        """Check and queue a writeback for a location of `office_id`, or raise Sikka's immediate error."""
+        practice = self._writable(office_id, text(payload, "practice_id"))
+        if not kind.supported(practice.profile):
             raise SikkaError(
                 "API2004",
                 status=400,
@@ -212,6 +242,7 @@ class SandboxState:
                 short_message="Writeback not supported",
                 long_message=f"{kind.method} /{kind.endpoint} is not supported for {practice.pms}.",
             )
+        values = kind.validate(practice, payload, target, self.now())
         fault = self.faults.on_writeback(kind.endpoint, kind.method)
         delay = next(
             seconds
@@ -229,6 +260,7 @@ class SandboxState:
             office_id=office_id,
             practice_id=practice.practice_id,
             payload=payload,
+            values=values,
             target=target,
             request_time=practice.local(now),
             due=now + timedelta(seconds=delay),
@@ -236,6 +268,19 @@ class SandboxState:
         )
         self.writebacks.add(writeback)
         return writeback
+
+    def _writable(self, office_id: str, practice_id: str) -> Practice:
+        """The location a writeback names: listed, uploaded (else API2010) and with access on (else API2007)."""
+        if not practice_id:
+            raise SikkaError("API1020", long_message="Missing parameter(s): practice_id.")
+        practice = self._practices.get((office_id, practice_id))
+        if practice is None or not practice.listed:
+            raise SikkaError("API2019", long_message=f"practice_id {practice_id} is not a practice of this office.")
+        if not practice.uploaded:
+            raise SikkaError("API2010")
+        if not practice.access:
+            raise SikkaError("API2007")
+        return practice
 
     def complete_due_writebacks(self) -> None:
         for writeback in self.writebacks.pop_due(self.now()):

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-from sandbox.envelopes import Record, invalid
-from sandbox.practice import HREF_BASE, ORTHO_PMSES, Practice, sikka_date, span
-from sandbox.schedule import Interval, open_hours, to_hhmm
+from sandbox.billing import balance_row
+from sandbox.details import details
+from sandbox.envelopes import Record
+from sandbox.formats import sikka_date
+from sandbox.practice import HREF_BASE, Practice
 from sandbox.state import RequestKey
 
-SLOT_MINUTES = 30
-SLOT_DAYS_DEFAULT = 7
-SLOT_DAYS_MAX = 31
 SCOPE = (
-    "start,end,appointment_statuses,appointments,operatories,patients,practice_schedule,practice_variables,"
-    "providers,appointments_available_slots,writeback_status,writeback_details,appointment,patient"
+    "start,end,practices,appointment_statuses,appointments,operatories,patients,practice_schedule,"
+    "practice_variables,providers,pms_users,appointments_available_slots,writeback_status,writeback_details,"
+    "patient_balance,insurance_companies,insurance_plan_coverage,appointment,patient"
 )
-
-# Inferred: Sikka lists per-PMS writeback capabilities without an example body. Patient updates are
-# documented for OrthoTrac and Dolphin only.
-PMSES = ("Dentrix", "Dentrix Enterprise", "Eaglesoft", "Open Dental", "OrthoTrac", "Dolphin", "Curve Dental")
 
 
 def http_date(moment: datetime) -> str:
@@ -64,7 +59,8 @@ def authorized_practice(practice: Practice, now: datetime) -> Record:
         "financial_system": "",
         "practice_management_system_refresh_date": synced,
         "data_synchronization_date": synced,
-        "data_insert_date": f"{practice.local(practice.authorized_at):%Y-%m-%dT%H:%M:%S}",
+        # Empty until the location's data is uploaded (the reads answer API2010 meanwhile, §5).
+        "data_insert_date": f"{practice.local(practice.authorized_at):%Y-%m-%dT%H:%M:%S}" if practice.uploaded else "",
         "practice_management_system_version": practice.pms_version,
         "practice_management_system_refresh_date_time_zone": practice.time_zone,
         "partner_id": "",
@@ -84,7 +80,7 @@ def practice_location(practice: Practice) -> Record:
         "zip_code": practice.zipcode,
         "address": practice.address,
         "practice_name": practice.name,
-        "access": "on" if practice.listed else "off",
+        "access": "on" if practice.access else "off",
     }
 
 
@@ -96,13 +92,14 @@ def appointment_statuses(practice: Practice) -> list[Record]:
             "practice_id": practice.practice_id,
             "practice_href": practice.href(),
         }
-        for status in practice.statuses
+        for status in (status.text for status in practice.statuses)
     ]
 
 
 def practice_variables(practice: Practice) -> list[Record]:
-    """The appointment statuses as `service_name` "Appointment Status", plus the schedule's time unit."""
-    variables = [("Appointment Status", status, status) for status in practice.statuses]
+    """The appointment statuses as `service_name` "Appointment Status" (`value` the code a status write
+    sends, `description` its text), plus the schedule's time unit."""
+    variables = [("Appointment Status", status.value, status.text) for status in practice.statuses]
     variables.append(("Schedule Time Unit", "10", "Minutes per schedule unit"))
     return [
         {
@@ -118,104 +115,52 @@ def practice_variables(practice: Practice) -> list[Record]:
     ]
 
 
-def supported_pmses() -> list[Record]:
-    return [
-        {
-            "href": f"{HREF_BASE}/supported_pmses/{pms.replace(' ', '%20')}",
-            "practice_management_system": pms,
-            "new_patient_writeback": "True",
-            "new_appointment_writeback": "True",
-            "appointment_status_writeback": "True",
-            "appointment_reschedule_writeback": "True",
-            "patient_update_writeback": str(pms.casefold() in ORTHO_PMSES),
-        }
-        for pms in PMSES
-    ]
-
-
-def available_slots(practice: Practice, now: datetime, params: Mapping[str, str]) -> list[Record]:
-    """Free 30-minute slots per active provider with a free chair; only OrthoTrac and Dolphin have any."""
-    if practice.pms.casefold() not in ORTHO_PMSES:
-        return []
-    local_now = practice.local(now)
-    first = _day(params, "startdate", local_now.date())
-    last = _day(params, "enddate", first + timedelta(days=SLOT_DAYS_DEFAULT - 1))
-    if not 0 <= (last - first).days < SLOT_DAYS_MAX:
-        raise invalid(f"enddate must be on or after startdate and within {SLOT_DAYS_MAX} days.")
-    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    busy = _busy(practice, {sikka_date(day) for day in days})
-    active = [row["provider_id"] for row in practice.providers if row["status"] == "Active"]
-    slots: list[Record] = []
-    for day in days:
-        earliest = local_now.hour * 60 + local_now.minute if day == local_now.date() else 0
-        for provider_id in active:
-            for slot in _candidates(practice, day, provider_id, earliest):
-                chair = _free_chair(practice, busy.get(sikka_date(day), []), provider_id, slot)
-                if chair is not None:
-                    slots.append(_slot(practice, provider_id, day, slot, chair, len(slots) + 1))
-    return slots
-
-
-def _candidates(practice: Practice, day: date, provider_id: str, earliest: int) -> Iterator[Interval]:
-    """The provider's 30-minute slots on `day` that start at or after `earliest`."""
-    for start, end in open_hours(practice.schedule, day, provider_id=provider_id):
-        for time in range(start, end - SLOT_MINUTES + 1, SLOT_MINUTES):
-            if time >= earliest:
-                yield time, time + SLOT_MINUTES
-
-
-Booking = tuple[str, str, Interval]
-"""(provider_id, operatory, span) of a non-cancelled appointment."""
-
-
-def _busy(practice: Practice, dates: set[str]) -> dict[str, list[Booking]]:
-    busy: dict[str, list[Booking]] = {}
-    for appointment in practice.appointments.values():
-        if appointment["date"] in dates and appointment["cancelled"] != "True":
-            busy.setdefault(appointment["date"], []).append(
-                (appointment["provider_id"], appointment["operatory"], span(appointment))
-            )
-    return busy
-
-
-def _free_chair(practice: Practice, bookings: list[Booking], provider_id: str, slot: Interval) -> str | None:
-    def overlaps(other: Interval) -> bool:
-        return other[0] < slot[1] and slot[0] < other[1]
-
-    if any(who == provider_id and overlaps(booked) for who, _, booked in bookings):
-        return None
-    taken = {chair for _, chair, booked in bookings if overlaps(booked)}
-    return next((row["operatory"] for row in practice.operatories if row["operatory"] not in taken), None)
-
-
-def _slot(practice: Practice, provider_id: str, day: date, slot: Interval, chair: str, number: int) -> Record:
+def practices(practice: Practice) -> Record:
+    """A `/practices` row; `is_main_office` is "True"/"False" (its format is undocumented, §9; the form of
+    the providers' documented `is_hidden`)."""
     return {
-        "href": practice.href(f"/appointments_available_slots/{practice.practice_id}"),
-        "provider_id": provider_id,
-        "provider_href": practice.href(f"/providers/{provider_id}"),
+        "href": practice.href(),
+        **{f"{name}_href": practice.href(f"/{name}s") for name in ("patient", "provider", "appointment", "guarantor")},
+        "transaction_href": practice.href("/transactions"),
         "practice_id": practice.practice_id,
-        "practice_href": practice.href(),
-        "date": sikka_date(day),
-        "time": to_hhmm(slot[0]),
-        "end_time": to_hhmm(slot[1]),
-        "time_units": str(SLOT_MINUTES // 10),
-        "operatory": chair,
-        "sr_no": str(number),
-        "template_code": "",
-        "template_unit": str(SLOT_MINUTES // 10),
-        "template_color": "",
-        "template_type": "",
-        "old_color": "",
-        "old_code": "",
-        "scheduled_color": "",
-        "scheduled_code": "",
+        "name": practice.name,
+        "description": "Main office" if practice.main_office else "",
+        "address_line1": practice.address,
+        "address_line2": "",
+        "city": practice.city,
+        "state": practice.state,
+        "zipcode": practice.zipcode,
+        "phone": practice.phone,
+        "email": practice.email,
         "cust_id": practice.cust_id,
+        "country": "USA",
+        "national_provider_identifier": practice.npi,
+        "website": practice.website,
+        "is_main_office": str(practice.main_office),
     }
 
 
-def _day(params: Mapping[str, str], name: str, default: date) -> date:
-    value = params.get(name, "")
-    try:
-        return date.fromisoformat(value) if value else default
-    except ValueError:
-        raise invalid(f"{name} must be yyyy-mm-dd.") from None
+def writeback_details(practice: Practice) -> list[Record]:
+    """The location's `/writeback_details` rows; `practice_id` in the documented "1-1" shape (§19, §23.2:
+    the sandbox writes `{practice_id}-1`). `writeback_type` is kept for filtering, never returned."""
+    return [
+        {
+            "href": practice.href(f"/writeback_details/{detail.category}/{detail.item}"),
+            "practice_id": f"{practice.practice_id}-1",
+            "practice_href": practice.href(),
+            "description": detail.description,
+            "cust_id": practice.cust_id,
+            "category": detail.category,
+            "item": detail.item,
+            "writeback_type": detail.writeback_type,
+        }
+        for detail in details(practice.profile, practice.roster)
+    ]
+
+
+def patient_balances(practice: Practice, now: datetime) -> list[Record]:
+    today = sikka_date(practice.local(now).date())
+    return [
+        balance_row(patient, practice.name, today, practice.debts.get(patient["patient_id"]))
+        for patient in practice.patients.values()
+    ]

@@ -1,33 +1,36 @@
-"""Asynchronous writebacks: a submission is queued, then applied or failed once its delay has passed.
+"""Asynchronous writebacks: a submission is checked (sandbox.rules), queued, then applied or failed once its
+delay has passed.
 
 Nothing runs in the background: the state completes every due writeback (in due-time order, ties in
-submission order) whenever a request arrives or the state is inspected.
+submission order) whenever a request arrives or the state is inspected. A practice takes a kind of
+writeback only if its PMS has the matching `supported_pmses` flag (PUT /appointments: new_appointment;
+PATCH /appointments: appointment_status) and, for PATCH /patient, is OrthoTrac or Dolphin (§17).
 """
 
 from __future__ import annotations
 
 import heapq
 import json
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sandbox.envelopes import Record, SikkaError, invalid
-from sandbox.practice import HREF_BASE, ORTHO_PMSES, Ids, Practice, is_cancel_status, sikka_date
+from sandbox import rules
+from sandbox.details import details
+from sandbox.envelopes import Record
+from sandbox.formats import sikka_date
+from sandbox.pms import ORTHOTRAC, Pms
+from sandbox.practice import HREF_BASE, ORTHO_PMSES, Ids, Practice
+from sandbox.roster import VISITS
 
 SLOT_TAKEN = "Appointment already scheduled for this time slot"
 
-_TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _PATIENT_FIELDS = (
     "firstname", "lastname", "middlename", "preferred_name", "birthdate", "gender", "email", "cell",
-    "homephone", "workphone", "address_line1", "address_line2", "city", "state", "zipcode", "provider_id",
+    "homephone", "workphone", "other_phone", "address_line1", "address_line2", "city", "state", "zipcode",
+    "provider_id", "guarantor_id", "primary_relationship",
 )  # fmt: skip
-_LOCKED_PATIENT_FIELDS = frozenset(
-    {"email", "cell", "homephone", "workphone", "address_line1", "address_line2", "city", "state", "zipcode"}
-)
 
 
 class WritebackFailed(Exception):
@@ -47,19 +50,18 @@ class Kind:
     endpoint: str
     method: str
     api: str
-    required: tuple[str, ...]
     receipt: str
     success: str
     apply: Callable[[Practice, Writeback, Ids], str]
-    check: Callable[[Mapping[str, Any]], None] = lambda payload: None
-    only_for_pmses: frozenset[str] | None = None
+    contract: Callable[[Practice], rules.Contract]
+    specific: frozenset[str]
+    """The fields only some PMSs take (refused where the contract lacks them)."""
+    supported: Callable[[Pms], bool]
 
-    def validate(self, payload: Mapping[str, Any]) -> None:
-        """Raise the immediate 400 Sikka answers for a missing or malformed parameter."""
-        missing = [name for name in self.required if not text(payload, name)]
-        if missing:
-            raise SikkaError("API1020", long_message=f"Missing parameter(s): {', '.join(missing)}.")
-        self.check(payload)
+    def validate(self, practice: Practice, payload: Mapping[str, Any], target: str, now: datetime) -> dict[str, str]:
+        """The values to apply; raises the error Sikka answers at once (sandbox.rules)."""
+        context = rules.Context(practice, practice.local(now).date(), now, target)
+        return rules.enforce(self.contract(practice), self.specific, context, payload)
 
 
 @dataclass
@@ -71,6 +73,9 @@ class Writeback:
     office_id: str
     practice_id: str
     payload: dict[str, Any]
+    """The request body as sent (`payload_body`)."""
+    values: dict[str, str]
+    """The checked values to apply."""
     target: str
     """The appointment_sr_no or patient_id from the path of a PUT/PATCH; "" for a POST."""
     request_time: datetime
@@ -168,184 +173,163 @@ class WritebackQueue:
                 yield self._all[writeback_id]
 
 
-def _date(value: str) -> str:
-    if not _DATE.fullmatch(value):
-        raise invalid(f"date must be yyyy-mm-dd: {value}")
-    try:
-        return sikka_date(date.fromisoformat(value))
-    except ValueError:
-        raise invalid(f"date must be yyyy-mm-dd: {value}") from None
+def _formatted(values: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
+    """The given fields that are present, dates in Sikka's stored form."""
+    return {
+        name: sikka_date(date.fromisoformat(values[name])) if name in ("date", "birthdate") else values[name]
+        for name in names
+        if name in values
+    }
 
 
-def _time(value: str) -> str:
-    match = _TIME.fullmatch(value)
-    if match is None:
-        raise invalid(f"time must be HH:mm: {value}")
-    return f"{int(match[1]):02d}:{match[2]}"
-
-
-def _length(value: str) -> str:
-    if not value.isdigit() or int(value) == 0:
-        raise invalid(f"length must be a positive number of minutes: {value}")
-    return str(int(value))
-
-
-_FORMATS: dict[str, Callable[[str], str]] = {
-    "date": _date,
-    "time": _time,
-    "length": _length,
-    "birthdate": _date,
-}
-
-
-def _formatted(payload: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, str]:
-    """The given payload fields that are present, in Sikka's stored format."""
-    values = {name: text(payload, name) for name in names}
-    return {name: _FORMATS.get(name, str)(value) for name, value in values.items() if value}
-
-
-def _check_formats(payload: Mapping[str, Any]) -> None:
-    _formatted(payload, tuple(_FORMATS))
-
-
-def _check_reschedule(payload: Mapping[str, Any]) -> None:
-    if not any(text(payload, name) for name in ("date", "time", "length", "operatory")):
-        raise SikkaError("API1020", long_message="Provide at least one of date, time, length, operatory.")
-    _check_formats(payload)
-
-
-def _check_status_patch(payload: Mapping[str, Any]) -> None:
-    if text(payload, "op") != "replace" or text(payload, "path") != "/appointment_status":
-        raise invalid('Expected "op": "replace" and "path": "/appointment_status".')
-
-
-def _appointment(practice: Practice, sr_no: str) -> Record:
-    appointment = practice.appointments.get(sr_no)
-    if appointment is None:
-        raise WritebackFailed("Appointment not found")
-    return appointment
-
-
-def _check_resources(practice: Practice, appointment: Mapping[str, str]) -> None:
-    if practice.provider(appointment["provider_id"]) is None:
-        raise WritebackFailed("Provider not found")
-    if practice.operatory(appointment["operatory"]) is None:
-        raise WritebackFailed("Operatory not found")
-    if practice.conflict(appointment, ignore=appointment.get("appointment_sr_no", "")) is not None:
+def _book(practice: Practice, appointment: Record, ignore: str = "") -> None:
+    if practice.conflict(appointment, ignore=ignore) is not None:
         raise WritebackFailed(SLOT_TAKEN)
 
 
+def _status_text(practice: Practice, value: str, default: str) -> str:
+    status = practice.status_of(value)
+    return status.text if status is not None else default
+
+
 def _new_appointment(practice: Practice, writeback: Writeback, ids: Ids) -> str:
-    if text(writeback.payload, "patient_id") not in practice.patients:
-        raise WritebackFailed("Patient not found")
+    values = writeback.values
     today = sikka_date(writeback.request_time.date())
-    values = _formatted(writeback.payload, (*APPOINTMENT_FIELDS, "type", "note"))
-    values.update(appointment_made_date=today, last_changed_date=today, cancelled="False")
-    _check_resources(practice, values)
+    record = _formatted(values, ("patient_id", "date", "time", "length", "provider_id", "operatory", "description"))
+    visit = practice.visit_of(values.get("type", "")) or (VISITS[0] if practice.profile.key == ORTHOTRAC else None)
+    record.update(
+        type=visit.value if visit else "",
+        note=values.get("note", ""),
+        status=_status_text(practice, values.get("status", ""), "Scheduled"),
+        appointment_made_date=today,
+        last_changed_date=today,
+        procedure_codes=values.get("procedure_codes", ""),
+    )
+    _book(practice, {**record, "appointment_sr_no": ""})
+    if "patient_id" not in record:
+        record["patient_id"] = _add_patient(practice, values, ids, today)
     sr_no = str(next(ids.appointment))
-    practice.appointments[sr_no] = practice.make_appointment(sr_no, values)
+    practice.appointments[sr_no] = practice.make_appointment(sr_no, record)
     return sr_no
 
 
 def _reschedule(practice: Practice, writeback: Writeback, ids: Ids) -> str:
-    appointment = _appointment(practice, writeback.target)
+    appointment = practice.appointments[writeback.target]
     moved = {
         **appointment,
-        **_formatted(writeback.payload, ("provider_id", "operatory", "date", "time", "length")),
+        **_formatted(writeback.values, ("provider_id", "operatory", "date", "time", "length", "description")),
+        "status": _status_text(practice, writeback.values.get("status", ""), appointment["status"]),
         "last_changed_date": sikka_date(writeback.request_time.date()),
     }
-    _check_resources(practice, moved)
+    _book(practice, moved, ignore=writeback.target)
     appointment.update(moved)
     practice.refresh_appointment(appointment)
     return writeback.target
 
 
 def _change_status(practice: Practice, writeback: Writeback, ids: Ids) -> str:
-    appointment = _appointment(practice, writeback.target)
-    status = practice.status_named(text(writeback.payload, "value"))
-    if status is None:
-        raise WritebackFailed("Invalid appointment status")
+    appointment = practice.appointments[writeback.target]
+    status = practice.status_of(writeback.values["value"])
+    assert status is not None, "checked on submission"
     today = sikka_date(writeback.request_time.date())
-    appointment.update(status=status, last_changed_date=today)
-    if is_cancel_status(status):
+    appointment.update(status=status.text, last_changed_date=today)
+    if status.frees_time:
         appointment["cancelled_date"] = today
-    if status.casefold() == "confirmed":
+    if status.text.casefold() == "confirmed":
         appointment["confirmed_on_date"] = today
     practice.refresh_appointment(appointment)
     return writeback.target
 
 
-def _new_patient(practice: Practice, writeback: Writeback, ids: Ids) -> str:
-    if practice.provider(text(writeback.payload, "provider_id")) is None:
-        raise WritebackFailed("Provider not found")
-    today = sikka_date(writeback.request_time.date())
-    values = _formatted(writeback.payload, _PATIENT_FIELDS)
+def _gender(practice: Practice, value: str) -> str:
+    """A gender code as the patient record shows it ("male", or a Sex/Gender item, → "Male")."""
+    if value in ("male", "female", "unknown"):
+        return value.capitalize()
+    rows = details(practice.profile, practice.roster)
+    return next(row.description for row in rows if row.category in ("Sex", "Gender") and row.item == value)
+
+
+def _patient_values(practice: Practice, values: Mapping[str, str]) -> dict[str, str]:
+    record = _formatted(values, _PATIENT_FIELDS)
+    if "gender" in record:
+        record["gender"] = _gender(practice, record["gender"])
+    return record
+
+
+def _add_patient(practice: Practice, values: Mapping[str, str], ids: Ids, today: str) -> str:
     patient_id = str(next(ids.patient))
-    practice.patients[patient_id] = practice.make_patient(patient_id, {**values, "created_date": today})
+    record = {**_patient_values(practice, values), "created_date": today, "first_visit": today}
+    if "phone" in values:
+        record["cell"] = values["phone"]
+    practice.patients[patient_id] = practice.make_patient(patient_id, record)
     return patient_id
 
 
+def _new_patient(practice: Practice, writeback: Writeback, ids: Ids) -> str:
+    return _add_patient(practice, writeback.values, ids, sikka_date(writeback.request_time.date()))
+
+
 def _update_patient(practice: Practice, writeback: Writeback, ids: Ids) -> str:
-    patient = practice.patients.get(writeback.target)
-    if patient is None:
-        raise WritebackFailed("Patient not found")
-    locked = sorted(_LOCKED_PATIENT_FIELDS & writeback.payload.keys())
-    if locked:
-        raise WritebackFailed(f"Patient update cannot change {', '.join(locked)}")
-    patient.update(_formatted(writeback.payload, _PATIENT_FIELDS))
+    practice.patients[writeback.target].update(_patient_values(practice, writeback.values))
     return writeback.target
 
 
-APPOINTMENT_FIELDS = ("patient_id", "date", "time", "length", "provider_id", "operatory", "description")
+def _flag(name: str) -> Callable[[Pms], bool]:
+    return lambda pms: pms.supports(name)
+
 
 NEW_APPOINTMENT = Kind(
     endpoint="appointment",
     method="POST",
     api="appointment",
-    required=(*APPOINTMENT_FIELDS, "practice_id"),
     receipt="API2016",
     success="New Appointment inserted successfully",
     apply=_new_appointment,
-    check=_check_formats,
+    contract=lambda practice: rules.new_appointment(practice.profile.key),
+    specific=rules.APPOINTMENT_SPECIFIC,
+    supported=_flag("new_appointment"),
 )
 RESCHEDULE = Kind(
     endpoint="appointments",
     method="PUT",
     api="appointments",
-    required=("practice_id", "provider_id"),
     receipt="API0007",
     success="Appointment updated successfully",
     apply=_reschedule,
-    check=_check_reschedule,
+    contract=rules.reschedule,
+    specific=rules.RESCHEDULE_SPECIFIC,
+    supported=_flag("new_appointment"),
 )
 STATUS_CHANGE = Kind(
     endpoint="appointments",
     method="PATCH",
     api="appointments",
-    required=("op", "path", "value", "practice_id"),
     receipt="API0007",
     success="Appointment status updated successfully",
     apply=_change_status,
-    check=_check_status_patch,
+    contract=lambda practice: rules.status_change(practice.profile.key),
+    specific=rules.STATUS_SPECIFIC,
+    supported=_flag("appointment_status"),
 )
 NEW_PATIENT = Kind(
     endpoint="patient",
     method="POST",
     api="patients",
-    required=("firstname", "lastname", "provider_id", "practice_id"),
     receipt="API2016",
     success="New Patient inserted successfully",
     apply=_new_patient,
-    check=_check_formats,
+    contract=lambda practice: rules.new_patient(practice.profile.key),
+    specific=rules.PATIENT_SPECIFIC,
+    supported=_flag("new_patient"),
 )
 PATIENT_UPDATE = Kind(
     endpoint="patient",
     method="PATCH",
     api="patient",
-    required=("practice_id",),
     receipt="API0011",
     success="Patient updated successfully",
     apply=_update_patient,
-    check=_check_formats,
-    only_for_pmses=ORTHO_PMSES,
+    contract=lambda practice: rules.patient_update(practice.profile.key),
+    specific=rules.PATIENT_UPDATE_SPECIFIC,
+    supported=lambda pms: pms.key in ORTHO_PMSES,
 )

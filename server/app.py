@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.emf import EmfEmitter
-from server.mcp import build_mcp_server
+from server.mcp import auth_settings, build_mcp_server
 from server.metrics import MetricsMiddleware, metrics_endpoint
 from server.phi.keys import KeyProvider
 from server.services import Services, build_services
@@ -71,9 +71,13 @@ def create_app(
 ) -> Starlette:
     """The whole service. Tests and demo mode may pass a Sikka transport, PHI keys, or ready services."""
     services = services or build_services(settings, sikka_transport=sikka_transport, keys=keys)
-    mcp = build_mcp_server(ALL_TOOLS, lambda: nullcontext(services), token_verifier=services.tokens)
+    mcp = build_mcp_server(ALL_TOOLS, lambda: nullcontext(services))
     mcp_app = mcp.streamable_http_app(
-        stateless_http=True, json_response=True, transport_security=transport_security(settings)
+        stateless_http=True,
+        json_response=True,
+        transport_security=transport_security(settings),
+        auth=auth_settings(),
+        token_verifier=services.tokens,
     )
     session_manager = mcp.session_manager
 

@@ -537,7 +537,7 @@ def stdio(account_id: str) -> None:
     """Serve the tools over stdio for a local agent (stdout carries the protocol; logs go to stderr)."""
     from contextlib import nullcontext
 
-    from server.mcp import AccountBinding, build_mcp_server
+    from server.mcp import AccountBinding, build_mcp_server, serve_stdio
     from server.services import open_services
     from tools import ALL_TOOLS
 
@@ -548,7 +548,7 @@ def stdio(account_id: str) -> None:
             integration_id = await active_integration(services, account_id)
             binding = AccountBinding(account_id, "stdio", integration_id)
             server = build_mcp_server(ALL_TOOLS, lambda: nullcontext(services), bound_account=binding)
-            await server.run_stdio_async()
+            await serve_stdio(server)
 
     run_async(run)
 

@@ -187,6 +187,17 @@ def redact_event(_logger: Any, _method: str, event_dict: EventDict) -> EventDict
     return dict(redacted)
 
 
+# Log lines that say nothing, by logger: the MCP SDK logs "Terminating session: None" at INFO after every
+# stateless request (an SDK habit we cannot change from outside, so it is filtered here).
+NOISE: dict[str, tuple[str, ...]] = {"mcp.server.streamable_http": ("Terminating session",)}
+
+
+class DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        prefixes = NOISE.get(record.name)
+        return prefixes is None or not str(record.msg).startswith(prefixes)
+
+
 def _drop_color_message(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
     event_dict.pop("color_message", None)  # uvicorn duplicates its message with ANSI codes
     return event_dict
@@ -211,6 +222,7 @@ def configure_logging(level: str = "INFO") -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(DropNoise())
 
     root = logging.getLogger()
     for existing in list(root.handlers):

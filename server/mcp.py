@@ -1,33 +1,40 @@
-"""The MCP server: publishes tools through the official SDK (`MCPServer`) and hands each call to its tool.
+"""The MCP adapter, on the SDK's public low-level server API: `tools/list` answers with each tool's own flat
+input schema, `tools/call` hands the raw arguments to the tool, whose validation is the only validation.
 
-The SDK sees every argument as optional and untyped, so it never rejects (or echoes) a value itself; the
-published input schema is the tool's own argument model, validated inside the audited call.
+Only tools are served, so only the tools capability is advertised. An unknown tool is a JSON-RPC error
+(INVALID_PARAMS, as the spec asks); a known tool's failure is a result with `isError`.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import mcp_types as types
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.settings import AuthSettings
-from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.tools import Tool
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.server.stdio import stdio_server
+from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
-from server.auth import SCOPE, PracticeTokenVerifier
+from server.auth import SCOPE
 from server.services import Services
 
+NAME = "parlae-pms"
+VERSION = "0.2.0"
 INSTRUCTIONS = (
     "Tools of one dental practice's front desk. Find the caller with searchPatients, verify them with "
-    "getPatientInfo (patientId + dateOfBirth) before sharing or changing anything, check openings with "
-    "checkAvailability, then book, move or cancel. Each answer starts with one sentence to say to the caller."
+    "getPatientInfo (patientId, dateOfBirth and their full name) before sharing or changing anything, check "
+    "openings with checkAvailability, then book, move or cancel. Each answer starts with one sentence to say "
+    "to the caller."
 )
 CALL_ID_HEADERS = ("x-call-id", "x-chat-id")
+ISSUER_URL = "http://127.0.0.1:8000"  # the SDK requires one; this server is a resource server only
 
 
 @dataclass(frozen=True)
@@ -49,9 +56,20 @@ class McpTool:
     description: str
     args: type[BaseModel]
     result: type[BaseModel]
+    input_schema: dict[str, Any]
     annotations: ToolAnnotations
     phi_fields: tuple[str, ...]
     run: Callable[[Invocation, dict[str, Any]], Awaitable[CallToolResult]]
+
+    def definition(self) -> types.Tool:
+        return types.Tool(
+            name=self.name,
+            title=self.title,
+            description=self.description,
+            input_schema=self.input_schema,
+            output_schema=self.result.model_json_schema(by_alias=True, mode="serialization"),
+            annotations=self.annotations,
+        )
 
 
 @dataclass(frozen=True)
@@ -74,17 +92,17 @@ def error_result(sentence: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=sentence)], is_error=True)
 
 
-def _call_id(ctx: Context) -> str | None:
-    headers = ctx.headers or {}
+def _call_id(ctx: ServerRequestContext[Services]) -> str | None:
+    headers = getattr(ctx.request, "headers", None) or {}
     for name in CALL_ID_HEADERS:
         value = headers.get(name)
         if value and value.strip():
-            return value.strip()[:128]
+            return str(value).strip()[:128]
     return None
 
 
-def _client_ip(ctx: Context) -> str | None:
-    client = getattr(ctx.request_context.request, "client", None)
+def _client_ip(ctx: ServerRequestContext[Services]) -> str | None:
+    client = getattr(ctx.request, "client", None)
     return getattr(client, "host", None)
 
 
@@ -97,64 +115,63 @@ def _token_binding() -> AccountBinding | None:
     return AccountBinding(access.client_id, str(claims.get("token_id", "")), str(integration) if integration else None)
 
 
-def _sdk_tool(tool: McpTool, bound_account: AccountBinding | None) -> Tool:
-    async def handler(*, ctx: Context, **arguments: Any) -> CallToolResult:
+def build_mcp_server(
+    tools: Sequence[McpTool],
+    services: Callable[[], AbstractAsyncContextManager[Services]],
+    *,
+    bound_account: AccountBinding | None = None,
+) -> Server[Services]:
+    """Over HTTP the token decides the account (see `auth_settings`); over stdio, `bound_account` is the one
+    account this process serves. `services` is entered once, by the SDK's session manager."""
+    by_name = {tool.name: tool for tool in tools}
+    listing = types.ListToolsResult(tools=[tool.definition() for tool in tools])
+
+    async def list_tools(
+        ctx: ServerRequestContext[Services], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return listing
+
+    async def call_tool(ctx: ServerRequestContext[Services], params: types.CallToolRequestParams) -> CallToolResult:
+        tool = by_name.get(params.name)
+        if tool is None:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
         account = bound_account or _token_binding()
         if account is None:  # over HTTP the SDK answers 401 before this point
             return error_result("Not authorised.")
-        services: Services = ctx.request_context.lifespan_context  # type: ignore[assignment]
         invocation = Invocation(
-            services=services,
+            services=ctx.lifespan_context,
             account_id=account.account_id,
             actor=account.actor,
             integration_id=account.integration_id,
             vapi_call_id=_call_id(ctx),
             ip_address=_client_ip(ctx),
         )
-        return await tool.run(invocation, {name: value for name, value in arguments.items() if value is not None})
-
-    parameters = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
-    parameters += [
-        inspect.Parameter(field.alias or name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any)
-        for name, field in tool.args.model_fields.items()
-    ]
-    handler.__signature__ = inspect.Signature(parameters, return_annotation=tool.result)  # type: ignore[attr-defined]
-    handler.__annotations__ = {"ctx": Context, "return": tool.result}
-    sdk_tool = Tool.from_function(
-        handler, name=tool.name, title=tool.title, description=tool.description, annotations=tool.annotations
-    )
-    return sdk_tool.model_copy(update={"parameters": tool.args.model_json_schema(by_alias=True)})
-
-
-def build_mcp_server(
-    tools: Sequence[McpTool],
-    services: Callable[[], AbstractAsyncContextManager[Services]],
-    *,
-    token_verifier: PracticeTokenVerifier | None = None,
-    bound_account: AccountBinding | None = None,
-    issuer_url: str = "http://127.0.0.1:8000",
-) -> MCPServer[Services]:
-    """Over HTTP, `token_verifier` authenticates every request; over stdio, `bound_account` is the one
-    account this process serves. `services` is entered once, by the SDK's session manager."""
+        return await tool.run(invocation, dict(params.arguments or {}))
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer[Services]) -> AsyncIterator[Services]:
+    async def lifespan(_: Server[Services]) -> AsyncIterator[Services]:
         async with services() as ready:
             yield ready
 
-    auth = None
-    if token_verifier is not None:
-        auth = AuthSettings.model_validate(
-            {"issuer_url": issuer_url, "resource_server_url": None, "required_scopes": [SCOPE]}
-        )
-    return MCPServer(
-        name="parlae-pms",
+    return Server(
+        NAME,
+        version=VERSION,
         title="Parlae dental front desk",
         instructions=INSTRUCTIONS,
-        version="0.1.0",
-        tools=[_sdk_tool(tool, bound_account) for tool in tools],
-        token_verifier=token_verifier,
-        auth=auth,
         lifespan=lifespan,
-        log_level="WARNING",
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
     )
+
+
+def auth_settings() -> AuthSettings:
+    """Bearer practice tokens with our scope on `/mcp` (no OAuth endpoints: tokens are issued by the CLI)."""
+    return AuthSettings.model_validate(
+        {"issuer_url": ISSUER_URL, "resource_server_url": None, "required_scopes": [SCOPE]}
+    )
+
+
+async def serve_stdio(server: Server[Services]) -> None:
+    """One MCP connection over stdin/stdout (logs go to stderr)."""
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())

@@ -98,8 +98,9 @@ class Onboarding:
             text(item, "practice_id"),
             text(item, "secret_key"),
         )
+        granted_at = utcnow()
         try:
-            grant = await exchange_request_key(self.services.sikka, office_id, secret_key, deadline, utcnow())
+            grant = await exchange_request_key(self.services.sikka, office_id, secret_key, deadline, granted_at)
         except (PracticeNotAuthorized, SikkaAuthError) as exc:
             raise NotConfirmed(f"request_key exchange refused ({exc.code})") from None
         pms = text(item, "practice_management_system")
@@ -115,6 +116,7 @@ class Onboarding:
             request_key=grant.request_key,
             refresh_key=grant.refresh_key,
             token_expiry=grant.expires_at,
+            token_issued_at=granted_at,
         )
         pmses = await self.services.gateway.supported_pmses(deadline)
         return await self._store(credentials, item, _features(Capabilities.for_pms(pms, pmses)))

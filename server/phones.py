@@ -26,24 +26,24 @@ def national_digits(e164: str) -> str:
     return phonenumbers.national_significant_number(number)
 
 
-def like_pattern(e164: str) -> str:
-    """An RQL `like_` pattern that matches the number however the PMS formatted it.
+def is_nanp(e164: str) -> bool:
+    """A North American number: +1 and ten national digits."""
+    return e164.startswith("+1") and len(national_digits(e164)) == 10
 
-    NANP numbers become "%408%555%0101" (matches "408-555-0101", "(408) 555-0101", "4085550101");
-    other numbers keep their digits together. Matches are re-checked exactly after the search.
-    """
+
+def stored_forms(e164: str) -> list[str]:
+    """How a PMS may have stored the number, Sikka's documented form ("408-555-0101") first, then
+    "(408) 555-0101" and "4085550101"; other countries: the national digits and E.164."""
     digits = national_digits(e164)
-    if e164.startswith("+1") and len(digits) == 10:
-        return f"%{digits[:3]}%{digits[3:6]}%{digits[6:]}"
-    return f"%{digits}"
+    if not is_nanp(e164):
+        return [digits, e164]
+    return [pms_format(e164), f"({digits[:3]}) {digits[3:6]}-{digits[6:]}", digits]
 
 
 def pms_format(e164: str) -> str:
     """How practice systems store phones: "408-555-0101" for NANP numbers, E.164 otherwise."""
     digits = national_digits(e164)
-    if e164.startswith("+1") and len(digits) == 10:
-        return f"{digits[:3]}-{digits[3:6]}-{digits[6:]}"
-    return e164
+    return f"{digits[:3]}-{digits[3:6]}-{digits[6:]}" if is_nanp(e164) else e164
 
 
 def last_digits(raw: str, count: int = 4) -> str:

@@ -24,6 +24,7 @@ from server.sikka.client import SikkaClient
 from server.sikka.gateway import SikkaGateway
 from server.sikka.session import PracticeSessions
 from server.sikka.writeback import WritebackFollower, WritebackLedger, Writebacks
+from server.throttle import AttemptLimiter
 from server.vault.base import Vault
 from server.vault.cached import CachedVault
 from server.vault.local import LocalVault
@@ -47,6 +48,7 @@ class Services:
     blind_index: BlindIndex
     phi_records: PhiRecords
     tokens: PracticeTokenVerifier
+    attempts: AttemptLimiter
 
     async def aclose(self) -> None:
         await self.sikka.http.aclose()
@@ -119,6 +121,7 @@ def build_services(
         blind_index=blind_index,
         phi_records=PhiRecords(sessions, cipher, blind_index),
         tokens=PracticeTokenVerifier(sessions, settings.token_cache_seconds),
+        attempts=AttemptLimiter(sessions),
     )
 
 

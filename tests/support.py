@@ -15,8 +15,9 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import httpx2
@@ -35,6 +36,7 @@ from sandbox import (
     SandboxConfig,
     SandboxState,
     create_sandbox_app,
+    open_hours,
 )
 from server.app import create_app
 from server.auth import issue_token
@@ -45,6 +47,7 @@ from server.services import open_services
 from server.settings import Settings
 from tests.conftest import make_settings
 
+DEMO_ZONE = ZoneInfo("America/New_York")  # the demo practice's ("Eastern Standard Time")
 WEBHOOK_SECRET = "whsec_dGVzdCB3ZWJob29rIHNlY3JldCBmb3IgcGFybGFlIHRlc3Rz"
 SECOND_OFFICE = "D36001"
 SECOND_SECRET = "s" * 32
@@ -226,6 +229,38 @@ async def mcp_client(
         Client(streamable_http_client(url, http_client=http), mode=mode) as client,  # type: ignore[arg-type]
     ):
         yield client
+
+
+def practice_today() -> date:
+    """Today where the demo practice is."""
+    return datetime.now(DEMO_ZONE).date()
+
+
+def open_day(stack: Stack, after_days: int) -> date:
+    """The first day `after_days` or more ahead on which the sandbox's schedule opens the practice."""
+    schedule = stack.sandbox.practice(DEMO_OFFICE_ID).schedule
+    day = practice_today() + timedelta(days=after_days)
+    while not open_hours(schedule, day):
+        day += timedelta(days=1)
+    return day
+
+
+def closed_day(stack: Stack, after_days: int) -> date:
+    schedule = stack.sandbox.practice(DEMO_OFFICE_ID).schedule
+    day = practice_today() + timedelta(days=after_days)
+    while open_hours(schedule, day):
+        day += timedelta(days=1)
+    return day
+
+
+def identity(patient: dict[str, str], **changes: str) -> dict[str, str]:
+    """The identity check's arguments for a sandbox patient record: id, date of birth and full name."""
+    given = {
+        "patientId": patient["patient_id"],
+        "dateOfBirth": patient["birthdate"][:10],
+        "name": f"{patient['firstname']} {patient['lastname']}",
+    }
+    return {**given, **changes}
 
 
 async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:

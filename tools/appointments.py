@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from server.sikka.metadata import PracticeMetadata
+from server.sikka.pms import NeedsStaff
 from server.sikka.records import Appointment, Operatory, Patient, Provider, as_time, text
 from server.sikka.writeback import WritebackOutcome
 from tools.arguments import (
@@ -22,11 +23,19 @@ from tools.arguments import (
     ShortText,
     StartTime,
 )
-from tools.availability import Candidate, DayPlan, PartOfDay, local, nearest_open_days, open_slots, spread
+from tools.availability import (
+    Candidate,
+    DayPlan,
+    PartOfDay,
+    closed_on,
+    local,
+    nearest_open_days,
+    open_slots,
+    spread,
+)
 from tools.base import CHANGES, CREATES, READ_ONLY, tool
 from tools.context import ToolCall
-from tools.identity import verify
-from tools.patients import VerifyArgs
+from tools.identity import VerifyArgs, verify
 from tools.results import AppointmentResult, AvailabilityResult, Slot
 from tools.speech import spoken_day, spoken_list, spoken_time
 
@@ -64,6 +73,22 @@ def spoken_slots(candidates: list[Candidate]) -> str:
         times = [spoken_time(c.start) for c in candidates if c.start.date() == day]
         parts.append(f"{spoken_day(day)} at {spoken_list(times)}")
     return "; ".join(parts)
+
+
+def practice_today(metadata: PracticeMetadata) -> date:
+    return datetime.now(UTC).astimezone(metadata.zone).date()
+
+
+def spoken_date(day: date) -> str:
+    """ "Monday, November 30, 2026": with the year, for a model that slipped a year."""
+    return f"{spoken_day(day)}, {day.year}"
+
+
+def already_there(current: Appointment, wanted: SlotRequest, provider_id: str, metadata: PracticeMetadata) -> bool:
+    """The move asks for the appointment's own time, provider and length: nothing to write."""
+    same_start = current.start.replace(tzinfo=metadata.zone) == wanted.start
+    same_length = current.length_minutes * 60 == wanted.duration.total_seconds()
+    return same_start and same_length and current.provider_id == provider_id
 
 
 def local_start(moment: datetime, metadata: PracticeMetadata) -> datetime:
@@ -177,8 +202,17 @@ async def check_availability(call: ToolCall, args: CheckAvailabilityArgs) -> Ava
             code="unknown_provider",
         )
     duration = timedelta(minutes=args.duration_minutes)
+    today = practice_today(metadata)
     first, last = args.days()
-    found = await _candidates(call, metadata, _day_list(first, last), duration, args.provider_id, args.part_of_day)
+    if last < today:
+        return AvailabilityResult(
+            message=f"That date has already passed; today is {spoken_date(today)}.",
+            outcome="invalid",
+            code="date_in_past",
+            today=today.isoformat(),
+        )
+    days = _day_list(max(first, today), last)
+    found = await _candidates(call, metadata, days, duration, args.provider_id, args.part_of_day)
     options = spread([c for day in sorted(found) for c in found[day]])
     if options:
         return AvailabilityResult(
@@ -186,6 +220,7 @@ async def check_availability(call: ToolCall, args: CheckAvailabilityArgs) -> Ava
             outcome="ok",
             code="slots_found",
             slots=[as_slot(c) for c in options],
+            today=today.isoformat(),
         )
     later = await _candidates(
         call,
@@ -196,17 +231,24 @@ async def check_availability(call: ToolCall, args: CheckAvailabilityArgs) -> Ava
         args.part_of_day,
     )
     open_days = nearest_open_days(later, NEXT_DATES)
+    closures = [closure for day in days if (closure := closed_on(metadata, day, args.provider_id)) is not None]
+    if len(closures) == len(days):
+        code, said = "closed", closures[0] if len(days) == 1 else "The office is closed on those days"
+    else:
+        code, said = "day_full", "That day is full" if len(days) == 1 else "Those days are full"
     if not open_days:
         return AvailabilityResult(
-            message="I don't see any openings in the next two weeks; the office can help by phone.",
+            message=f"{said}, and I don't see openings in the two weeks after; the office can help by phone.",
             outcome="not_found",
             code="no_openings",
+            today=today.isoformat(),
         )
     return AvailabilityResult(
-        message=f"That day is full. The nearest openings are on {spoken_list([spoken_day(d) for d in open_days])}.",
+        message=f"{said}. The nearest openings are on {spoken_list([spoken_day(d) for d in open_days])}.",
         outcome="not_found",
-        code="day_full",
+        code=code,
         next_available_dates=[d.isoformat() for d in open_days],
+        today=today.isoformat(),
     )
 
 
@@ -231,16 +273,47 @@ def _providers(metadata: PracticeMetadata, provider_id: str | None) -> list[Prov
     return [p for p in metadata.bookable_providers if provider_id in (None, p.provider_id)]
 
 
-def _first_free(
-    call: ToolCall, plan: DayPlan, providers: list[Provider], start: datetime, duration: timedelta
-) -> Candidate | None:
-    if start < earliest_start(call) or local(start.date(), start.time(), plan.metadata.zone) is None:
-        return None  # in the past, too soon, or a wall time the DST change skips
+def _first_free(plan: DayPlan, providers: list[Provider], start: datetime, duration: timedelta) -> Candidate | None:
+    if local(start.date(), start.time(), plan.metadata.zone) is None:
+        return None  # a wall time the DST change skips
     return next((c for p in providers if (c := plan.check(p, start, duration)) is not None), None)
 
 
-def _alternatives(call: ToolCall, plan: DayPlan, providers: list[Provider], duration: timedelta) -> list[Candidate]:
-    return spread(plan.candidates(providers, duration, earliest_start(call), None), ALTERNATIVES)
+def _alternatives(
+    call: ToolCall, plan: DayPlan, providers: list[Provider], duration: timedelta, current: Appointment | None
+) -> list[Candidate]:
+    """Other open starts that day; never the appointment's own current time."""
+    zone = plan.metadata.zone
+    own = current.start.replace(tzinfo=zone) if current else None
+    options = [c for c in plan.candidates(providers, duration, earliest_start(call), None) if c.start != own]
+    return spread(options, ALTERNATIVES)
+
+
+def _not_bookable(call: ToolCall, metadata: PracticeMetadata, start: datetime) -> AppointmentResult | None:
+    """A truthful refusal for a start time in the past, too soon, or on a day the office is closed."""
+    today = practice_today(metadata)
+    if start <= datetime.now(UTC):
+        return AppointmentResult(
+            message=f"That time has already passed; today is {spoken_date(today)}.",
+            outcome="invalid",
+            code="time_in_past",
+            today=today.isoformat(),
+        )
+    earliest = earliest_start(call).astimezone(metadata.zone)
+    if start < earliest:
+        return AppointmentResult(
+            message=f"That's too soon to book by phone; the earliest is {spoken_day(earliest.date())} "
+            f"at {spoken_time(earliest)}.",
+            outcome="refused",
+            code="too_soon",
+            today=today.isoformat(),
+        )
+    closure = closed_on(metadata, start.date(), None)
+    if closure is not None:
+        return AppointmentResult(
+            message=f"{closure}; please choose another day.", outcome="refused", code="closed", today=today.isoformat()
+        )
+    return None
 
 
 def _taken(alternatives: list[Candidate], reason: str = "slot_taken") -> AppointmentResult:
@@ -287,20 +360,24 @@ async def write_at_free_slot(
     write: Callable[[Candidate], Awaitable[WritebackOutcome]],
     *,
     verb: str,
-    moving: str | None = None,
+    moving: Appointment | None = None,
 ) -> AppointmentResult:
     """Re-check the slot against fresh appointments (ignoring `moving`, the appointment being moved), write it
     with a free operatory, and answer; a slot taken meanwhile (or refused by the PMS) offers alternatives."""
+    refused = _not_bookable(call, metadata, wanted.start)
+    if refused is not None:
+        return refused
     day = wanted.start.date()
-    plan = await _day_plan(call, metadata, day, ignore=moving)
-    candidate = _first_free(call, plan, providers, wanted.start, wanted.duration)
+    ignore = moving.appointment_id if moving else None
+    plan = await _day_plan(call, metadata, day, ignore=ignore)
+    candidate = _first_free(plan, providers, wanted.start, wanted.duration)
     if candidate is None:
-        return _taken(_alternatives(call, plan, providers, wanted.duration))
+        return _taken(_alternatives(call, plan, providers, wanted.duration, moving))
     outcome = await write(candidate)
     if outcome.status == "failed":
-        fresh = await _day_plan(call, metadata, day, ignore=moving)
-        return _taken(_alternatives(call, fresh, providers, wanted.duration), FAILED_CODES[verb])
-    return _written(outcome, candidate, verb, moving)
+        fresh = await _day_plan(call, metadata, day, ignore=ignore)
+        return _taken(_alternatives(call, fresh, providers, wanted.duration, moving), FAILED_CODES[verb])
+    return _written(outcome, candidate, verb, ignore)
 
 
 @tool(
@@ -319,31 +396,35 @@ confirmed with the appointmentId, or honestly pending while the office system sa
     idempotent=True,
 )
 async def book_appointment(call: ToolCall, args: BookAppointmentArgs) -> AppointmentResult:
-    patient = await verify(call, args.patient_id, args.date_of_birth, AppointmentResult)
+    patient = await verify(call, args, AppointmentResult)
     if not isinstance(patient, Patient):
         return patient
     metadata = await call.practice.metadata()
+    if not metadata.capabilities.new_appointment:
+        return await _for_staff(call, "booking", args)
 
     def write(candidate: Candidate) -> Awaitable[WritebackOutcome]:
         return call.practice.book(
-            patient_id=patient.patient_id,
+            patient=patient,
             start=candidate.start.replace(tzinfo=None),
             length_minutes=args.duration_minutes,
             provider=candidate.provider,
             operatory=candidate.operatory,
-            description=args.appointment_type or "Appointment",
-            appointment_type=args.appointment_type,
+            visit=args.appointment_type,
             note=args.notes,
         )
 
-    return await write_at_free_slot(
-        call,
-        metadata,
-        SlotRequest(local_start(args.start_time, metadata), timedelta(minutes=args.duration_minutes)),
-        _providers(metadata, args.provider_id),
-        write,
-        verb="booked",
-    )
+    try:
+        return await write_at_free_slot(
+            call,
+            metadata,
+            SlotRequest(local_start(args.start_time, metadata), timedelta(minutes=args.duration_minutes)),
+            _providers(metadata, args.provider_id),
+            write,
+            verb="booked",
+        )
+    except NeedsStaff:  # the PMS needs what a call cannot give: nothing was sent
+        return await _for_staff(call, "booking", args)
 
 
 # --- rescheduleAppointment / cancelAppointment ------------------------------------------------------
@@ -355,7 +436,7 @@ class ExistingAppointmentArgs(VerifyArgs):
 
 async def owned_appointment(call: ToolCall, args: ExistingAppointmentArgs) -> Appointment | AppointmentResult:
     """The verified patient's own, future, not-cancelled appointment; otherwise a refusal to return."""
-    patient = await verify(call, args.patient_id, args.date_of_birth, AppointmentResult)
+    patient = await verify(call, args, AppointmentResult)
     if not isinstance(patient, Patient):
         return patient
     appointment = await call.practice.appointment(args.appointment_id)
@@ -398,7 +479,7 @@ async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs
         return found
     metadata = await call.practice.metadata()
     if not metadata.capabilities.reschedule:
-        return await _for_staff(call, "reschedule", args, found)
+        return await _for_staff(call, "reschedule", args, found.appointment_id)
     minutes = args.duration_minutes or found.length_minutes or DEFAULT_DURATION
 
     def write(candidate: Candidate) -> Awaitable[WritebackOutcome]:
@@ -410,14 +491,25 @@ async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs
             operatory=candidate.operatory,
         )
 
+    wanted = SlotRequest(local_start(args.new_start_time, metadata), timedelta(minutes=minutes))
+    provider_id = args.provider_id or found.provider_id
+    if already_there(found, wanted, provider_id, metadata):
+        when = f"{spoken_day(wanted.start.date())} at {spoken_time(wanted.start)}"
+        return AppointmentResult(
+            message=f"The appointment is already on {when}; nothing needs to change.",
+            outcome="ok",
+            code="already_at_that_time",
+            appointment_id=found.appointment_id,
+            start_time=wanted.start.isoformat(),
+        )
     return await write_at_free_slot(
         call,
         metadata,
-        SlotRequest(local_start(args.new_start_time, metadata), timedelta(minutes=minutes)),
-        _providers(metadata, args.provider_id or found.provider_id),
+        wanted,
+        _providers(metadata, provider_id),
         write,
         verb="moved",
-        moving=found.appointment_id,
+        moving=found,
     )
 
 
@@ -444,10 +536,12 @@ async def cancel_appointment(call: ToolCall, args: CancelAppointmentArgs) -> App
     if isinstance(found, AppointmentResult):
         return found
     metadata = await call.practice.metadata()
-    status = metadata.cancel_status()
-    if status is None or not metadata.capabilities.appointment_status:
-        return await _for_staff(call, "cancel", args, found)
-    outcome = await call.practice.set_status(found.appointment_id, status)
+    if not metadata.capabilities.appointment_status:
+        return await _for_staff(call, "cancel", args, found.appointment_id)
+    try:
+        outcome = await call.practice.cancel(found.appointment_id)
+    except NeedsStaff:  # no status the PMS can write, or a staff member it needs: nothing was sent
+        return await _for_staff(call, "cancel", args, found.appointment_id)
     when = f"{spoken_day(found.start.date())} at {spoken_time(found.start)}"
     common = {"appointment_id": found.appointment_id, "reference": outcome.writeback_id}
     if outcome.status == "confirmed":
@@ -473,13 +567,14 @@ async def cancel_appointment(call: ToolCall, args: CancelAppointmentArgs) -> App
 
 
 async def _for_staff(
-    call: ToolCall, kind: str, args: ExistingAppointmentArgs, appointment: Appointment
+    call: ToolCall, kind: str, args: VerifyArgs, appointment_id: str | None = None
 ) -> AppointmentResult:
+    """Record the request (encrypted) for the practice's staff and say so: nothing was written."""
     details = {**args.model_dump(mode="json", by_alias=True, exclude={"date_of_birth"}), "request": kind}
     await call.services.phi_records.add_followup(call.account_id, f"appointment_{kind}", details, call.vapi_call_id)
     return AppointmentResult(
-        message=f"This office handles that itself; I've passed the {kind} request to the staff.",
+        message=f"The office will handle this {kind} itself; I've passed the request to the staff.",
         outcome="recorded_for_staff",
         code=f"{kind}_recorded_for_staff",
-        appointment_id=appointment.appointment_id,
+        appointment_id=appointment_id,
     )

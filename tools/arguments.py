@@ -19,6 +19,34 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 EARLIEST_BIRTHDATE = date(1900, 1, 1)
 
 
+def flat_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema as LLM tool-calling APIs take it best: nested objects inline (no `$ref`/`$defs`),
+    an optional field as its own type (no `anyOf: [T, null]`, no null default), no generated titles; each
+    property keeps its description."""
+    schema = model.model_json_schema(by_alias=True)
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            target = definitions[node["$ref"].rsplit("/", 1)[-1]]
+            node = {**target, **{key: value for key, value in node.items() if key != "$ref"}}
+        flat = {key: inline(value) for key, value in node.items() if key != "title"}
+        options = flat.get("anyOf")
+        if isinstance(options, list) and {"type": "null"} in options and len(options) == 2:
+            (kept,) = [option for option in options if option != {"type": "null"}]
+            flat = {**kept, **{key: value for key, value in flat.items() if key != "anyOf"}}
+        if "default" in flat and flat["default"] is None:
+            del flat["default"]
+        return flat
+
+    flattened: dict[str, Any] = inline(schema)
+    return flattened
+
+
 class Args(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel,

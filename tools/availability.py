@@ -182,6 +182,23 @@ def open_slots(
     }
 
 
+def closed_on(metadata: PracticeMetadata, day: date, provider_id: str | None) -> str | None:
+    """How to say a day is closed ("The office is closed on Friday, December 25 for Christmas Day"), or None
+    when the practice is open that day and one of the (asked) bookable providers works."""
+    hours = metadata.schedule.practice_day(day)
+    when = f"{day:%A}, {day:%B} {day.day}"
+    if hours.holiday:
+        name = "" if hours.holiday == "holiday" else f" for {hours.holiday}"
+        return f"The office is closed on {when}{name}"
+    if hours.closed:
+        return f"The office is closed on {when}"
+    providers = [p for p in metadata.bookable_providers if provider_id in (None, p.provider_id)]
+    plan = DayPlan.build(day, metadata, ())
+    if not any(plan.provider_hours(p) for p in providers):
+        return f"No one is seeing patients on {when}"
+    return None
+
+
 def nearest_open_days(found: dict[date, list[Candidate]], limit: int) -> list[date]:
     """The first `limit` days, in date order, that have at least one candidate."""
     return [day for day in sorted(found) if found[day]][:limit]

@@ -21,6 +21,7 @@ from server.logs import get_logger
 from server.mcp import Invocation, McpTool, error_result, text_result
 from server.phi.cipher import DecryptionFailed
 from server.sikka.errors import (
+    AppNotAuthorized,
     DataNotReady,
     PracticeNotAuthorized,
     RateLimited,
@@ -30,6 +31,7 @@ from server.sikka.errors import (
     SpuOffline,
 )
 from server.vault.base import VaultError
+from tools.arguments import flat_schema
 from tools.context import ToolCall
 from tools.idempotency import once
 from tools.results import ToolResult
@@ -58,6 +60,7 @@ UNAVAILABLE_MESSAGES: dict[type[Exception], tuple[str, str]] = {
         f"{CANT_REACH}; the connection needs attention by staff.",
     ),
     SikkaAuthError: ("upstream_auth_failed", f"{CANT_REACH}; the connection needs attention by staff."),
+    AppNotAuthorized: ("app_not_authorized", f"{CANT_REACH}; the connection needs attention by staff."),
     SikkaValidationError: ("upstream_rejected", "The office system did not accept that request."),
     SikkaError: ("upstream_unavailable", f"{CANT_REACH}. Please try again shortly."),
     VaultError: ("credentials_unavailable", f"{CANT_REACH}. Please try again shortly."),
@@ -76,16 +79,15 @@ def describe_errors(errors: list[ErrorDetails], model: type[BaseModel]) -> str:
         kind = error["type"]
         if kind == "missing":
             sentences.append(f"{name} is required")
-        elif kind == "extra_forbidden":
-            sentences.append(f"{name} is not an argument of this tool")
+        elif kind == "extra_forbidden":  # the unknown name is not repeated: it is the caller's text
+            sentences.append(f"only these arguments are taken: {', '.join(aliases.values())}")
         elif kind == "value_error":
             sentences.append(str(error["msg"]).removeprefix("Value error, "))
         elif kind.startswith(("string_", "int_", "float_", "bool_", "literal_", "enum", "greater", "less")):
             sentences.append(f"{name} {_constraint(kind, error)}")
         else:
             sentences.append(f"{name} is not valid")
-    text = "; ".join(sentences).rstrip(".")
-    return text[:1].upper() + text[1:] + "."
+    return "Please correct the arguments: " + "; ".join(dict.fromkeys(sentences)).rstrip(".") + "."
 
 
 def _constraint(kind: str, error: ErrorDetails) -> str:
@@ -179,6 +181,7 @@ def tool(
             description=" ".join(description.split()),
             args=args_model,
             result=result_model,
+            input_schema=flat_schema(args_model),
             annotations=annotations,
             phi_fields=phi_fields,
             run=run,

@@ -1,27 +1,53 @@
-"""The identity check: a patient id and a matching date of birth before anything is disclosed or changed.
+"""The identity check, as a front desk does it: two identifiers before any PHI leaves or anything changes.
 
-Failures are counted per Vapi call from the audit log itself (error code `identity_mismatch`), so the limit
-holds across replicas; without a call id, per token over the last 15 minutes.
+Rule: the patient id **and** the date of birth **and** a second identifier on file — the patient's name (the
+first or preferred name and the last name, as the caller says them; case, accents, spaces and punctuation
+ignored; middle names allowed) or a phone number on file (any of cell, home, work; compared as E.164). Any
+mismatch, and an unknown id, get the same answer, so the check reveals nothing about who is a patient.
+
+Failed checks are limited (server/throttle.py) per patient across all calls of the practice, per practice
+token, and per call (with `X-Call-Id`); an attempt is reserved before it is evaluated, so simultaneous guesses
+count. A search that uses a date of birth is an attempt against every patient it could match.
 """
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import TypeVar
 
-from sqlalchemy import func, select
+from pydantic import Field, model_validator
 
-from server.db.models import AuditLog, utcnow
+from server.phones import to_e164
 from server.sikka.records import Patient
+from server.throttle import Limit, Locked, Reservation
+from tools.arguments import Args, DateOfBirth, PatientId, Phone, ShortText
 from tools.context import ToolCall
 from tools.results import ToolResult
 
 R = TypeVar("R", bound=ToolResult)
 
-MAX_FAILED_CHECKS = 3
-WINDOW_WITHOUT_CALL_ID = timedelta(minutes=15)
+PER_PATIENT = Limit("patient", failures=5, window=timedelta(hours=24))
+PER_TOKEN = Limit("token", failures=30, window=timedelta(hours=1))
+PER_CALL = Limit("call", failures=3, window=timedelta(hours=24))
 MISMATCH = "identity_mismatch"
 LOCKED = "too_many_attempts"
+
+
+class VerifyArgs(Args):
+    patient_id: PatientId
+    date_of_birth: DateOfBirth
+    name: ShortText | None = Field(None, description='The patient\'s full name as the caller says it, e.g. "Jane Doe".')
+    phone_on_file: Phone | None = Field(
+        None, description="Instead of the name: a phone number on the patient's record, as the caller says it."
+    )
+
+    @model_validator(mode="after")
+    def _second_identifier(self) -> VerifyArgs:
+        if not (self.name or self.phone_on_file):
+            raise ValueError("give the patient's full name (or phoneOnFile) as well as patientId and dateOfBirth")
+        return self
 
 
 class IdentityRefused(Exception):
@@ -32,44 +58,93 @@ class IdentityRefused(Exception):
         self.code = code
 
 
-async def failed_checks(call: ToolCall) -> int:
-    query = (
-        select(func.count())
-        .select_from(AuditLog)
-        .where(AuditLog.account_id == call.account_id, AuditLog.error_code == MISMATCH)
-    )
+def _letters(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if ch.isalnum())
+
+
+def name_matches(patient: Patient, said: str) -> bool:
+    """The first (or preferred) name then the last name, middle names allowed: a record "Mary Ann" / "O'Brien"
+    is matched by "Mary Ann O'Brien", "Mary O'Brien" and "Mary Kate O'Brien", not by "Ann O'Brien"."""
+    words = [_letters(word) for word in said.split()]
+    words = [word for word in words if word]
+    first_words = patient.first_name.split()
+    firsts = {_letters(patient.first_name), _letters(patient.preferred_name)}
+    firsts = (firsts | {_letters(first_words[0])} if first_words else firsts) - {""}
+    last = _letters(patient.last_name)
+    if not last or not firsts:
+        return False
+    for split in range(1, len(words)):
+        if "".join(words[:split]) in firsts and any("".join(words[end:]) == last for end in range(split, len(words))):
+            return True
+    return False
+
+
+def identifies(patient: Patient, args: VerifyArgs) -> bool:
+    if patient.birthdate != args.date_of_birth:
+        return False
+    if args.name and name_matches(patient, args.name):
+        return True
+    return bool(args.phone_on_file) and any(to_e164(n) == args.phone_on_file for n in patient.phones.values())
+
+
+def scopes(call: ToolCall, patient_ids: Sequence[str]) -> list[tuple[Limit, str]]:
+    """What one attempt counts against; a call without a call id is not held to other calls' failures."""
+    subjects = [(PER_PATIENT, patient_id) for patient_id in dict.fromkeys(patient_ids)]
+    subjects.append((PER_TOKEN, call.actor))
     if call.vapi_call_id:
-        query = query.where(AuditLog.vapi_call_id == call.vapi_call_id)
-    else:
-        query = query.where(AuditLog.actor == call.actor, AuditLog.recorded_at >= utcnow() - WINDOW_WITHOUT_CALL_ID)
-    async with call.services.sessions() as session:
-        return int(await session.scalar(query) or 0)
+        subjects.append((PER_CALL, call.vapi_call_id))
+    return subjects
 
 
-async def verified_patient(call: ToolCall, patient_id: str, date_of_birth: date) -> Patient:
-    """The patient, if the date of birth matches; raises IdentityRefused otherwise (same answer for an
-    unknown id and a wrong date, so the check does not reveal who is a patient)."""
-    if await failed_checks(call) >= MAX_FAILED_CHECKS:
-        raise IdentityRefused(LOCKED)
-    patient = await call.practice.patient(patient_id)
-    if patient is None or patient.birthdate != date_of_birth:
+async def reserve(call: ToolCall, patient_ids: Sequence[str]) -> Reservation:
+    """Count an attempt before evaluating it; IdentityRefused(LOCKED) when a limit is reached."""
+    try:
+        return await call.services.attempts.reserve(call.account_id, scopes(call, patient_ids))
+    except Locked:
+        raise IdentityRefused(LOCKED) from None
+
+
+async def verified_patient(call: ToolCall, args: VerifyArgs) -> Patient:
+    """The patient, if the identifiers match; raises IdentityRefused otherwise (the attempt stays counted)."""
+    call.entry.targeted(args.patient_id)
+    reservation = await reserve(call, [args.patient_id])
+    try:
+        patient = await call.practice.patient(args.patient_id)
+    except BaseException:
+        await call.services.attempts.release(reservation)  # not an attempt: the office system did not answer
+        raise
+    if patient is None or not identifies(patient, args):
         raise IdentityRefused(MISMATCH)
+    await call.services.attempts.release(reservation)
     return patient
 
 
 def refusal(result_type: type[R], code: str) -> R:
     if code == LOCKED:
-        message = "I can't verify this patient on this call; please ask them to call the office directly."
+        message = "I can't verify this patient right now; please ask them to call the office directly."
     else:
-        message = "I couldn't verify that patient. Please confirm the patient and their date of birth."
+        message = "I couldn't verify that patient. Please confirm the name and date of birth."
     return result_type(message=message, outcome="needs_verification", code=code)
 
 
-async def verify(call: ToolCall, patient_id: str, date_of_birth: date, result_type: type[R]) -> Patient | R:
+async def verify(call: ToolCall, args: VerifyArgs, result_type: type[R]) -> Patient | R:
     """The verified patient (recorded as touched in the audit entry), or the refusal to answer with."""
     try:
-        patient = await verified_patient(call, patient_id, date_of_birth)
+        patient = await verified_patient(call, args)
     except IdentityRefused as exc:
         return refusal(result_type, exc.code)
     call.entry.touched(patient.patient_id)
     return patient
+
+
+async def narrowed_by_birthdate(call: ToolCall, candidates: list[Patient], birthdate: date) -> list[Patient]:
+    """A search's matches with this birthdate. Using a date of birth is an identity attempt against every
+    candidate (else a search would confirm guessed birthdates); raises IdentityRefused(LOCKED) at a limit."""
+    reservation = await reserve(call, [p.patient_id for p in candidates])
+    matching = [p for p in candidates if p.birthdate == birthdate]
+    if matching:
+        await call.services.attempts.release(reservation)
+    else:
+        call.entry.targeted(*(p.patient_id for p in candidates))
+    return matching

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
-from server.phones import last_digits, pms_format
+from server.phones import last_digits
 from server.sikka.metadata import PracticeMetadata
+from server.sikka.pms import NeedsStaff
 from server.sikka.records import Appointment, Patient
 from server.sikka.writeback import WritebackOutcome
-from tools.arguments import Args, DateOfBirth, Name, PatientId, Phone, ShortText
+from tools.arguments import Args, DateOfBirth, Name, Phone, ShortText
 from tools.base import CHANGES, CREATES, READ_ONLY, tool
 from tools.context import ToolCall
 from tools.gather import both
-from tools.identity import verify
+from tools.identity import IdentityRefused, VerifyArgs, narrowed_by_birthdate, refusal, verify
 from tools.results import (
     CreatePatientResult,
     PatientInfo,
@@ -62,10 +64,11 @@ class SearchPatientsArgs(Args):
     "searchPatients",
     title="Find a patient",
     description="""
-Find the caller's patient record by phone number (any phone on file), name, date of birth, or a combination.
-Call this first, with the number the caller gives. Returns at most 5 matches with patientId, firstName and
-lastName only. With too many matches, ask for the date of birth and search again. Then verify identity with
-getPatientInfo (patientId + dateOfBirth) before sharing or changing anything.
+Find the caller's patient record by phone number (any phone on file) or name, optionally narrowed by date of
+birth. Call this first, with the number or name the caller gives; a date of birth alone is not a search. Returns
+at most 5 matches with patientId, firstName and lastName only; with more, ask for the date of birth and search
+again. Then verify identity with getPatientInfo (patientId, dateOfBirth and the full name) before sharing or
+changing anything.
 """,
     annotations=READ_ONLY,
     crud="R",
@@ -74,6 +77,12 @@ getPatientInfo (patientId + dateOfBirth) before sharing or changing anything.
 )
 async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPatientsResult:
     call.entry.summary = args.summary()
+    if not (args.phone or args.name):
+        return SearchPatientsResult(
+            message="Please ask for the patient's name or phone number as well as the date of birth.",
+            outcome="needs_verification",
+            code="name_or_phone_needed",
+        )
     words = (args.name or "").split()
     full_name = len(words) >= 2
     patients = await call.practice.find_patients(
@@ -81,9 +90,12 @@ async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPat
         first_name=words[0] if full_name else None,
         last_name=words[-1] if full_name else None,
         word=words[0] if len(words) == 1 else None,
-        birthdate=args.date_of_birth,
-        limit=MAX_MATCHES + 1,
     )
+    if args.date_of_birth:
+        try:
+            patients = await narrowed_by_birthdate(call, patients, args.date_of_birth)
+        except IdentityRefused as exc:
+            return refusal(SearchPatientsResult, exc.code)
     if not patients:
         return SearchPatientsResult(
             message="I couldn't find a patient with those details.", outcome="not_found", code="no_match"
@@ -97,7 +109,7 @@ async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPat
     call.entry.touched(*(p.patient_id for p in patients))
     noun = "patient" if len(patients) == 1 else "patients"
     return SearchPatientsResult(
-        message=f"I found {len(patients)} matching {noun}; verify the date of birth before sharing details.",
+        message=f"I found {len(patients)} matching {noun}; verify the name and date of birth before sharing details.",
         outcome="ok",
         code="patients_found",
         matches=[
@@ -107,11 +119,6 @@ async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPat
 
 
 # --- getPatientInfo ---------------------------------------------------------------------------------
-
-
-class VerifyArgs(Args):
-    patient_id: PatientId
-    date_of_birth: DateOfBirth
 
 
 def upcoming(
@@ -148,7 +155,7 @@ visit. Do not guess the date of birth: repeated failed checks on one call are re
     summary="identity check and patient details",
 )
 async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResult:
-    patient = await verify(call, args.patient_id, args.date_of_birth, PatientInfoResult)
+    patient = await verify(call, args, PatientInfoResult)
     if not isinstance(patient, Patient):
         return patient
     today = datetime.now(UTC).date()
@@ -222,29 +229,15 @@ async def existing_patient(call: ToolCall, args: CreatePatientArgs) -> Patient |
     return next(iter(by_name + by_phone), None)
 
 
-def _new_patient_body(args: CreatePatientArgs, metadata: PracticeMetadata) -> dict[str, str]:
-    body = {
-        "firstname": args.first_name,
-        "lastname": args.last_name,
-        "birthdate": args.date_of_birth.isoformat(),
-        "cell": pms_format(args.phone),
-        "provider_id": metadata.bookable_providers[0].provider_id if metadata.bookable_providers else "",
-    }
-    if args.email:
-        body["email"] = args.email
-    if args.address:
-        body.update(args.address.to_sikka())
-    return body
-
-
 @tool(
     "createPatient",
     title="Register a new patient",
     description="""
 Register a new patient after searchPatients found no record. Needs first and last name, date of birth and
 phone; email, address and contact consents are optional. Refuses to create a duplicate (same name and date of
-birth, or same phone and date of birth) and returns the existing patientId instead. The practice system saves
-new records asynchronously: the answer is either confirmed with the new patientId or honestly pending.
+birth, or same phone and date of birth) without saying whose record it is: then find and verify the caller with
+searchPatients and getPatientInfo. The practice system saves new records asynchronously: the answer is either
+confirmed with the new patientId or honestly pending.
 """,
     annotations=CREATES,
     crud="C",
@@ -255,13 +248,12 @@ new records asynchronously: the answer is either confirmed with the new patientI
 async def create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatientResult:
     records = call.services.phi_records
     duplicate = await existing_patient(call, args)
-    if duplicate is not None:
-        call.entry.touched(duplicate.patient_id)
+    if duplicate is not None:  # no id or name in the answer: it would identify someone unverified
+        call.entry.targeted(duplicate.patient_id)
         return CreatePatientResult(
-            message="This patient is already registered, so I did not create a new record.",
+            message="It looks like this patient is already registered, so I did not create a new record.",
             outcome="refused",
             code="duplicate_patient",
-            patient_id=duplicate.patient_id,
         )
     lookup = await records.pending_patient_lookup(
         call.account_id, args.first_name, args.last_name, args.date_of_birth.isoformat()
@@ -277,7 +269,17 @@ async def create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatie
     metadata = await call.practice.metadata()
     if not metadata.capabilities.new_patient:
         return await _registration_for_staff(call, args)
-    outcome = await call.practice.create_patient(_new_patient_body(args, metadata))
+    try:
+        outcome = await call.practice.create_patient(
+            first_name=args.first_name,
+            last_name=args.last_name,
+            birthdate=args.date_of_birth,
+            phone=args.phone,
+            email=args.email,
+            address=args.address.to_sikka() if args.address else {},
+        )
+    except NeedsStaff:
+        return await _registration_for_staff(call, args)
     return await _registration_result(call, args, outcome, lookup)
 
 
@@ -361,7 +363,7 @@ change is recorded for the office staff and the answer says so (recorded_for_sta
     idempotent=True,
 )
 async def update_patient(call: ToolCall, args: UpdatePatientArgs) -> UpdatePatientResult:
-    patient = await verify(call, args.patient_id, args.date_of_birth, UpdatePatientResult)
+    patient = await verify(call, args, UpdatePatientResult)
     if not isinstance(patient, Patient):
         return patient
     metadata = await call.practice.metadata()
@@ -372,8 +374,9 @@ async def update_patient(call: ToolCall, args: UpdatePatientArgs) -> UpdatePatie
     preferred: WritebackOutcome | None = None
     # Sikka's PATCH /patient exists only for OrthoTrac and Dolphin, and cannot change phones, email or address.
     if args.preferred_name and metadata.capabilities.patient_update:
-        preferred = await call.practice.update_patient(patient.patient_id, {"preferred_name": args.preferred_name})
-        if preferred.status != "failed":
+        with contextlib.suppress(NeedsStaff):  # a name too long for the PMS: left for staff
+            preferred = await call.practice.update_preferred_name(patient.patient_id, args.preferred_name)
+        if preferred is not None and preferred.status != "failed":
             for_staff.pop("preferredName")
     if for_staff:
         await records.add_followup(

@@ -92,7 +92,7 @@ class WriteResult(ToolResult):
 
 
 class CreatePatientResult(WriteResult):
-    patient_id: str | None = Field(None, description="The PMS patient id (confirmed or existing).")
+    patient_id: str | None = Field(None, description="The new patient's PMS id, once confirmed.")
 
 
 class UpdatePatientResult(WriteResult):
@@ -106,14 +106,18 @@ class Slot(Model):
     operatory: str
 
 
-class AvailabilityResult(ToolResult):
+class DatedResult(ToolResult):
+    today: str | None = Field(None, description="Today's date where the practice is (YYYY-MM-DD), to retry with.")
+
+
+class AvailabilityResult(DatedResult):
     slots: list[Slot] = Field(default_factory=list, description="At most 5, spread over the day(s).")
     next_available_dates: list[str] = Field(
         default_factory=list, description="When the asked day(s) are full: the nearest dates with openings."
     )
 
 
-class AppointmentResult(WriteResult):
+class AppointmentResult(WriteResult, DatedResult):
     appointment_id: str | None = None
     start_time: str | None = None
     provider_name: str | None = None

@@ -59,6 +59,10 @@ class AuditEntry:
     def touched(self, *patient_ids: str) -> None:
         """PHI of these patients was read, disclosed or changed by this call."""
         self.phi_accessed = True
+        self.targeted(*patient_ids)
+
+    def targeted(self, *patient_ids: str) -> None:
+        """This call concerned these patients (e.g. a failed identity check) without disclosing their PHI."""
         for patient_id in patient_ids:
             if patient_id and patient_id not in self.patient_refs:
                 self.patient_refs.append(patient_id)

@@ -228,6 +228,19 @@ class Writeback(Base):
     completed_at: Mapped[datetime | None]
 
 
+class IdentityAttempt(Base):
+    """Identity checks counted in a fixed window per scope of an account (a patient id, a token id, a call id);
+    see server/throttle.py. Holds identifiers only, no PHI values."""
+
+    __tablename__ = "identity_attempts"
+
+    account_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # failed checks, plus checks still being evaluated
+
+
 class PhiIndexKey(Base):
     """Each account's blind-index key (random), wrapped by the PHI cipher."""
 
@@ -239,7 +252,8 @@ class PhiIndexKey(Base):
 
 
 class IdempotencyKey(Base):
-    """One write tool call per (call id, tool, normalised arguments); the first outcome is replayed."""
+    """One write tool call per (call id, tool, normalised arguments); its outcome is replayed until another write
+    of the same call completes after it (then it is stale: the state it described may be gone)."""
 
     __tablename__ = "idempotency_keys"
 
@@ -249,6 +263,8 @@ class IdempotencyKey(Base):
     status: Mapped[str] = mapped_column(String(16))  # in_progress | done
     result: Mapped[str | None] = mapped_column(Text)  # encrypted tool result
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    call_key: Mapped[str | None] = mapped_column(String(64), index=True)  # blind index of the call id
+    completed_at: Mapped[datetime | None]
 
 
 class PendingPatient(Base):
@@ -297,6 +313,7 @@ __all__ = [
     "Base",
     "Consent",
     "IdempotencyKey",
+    "IdentityAttempt",
     "IntegrationStatus",
     "PendingPatient",
     "PhiIndexKey",

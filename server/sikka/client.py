@@ -67,6 +67,15 @@ class Deadline:
         return max(0.0, self.expires_at - time.monotonic())
 
 
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A list endpoint's items, and whether Sikka said it is reloading the practice's data meanwhile
+    (`Data-Insert: in progress`: the items may be incomplete, so nothing derived from them is cached)."""
+
+    items: list[Item]
+    reloading: bool = False
+
+
 @dataclass(slots=True)
 class SikkaResponse:
     status: int
@@ -90,6 +99,10 @@ class SikkaResponse:
             return []
         items = envelope.get("items")
         return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+    @property
+    def reloading(self) -> bool:
+        return str(self.headers.get("data-insert", "")).strip().lower() == "in progress"
 
     def next_offset(self) -> str | None:
         """The page index of `pagination.next`, or None on the last page."""
@@ -202,7 +215,7 @@ class SikkaClient:
                 self.metrics.sikka_latency.labels(resource).observe(elapsed)
             log.debug("sikka request", endpoint=endpoint, method=method, status=result, duration_ms=elapsed * 1000)
 
-    async def get_items(
+    async def get_listing(
         self,
         endpoint: str,
         *,
@@ -211,21 +224,30 @@ class SikkaClient:
         params: Params | None = None,
         all_pages: bool = True,
         page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> list[Item]:
+    ) -> Listing:
         """Items of a list endpoint; follows `pagination.next` (offset is a page index) when asked."""
         query: dict[str, str | int] = {**(params or {}), "limit": page_size, "offset": 0}
         items: list[Item] = []
+        reloading = False
         seen_offsets: set[str] = set()
         for _ in range(MAX_PAGES):
             response = await self.send("GET", endpoint, headers=headers, deadline=deadline, params=query)
             page = response.items
             items.extend(page)
+            reloading = reloading or response.reloading
             next_offset = response.next_offset()
             if not all_pages or not page or next_offset is None or next_offset in seen_offsets:
                 break
             seen_offsets.add(str(query["offset"]))
             query["offset"] = next_offset
-        return items
+        return Listing(items, reloading)
+
+    async def get_items(
+        self, endpoint: str, *, headers: Mapping[str, str], deadline: Deadline, params: Params | None = None
+    ) -> list[Item]:
+        """Every item of a list endpoint (support endpoints: authorized_practices, supported_pmses, ...)."""
+        listing = await self.get_listing(endpoint, headers=headers, deadline=deadline, params=params)
+        return listing.items
 
 
 def _parse(response: httpx.Response) -> SikkaResponse:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-AUTH_CODES = frozenset({"API1025", "API1004", "API2003", "API2004"})
+# The request key is expired (API1025, sent as HTTP 400) or missing/invalid (API1004): a new key can help.
+KEY_CODES = frozenset({"API1025", "API1004"})
+# Our app id/key are wrong (API2003) or the API is not in our plan (API2004): a new request key cannot help.
+APP_CODES = frozenset({"API2003", "API2004"})
 RATE_LIMIT_CODES = frozenset({"API2011", "API2012"})
 UNAVAILABLE_CODES = frozenset({"API2001", "API2002", "API2006", "API2022"})
 # Documented as arriving with HTTP 200 although they are errors.
@@ -41,9 +44,15 @@ class SikkaError(Exception):
 
 
 class SikkaAuthError(SikkaError):
-    """The request key is expired, missing or invalid (API1025/API1004), or app credentials were refused."""
+    """The request key is expired, missing or invalid (API1025/API1004, or a bare 401): re-keying may help."""
 
     kind = "auth"
+
+
+class AppNotAuthorized(SikkaError):
+    """Our app credentials (API2003) or licence (API2004) were refused: re-keying cannot help; staff must act."""
+
+    kind = "app_not_authorized"
 
 
 class PracticeNotAuthorized(SikkaError):
@@ -90,7 +99,9 @@ def classify(status: int, envelope: Mapping[str, Any] | None, retry_after: float
         return None
     if code == "API2007":
         return PracticeNotAuthorized(message, code=code, status=status)
-    if code in AUTH_CODES or status == 401:
+    if code in APP_CODES:
+        return AppNotAuthorized(message, code=code, status=status)
+    if code in KEY_CODES or status == 401:
         return SikkaAuthError(message, code=code or None, status=status)
     if status == 429 or code in RATE_LIMIT_CODES:
         return RateLimited(message, code=code or None, status=status, retry_after=retry_after)

@@ -1,5 +1,10 @@
 """The typed facade tools and the webhook use. `SikkaGateway` is built once per process;
-`gateway.practice(account_id, deadline)` gives a cheap per-call view bound to one practice."""
+`gateway.practice(account_id, deadline)` gives a cheap per-call view bound to one practice location.
+
+One `office_id` can hold several locations (reference §2): every read Sikka filters by `practice_id` carries
+the account's, and operatories come by the location's `cust_id` (from `GET /practices`), so another location's
+chairs, providers and bookings never enter this one's answers.
+"""
 
 from __future__ import annotations
 
@@ -9,32 +14,44 @@ from typing import Any
 
 import anyio
 
-from server.phones import like_pattern, to_e164
-from server.sikka.client import Deadline, Item, Params, SikkaClient
+from server.phones import stored_forms, to_e164
+from server.sikka import writes
+from server.sikka.client import Deadline, Item, Listing, Params, SikkaClient
+from server.sikka.errors import SikkaUnavailable
 from server.sikka.metadata import Capabilities, MetadataCache, PracticeMetadata
-from server.sikka.records import Appointment, Operatory, Patient, Provider, text
+from server.sikka.pms import rules_for
+from server.sikka.records import Appointment, Choice, Operatory, Patient, PracticeProfile, Provider, text
 from server.sikka.schedule import PracticeSchedule
 from server.sikka.session import PracticeSessions
 from server.sikka.writeback import WritebackOutcome, Writebacks
 from server.sikka.zones import zone
 
-PHONE_FIELDS = ("cell", "homephone", "workphone")
 METADATA_DEADLINE_SECONDS = 8.0
-WORD_SEARCH_PAGE = 50  # free-text search also matches e.g. "Smithson"; exact names are kept afterwards
-
-
-def rql(*clauses: str, joiner: str = "::AND::") -> str:
-    return joiner.join(clause for clause in clauses if clause)
-
-
-def phone_clause(e164: str) -> str:
-    """`cell=like_%408%555%0101::OR::homephone=like_...::OR::workphone=like_...`."""
-    pattern = like_pattern(e164)
-    return rql(*(f"{name}=like_{pattern}" for name in PHONE_FIELDS), joiner="::OR::")
+SEARCH_PAGE = 50  # matches are re-checked in code (a family shares a phone; a birthdate narrows it)
+PATIENT_PHONES = "homephone,workphone"  # `cell` is a default field; the other two only on request
+# Endpoints Sikka filters by `practice_id` (reference §9–§11): reads always carry the account's location.
+PRACTICE_SCOPED = frozenset(
+    {
+        "patients",
+        "appointments",
+        "providers",
+        "practice_schedule",
+        "practice_variables",
+        "appointments_available_slots",
+        "writeback_details",
+        "practices",
+        "pms_users",
+    }
+)
 
 
 def phone_matches(patient: Patient, e164: str) -> bool:
     return any(to_e164(number) == e164 for number in patient.phones.values())
+
+
+def choices(items: list[Item], value_key: str) -> tuple[Choice, ...]:
+    found = (Choice(text(i, value_key), text(i, "description")) for i in items)
+    return tuple(dict.fromkeys(c for c in found if c.value))
 
 
 @dataclass
@@ -68,69 +85,121 @@ class SikkaGateway:
         return self._supported_pmses
 
     async def _load_metadata(self, account_id: str) -> PracticeMetadata:
+        """Everything in two rounds: `practices` (for `cust_id`) then `operatories`, beside the other reads."""
         view = self.practice(account_id, Deadline.after(METADATA_DEADLINE_SECONDS))
         credentials = await self.sessions.credentials(account_id)
-        results: dict[str, list[Item]] = {}
+        listings: dict[str, Listing] = {}
+        profiles: list[PracticeProfile] = []
 
         async def fetch(name: str, endpoint: str, params: Params | None = None) -> None:
-            results[name] = await view.items(endpoint, params, all_pages=True)
+            listings[name] = await view.listing(endpoint, params)
+
+        async def profile_then_operatories() -> None:
+            await fetch("practices", "practices", {"fields": "get_all"})
+            profiles.append(_profile(listings["practices"].items, credentials.practice_id))
+            await fetch("operatories", "operatories", {"cust_id": profiles[0].cust_id, "is_hidden": "F"})
 
         async def fetch_pmses() -> None:
-            results["pmses"] = await self.supported_pmses(view.deadline)
+            listings["pmses"] = Listing(await self.supported_pmses(view.deadline))
 
         async with anyio.create_task_group() as group:
-            group.start_soon(fetch, "providers", "providers")
-            group.start_soon(fetch, "operatories", "operatories")
+            group.start_soon(profile_then_operatories)
+            group.start_soon(fetch, "providers", "providers", {"fields": "get_all"})
             group.start_soon(fetch, "schedule", "practice_schedule", {"fields": "get_all"})
-            group.start_soon(fetch, "statuses", "appointment_statuses")
+            group.start_soon(fetch, "statuses", "practice_variables", {"service_name": "Appointment Status"})
             group.start_soon(
-                fetch,
-                "types",
-                "writeback_details",
-                {"writeback_type": "new_appointment", "category": "appttype"},
+                fetch, "types", "writeback_details", {"writeback_type": "new_appointment", "category": "appttype"}
             )
             group.start_soon(fetch_pmses)
-        statuses = tuple(dict.fromkeys(s for s in (text(i, "status") for i in results["statuses"]) if s))
-        types = tuple(
-            dict.fromkeys(v for v in (text(i, "value") or text(i, "description") for i in results["types"]) if v)
-        )
+            if rules_for(credentials.pms_type).users_from_pms_users:  # ClearDent writes name a PMS user
+                group.start_soon(fetch, "users", "pms_users", {"status": "active"})
         return PracticeMetadata(
-            practice_id=credentials.practice_id,
+            practice=profiles[0],
             pms=credentials.pms_type,
             zone=zone(credentials.time_zone),
-            providers=tuple(Provider.from_item(i) for i in results["providers"]),
-            operatories=tuple(Operatory.from_item(i) for i in results["operatories"]),
-            schedule=PracticeSchedule.from_items(results["schedule"]),
-            statuses=statuses,
-            appointment_types=types,
-            capabilities=Capabilities.for_pms(credentials.pms_type, results["pmses"]),
+            providers=tuple(Provider.from_item(i) for i in listings["providers"].items),
+            operatories=tuple(Operatory.from_item(i) for i in listings["operatories"].items),
+            schedule=PracticeSchedule.from_items(listings["schedule"].items, credentials.practice_id),
+            statuses=choices(listings["statuses"].items, "value"),
+            appointment_types=choices(listings["types"].items, "item"),
+            capabilities=Capabilities.for_pms(credentials.pms_type, listings["pmses"].items),
+            users=tuple(text(i, "user_id") for i in listings.get("users", Listing([])).items if text(i, "user_id")),
+            cacheable=not any(listing.reloading for listing in listings.values()),
         )
+
+
+def _profile(items: list[Item], practice_id: str) -> PracticeProfile:
+    """This location's row of `GET /practices`; without it there is no `cust_id` for its operatories."""
+    rows = [PracticeProfile.from_item(i) for i in items]
+    own = next((row for row in rows if row.practice_id == practice_id), None)
+    if own is None or not own.cust_id:
+        raise SikkaUnavailable("GET /practices does not list this practice location with a cust_id")
+    return own
 
 
 @dataclass
 class PracticeGateway:
-    """Everything a tool can do for one practice, inside one deadline."""
+    """Everything a tool can do for one practice location, inside one deadline."""
 
     gateway: SikkaGateway
     account_id: str
     deadline: Deadline
 
-    async def items(self, endpoint: str, params: Params | None = None, *, all_pages: bool = False) -> list[Item]:
+    async def _practice_id(self) -> str:
+        return (await self.gateway.sessions.credentials(self.account_id)).practice_id
+
+    async def listing(
+        self, endpoint: str, params: Params | None = None, *, all_pages: bool = True, page_size: int | None = None
+    ) -> Listing:
+        """A list endpoint read with the practice's request key, scoped to its location where Sikka filters."""
+        query: dict[str, str | int] = dict(params or {})
+        if endpoint in PRACTICE_SCOPED:
+            query["practice_id"] = await self._practice_id()
         client = self.gateway.client
+        sizing = {"page_size": page_size} if page_size else {}
         return await self.gateway.sessions.call(
             self.account_id,
             self.deadline,
-            lambda key: client.get_items(
+            lambda key: client.get_listing(
                 endpoint,
                 headers=client.key_headers(key),
                 deadline=self.deadline,
-                params=params,
+                params=query,
                 all_pages=all_pages,
+                **sizing,
             ),
         )
 
+    async def items(self, endpoint: str, params: Params | None = None) -> list[Item]:
+        return (await self.listing(endpoint, params)).items
+
     async def metadata(self) -> PracticeMetadata:
         return await self.gateway.metadata_cache.get(self.account_id)
+
+    async def _patients(self, params: Params) -> list[Patient]:
+        listing = await self.listing(
+            "patients", {**params, "fields": PATIENT_PHONES}, all_pages=False, page_size=SEARCH_PAGE
+        )
+        return [Patient.from_item(item) for item in listing.items]
+
+    async def _by_phone(self, e164: str) -> list[Patient]:
+        """`search` covers cell, homephone and workphone, but matching exactly or partially is undocumented and
+        Sikka does not normalise numbers: try Sikka's documented form ("408-555-0101") first (1 request); only
+        when nothing matches, the other common forms concurrently (2 more). Matches are re-checked by number."""
+        first, *others = stored_forms(e164)
+        found = await self._patients({"search": first})
+        if not any(phone_matches(p, e164) for p in found) and others:
+            results: list[list[Patient]] = [[] for _ in others]
+
+            async def search(index: int, form: str) -> None:
+                results[index] = await self._patients({"search": form})
+
+            async with anyio.create_task_group() as group:
+                for index, form in enumerate(others):
+                    group.start_soon(search, index, form)
+            found = [p for batch in results for p in batch]
+        unique = {p.patient_id: p for p in found if phone_matches(p, e164)}
+        return list(unique.values())
 
     async def find_patients(
         self,
@@ -140,57 +209,39 @@ class PracticeGateway:
         last_name: str | None = None,
         word: str | None = None,
         birthdate: date | None = None,
-        limit: int = 6,
     ) -> list[Patient]:
-        """One `GET /patients`: names as filters, a single name word as free-text `search` (then matched
-        exactly against first, last or preferred name), phone (any phone field) and birthdate as RQL."""
-        params: dict[str, str | int] = {}
-        if first_name:
-            params["firstname"] = first_name
-        if last_name:
-            params["lastname"] = last_name
-        if word:
-            params["search"] = word
-        dob = f"birthdate=eq_{birthdate.isoformat()}" if birthdate else ""
+        """Patients by documented filters only (reference §11), every match re-checked in code:
+        phone: see `_by_phone` (1 request, 3 when the number is stored in another form or unknown);
+        full name: `firstname` + `lastname` (1 request); one word: `search`, kept when it is the first or last
+        name (1 request). A birthdate narrows the matches here, not in RQL (`::AND::`/`::OR::` precedence is
+        undocumented); it is never a search on its own."""
         if phone:
-            # AND binds tighter than OR in RQL: repeat the birthdate clause inside each phone alternative.
-            clauses = [rql(clause, dob) for clause in phone_clause(phone).split("::OR::")]
-            params["find"] = "::OR::".join(clauses)
-            params["fields"] = ",".join(PHONE_FIELDS)
-        elif dob:
-            params["find"] = dob
-        client = self.gateway.client
-        items = await self.gateway.sessions.call(
-            self.account_id,
-            self.deadline,
-            lambda key: client.get_items(
-                "patients",
-                headers=client.key_headers(key),
-                deadline=self.deadline,
-                params=params,
-                all_pages=False,
-                page_size=WORD_SEARCH_PAGE if word else limit,
-            ),
-        )
-        patients = [Patient.from_item(item) for item in items]
-        if phone:
-            patients = [p for p in patients if phone_matches(p, phone)]
-        if word:
+            patients = await self._by_phone(phone)
+        elif first_name or last_name:
+            names = {"firstname": first_name or "", "lastname": last_name or ""}
+            patients = await self._patients({key: value for key, value in names.items() if value})
+        elif word:
             lowered = word.lower()
             patients = [
-                p for p in patients if lowered in (p.first_name.lower(), p.last_name.lower(), p.preferred_name.lower())
+                p
+                for p in await self._patients({"search": word})
+                if lowered in (p.first_name.lower(), p.last_name.lower())
             ]
+        else:
+            return []
+        if birthdate:
+            patients = [p for p in patients if p.birthdate == birthdate]
         return patients
 
     async def patient(self, patient_id: str) -> Patient | None:
-        items = await self.items("patients", {"patient_id": patient_id})
+        items = await self.items("patients", {"patient_id": patient_id, "fields": PATIENT_PHONES})
         matches = [Patient.from_item(i) for i in items if text(i, "patient_id") == patient_id]
         return matches[0] if matches else None
 
     async def appointments(
         self, start: date, end: date, *, patient_id: str | None = None, appointment_id: str | None = None
     ) -> list[Appointment]:
-        """Appointments with dates in [start, end] (practice-local), cancelled ones included."""
+        """This location's appointments with dates in [start, end] (practice-local), cancelled ones included."""
         params: dict[str, str | int] = {
             "startdate": start.isoformat(),
             "enddate": end.isoformat(),
@@ -200,7 +251,7 @@ class PracticeGateway:
             params["patient_id"] = patient_id
         if appointment_id:
             params["appointment_sr_no"] = appointment_id
-        items = await self.items("appointments", params, all_pages=True)
+        items = await self.items("appointments", params)
         return [a for a in (Appointment.from_item(i) for i in items) if a is not None]
 
     async def appointment(self, appointment_id: str) -> Appointment | None:
@@ -213,7 +264,6 @@ class PracticeGateway:
         return await self.items(
             "appointments_available_slots",
             {"startdate": start.isoformat(), "enddate": end.isoformat(), "fields": "get_all"},
-            all_pages=True,
         )
 
     async def _write(
@@ -223,72 +273,64 @@ class PracticeGateway:
             self.account_id, kind, method, endpoint, body, deadline=self.deadline, target_id=target_id
         )
 
-    async def create_patient(self, body: dict[str, Any]) -> WritebackOutcome:
-        metadata = await self.metadata()
-        return await self._write("create_patient", "POST", "patient", {"practice_id": metadata.practice_id, **body})
+    async def create_patient(
+        self,
+        *,
+        first_name: str,
+        last_name: str,
+        birthdate: date,
+        phone: str,
+        email: str | None,
+        address: dict[str, str],
+    ) -> WritebackOutcome:
+        """Raises NeedsStaff when the PMS needs what a call cannot give (nothing is sent then)."""
+        body = writes.new_patient(
+            await self.metadata(),
+            first_name=first_name,
+            last_name=last_name,
+            birthdate=birthdate,
+            phone=phone,
+            email=email,
+            address=address,
+        )
+        return await self._write("create_patient", "POST", "patient", body)
 
-    async def update_patient(self, patient_id: str, body: dict[str, Any]) -> WritebackOutcome:
-        metadata = await self.metadata()
-        payload = {"practice_id": metadata.practice_id, **body}
-        return await self._write("update_patient", "PATCH", f"patient/{patient_id}", payload, patient_id)
+    async def update_preferred_name(self, patient_id: str, preferred_name: str) -> WritebackOutcome:
+        body = writes.preferred_name_change(await self.metadata(), preferred_name)
+        return await self._write("update_patient", "PATCH", f"patient/{patient_id}", body, patient_id)
 
     async def book(
         self,
         *,
-        patient_id: str,
+        patient: Patient,
         start: datetime,
         length_minutes: int,
         provider: Provider,
         operatory: Operatory,
-        description: str,
-        appointment_type: str | None,
+        visit: str | None,
         note: str | None,
     ) -> WritebackOutcome:
-        metadata = await self.metadata()
-        body: dict[str, Any] = {
-            "patient_id": patient_id,
-            "date": start.date().isoformat(),
-            "time": start.strftime("%H:%M"),
-            "length": str(length_minutes),
-            "provider_id": provider.provider_id,
-            "operatory": operatory.operatory,
-            "practice_id": metadata.practice_id,
-            "description": description,
-        }
-        if appointment_type:
-            body["type"] = appointment_type
-        if note:
-            body["note"] = note
+        body = writes.booking(
+            await self.metadata(),
+            patient=patient,
+            start=start,
+            length_minutes=length_minutes,
+            provider=provider,
+            operatory=operatory,
+            visit=visit,
+            note=note,
+        )
         return await self._write("book_appointment", "POST", "appointment", body)
 
     async def reschedule(
-        self,
-        appointment_id: str,
-        *,
-        start: datetime,
-        length_minutes: int,
-        provider: Provider,
-        operatory: Operatory,
+        self, appointment_id: str, *, start: datetime, length_minutes: int, provider: Provider, operatory: Operatory
     ) -> WritebackOutcome:
-        metadata = await self.metadata()
-        body = {
-            "practice_id": metadata.practice_id,
-            "provider_id": provider.provider_id,
-            "date": start.date().isoformat(),
-            "time": start.strftime("%H:%M"),
-            "length": str(length_minutes),
-            "operatory": operatory.operatory,
-        }
-        return await self._write(
-            "reschedule_appointment", "PUT", f"appointments/{appointment_id}", body, appointment_id
+        body = writes.move(
+            await self.metadata(), start=start, length_minutes=length_minutes, provider=provider, operatory=operatory
         )
+        path = f"appointments/{appointment_id}"
+        return await self._write("reschedule_appointment", "PUT", path, body, appointment_id)
 
-    async def set_status(self, appointment_id: str, status: str) -> WritebackOutcome:
-        metadata = await self.metadata()
-        body = {
-            "op": "replace",
-            "path": "/appointment_status",
-            "value": status,
-            "practice_id": metadata.practice_id,
-        }
+    async def cancel(self, appointment_id: str) -> WritebackOutcome:
+        body = writes.cancellation(await self.metadata())
         return await self._write("appointment_status", "PATCH", f"appointments/{appointment_id}", body, appointment_id)

@@ -1,24 +1,37 @@
-"""Practice metadata (providers, operatories, schedule, statuses, appointment types, capabilities, zone),
-loaded concurrently and cached per practice, so a warm tool call makes only the requests it must."""
+"""Practice metadata (the location's profile, providers, operatories, schedule, appointment statuses and types,
+PMS users, capabilities, zone), loaded concurrently and cached per practice, so a warm tool call makes only
+the requests it must.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from server.sikka.records import Operatory, Provider, as_bool, is_cancel_status, text
+from server.sikka.pms import PmsRules, pms_key, rules_for
+from server.sikka.records import Choice, Operatory, PracticeProfile, Provider, is_cancel_status, text
 from server.sikka.schedule import PracticeSchedule
 
-SLOT_ENDPOINT_PMSES = frozenset({"orthotrac", "dolphin"})
-PATIENT_UPDATE_PMSES = frozenset({"orthotrac", "dolphin"})
+AVAILABLE = "available"
+# Statuses a new booking may be written with (ClearDent requires one), in order of preference.
+BOOKED_WORDS = ("unconfirm", "schedul", "booked", "open")
+
+
+def flag(row: dict[str, str], name: str) -> bool | None:
+    """A `supported_pmses` capability flag: documented as "available" or "" (None when the row lacks it)."""
+    if name not in row:
+        return None
+    return text(row, name).lower() in (AVAILABLE, "true", "yes", "y")
 
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:
-    """Writebacks the practice's PMS supports (from `supported_pmses`; defaults follow Sikka's docs)."""
+    """Writebacks the practice's PMS supports, from `supported_pmses` (reference §8). Without a row for the PMS
+    the documented writebacks are assumed. There is no documented flag for reschedules (PUT /appointments):
+    they follow `new_appointment_writeback`; patient updates exist for OrthoTrac and Dolphin only (§17)."""
 
     new_patient: bool = True
     new_appointment: bool = True
@@ -27,49 +40,72 @@ class Capabilities:
     patient_update: bool = False
 
     @classmethod
-    def for_pms(cls, pms: str, items: list[dict[str, str]]) -> Capabilities:
-        name = pms.strip().lower()
-        default = cls(patient_update=name in PATIENT_UPDATE_PMSES)
-        row = next((i for i in items if text(i, "practice_management_system").lower() == name), None)
+    def for_pms(cls, pms: str, items: Sequence[dict[str, str]]) -> Capabilities:
+        rules = rules_for(pms)
+        key = pms_key(pms)
+        row = next((i for i in items if pms_key(text(i, "practice_management_system")) == key), None)
         if row is None:
-            return default
+            return cls(patient_update=rules.patient_update)
 
-        def flag(key: str, fallback: bool) -> bool:
-            return as_bool(row[key]) if key in row else fallback
+        def read(name: str, fallback: bool) -> bool:
+            value = flag(row, name)
+            return fallback if value is None else value
 
+        appointments = read("new_appointment_writeback", True)
         return cls(
-            new_patient=flag("new_patient_writeback", default.new_patient),
-            new_appointment=flag("new_appointment_writeback", default.new_appointment),
-            appointment_status=flag("appointment_status_writeback", default.appointment_status),
-            reschedule=flag("appointment_reschedule_writeback", default.reschedule),
-            patient_update=flag("patient_update_writeback", default.patient_update),
+            new_patient=read("new_patient_writeback", True),
+            new_appointment=appointments,
+            appointment_status=read("appointment_status_writeback", True),
+            reschedule=appointments,
+            patient_update=rules.patient_update,
         )
 
 
 @dataclass(frozen=True)
 class PracticeMetadata:
-    practice_id: str
+    practice: PracticeProfile
     pms: str
     zone: ZoneInfo
     providers: tuple[Provider, ...]
     operatories: tuple[Operatory, ...]
     schedule: PracticeSchedule
-    statuses: tuple[str, ...]
-    appointment_types: tuple[str, ...]
+    statuses: tuple[Choice, ...]  # practice_variables "Appointment Status": what status writes send
+    appointment_types: tuple[Choice, ...]  # writeback_details new_appointment/appttype
     capabilities: Capabilities
+    users: tuple[str, ...] = ()  # `pms_users` ids (ClearDent writes name one)
+    cacheable: bool = True  # False when Sikka was reloading the practice's data (Data-Insert: in progress)
     _providers_by_id: dict[str, Provider] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self._providers_by_id.update({p.provider_id: p for p in self.providers})
 
     @property
+    def practice_id(self) -> str:
+        return self.practice.practice_id
+
+    @property
+    def rules(self) -> PmsRules:
+        return rules_for(self.pms)
+
+    @property
     def has_slot_endpoint(self) -> bool:
         """Only OrthoTrac and Dolphin fill `appointments_available_slots`."""
-        return self.pms.strip().lower() in SLOT_ENDPOINT_PMSES
+        return self.rules.slot_endpoint
 
     @property
     def bookable_providers(self) -> tuple[Provider, ...]:
-        return tuple(p for p in self.providers if p.active and p.provider_type.lower() != "staff")
+        return tuple(p for p in self.providers if p.active and not p.is_staff)
+
+    @property
+    def staff(self) -> tuple[Provider, ...]:
+        return tuple(sorted((p for p in self.providers if p.active and p.is_staff), key=lambda p: p.provider_id))
+
+    @property
+    def pms_users(self) -> tuple[str, ...]:
+        """Who a write names as the PMS user: `pms_users` (ClearDent) or providers with `is_user` (Dolphin)."""
+        if self.rules.users_from_pms_users:
+            return self.users
+        return tuple(sorted(p.provider_id for p in self.providers if p.active and p.is_user))
 
     @property
     def open_operatories(self) -> tuple[Operatory, ...]:
@@ -78,16 +114,27 @@ class PracticeMetadata:
     def provider(self, provider_id: str) -> Provider | None:
         return self._providers_by_id.get(provider_id)
 
-    def cancel_status(self) -> str | None:
-        """The practice's own status for a cancellation ("Canceled", "Cancelled", else "Broken")."""
-        cancels = [s for s in self.statuses if is_cancel_status(s)]
-        preferred = [s for s in cancels if "cancel" in s.lower()]
-        candidates = preferred or cancels
-        return candidates[0] if candidates else None
+    def cancel_status(self) -> Choice | None:
+        """The practice's own cancellation status ("Canceled", "Cancelled"; else "Broken" where the PMS can
+        write it: Dentrix cannot)."""
+        cancels = [s for s in self.statuses if is_cancel_status(s.label) or is_cancel_status(s.value)]
+        preferred = [s for s in cancels if "cancel" in f"{s.label} {s.value}".lower()]
+        if preferred:
+            return preferred[0]
+        return None if self.rules.refuses_broken_status or not cancels else cancels[0]
+
+    def booking_status(self) -> Choice | None:
+        """A status a new appointment may be written with (scheduled / unconfirmed / open), if the practice has one."""
+        for word in BOOKED_WORDS:
+            for status in self.statuses:
+                label = f"{status.label} {status.value}".lower()
+                if word in label and not is_cancel_status(label):
+                    return status
+        return None
 
 
 class MetadataCache:
-    """TTL cache with single-flight loading per practice."""
+    """TTL cache with single-flight loading per practice; metadata read during a reload is not kept."""
 
     def __init__(
         self,
@@ -101,16 +148,21 @@ class MetadataCache:
         self._entries: dict[str, tuple[PracticeMetadata, float]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def get(self, account_id: str) -> PracticeMetadata:
+    def _fresh(self, account_id: str) -> PracticeMetadata | None:
         entry = self._entries.get(account_id)
-        if entry is not None and self.clock() - entry[1] < self.ttl:
-            return entry[0]
+        return entry[0] if entry is not None and self.clock() - entry[1] < self.ttl else None
+
+    async def get(self, account_id: str) -> PracticeMetadata:
+        cached = self._fresh(account_id)
+        if cached is not None:
+            return cached
         async with self._locks.setdefault(account_id, asyncio.Lock()):
-            entry = self._entries.get(account_id)
-            if entry is not None and self.clock() - entry[1] < self.ttl:
-                return entry[0]
+            cached = self._fresh(account_id)
+            if cached is not None:
+                return cached
             metadata = await self._load(account_id)
-            self._entries[account_id] = (metadata, self.clock())
+            if metadata.cacheable:
+                self._entries[account_id] = (metadata, self.clock())
             return metadata
 
     def invalidate(self, account_id: str) -> None:

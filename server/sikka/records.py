@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 TRUE_STRINGS = frozenset({"true", "t", "yes", "y", "1"})
+CLOCK_LAYOUTS = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M:%S %p", "%I:%M%p")
 CANCEL_WORDS = ("cancel", "broken", "deleted", "no show", "noshow")
 
 
@@ -32,12 +33,16 @@ def as_date(value: Any) -> date | None:
 
 
 def as_time(value: Any) -> time | None:
-    """Clock times come as "10:30", "10:30:00" or "" (none)."""
-    text = str(value or "").strip()
-    try:
-        return time.fromisoformat(text) if text else None
-    except ValueError:
+    """Clock times come as "10:30", "10:30:00", "8:00 AM" (schedules: format undocumented) or "" (none)."""
+    text = " ".join(str(value or "").split()).upper()
+    if not text:
         return None
+    for layout in CLOCK_LAYOUTS:
+        try:
+            return datetime.strptime(text, layout).time()
+        except ValueError:
+            continue
+    return None
 
 
 def is_cancel_status(status: str) -> bool:
@@ -63,11 +68,13 @@ class Patient:
     address: dict[str, str] = field(default_factory=dict)
     last_visit: date | None = None
     provider_id: str = ""
+    guarantor_id: str = ""
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Patient:
         return cls(
             patient_id=text(item, "patient_id"),
+            guarantor_id=text(item, "guarantor_id"),
             first_name=text(item, "firstname"),
             last_name=text(item, "lastname"),
             preferred_name=text(item, "preferred_name"),
@@ -130,6 +137,12 @@ class Provider:
     provider_type: str
     specialty: str
     active: bool
+    is_user: bool = False  # a PMS user (`is_user`, get_all only): Dolphin writes name one
+
+    @property
+    def is_staff(self) -> bool:
+        """Front-desk staff (`provider_type` "Staff"): never bookable, but some PMSs want one named on writes."""
+        return self.provider_type.strip().lower() == "staff"
 
     @property
     def display_name(self) -> str:
@@ -142,9 +155,10 @@ class Provider:
             first_name=text(item, "firstname"),
             last_name=text(item, "lastname"),
             provider_type=text(item, "provider_type"),
-            specialty=text(item, "specialty"),
+            specialty=text(item, "specialty") or text(item, "speciality"),  # the get_all example spells it so
             # Sikka writes "Active"/"Inactive"; compare without case, hidden providers are not bookable.
             active=text(item, "status").lower() == "active" and not as_bool(item.get("is_hidden")),
+            is_user=as_bool(item.get("is_user")),
         )
 
 
@@ -160,4 +174,44 @@ class Operatory:
             operatory=text(item, "operatory"),
             abbreviation=text(item, "abbreviation"),
             hidden=as_bool(item.get("is_hidden")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A value a practice defines for writes (`writeback_details` `item`, `practice_variables` `value`) and what
+    it means to people (`description`)."""
+
+    value: str
+    description: str
+
+    @property
+    def label(self) -> str:
+        return self.description or self.value
+
+
+@dataclass(frozen=True, slots=True)
+class PracticeProfile:
+    """A location as `GET /practices` describes it; `cust_id` is what `GET /operatories` requires."""
+
+    practice_id: str
+    cust_id: str
+    name: str = ""
+    address_line1: str = ""
+    address_line2: str = ""
+    city: str = ""
+    state: str = ""
+    zipcode: str = ""
+    phone: str = ""
+    email: str = ""
+    website: str = ""
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> PracticeProfile:
+        keys = ("address_line1", "address_line2", "city", "state", "zipcode", "phone", "email", "website")
+        return cls(
+            practice_id=text(item, "practice_id"),
+            cust_id=text(item, "cust_id"),
+            name=text(item, "name"),
+            **{key: text(item, key) for key in keys},
         )

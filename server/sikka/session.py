@@ -23,7 +23,7 @@ from server.db.models import PmsIntegration, utcnow
 from server.logs import get_logger
 from server.metrics import Metrics
 from server.sikka.client import Deadline, SikkaClient, SikkaResponse
-from server.sikka.errors import PracticeNotAuthorized, SikkaAuthError, SikkaValidationError
+from server.sikka.errors import AppNotAuthorized, PracticeNotAuthorized, SikkaAuthError, SikkaValidationError
 from server.vault.base import PracticeCredentials
 from server.vault.cached import CachedVault
 
@@ -126,9 +126,19 @@ class PracticeSessions:
         self.renewals = 0  # key renewals this process performed (refresh or exchange)
         self._locks: dict[str, asyncio.Lock] = {}
 
+    def _margin(self, credentials: PracticeCredentials) -> timedelta:
+        """The refresh margin, at most half the key's lifetime: a key that lives less than the margin is renewed
+        once per half-life, not on every call."""
+        issued, expiry = credentials.token_issued_at, credentials.token_expiry
+        if issued is None or expiry is None:
+            return self.refresh_margin
+        return min(self.refresh_margin, (expiry - issued) / 2)
+
     def _fresh(self, credentials: PracticeCredentials) -> bool:
         expiry = credentials.token_expiry
-        return bool(credentials.request_key) and expiry is not None and expiry - self.refresh_margin > self.clock()
+        if not credentials.request_key or expiry is None:
+            return False
+        return expiry - self._margin(credentials) > self.clock()
 
     async def credentials(self, account_id: str) -> PracticeCredentials:
         return await self.vault.get(account_id)
@@ -139,12 +149,17 @@ class PracticeSessions:
             return credentials.request_key
         return await self._renew(account_id, deadline, rejected=None)
 
-    async def call(self, account_id: str, deadline: Deadline, operation: Callable[[str], Awaitable[T]]) -> T:
-        """Run `operation(request_key)`; on an auth rejection re-key once and retry once."""
+    async def call(
+        self, account_id: str, deadline: Deadline, operation: Callable[[str], Awaitable[T]], *, rekey: bool = True
+    ) -> T:
+        """Run `operation(request_key)`; on a key rejection (API1025/API1004/401) re-key once and retry once.
+        With `rekey=False` a rejection propagates (background pollers must not re-key in a loop)."""
         key = await self.request_key(account_id, deadline)
         try:
             return await operation(key)
         except SikkaAuthError:
+            if not rekey:
+                raise
             log.info("sikka rejected the request key; re-keying", account_id=account_id)
             key = await self._renew(account_id, deadline, rejected=key)
             return await operation(key)
@@ -201,7 +216,7 @@ class PracticeSessions:
         if credentials.refresh_key:
             try:
                 grant = await refresh_request_key(self.client, credentials.refresh_key, deadline, now)
-            except (SikkaAuthError, SikkaValidationError) as exc:
+            except (SikkaAuthError, AppNotAuthorized, SikkaValidationError) as exc:  # e.g. a deleted refresh key
                 log.info("refresh grant refused; exchanging a new key", account_id=account_id, code=exc.code)
         if grant is None:
             try:
@@ -218,5 +233,6 @@ class PracticeSessions:
                 "request_key": grant.request_key,
                 "refresh_key": grant.refresh_key or credentials.refresh_key,
                 "token_expiry": grant.expires_at,
+                "token_issued_at": now,
             }
         )

@@ -55,7 +55,16 @@ def parse_receipt(response: SikkaResponse) -> str:
     return match.group(1)
 
 
-def read_status(response: SikkaResponse, writeback_id: str) -> WritebackOutcome:
+# Where a writeback_status item may carry the id of the record a write created (reference §20, §23.7: only
+# `created_id` is documented for it). A booking's item also names the patient: never report that as the
+# appointment's id.
+CREATED_ID_FIELDS: dict[str, tuple[str, ...]] = {
+    "book_appointment": ("created_id", "appointment_sr_no"),
+    "create_patient": ("created_id", "patient_id"),
+}
+
+
+def read_status(response: SikkaResponse, writeback_id: str, kind: str) -> WritebackOutcome:
     """Interpret a `writeback_status` item; `is_completed`/`has_error` are "True"/"False"/"" in any case."""
     item = next((i for i in response.items if text(i, "id") in ("", writeback_id)), None)
     if item is None or not as_bool(item.get("is_completed")):
@@ -63,8 +72,9 @@ def read_status(response: SikkaResponse, writeback_id: str) -> WritebackOutcome:
     message = text(item, "result")
     if as_bool(item.get("has_error")) or text(item, "status").lower() in ("failed", "error"):
         return WritebackOutcome("failed", writeback_id, message=message or "the practice system refused the change")
-    created = text(item, "created_id") or text(item, "appointment_sr_no") or text(item, "patient_id")
-    return WritebackOutcome("confirmed", writeback_id, created_id=created or None, message=message)
+    fields = CREATED_ID_FIELDS.get(kind, ("created_id",))
+    created = next((value for value in (text(item, name) for name in fields) if value), None)
+    return WritebackOutcome("confirmed", writeback_id, created_id=created, message=message)
 
 
 class Writebacks:
@@ -97,8 +107,11 @@ class Writebacks:
         )
         return parse_receipt(response)
 
-    async def status(self, account_id: str, writeback_id: str, deadline: Deadline | None = None) -> WritebackOutcome:
-        """One `writeback_status` poll, inside `deadline` (the caller's budget; the follower's own otherwise)."""
+    async def status(
+        self, account_id: str, writeback_id: str, kind: str, deadline: Deadline | None = None, *, rekey: bool = True
+    ) -> WritebackOutcome:
+        """One `writeback_status` poll, inside `deadline` (the caller's budget; the follower's own otherwise).
+        `rekey=False` for the background follower: a rejected key is renewed by the next tool call, not in a loop."""
         deadline = deadline or Deadline.after(STATUS_DEADLINE_SECONDS)
         response = await self.practice_sessions.call(
             account_id,
@@ -110,8 +123,9 @@ class Writebacks:
                 deadline=deadline,
                 params={"id": writeback_id},
             ),
+            rekey=rekey,
         )
-        return read_status(response, writeback_id)
+        return read_status(response, writeback_id, kind)
 
     async def write(
         self,
@@ -133,8 +147,8 @@ class Writebacks:
             if delay >= budget.remaining():
                 break
             await self.sleep(delay)
-            try:
-                outcome = await self.status(account_id, writeback_id, budget)
+            try:  # one re-key at most: after a failed poll the write is pending and the follower takes over
+                outcome = await self.status(account_id, writeback_id, kind, budget)
             except SikkaError as exc:
                 log.info("writeback status unavailable", writeback_id=writeback_id, code=exc.code)
                 break
@@ -240,7 +254,7 @@ class WritebackFollower:
         return finished
 
     async def _follow(self, row: Writeback, now: datetime) -> int:
-        outcome = await self.writebacks.status(row.account_id, row.writeback_id)
+        outcome = await self.writebacks.status(row.account_id, row.writeback_id, row.kind, rekey=False)
         if outcome.status == "confirmed":
             await self.ledger.finish(row, WritebackStatus.CONFIRMED, outcome)
         elif outcome.status == "failed":

@@ -44,6 +44,7 @@ class PracticeCredentials(BaseModel):
     request_key: str = Field("", repr=False)
     refresh_key: str = Field("", repr=False)
     token_expiry: datetime | None = None
+    token_issued_at: datetime | None = None  # when the request key was granted (its lifetime = expiry - this)
 
     def to_secret_string(self) -> str:
         return self.model_dump_json(by_alias=True)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sandbox import DEMO_OFFICE_ID
 from server.db.engine import create_engine, session_factory
 from server.db.models import AuditLog
-from tests.support import SECOND_OFFICE, Stack, call, mcp_client, running_stack
+from tests.support import SECOND_OFFICE, Stack, call, identity, mcp_client, running_stack
 
 pytestmark = pytest.mark.anyio
 MISMATCH = "identity_mismatch"
@@ -46,17 +46,11 @@ async def audit_rows(db: async_sessionmaker[AsyncSession], call_id: str) -> list
 
 async def test_every_tool_call_leaves_exactly_one_audit_row(stack: Stack, db: async_sessionmaker[AsyncSession]) -> None:
     patient = demo_patient(stack)
-    dob = patient["birthdate"][:10]
     cases: list[tuple[str, dict[str, Any], str, str | None]] = [
         ("searchPatients", {"phone": patient["cell"]}, "success", None),
         ("searchPatients", {}, "failed", "invalid_arguments"),
-        (
-            "getPatientInfo",
-            {"patientId": patient["patient_id"], "dateOfBirth": "1900-01-02"},
-            "denied",
-            "identity_mismatch",
-        ),
-        ("getPatientInfo", {"patientId": patient["patient_id"], "dateOfBirth": dob}, "success", None),
+        ("getPatientInfo", identity(patient, dateOfBirth="1900-01-02"), "denied", "identity_mismatch"),
+        ("getPatientInfo", identity(patient), "success", None),
         ("checkAvailability", {"date": "not a date"}, "failed", "invalid_arguments"),
     ]
     for n, (tool, arguments, outcome, error_code) in enumerate(cases):
@@ -92,8 +86,8 @@ async def test_an_upstream_failure_is_audited_and_speakable(stack: Stack, db: as
 
 async def test_repeated_identity_failures_lock_the_call(stack: Stack) -> None:
     patient = demo_patient(stack)
-    wrong = {"patientId": patient["patient_id"], "dateOfBirth": "1900-01-02"}
-    right = {"patientId": patient["patient_id"], "dateOfBirth": patient["birthdate"][:10]}
+    wrong = identity(patient, dateOfBirth="1900-01-02")
+    right = identity(patient)
     async with mcp_client(stack.mcp_url, stack.token, call_id="lockout") as client:
         codes = [(await call(client, "getPatientInfo", wrong))["code"] for _ in range(3)]
         locked = await call(client, "getPatientInfo", right)
@@ -151,12 +145,8 @@ async def test_a_token_never_reaches_another_practice(stack: Stack, patient_numb
                 client, "searchPatients", {"name": f"{other['firstname']} {other['lastname']}", "dateOfBirth": dob}
             ),
         ]
-        verified = await call(client, "getPatientInfo", {"patientId": other["patient_id"], "dateOfBirth": dob})
-        cancelled = await call(
-            client,
-            "cancelAppointment",
-            {"appointmentId": target, "patientId": other["patient_id"], "dateOfBirth": dob},
-        )
+        verified = await call(client, "getPatientInfo", identity(other))
+        cancelled = await call(client, "cancelAppointment", {**identity(other), "appointmentId": target})
     for found in searches:
         assert all(
             m["patientId"] not in stack.sandbox.practice(SECOND_OFFICE).patients for m in found.get("matches", [])

@@ -83,9 +83,10 @@ async def run_phone_call(stack: Stack, patient_id: str) -> None:
     async with mcp_client(stack.mcp_url, stack.token, call_id="canary-call") as client:
         found = await call(client, "searchPatients", {"phone": PHI["phone"], "name": f"{PHI['first']} {PHI['last']}"})
         assert [m["patientId"] for m in found["matches"]] == [patient_id], found
-        info = await call(client, "getPatientInfo", {"patientId": patient_id, "dateOfBirth": PHI["dob"]})
+        me = {"patientId": patient_id, "dateOfBirth": PHI["dob"], "name": f"{PHI['first']} {PHI['last']}"}
+        info = await call(client, "getPatientInfo", me)
         assert info["outcome"] == "ok", info
-        wrong = await call(client, "getPatientInfo", {"patientId": patient_id, "dateOfBirth": "1961-07-14"})
+        wrong = await call(client, "getPatientInfo", {**me, "dateOfBirth": "1961-07-14"})
         assert wrong["outcome"] == "needs_verification"
         day = date.today() + timedelta(days=4)
         slots = await call(
@@ -97,8 +98,7 @@ async def run_phone_call(stack: Stack, patient_id: str) -> None:
             client,
             "bookAppointment",
             {
-                "patientId": patient_id,
-                "dateOfBirth": PHI["dob"],
+                **me,
                 "startTime": slots["slots"][0]["startTime"],
                 "notes": f"{PHI['first']} has a toothache",
             },
@@ -108,8 +108,7 @@ async def run_phone_call(stack: Stack, patient_id: str) -> None:
             client,
             "updatePatient",
             {
-                "patientId": patient_id,
-                "dateOfBirth": PHI["dob"],
+                **me,
                 "email": PHI["new_email"],
                 "address": {"line1": PHI["street"], "city": "Toledo"},
                 "consents": {"sms": True, "email": False},

@@ -118,7 +118,7 @@ def test_connect_refuses_a_wrong_secret_and_an_unlisted_practice(cli: Cli) -> No
 
 def test_sync_activates_listed_practices_and_flags_unlisted_ones(cli: Cli) -> None:
     first = cli.json("practices", "sync")
-    assert len(first["activated"]) == 1  # type: ignore[arg-type]
+    assert len(first["activated"]) == 2  # type: ignore[arg-type]  # the demo office's two locations
     cli.sandbox.set_listed(SECOND_OFFICE, "1", True)
     second = cli.json("practices", "sync")
     assert len(second["activated"]) == 1  # type: ignore[arg-type]
@@ -127,9 +127,10 @@ def test_sync_activates_listed_practices_and_flags_unlisted_ones(cli: Cli) -> No
     assert third["activated"] == []
     assert len(third["unlisted"]) == 1  # type: ignore[arg-type]
     listed = cli.json("practices", "list")["practices"]
-    assert sorted((p["officeId"], p["status"]) for p in listed) == [  # type: ignore[union-attr, index]
-        (DEMO_OFFICE_ID, "UNLISTED"),
-        (SECOND_OFFICE, "ACTIVE"),
+    assert sorted((p["officeId"], p["practiceId"], p["status"]) for p in listed) == [  # type: ignore[union-attr, index]
+        (DEMO_OFFICE_ID, "1", "UNLISTED"),
+        (DEMO_OFFICE_ID, "2", "ACTIVE"),
+        (SECOND_OFFICE, "1", "ACTIVE"),
     ]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import call, free_port, mcp_client
+from tests.support import call, free_port, identity, mcp_client
 
 pytestmark = pytest.mark.anyio
 DEMO_TOKEN = "pmt_demo-token-for-tests-0123456789abcdef"
@@ -69,7 +69,7 @@ async def test_demo_is_ready_quickly_and_serves_the_tools(demo: tuple[str, float
         assert (await http.get("/healthz")).status_code == 200
         patients = (await http.get("/sikka-sandbox/_admin/practices/D36000/1/patients")).json()
     patient = next(p for p in patients if p["status"] == "Active" and p["cell"])
-    me = {"patientId": patient["patient_id"], "dateOfBirth": patient["birthdate"][:10]}
+    me = identity(patient)
     async with mcp_client(f"{url}/mcp", DEMO_TOKEN, call_id="demo-call") as client:
         assert len((await client.list_tools()).tools) == 8
         assert (await call(client, "searchPatients", {"phone": patient["cell"]}))["outcome"] == "ok"

@@ -22,7 +22,7 @@ from server.db.engine import create_engine, session_factory
 from server.db.models import AuditLog
 from server.services import Services, build_services
 from server.vault.base import VaultUnavailable
-from tests.support import Stack, call, mcp_client, running_stack, serve
+from tests.support import Stack, call, identity, mcp_client, running_stack, serve
 from tools.base import AUDIT_FAILED
 
 pytestmark = pytest.mark.anyio
@@ -95,7 +95,7 @@ class Arguments:
     def __call__(self, tool: str) -> dict[str, Any]:
         patient = self.patient()
         appointment = self.appointment_of(patient)
-        me = {"patientId": patient["patient_id"], "dateOfBirth": patient["birthdate"][:10]}
+        me = identity(patient)
         n = next(self.serial)
         return {
             "searchPatients": {"phone": patient["cell"]},

@@ -20,7 +20,7 @@ from sandbox import DEMO_OFFICE_ID
 from server.audit import chain
 from server.db.engine import create_engine, session_factory
 from server.db.models import AuditLog
-from tests.support import Stack, running_stack, server_process
+from tests.support import Stack, identity, running_stack, server_process
 
 pytestmark = [pytest.mark.anyio, pytest.mark.load]
 CALLS = 2000
@@ -53,9 +53,7 @@ def plan_reads(stack: Stack, count: int, rng: random.Random) -> list[tuple[str, 
         if kind == 0:
             calls.append(("searchPatients", {"phone": person["cell"]}))
         elif kind == 1:
-            calls.append(
-                ("getPatientInfo", {"patientId": person["patient_id"], "dateOfBirth": person["birthdate"][:10]})
-            )
+            calls.append(("getPatientInfo", identity(person)))
         elif kind == 2:
             calls.append(("checkAvailability", {"date": (day + timedelta(days=n % 7)).isoformat()}))
         else:
@@ -87,8 +85,7 @@ def plan_bookings(
 
         def booking(person: dict[str, str], slot: dict[str, Any] = slot) -> dict[str, Any]:
             return {
-                "patientId": person["patient_id"],
-                "dateOfBirth": person["birthdate"][:10],
+                **identity(person),
                 "startTime": slot["startTime"],
                 "providerId": slot["providerId"],
             }

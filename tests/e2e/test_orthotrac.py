@@ -11,7 +11,7 @@ import pytest
 
 from sandbox import SandboxConfig, SandboxState, create_sandbox_app
 from server.app import create_app
-from tests.support import Stack, call, mcp_client, onboard, serve, stack_settings
+from tests.support import Stack, call, identity, mcp_client, onboard, serve, stack_settings
 
 pytestmark = pytest.mark.anyio
 OFFICE = "D45000"
@@ -49,7 +49,7 @@ async def test_availability_comes_from_sikkas_slots(stack: Stack) -> None:
 
 async def test_patient_update_takes_the_preferred_name_and_leaves_contacts_to_staff(stack: Stack) -> None:
     patient = next(p for p in stack.sandbox.practice(OFFICE).patients.values() if p["status"] == "Active")
-    me = {"patientId": patient["patient_id"], "dateOfBirth": patient["birthdate"][:10]}
+    me = identity(patient)
     async with mcp_client(stack.mcp_url, stack.token, call_id="ortho-update") as client:
         renamed = await call(client, "updatePatient", {**me, "preferredName": "Bee"})
         both = await call(client, "updatePatient", {**me, "preferredName": "Bea", "email": "bea@example.com"})

@@ -17,7 +17,9 @@ from server.services import Services, open_services
 from server.settings import Settings
 from server.sikka.client import Deadline
 from server.sikka.errors import SikkaError, SikkaUnavailable
+from server.sikka.records import Patient
 from tests.support import ThreadedServer, onboard, serve, stack_settings
+from tools.availability import DayPlan
 
 pytestmark = pytest.mark.anyio
 
@@ -144,28 +146,25 @@ async def test_warm_calls_do_not_read_the_vault(practice: tuple[Settings, str]) 
         assert services.vault.reads == reads
 
 
-def next_weekday(days_ahead: int) -> date:
-    day = date.today() + timedelta(days=days_ahead)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    return day
-
-
 async def book(services: Services, account_id: str, hour: int, *, days_ahead: int = 40) -> Any:
-    """Book the first demo patient with the first bookable provider, far enough ahead to be free."""
+    """Book the first demo patient with the first bookable provider at `hour`, on the first day at least
+    `days_ahead` days out that the practice's own schedule has that provider working then."""
     practice = services.gateway.practice(account_id, Deadline.after(30))
     metadata = await practice.metadata()
-    patient = (await practice.items("patients", {"status": "Active"}))[0]
-    from server.sikka.records import Patient
-
+    patient = Patient.from_item((await practice.items("patients", {"status": "Active"}))[0])
+    provider = metadata.bookable_providers[0]
+    day = date.today() + timedelta(days=days_ahead)
+    plan = DayPlan.build(day, metadata, [])
+    while not any(start.hour <= hour < end.hour for start, end in plan.provider_hours(provider)):
+        day += timedelta(days=1)
+        plan = DayPlan.build(day, metadata, [])
     return await practice.book(
-        patient_id=Patient.from_item(patient).patient_id,
-        start=datetime.combine(next_weekday(days_ahead), datetime.min.time()).replace(hour=hour),
+        patient=patient,
+        start=datetime.combine(day, datetime.min.time()).replace(hour=hour),
         length_minutes=30,
-        provider=metadata.bookable_providers[0],
+        provider=provider,
         operatory=metadata.open_operatories[0],
-        description="Test",
-        appointment_type=None,
+        visit=None,
         note=None,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from sandbox import DEMO_OFFICE_ID, SandboxState
+from sandbox import DEMO_OFFICE_ID, DEMO_SECOND_PRACTICE_ID, SandboxState
 from tests.sandbox.support import APP_HEADERS, error_code, issue_key, items
 
 
@@ -56,6 +56,11 @@ async def test_add_practice_and_list_it(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.anyio
 async def test_listed(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    second = await client.post(
+        f"/_admin/practices/{DEMO_OFFICE_ID}/{DEMO_SECOND_PRACTICE_ID}/listed", json={"listed": False}
+    )
+    assert second.json()["listed"] is False
+    assert {row["practice_id"] for row in await items(client, "/v4/practices", headers)} == {"1"}
     response = await client.post(f"/_admin/practices/{DEMO_OFFICE_ID}/1/listed", json={"listed": False})
     assert response.json()["listed"] is False
     assert (await client.get("/v4/authorized_practices", headers=APP_HEADERS)).status_code == 204
@@ -83,6 +88,7 @@ async def test_records(state: SandboxState, client: httpx.AsyncClient, headers: 
         headers=headers,
         json={"firstname": "A", "lastname": "B", "provider_id": "DDS1", "practice_id": "1"},
     )
+    assert (await client.get(f"/_admin/practices/{DEMO_OFFICE_ID}/2/writebacks")).json() == []
     (writeback,) = (await client.get(f"/_admin/practices/{DEMO_OFFICE_ID}/1/writebacks")).json()
     assert writeback["status"] == "Pending"
     assert (await client.get(f"/_admin/practices/{DEMO_OFFICE_ID}/1/claims")).status_code == 404
@@ -101,3 +107,29 @@ async def test_config(state: SandboxState, client: httpx.AsyncClient) -> None:
     assert (await client.get("/_admin/config")).json() == update
     assert (await client.post("/_admin/config", json={"latency_seconds": -1})).status_code == 422
     assert (await client.post("/_admin/config", json={"clock": "now"})).status_code == 422
+
+
+@pytest.mark.anyio
+async def test_data_ready(client: httpx.AsyncClient) -> None:
+    spec = {"office_id": "D70001", "secret_key": "k" * 32, "name": "New Dental", "patients": 5, "uploaded": False}
+    created = (await client.post("/_admin/practices", json=spec)).json()
+    assert (created["uploaded"], created["access"], created["reloading"]) == (False, True, False)
+    headers = {"Request-Key": (await issue_key(client, "D70001", "k" * 32))["request_key"]}
+    waiting = await client.get("/v4/patients", headers=headers)
+    assert (waiting.status_code, error_code(waiting)) == (500, "API2010")
+    ready = await client.post("/_admin/practices/D70001/1/data_ready")
+    assert ready.json()["uploaded"] is True
+    assert len(await items(client, "/v4/patients", headers)) == 5
+    assert (await client.post("/_admin/practices/D70001/9/data_ready")).status_code == 404
+
+
+@pytest.mark.anyio
+async def test_data_insert(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    url = f"/_admin/practices/{DEMO_OFFICE_ID}/1/data_insert"
+    assert (await client.post(url, json={"in_progress": True})).json()["reloading"] is True
+    response = await client.get("/v4/patients", headers=headers, params={"practice_id": "1"})
+    assert response.headers["Data-Insert"] == "in progress"
+    await client.post(url, json={"in_progress": False})
+    response = await client.get("/v4/patients", headers=headers, params={"practice_id": "1"})
+    assert response.headers["Data-Insert"] == "completed"
+    assert (await client.post(url, json={"in_progress": "soon"})).status_code == 422

@@ -7,7 +7,15 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox import DEMO_APP_ID, DEMO_APP_KEY, DEMO_OFFICE_ID, DEMO_PRACTICE_ID, DEMO_SECRET_KEY, SandboxState
+from sandbox import (
+    DEMO_APP_ID,
+    DEMO_APP_KEY,
+    DEMO_OFFICE_ID,
+    DEMO_PRACTICE_ID,
+    DEMO_SECOND_PRACTICE_ID,
+    DEMO_SECRET_KEY,
+    SandboxState,
+)
 from tests.sandbox.support import APP_HEADERS, FakeClock, error_code, issue_key
 
 GRANT = {
@@ -55,9 +63,14 @@ async def test_bad_grants(client: httpx.AsyncClient, changes: dict[str, str], st
     assert (response.status_code, error_code(response)) == (status, code)
 
 
+def delist_the_demo_office(state: SandboxState) -> None:
+    for practice_id in (DEMO_PRACTICE_ID, DEMO_SECOND_PRACTICE_ID):
+        state.set_listed(DEMO_OFFICE_ID, practice_id, False)
+
+
 @pytest.mark.anyio
 async def test_unlisted_practice_cannot_get_a_key(state: SandboxState, client: httpx.AsyncClient) -> None:
-    state.set_listed(DEMO_OFFICE_ID, DEMO_PRACTICE_ID, False)
+    delist_the_demo_office(state)
     response = await grant(client)
     assert (response.status_code, error_code(response)) == (401, "API2007")
 
@@ -66,7 +79,7 @@ async def test_unlisted_practice_cannot_get_a_key(state: SandboxState, client: h
 async def test_deauthorized_practice_keys_stop_working(
     state: SandboxState, client: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:
-    state.set_listed(DEMO_OFFICE_ID, DEMO_PRACTICE_ID, False)
+    delist_the_demo_office(state)
     response = await client.get("/v4/patients", headers=headers)
     assert (response.status_code, error_code(response)) == (401, "API2007")
 
@@ -161,7 +174,8 @@ async def test_authorized_practices(state: SandboxState, client: httpx.AsyncClie
     assert demo["practice_management_system"] == "Dentrix"
     assert demo["practice_management_system_refresh_date_time_zone"] == "Eastern Standard Time"
     every = await client.get("/v4/authorized_practices", headers=APP_HEADERS, params={"show": "all"})
-    assert [row["practice_id"] for row in every.json()["items"]] == ["1", "1-1"]
+    assert [row["practice_id"] for row in every.json()["items"]] == ["1", "2", "1-1"]
+    assert {row["secret_key"] for row in every.json()["items"]} == {DEMO_SECRET_KEY}
 
 
 @pytest.mark.anyio

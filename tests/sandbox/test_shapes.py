@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox import DEMO_PRACTICE_ID, SandboxState
+from sandbox import DEMO_OFFICE_ID, DEMO_PRACTICE_ID, SandboxState
 from sandbox.envelopes import envelope
 from tests.sandbox.support import (
     APP_HEADERS,
@@ -64,9 +64,11 @@ def assert_documented(body: dict[str, Any], file: str, name: str) -> None:
 @pytest.mark.parametrize("endpoint", KEY_ENDPOINTS)
 @pytest.mark.parametrize("get_all", [False, True])
 async def test_data_endpoints_have_the_documented_keys(
-    client: httpx.AsyncClient, ortho_headers: dict[str, str], endpoint: str, get_all: bool
+    state: SandboxState, client: httpx.AsyncClient, ortho_headers: dict[str, str], endpoint: str, get_all: bool
 ) -> None:
     params = {"fields": "get_all"} if get_all else {}
+    if endpoint == "operatories":
+        params["cust_id"] = state.practice(ORTHO_OFFICE).cust_id
     response = await client.get(f"/v4/{endpoint}", headers=ortho_headers, params=params)
     assert response.status_code == 200
     name = f"{endpoint}?fields=get_all" if get_all else endpoint
@@ -79,7 +81,7 @@ async def test_data_endpoints_have_the_documented_keys(
 async def test_support_endpoints_have_the_documented_keys(
     client: httpx.AsyncClient, endpoint: str, get_all: bool
 ) -> None:
-    params = {"fields": "get_all"} if get_all else {}
+    params = {"fields": "get_all", "office_id": DEMO_OFFICE_ID} if get_all else {"office_id": DEMO_OFFICE_ID}
     response = await client.get(f"/v4/{endpoint}", headers=APP_HEADERS, params=params)
     assert response.status_code == 200
     name = f"{endpoint}?fields=get_all" if get_all else endpoint
@@ -154,7 +156,7 @@ BOOKING = {
 CANCEL = {
     "op": "replace",
     "path": "/appointment_status",
-    "value": "Canceled",
+    "value": "cancel.patient",
     "practice_id": DEMO_PRACTICE_ID,
 }
 NEW_PATIENT = {
@@ -177,7 +179,7 @@ MOVE = {"practice_id": DEMO_PRACTICE_ID, "provider_id": "DDS1", "time": "07:00"}
         (
             "PATCH",
             "/v4/patient/{ortho_patient}",
-            {"practice_id": "1"},
+            {"practice_id": "1", "staff": "STF1", "preferred_name": "Bea"},
             "patient_writeback.json",
             "PATCH /patient",
         ),
@@ -224,3 +226,92 @@ def test_error_envelopes_follow_the_documented_catalog() -> None:
         assert list(envelope(row["error_code"])) == list(
             example("errors.json", "POST /transaction: transaction - If failed")
         )
+
+
+def documented(fields: str) -> list[str]:
+    return fields.split()
+
+
+PRACTICE_KEYS = documented("""
+    href patient_href provider_href appointment_href guarantor_href transaction_href practice_id name description
+    address_line1 address_line2 city state zipcode phone email cust_id
+""")
+BALANCE_KEYS = documented("""
+    patient_id firstname lastname practice_id practice_name customer_id chart_number current_date
+    patient_amount_less_than_30 patient_amount_between_30_60 patient_amount_between_60_90
+    patient_amount_greater_than_90 insurance_amount_less_than_30 insurance_amount_between_30_60
+    insurance_amount_between_60_90 insurance_amount_greater_than_90 patient_balance unapplied insurance_due
+    patient_due account_balance write_off
+""")
+USER_KEYS = documented("""
+    href user_id firstname lastname address_line1 address_line2 city state zipcode phone specialty specialty_code
+    status email birthdate hire_date practice_id practice_href cust_id
+""")
+COMPANY_KEYS = documented("""
+    href insurance_company_id payer_id address_line1 address_line2 city state zipcode country phone fax employer_id
+    employer_href default_employer practice_id practice_href fee_no group_plan_number maximum_yearly_benefit
+    maximum_family_benefit renew_month insurance_type plan_type sub_type is_maximum_coverage maximum_coverage_amount
+    family_deductible_limit individual_deductible_limit individual_ortho_maximum_limit charge_per_visit notes
+    insurance_plan_status mail_to_insurance_company_id pre_authorization_mail_to_insurance_company_id eligibility
+""")
+COVERAGE_KEYS = documented("""
+    href practice_id practice_href insurance_company_id insurance_company_href procedure_code_from procedure_code_to
+    co_pay percentage_covered category deductible is_deductible
+""")
+DETAIL_KEYS = documented("href practice_id practice_href description cust_id category item")
+FLAGS = [
+    f"{name}_writeback"
+    for name in documented(
+        "appointment_status payment new_appointment new_patient note claim_notes_status insurance_payment lab_result"
+    )
+]
+PMS_KEYS = [
+    *documented(
+        "specialty domain practice_management_system practice_management_system_version"
+        " display_practice_management_system_name"
+    ),
+    *FLAGS,
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("endpoint", "params", "default", "extra"),
+    [
+        ("practices", {}, PRACTICE_KEYS, ["country", "national_provider_identifier", "website", "is_main_office"]),
+        ("pms_users", {}, USER_KEYS, ["country"]),
+        ("patient_balance", {}, BALANCE_KEYS, []),
+        (
+            "insurance_companies",
+            {},
+            COMPANY_KEYS,
+            ["insurance_company_name", "group_plan_name", "carrier_id", "cust_id", "rendering_provider_address"],
+        ),
+        ("insurance_plan_coverage", {}, COVERAGE_KEYS, []),
+        ("writeback_details", {"writeback_type": "new_appointment"}, DETAIL_KEYS, []),
+    ],
+)
+async def test_endpoints_without_examples_have_the_documented_fields(
+    client: httpx.AsyncClient,
+    ortho_headers: dict[str, str],
+    endpoint: str,
+    params: dict[str, str],
+    default: list[str],
+    extra: list[str],
+) -> None:
+    """No example body exists: the keys are sikka-reference.md's field lists, in its order."""
+    plain = (await client.get(f"/v4/{endpoint}", headers=ortho_headers, params=params)).json()
+    every = (await client.get(f"/v4/{endpoint}", headers=ortho_headers, params={**params, "fields": "get_all"})).json()
+    assert [list(item) for item in plain["items"]] == [default] * len(plain["items"])
+    assert [list(item) for item in every["items"]] == [default + extra] * len(every["items"])
+    assert all_strings(plain)
+    assert all_strings(every)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("get_all", [False, True])
+async def test_supported_pmses_have_the_documented_fields(client: httpx.AsyncClient, get_all: bool) -> None:
+    params = {"fields": "get_all"} if get_all else {}
+    body = (await client.get("/v4/supported_pmses", headers=APP_HEADERS, params=params)).json()
+    assert {tuple(item) for item in body["items"]} == {tuple(PMS_KEYS)}
+    assert all_strings(body)

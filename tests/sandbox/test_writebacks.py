@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox import DEMO_OFFICE_ID, DEMO_PRACTICE_ID, SandboxState
+from sandbox import DEMO_OFFICE_ID, DEMO_PRACTICE_ID, DEMO_SECOND_PRACTICE_ID, SandboxState
 from sandbox.writebacks import SLOT_TAKEN
 from tests.sandbox.support import APP_HEADERS, FakeClock, error_code, items
 
@@ -54,7 +54,7 @@ def first_appointment(state: SandboxState, **conditions: str) -> dict[str, str]:
 async def test_booking_goes_pending_then_completed(
     clock: FakeClock, client: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:
-    writeback_id = await submit(client, headers, "POST", "/v4/appointment", booking(note="first visit"))
+    writeback_id = await submit(client, headers, "POST", "/v4/appointment", booking(check_spu="false"))
     pending = await status(client, headers, writeback_id)
     assert (pending["status"], pending["is_completed"], pending["created_id"]) == ("Pending", "False", "")
     assert not await items(client, "/v4/appointments", headers, startdate=DAY, enddate=DAY, find="time=eq_07:00")
@@ -69,9 +69,9 @@ async def test_booking_goes_pending_then_completed(
         "07:00",
         "30",
     )
-    assert (appointment["patient_id"], appointment["note"], appointment["status"]) == (
+    assert (appointment["patient_id"], appointment["description"], appointment["status"]) == (
         "10002",
-        "first visit",
+        "Exam",
         "Scheduled",
     )
     assert done["request_time"] == "2026-11-25 10:00:00"
@@ -109,21 +109,47 @@ async def test_second_of_two_identical_bookings_fails(
     assert (await status(client, headers, second))["result"] == SLOT_TAKEN
 
 
+def second_location(state: SandboxState) -> dict[str, str]:
+    """A patient, an active provider and a chair of the demo office's second location."""
+    branch = state.practice(DEMO_OFFICE_ID, DEMO_SECOND_PRACTICE_ID)
+    return {
+        "patient_id": next(iter(branch.patients)),
+        "provider_id": branch.providers[0]["provider_id"],
+        "operatory": branch.operatories[0]["operatory"],
+    }
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("payload", "result"),
+    "changes",
     [
-        (booking(patient_id="999999"), "Patient not found"),
-        (booking(provider_id="NOPE"), "Provider not found"),
-        (booking(operatory="OP9"), "Operatory not found"),
+        {"patient_id": "999999"},
+        {"provider_id": "NOPE"},
+        {"provider_id": "DDS0"},  # inactive
+        {"operatory": "OP9"},
+        {"operatory": "OP5"},  # hidden
+        {"operatory": "OP-1"},  # the abbreviation, not the operatory (§23.3)
+        {"practice_id": "3"},
     ],
 )
-async def test_booking_failures(
-    clock: FakeClock, client: httpx.AsyncClient, headers: dict[str, str], payload: dict[str, str], result: str
+async def test_unknown_ids_are_api2019_at_once(
+    client: httpx.AsyncClient, headers: dict[str, str], changes: dict[str, str]
 ) -> None:
-    writeback_id = await submit(client, headers, "POST", "/v4/appointment", payload)
-    clock.advance(1)
-    assert (await status(client, headers, writeback_id))["result"] == result
+    response = await client.post("/v4/appointment", headers=headers, json=booking(**changes))
+    assert (response.status_code, error_code(response)) == (422, "API2019")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("field", ["patient_id", "provider_id", "operatory"])
+async def test_another_locations_ids_are_refused(
+    state: SandboxState, client: httpx.AsyncClient, headers: dict[str, str], field: str
+) -> None:
+    foreign = second_location(state)[field]
+    response = await client.post("/v4/appointment", headers=headers, json=booking(**{field: foreign}))
+    assert (response.status_code, error_code(response)) == (422, "API2019")
+    assert foreign in response.json()["long_message"]
+    whole = booking(**second_location(state), practice_id=DEMO_SECOND_PRACTICE_ID)
+    assert (await client.post("/v4/appointment", headers=headers, json=whole)).status_code == 201
 
 
 @pytest.mark.anyio
@@ -138,12 +164,28 @@ async def test_missing_parameters_are_api1020_at_once(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("changes", [{"date": "12/02/2026"}, {"time": "7pm"}, {"length": "half an hour"}])
-async def test_malformed_parameters_are_api1026_at_once(
-    client: httpx.AsyncClient, headers: dict[str, str], changes: dict[str, str]
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"date": "12/02/2026"},
+        {"date": "2026-02-30"},
+        {"time": "7pm"},
+        {"time": "7:00"},  # HH:mm: two-digit hours
+        {"length": "half an hour"},
+        {"length": "0"},
+        {"length": 30},  # values are strings, as in every documented example
+        {"description": "Exam, pain"},  # no special characters (§23.18)
+        {"note": "first visit"},  # Planet DDS only
+        {"type": "11"},  # Dentrix has no appointment types
+        {"staff": "STF1"},  # OrthoTrac only
+    ],
+)
+async def test_invalid_parameters_are_api2019_at_once(
+    client: httpx.AsyncClient, headers: dict[str, str], changes: dict[str, object]
 ) -> None:
-    response = await client.post("/v4/appointment", headers=headers, json=booking(**changes))
-    assert (response.status_code, error_code(response)) == (400, "API1026")
+    response = await client.post("/v4/appointment", headers=headers, json={**booking(), **changes})
+    assert (response.status_code, error_code(response)) == (422, "API2019")
+    assert response.json()["http_code"] == "422"
 
 
 @pytest.mark.anyio
@@ -190,9 +232,52 @@ async def test_reschedule(
     assert (done["status"], done["created_id"], done["appointment_sr_no"]) == ("Success", sr_no, sr_no)
     (moved,) = await items(client, "/v4/appointments", headers, appointment_sr_no=sr_no, fields="get_all")
     assert (moved["date"], moved["time"], moved["operatory"]) == ("2026-12-03T00:00:00", "18:00", "OP2")
-    unknown = await submit(client, headers, "PUT", "/v4/appointments/1", move)
+    unknown = await client.put("/v4/appointments/1", headers=headers, json=move)
+    assert (unknown.status_code, error_code(unknown)) == (422, "API2019")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"provider_id": ""}, "API1020"),
+        ({"provider_id": "DDS0"}, "API2019"),
+        ({"operatory": "OP5"}, "API2019"),
+        ({"status": "Canceled"}, "API2019"),  # the text, not the practice_variables value
+        ({"description": "Moved"}, "API2019"),  # Dentrix G6 only
+        ({"staff": "STF1"}, "API2019"),
+    ],
+)
+async def test_reschedule_is_checked_at_once(
+    state: SandboxState, client: httpx.AsyncClient, headers: dict[str, str], changes: dict[str, str], code: str
+) -> None:
+    sr_no = first_appointment(state)["appointment_sr_no"]
+    move = {"practice_id": "1", "provider_id": "DDS1", "time": "18:00", **changes}
+    response = await client.put(f"/v4/appointments/{sr_no}", headers=headers, json=move)
+    assert error_code(response) == code
+
+
+@pytest.mark.anyio
+async def test_dentrix_g6_takes_a_description_on_reschedule(
+    state: SandboxState, client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    state.practice(DEMO_OFFICE_ID).pms_version = "G6.2"
+    sr_no = first_appointment(state)["appointment_sr_no"]
+    move = {"practice_id": "1", "provider_id": "DDS1", "description": "Moved by phone"}
+    assert (await client.put(f"/v4/appointments/{sr_no}", headers=headers, json=move)).status_code == 200
+    too_long = {**move, "description": "x" * 61}
+    assert error_code(await client.put(f"/v4/appointments/{sr_no}", headers=headers, json=too_long)) == "API2019"
+
+
+@pytest.mark.anyio
+async def test_reschedule_to_another_status(
+    state: SandboxState, clock: FakeClock, client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    sr_no = first_appointment(state, date=f"{DAY}T00:00:00", cancelled="False")["appointment_sr_no"]
+    change = {"practice_id": "1", "provider_id": "DDS1", "status": "open.confirm", "time": "06:00"}
+    await submit(client, headers, "PUT", f"/v4/appointments/{sr_no}", change)
     clock.advance(1)
-    assert (await status(client, headers, unknown))["result"] == "Appointment not found"
+    assert state.practice(DEMO_OFFICE_ID).appointments[sr_no]["status"] == "Confirmed"
 
 
 @pytest.mark.anyio
@@ -201,7 +286,7 @@ async def test_cancel_frees_the_slot(
 ) -> None:
     taken = first_appointment(state, date=f"{DAY}T00:00:00", provider_id="DDS1", cancelled="False")
     sr_no = taken["appointment_sr_no"]
-    cancel = {"op": "replace", "path": "/appointment_status", "value": "canceled", "practice_id": "1"}
+    cancel = {"op": "replace", "path": "/appointment_status", "value": "cancel.patient", "practice_id": "1"}
     cancel_id = await submit(client, headers, "PATCH", f"/v4/appointments/{sr_no}", cancel)
     clock.advance(1)
     assert (await status(client, headers, cancel_id))["created_id"] == sr_no
@@ -214,14 +299,50 @@ async def test_cancel_frees_the_slot(
 
 
 @pytest.mark.anyio
-async def test_unknown_status_fails(
-    state: SandboxState, clock: FakeClock, client: httpx.AsyncClient, headers: dict[str, str]
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"value": "Teleported"},
+        {"value": "Canceled"},  # the appointment_statuses text, not the practice_variables value (§23.12)
+        {"value": "CANCEL.PATIENT"},
+        {"path": "/status"},
+        {"path": "status"},
+        {"op": "add"},
+        {"staff": "STF1"},  # OrthoTrac only
+        {"status_changed_by": "1"},  # Dolphin and OrthoTrac only
+    ],
+)
+async def test_status_change_is_checked_at_once(
+    state: SandboxState, client: httpx.AsyncClient, headers: dict[str, str], changes: dict[str, str]
 ) -> None:
     sr_no = first_appointment(state)["appointment_sr_no"]
-    patch = {"op": "replace", "path": "/appointment_status", "value": "Teleported", "practice_id": "1"}
-    writeback_id = await submit(client, headers, "PATCH", f"/v4/appointments/{sr_no}", patch)
-    clock.advance(1)
-    assert (await status(client, headers, writeback_id))["result"] == "Invalid appointment status"
+    patch = {"op": "replace", "path": "/appointment_status", "value": "cancel.patient", "practice_id": "1", **changes}
+    response = await client.patch(f"/v4/appointments/{sr_no}", headers=headers, json=patch)
+    assert (response.status_code, error_code(response)) == (422, "API2019")
+
+
+@pytest.mark.anyio
+async def test_status_change_needs_an_object_body(
+    state: SandboxState, client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    sr_no = first_appointment(state)["appointment_sr_no"]
+    patch = [{"op": "replace", "path": "/appointment_status", "value": "cancel.patient", "practice_id": "1"}]
+    response = await client.patch(f"/v4/appointments/{sr_no}", headers=headers, json=patch)
+    assert response.status_code == 400
+
+
+@pytest.mark.anyio
+async def test_dentrix_does_not_log_a_broken_status(
+    state: SandboxState, client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    sr_no = first_appointment(state)["appointment_sr_no"]
+    patch = {"op": "replace", "path": "/appointment_status", "value": "broken.noshow", "practice_id": "1"}
+    response = await client.patch(f"/v4/appointments/{sr_no}", headers=headers, json=patch)
+    assert (response.status_code, error_code(response)) == (200, "API0008")
+    assert state.writebacks_of(DEMO_OFFICE_ID) == []
+    state.practice(DEMO_OFFICE_ID).pms = "Open Dental"
+    assert (await client.patch(f"/v4/appointments/{sr_no}", headers=headers, json=patch)).status_code == 200
+    assert len(state.writebacks_of(DEMO_OFFICE_ID)) == 1
 
 
 @pytest.mark.anyio
@@ -254,11 +375,12 @@ async def test_patient_update_only_for_orthotrac_and_dolphin(
     dentrix = await client.patch("/v4/patient/10001", headers=headers, json={"practice_id": "1", "firstname": "X"})
     assert (dentrix.status_code, error_code(dentrix)) == (400, "API2004")
     state.practice(DEMO_OFFICE_ID).pms = "OrthoTrac"
-    renamed = await submit(client, headers, "PATCH", "/v4/patient/10001", {"practice_id": "1", "preferred_name": "Z"})
-    moved = await submit(client, headers, "PATCH", "/v4/patient/10001", {"practice_id": "1", "email": "z@example.com"})
+    update = {"practice_id": "1", "staff": "STF1", "preferred_name": "Z"}
+    renamed = await submit(client, headers, "PATCH", "/v4/patient/10001", update)
+    moved = await client.patch("/v4/patient/10001", headers=headers, json={**update, "email": "z@example.com"})
+    assert (moved.status_code, error_code(moved)) == (422, "API2019")
     clock.advance(1)
     assert (await status(client, headers, renamed))["status"] == "Success"
-    assert (await status(client, headers, moved))["result"] == "Patient update cannot change email"
     assert state.practice(DEMO_OFFICE_ID).patients["10001"]["preferred_name"] == "Z"
 
 
@@ -266,7 +388,7 @@ async def test_patient_update_only_for_orthotrac_and_dolphin(
 async def test_writebacks_listing(clock: FakeClock, client: httpx.AsyncClient, headers: dict[str, str]) -> None:
     done = await submit(client, headers, "POST", "/v4/appointment", booking())
     clock.advance(1)
-    pending = await submit(client, headers, "POST", "/v4/appointment", booking(patient_id="0"))
+    pending = await submit(client, headers, "POST", "/v4/appointment", booking())  # the slot is taken by then
     rows = await items(client, "/v4/writebacks", APP_HEADERS, startdate="2026-11-19", enddate="2026-11-26")
     assert {row["id"]: row["result"] for row in rows} == {done: "completed", pending: "pending"}
     clock.advance(1)

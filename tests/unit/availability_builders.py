@@ -1,8 +1,8 @@
 """Builders for the availability tests: a small practice in America/New_York made of Sikka-shaped items.
 
-Practice hours are Monday–Friday 08:00–12:00 and 13:00–17:00 (lunch 12:00–13:00). Dr Able works the
-practice's hours; Dr Brief has her own row (mornings 09:00–12:00 only); Dr Gone is inactive, and a staff
-member can occupy operatories but is never bookable. OP1 and OP2 are open; OP9 is hidden.
+Practice hours (an undated, standing row) are Monday–Friday 08:00–12:00 and 13:00–17:00 (lunch 12:00–13:00).
+Dr Able works the practice's hours; Dr Brief has her own row (mornings 09:00–12:00 only); Dr Gone is inactive, and
+a staff member can occupy operatories but is never bookable. OP1 and OP2 are open; OP9 is hidden.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from server.sikka.metadata import Capabilities, PracticeMetadata
-from server.sikka.records import Appointment, Operatory, Provider
+from server.sikka.records import Appointment, Choice, Operatory, PracticeProfile, Provider
 from server.sikka.schedule import WEEKDAYS, PracticeSchedule
 
 ZONE = ZoneInfo("America/New_York")
@@ -26,6 +26,11 @@ PRACTICE_HOURS: Hours = dict.fromkeys(WORKDAYS, (("08:00", "12:00"), ("13:00", "
 MORNINGS_ONLY: Hours = dict.fromkeys(WORKDAYS, (("09:00", "12:00"),))
 
 
+def week_of(day: date) -> date:
+    """The Sunday that starts `day`'s week (the sandbox's and many US PMSs' week start)."""
+    return day - timedelta(days=(day.weekday() + 1) % 7)
+
+
 def schedule_row(
     resource_type: str,
     resource_id: str,
@@ -34,16 +39,18 @@ def schedule_row(
     on: date | None = None,
     holidays: Iterable[str] = (),
 ) -> dict[str, str]:
-    """A `practice_schedule` item: the weekly template, or with `on` a dated row that wins for that date."""
+    """A `practice_schedule` item: undated (a standing template), or with `on` the row of the week containing
+    `on` (dated with that week's Sunday), the practice's hours with `hours` replacing the days it names."""
     closed = set(holidays)
     assert closed <= set(WEEKDAYS), f"unknown weekday in {closed}"
+    week: Hours = {**PRACTICE_HOURS, **(hours or {})} if on else (hours or {})
     row = {
         "resource_type": resource_type,
         "resource_id": resource_id,
-        "date": f"{on.isoformat()}T00:00:00" if on else "",
+        "date": f"{week_of(on).isoformat()}T00:00:00" if on else "",
     }
     for day in WEEKDAYS:
-        blocks = list((hours or {}).get(day, ()))
+        blocks = list(week.get(day, ()))
         assert len(blocks) <= 3, "Sikka rows carry at most three blocks a day"
         blocks += [("", "")] * (3 - len(blocks))
         for n, (start, end) in enumerate(blocks, start=1):
@@ -87,21 +94,21 @@ def practice(
     weekly_holidays: Iterable[str] = (),
     providers: Sequence[Provider] = (ABLE, BRIEF, GONE, STAFF),
 ) -> PracticeMetadata:
-    """The test practice; `extra_rows` add dated overrides or more resources' rows to its schedule."""
+    """The test practice; `extra_rows` add week rows or more resources' rows to its undated schedule."""
     rows = [
         schedule_row("practice", "1", hours=PRACTICE_HOURS, holidays=weekly_holidays),
         schedule_row("provider", BRIEF.provider_id, hours=MORNINGS_ONLY),
         *extra_rows,
     ]
     return PracticeMetadata(
-        practice_id="1-1",
+        practice=PracticeProfile(practice_id="1", cust_id="1"),
         pms="Dentrix",
         zone=ZONE,
         providers=tuple(providers),
         operatories=(OP1, HIDDEN_OP, OP2),
-        schedule=PracticeSchedule.from_items(rows),
-        statuses=("Scheduled", "Confirmed", "Canceled"),
-        appointment_types=("Cleaning", "Exam"),
+        schedule=PracticeSchedule.from_items(rows, "1"),
+        statuses=(Choice("sched", "Scheduled"), Choice("conf", "Confirmed"), Choice("cancel", "Canceled")),
+        appointment_types=(Choice("1", "Adult prophylaxis"), Choice("2", "Periodic exam")),
         capabilities=Capabilities(),
     )
 

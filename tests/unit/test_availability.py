@@ -122,7 +122,7 @@ def test_lunch_gap_has_no_starts_and_is_not_crossed(minutes: int, last_fit: str)
 # --- holidays and shorter hours -----------------------------------------------------------------------
 
 
-def test_dated_holiday_closes_that_date_only() -> None:
+def test_a_holiday_in_one_week_closes_that_date_only() -> None:
     metadata = practice(schedule_row("practice", "1", on=CHRISTMAS_EVE, holidays=["thursday"]))
 
     assert slots(CHRISTMAS_EVE, metadata=metadata) == []
@@ -130,7 +130,7 @@ def test_dated_holiday_closes_that_date_only() -> None:
     assert clocks(slots(CHRISTMAS_EVE - timedelta(days=7), metadata=metadata), ABLE) == FULL_DAY
 
 
-def test_dated_row_with_shorter_hours_wins_for_its_date() -> None:
+def test_a_week_with_shorter_hours_wins_for_its_dates() -> None:
     half_day = schedule_row("practice", "1", on=CHRISTMAS_EVE, hours={"thursday": (("08:00", "12:00"),)})
     metadata = practice(half_day)
 
@@ -147,7 +147,10 @@ def test_weekly_holiday_closes_that_weekday() -> None:
 
 
 def test_provider_holiday_closes_only_that_provider() -> None:
-    metadata = practice(schedule_row("provider", ABLE.provider_id, on=TUESDAY, holidays=["tuesday"]))
+    metadata = practice(
+        schedule_row("provider", ABLE.provider_id, on=TUESDAY, holidays=["tuesday"]),
+        schedule_row("provider", ABLE.provider_id, on=TUESDAY + timedelta(days=7)),
+    )
 
     found = slots(TUESDAY, metadata=metadata)
     assert clocks(found, ABLE) == []
@@ -267,10 +270,7 @@ def booked_solid(day: date) -> list[Appointment]:
 
 def test_fully_booked_day_has_none_and_nearest_open_days_skip_it_holidays_and_weekend() -> None:
     full = date(2026, 12, 23)  # Wednesday; Thursday 24 and Friday 25 are holidays, then the weekend
-    metadata = practice(
-        schedule_row("practice", "1", on=date(2026, 12, 24), holidays=["thursday"]),
-        schedule_row("practice", "1", on=date(2026, 12, 25), holidays=["friday"]),
-    )
+    metadata = practice(schedule_row("practice", "1", on=date(2026, 12, 24), holidays=["thursday", "friday"]))
     days = [full + timedelta(days=n) for n in range(9)]
 
     found = open_slots(
@@ -436,18 +436,15 @@ def test_spread_keeps_few_options_and_alternates_providers_on_shared_times() -> 
 
 def test_a_start_the_dst_change_skips_is_never_bookable() -> None:
     """A caller's "02:30" without an offset on a spring-forward night names no real instant: refused."""
-    from types import SimpleNamespace
-
     from tools.appointments import _first_free, local_start
 
-    next_spring_forward = date(2027, 3, 14)  # in the future, so "not in the past" holds
-    metadata = practice(night_hours(next_spring_forward, "06:00"))
-    plan = DayPlan.build(next_spring_forward, metadata, [])
-    call = SimpleNamespace(services=SimpleNamespace(settings=SimpleNamespace(booking_min_notice_minutes=0)))
+    spring_forward = date(2027, 3, 14)
+    metadata = practice(night_hours(spring_forward, "06:00"))
+    plan = DayPlan.build(spring_forward, metadata, [])
     half_hour = timedelta(minutes=30)
 
     skipped = local_start(datetime(2027, 3, 14, 2, 30), metadata)
     real = local_start(datetime(2027, 3, 14, 3, 30), metadata)
 
-    assert _first_free(call, plan, [ABLE], skipped, half_hour) is None  # type: ignore[arg-type]
-    assert _first_free(call, plan, [ABLE], real, half_hour) is not None  # type: ignore[arg-type]
+    assert _first_free(plan, [ABLE], skipped, half_hour) is None
+    assert _first_free(plan, [ABLE], real, half_hour) is not None

@@ -5,7 +5,7 @@ from datetime import date, datetime
 import pytest
 from pydantic import ValidationError
 
-from server.phones import last_digits, like_pattern, pms_format, to_e164
+from server.phones import last_digits, pms_format, stored_forms, to_e164
 from tools.appointments import CheckAvailabilityArgs
 from tools.base import describe_errors
 from tools.patients import CreatePatientArgs, SearchPatientsArgs
@@ -23,8 +23,9 @@ def test_non_phones_are_refused(raw: str) -> None:
 
 
 def test_phone_patterns_and_formats() -> None:
-    assert like_pattern("+14085550101") == "%408%555%0101"
-    assert like_pattern("+442079460958") == "%2079460958"
+    # Sikka's documented form first (the one search request a warm call usually needs), then the others.
+    assert stored_forms("+14085550101") == ["408-555-0101", "(408) 555-0101", "4085550101"]
+    assert stored_forms("+442079460958") == ["2079460958", "+442079460958"]
     assert pms_format("+14085550101") == "408-555-0101"
     assert pms_format("+442079460958") == "+442079460958"
     assert last_digits("408-555-0101") == "0101"
@@ -51,17 +52,37 @@ def error_sentence(model: type, raw: dict[str, object]) -> str:
 @pytest.mark.parametrize(
     ("model", "raw", "sentence"),
     [
-        (SearchPatientsArgs, {}, "Give at least one of phone, name or dateOfBirth."),
-        (SearchPatientsArgs, {"dateOfBirth": "12/10/1984"}, "DateOfBirth must be a date written YYYY-MM-DD."),
-        (SearchPatientsArgs, {"phone": "call me"}, "Phone must be a phone number, like 408-555-0101."),
-        (SearchPatientsArgs, {"name": "x", "shoeSize": 9}, "ShoeSize is not an argument of this tool."),
-        (CreatePatientArgs, {"firstName": "Ann"}, "LastName is required; dateOfBirth is required; phone is required."),
-        (CheckAvailabilityArgs, {"date": "2026-12-01", "durationMinutes": 5}, "DurationMinutes must be at least 10."),
+        (SearchPatientsArgs, {}, "Please correct the arguments: give at least one of phone, name or dateOfBirth."),
+        (
+            SearchPatientsArgs,
+            {"dateOfBirth": "12/10/1984"},
+            "Please correct the arguments: dateOfBirth must be a date written YYYY-MM-DD.",
+        ),
+        (
+            SearchPatientsArgs,
+            {"phone": "call me"},
+            "Please correct the arguments: phone must be a phone number, like 408-555-0101.",
+        ),
+        (
+            SearchPatientsArgs,
+            {"name": "x", "shoeSize": 9},
+            "Please correct the arguments: only these arguments are taken: phone, name, dateOfBirth.",
+        ),
+        (
+            CreatePatientArgs,
+            {"firstName": "Ann"},
+            "Please correct the arguments: lastName is required; dateOfBirth is required; phone is required.",
+        ),
+        (
+            CheckAvailabilityArgs,
+            {"date": "2026-12-01", "durationMinutes": 5},
+            "Please correct the arguments: durationMinutes must be at least 10.",
+        ),
         (CheckAvailabilityArgs, {"date": "2026-12-01", "partOfDay": "night"}, None),
         (
             CheckAvailabilityArgs,
             {"startDate": "2026-12-01", "endDate": "2026-12-30"},
-            "A range can cover at most 14 days.",
+            "Please correct the arguments: a range can cover at most 14 days.",
         ),
     ],
 )
@@ -72,7 +93,7 @@ def test_validation_errors_are_speakable_and_never_echo_values(
     if sentence is not None:
         assert said == sentence
     else:
-        assert said.startswith("PartOfDay must be one of")
+        assert said.startswith("Please correct the arguments: partOfDay must be one of")
     for value in raw.values():
         if isinstance(value, str) and len(value) > 4:
             assert value not in said

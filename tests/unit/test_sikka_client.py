@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +12,7 @@ import respx
 
 from server.sikka.client import Deadline, SikkaClient, SikkaResponse, track_calls
 from server.sikka.errors import (
+    AppNotAuthorized,
     DataNotReady,
     PracticeNotAuthorized,
     RateLimited,
@@ -23,15 +22,11 @@ from server.sikka.errors import (
     SpuOffline,
 )
 from server.sikka.session import parse_grant
-from server.sikka.writeback import parse_receipt, read_status
+from server.sikka.writeback import WritebackOutcome, parse_receipt, read_status
+from tests.fixtures import example
 
 pytestmark = pytest.mark.anyio
 BASE = "https://sikka.test/v4"
-EXAMPLES = Path(__file__).parents[1] / "fixtures" / "sikka-examples"
-
-
-def example(file: str, key: str) -> Any:
-    return json.loads((EXAMPLES / file).read_text())[key]
 
 
 class Sleeps:
@@ -70,8 +65,8 @@ async def test_list_envelope_items_are_returned_as_strings(client: SikkaClient) 
 @respx.mock
 async def test_array_wrapped_envelope_is_unwrapped(client: SikkaClient) -> None:
     respx.get(f"{BASE}/writeback_status").respond(json=example("writeback_status.json", "writeback_status"))
-    items = await client.get_items("writeback_status", headers={}, deadline=Deadline.after(5), all_pages=False)
-    assert [item["id"] for item in items] == ["490481"]
+    listing = await client.get_listing("writeback_status", headers={}, deadline=Deadline.after(5), all_pages=False)
+    assert [item["id"] for item in listing.items] == ["490481"]
 
 
 @respx.mock
@@ -102,7 +97,9 @@ async def test_http_200_error_envelope_is_an_error(client: SikkaClient) -> None:
     [
         (400, "API1025", SikkaAuthError),
         (400, "API1004", SikkaAuthError),
-        (401, "API2003", SikkaAuthError),
+        (401, "", SikkaAuthError),
+        (401, "API2003", AppNotAuthorized),  # our app id/key: a new request key cannot help
+        (401, "API2004", AppNotAuthorized),  # the API is not in our plan
         (401, "API2007", PracticeNotAuthorized),
         (412, "API2017", SpuOffline),
         (500, "API2010", DataNotReady),
@@ -189,7 +186,7 @@ async def test_offset_is_a_page_index(client: SikkaClient) -> None:
         httpx.Response(200, json=envelope([{"n": "1"}, {"n": "2"}], next_link=f"{BASE}/appointments?offset=1&limit=2")),
         httpx.Response(200, json=envelope([{"n": "3"}], offset=1)),
     ]
-    items = await client.get_items("appointments", headers={}, deadline=Deadline.after(5), page_size=2)
+    items = (await client.get_listing("appointments", headers={}, deadline=Deadline.after(5), page_size=2)).items
     assert [item["n"] for item in items] == ["1", "2", "3"]
     offsets = [call.request.url.params["offset"] for call in route.calls]
     assert offsets == ["0", "1"]  # page indexes, not row counts (which would be 0, 2)
@@ -253,25 +250,45 @@ def status_response(**fields: str) -> SikkaResponse:
     return SikkaResponse(200, httpx.Headers(), [envelope([item])])
 
 
+def booking(response: SikkaResponse) -> WritebackOutcome:
+    return read_status(response, "9", "book_appointment")
+
+
 def test_created_id_is_the_new_record_not_the_writeback_id() -> None:
-    outcome = read_status(status_response(is_completed="True", status="Success", created_id="70671"), "9")
+    outcome = booking(status_response(is_completed="True", status="Success", created_id="70671"))
     assert outcome.status == "confirmed"
     assert outcome.created_id == "70671"
     assert outcome.writeback_id == "9"
 
 
+def test_a_bookings_patient_id_is_never_its_appointment_id() -> None:
+    item = {"is_completed": "True", "status": "Success", "patient_id": "10001", "created_id": ""}
+    assert booking(status_response(**item)).created_id is None
+    assert booking(status_response(**item, appointment_sr_no="70002")).created_id == "70002"
+    registration = read_status(status_response(**item), "9", "create_patient")
+    assert registration.created_id == "10001"
+
+
+def test_the_documented_status_example_confirms_a_new_patient() -> None:
+    response = SikkaResponse(200, httpx.Headers(), example("writeback_status.json", "writeback_status"))
+    outcome = read_status(response, "490481", "create_patient")
+    assert (outcome.status, outcome.message) == ("confirmed", "New Patient inserted successfully")
+
+
 @pytest.mark.parametrize("flag", ["True", "true", "TRUE", "t"])
 def test_status_strings_compare_without_case(flag: str) -> None:
-    assert read_status(status_response(is_completed=flag, created_id="1"), "9").status == "confirmed"
-    failed = read_status(status_response(is_completed=flag, has_error=flag, result="already scheduled"), "9")
+    assert (
+        read_status(status_response(is_completed=flag, created_id="1"), "9", "book_appointment").status == "confirmed"
+    )
+    failed = booking(status_response(is_completed=flag, has_error=flag, result="already scheduled"))
     assert failed.status == "failed"
     assert failed.message == "already scheduled"
 
 
 @pytest.mark.parametrize("flag", ["False", "false", ""])
 def test_not_completed_is_pending(flag: str) -> None:
-    assert read_status(status_response(is_completed=flag), "9").status == "pending"
+    assert booking(status_response(is_completed=flag)).status == "pending"
 
 
 def test_no_status_item_yet_is_pending() -> None:
-    assert read_status(SikkaResponse(204, httpx.Headers(), None), "9").status == "pending"
+    assert booking(SikkaResponse(204, httpx.Headers(), None)).status == "pending"
