@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.emf import EmfEmitter
 from server.forwarded import ClientAddressMiddleware, TrustedProxies
 from server.mcp import auth_settings, build_mcp_server
 from server.metrics import MetricsMiddleware, metrics_endpoint
@@ -112,6 +113,11 @@ def create_app(
                 await on_startup(services)
             async with session_manager.run(), anyio.create_task_group() as background:
                 background.start_soon(services.follower.run_forever)
+                if settings.metrics_emf_interval_seconds > 0:
+                    emitter = EmfEmitter(
+                        services.metrics.registry, interval_seconds=settings.metrics_emf_interval_seconds
+                    )
+                    background.start_soon(emitter.run)
                 yield
                 background.cancel_scope.cancel()
         finally:

@@ -79,6 +79,8 @@ def main() -> None:
     "--workers",
     default=1,
     show_default=True,
+    envvar="PARLAE_WORKERS",
+    show_envvar=True,
     type=click.IntRange(1, 64),
     help="Server processes (more than one needs PostgreSQL).",
 )

@@ -1,11 +1,12 @@
-"""Prometheus metrics: one registry per app, an ASGI middleware for HTTP, and counters for tools and Sikka."""
+"""Prometheus metrics: one registry per app, an ASGI middleware for HTTP, counters for tools and Sikka, and the
+health signals the CloudWatch alarms read (through server/emf.py)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
@@ -59,6 +60,16 @@ class Metrics:
             "Sikka request latency by endpoint.",
             ["endpoint"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.key_renewal_failures = Counter(
+            "parlae_key_renewal_failures_total",
+            "Request-key renewals that failed (Sikka refused both grants or did not answer).",
+            registry=self.registry,
+        )
+        self.writebacks_pending_oldest = Gauge(
+            "parlae_writebacks_pending_oldest_seconds",
+            "Age of the oldest writeback still pending (0 when none), as the writeback follower last saw it.",
             registry=self.registry,
         )
 
