@@ -23,12 +23,14 @@ from server.metrics import MetricsMiddleware, metrics_endpoint
 from server.phi.keys import KeyProvider
 from server.services import Services, build_services
 from server.settings import Settings
+from server.toolcalls import PATH as TOOL_CALLS_PATH
+from server.toolcalls import tool_calls_route
 from tools import ALL_TOOLS
 from webhook.routes import PATH as WEBHOOK_PATH
 from webhook.routes import webhook_routes
 
 MCP_PATH = "/mcp"
-PHI_PATHS = frozenset({MCP_PATH, WEBHOOK_PATH})  # responses never cached (NoStore)
+PHI_PATHS = frozenset({MCP_PATH, WEBHOOK_PATH, TOOL_CALLS_PATH})  # responses never cached (NoStore)
 
 
 async def healthz(request: Request) -> Response:
@@ -128,6 +130,7 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *webhook_routes(),
+        tool_calls_route(ALL_TOOLS),
         *extra_routes,
         Mount("/", app=PostOnly(mcp_app)),  # last, so the endpoint stays /mcp
     ]
