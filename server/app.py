@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.emf import EmfEmitter
 from server.forwarded import ClientAddressMiddleware, TrustedProxies
 from server.mcp import auth_settings, build_mcp_server
 from server.metrics import MetricsMiddleware, metrics_endpoint
@@ -23,12 +24,14 @@ from server.phi.keys import KeyProvider
 from server.practice_sync import sync_on_schedule
 from server.services import Services, build_services
 from server.settings import Settings
+from server.toolcalls import PATH as TOOL_CALLS_PATH
+from server.toolcalls import tool_calls_route
 from tools import ALL_TOOLS
 from webhook.routes import PATH as WEBHOOK_PATH
 from webhook.routes import webhook_routes
 
 MCP_PATH = "/mcp"
-PHI_PATHS = frozenset({MCP_PATH, WEBHOOK_PATH})  # responses never cached (NoStore)
+PHI_PATHS = frozenset({MCP_PATH, WEBHOOK_PATH, TOOL_CALLS_PATH})  # responses never cached (NoStore)
 
 
 async def healthz(request: Request) -> Response:
@@ -113,6 +116,11 @@ def create_app(
                 await on_startup(services)
             async with session_manager.run(), anyio.create_task_group() as background:
                 background.start_soon(services.follower.run_forever)
+                if settings.metrics_emf_interval_seconds > 0:
+                    emitter = EmfEmitter(
+                        services.metrics.registry, interval_seconds=settings.metrics_emf_interval_seconds
+                    )
+                    background.start_soon(emitter.run)
                 if settings.practices_sync_interval_seconds:
                     background.start_soon(sync_on_schedule, services, settings.practices_sync_interval_seconds)
                 yield
@@ -125,6 +133,7 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *webhook_routes(),
+        tool_calls_route(ALL_TOOLS),
         *extra_routes,
         Mount("/", app=PostOnly(mcp_app)),  # last, so the endpoint stays /mcp
     ]

@@ -80,6 +80,8 @@ def main() -> None:
     "--workers",
     default=1,
     show_default=True,
+    envvar="PARLAE_WORKERS",
+    show_envvar=True,
     type=click.IntRange(1, 64),
     help="Server processes (more than one needs PostgreSQL).",
 )
@@ -651,7 +653,8 @@ def stdio(account_id: str) -> None:
     """Serve the tools over stdio for a local agent (stdout carries the protocol; logs go to stderr)."""
     from contextlib import nullcontext
 
-    from server.mcp import AccountBinding, build_mcp_server, serve_stdio
+    from server.auth import AccountBinding
+    from server.mcp import build_mcp_server, serve_stdio
     from server.services import open_services
     from tools import ALL_TOOLS
 

@@ -1,5 +1,5 @@
 """Prometheus metrics: one registry per app, an ASGI middleware for HTTP, counters for tools and Sikka, and the
-practice sync's health (names fixed: the deployment's CloudWatch alarms read them through EMF)."""
+health signals the CloudWatch alarms read (through server/emf.py), the practice sync's among them."""
 
 from __future__ import annotations
 
@@ -60,6 +60,16 @@ class Metrics:
             "Sikka request latency by endpoint.",
             ["endpoint"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.key_renewal_failures = Counter(
+            "parlae_key_renewal_failures_total",
+            "Request-key renewals that failed (Sikka refused both grants or did not answer).",
+            registry=self.registry,
+        )
+        self.writebacks_pending_oldest = Gauge(
+            "parlae_writebacks_pending_oldest_seconds",
+            "Age of the oldest writeback still pending (0 when none), as the writeback follower last saw it.",
             registry=self.registry,
         )
         self.practice_sync_runs = Counter(

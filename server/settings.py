@@ -133,10 +133,16 @@ class Settings(BaseSettings):
     )
     forwarded_allow_ips: str = Field(
         "127.0.0.1",
-        description="Proxies whose X-Forwarded-For names the client in audit rows: IPs or CIDRs, or `*` for any "
-        "peer, one hop (the address the ALB appended; never the leftmost entry).",
+        description="Comma-separated proxy IPs or CIDRs (or `*`: any peer, one hop) whose X-Forwarded-For names "
+        "the client in audit rows: the rightmost untrusted entry, never the leftmost (behind an ALB: its subnets).",
     )
     log_level: LogLevel = Field("INFO", description="Log level for every logger.")
+    metrics_emf_interval_seconds: int = Field(
+        0,
+        ge=0,
+        le=3600,
+        description="Print the health metrics as one CloudWatch EMF line on stdout every N seconds (0 = off).",
+    )
 
     @field_validator("parlae_allowed_hosts", mode="before")
     @classmethod

@@ -220,9 +220,14 @@ def running_stack(database_url: str, *, two_practices: bool = False, **overrides
 
 @asynccontextmanager
 async def mcp_client(
-    url: str, token: str | None, *, call_id: str | None = None, mode: str = "2026-07-28"
+    url: str,
+    token: str | None,
+    *,
+    call_id: str | None = None,
+    mode: str = "2026-07-28",
+    headers: dict[str, str] | None = None,
 ) -> AsyncIterator[Client]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
     if call_id:
         headers["X-Call-Id"] = call_id
     async with (
