@@ -24,6 +24,8 @@ KNOWN_AT_APPLY_TIME = {
     "AWS_REGION",
     "PARLAE_ALLOWED_HOSTS",
     "FORWARDED_ALLOW_IPS",
+    "AUDIT_ANCHOR_URL",
+    "AUDIT_ANCHOR_KMS_KEY_ID",
 }
 # Plain values production sets on purpose to something other than the app's default.
 PRODUCTION_CHOICES = {"SECRETS_BACKEND", "METRICS_EMF_INTERVAL_SECONDS"}
