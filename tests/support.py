@@ -159,6 +159,12 @@ async def onboard(settings: Settings, office_id: str, secret_key: str, label: st
     return result.account_id, issued.token
 
 
+async def another_token(stack: Stack, label: str) -> str:
+    """A further practice token for the stack's account (per-token limits are its own)."""
+    async with open_services(stack.settings) as services:
+        return (await issue_token(services.sessions, stack.account_id, label)).token
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that reproduces `settings` in another process."""
     env = {}
