@@ -14,6 +14,7 @@ from server.db.models import (
     AuditLog,
     Consent,
     IdempotencyKey,
+    IdentityAttempt,
     PendingPatient,
     StaffFollowup,
     Writeback,
@@ -22,6 +23,8 @@ from server.db.models import (
 )
 from server.services import Services
 from server.settings import MIN_AUDIT_RETENTION_DAYS, Settings
+
+IDENTITY_ATTEMPTS_DAYS = 2
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,12 @@ def rules(services: Services, now: datetime) -> dict[str, Rule]:
         "consents": Rule(
             Consent.__table__,  # type: ignore[arg-type]
             Consent.recorded_at < cutoff(settings.retention_consents_days),
+        ),
+        # Identity-check counters are identifiers only and useless once their window has passed (the longest,
+        # per patient, is a day): kept two days.
+        "identity_attempts": Rule(
+            IdentityAttempt.__table__,  # type: ignore[arg-type]
+            IdentityAttempt.window_start < cutoff(IDENTITY_ATTEMPTS_DAYS),
         ),
         "writebacks": Rule(
             Writeback.__table__,  # type: ignore[arg-type]

@@ -11,9 +11,10 @@ from sqlalchemy import func, select, update
 from server.audit import chain
 from server.audit.decorator import AuditWriter
 from server.audit.report import breach_report
-from server.db.models import AuditLog, Consent, IdempotencyKey, PendingPatient, StaffFollowup
+from server.db.models import AuditLog, Consent, IdempotencyKey, IdentityAttempt, PendingPatient, StaffFollowup
 from server.retention import purge
 from server.services import Services, open_services
+from server.throttle import AttemptLimiter, Limit
 from tests.conftest import make_settings
 from tests.integration.test_audit_chain import record
 
@@ -101,3 +102,12 @@ async def test_breach_report(services: Services) -> None:
     assert len(lines) == 4
     empty = await breach_report(services, ACCOUNT, now + timedelta(hours=2), now + timedelta(hours=3))
     assert empty.as_json()["patients"] == []
+
+
+async def test_identity_counters_are_purged_once_their_windows_are_over(services: Services) -> None:
+    limit = Limit("patient", failures=5, window=timedelta(hours=24))
+    limiter = AttemptLimiter(services.sessions, lambda: datetime.now(UTC) - timedelta(days=3))
+    await limiter.reserve(ACCOUNT, [(limit, "10001")])
+    await AttemptLimiter(services.sessions).reserve(ACCOUNT, [(limit, "10002")])
+    assert (await purge(services, dry_run=False))["identity_attempts"] == 1
+    assert await count(services, IdentityAttempt) == 1
