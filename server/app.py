@@ -87,6 +87,7 @@ def create_app(
                 await on_startup(services)
             async with session_manager.run(), anyio.create_task_group() as background:
                 background.start_soon(services.follower.run_forever)
+                background.start_soon(services.delivery.run_forever)
                 yield
                 background.cancel_scope.cancel()
         finally:

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     retention_followups_days: int = Field(
         90, ge=1, description="Purge staff follow-ups (resolved or not) after N days."
     )
+    retention_messages_days: int = Field(
+        90, ge=1, description="Purge messages callers left for staff (resolved or not) after N days."
+    )
     retention_consents_days: int = Field(
         MIN_AUDIT_RETENTION_DAYS, ge=1, description="Purge consent records after N days."
     )
