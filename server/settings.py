@@ -97,7 +97,10 @@ class Settings(BaseSettings):
         30.0, ge=0, le=300, description="How long a verified practice token is cached (revocation delay)."
     )
     metadata_cache_seconds: float = Field(
-        900.0, ge=0, description="How long practice metadata (providers, schedule, statuses) is cached."
+        900.0,
+        ge=0,
+        description="How long practice metadata (providers, schedule, statuses; insurance carriers and coverage "
+        "tables) is cached.",
     )
     retention_pending_patients_days: int = Field(30, ge=1, description="Purge pending-patient PHI after N days.")
     retention_idempotency_days: int = Field(7, ge=1, description="Purge stored tool results after N days.")
