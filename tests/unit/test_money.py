@@ -12,6 +12,7 @@ from server.sikka.client import Listing
 from server.sikka.records import Patient, PlanOnFile
 from tools.accounts import balance_sentence, insurance_sentence, plan_answer
 from tools.carriers import match_carrier
+from tools.speech import dollars, spoken_dollars
 from tools.treatments import coverage_for, treatment_for
 
 CARRIERS = ("Delta Dental of Illinois", "Delta Dental of New York", "MetLife", "Cigna Dental", "United Concordia")
@@ -72,6 +73,14 @@ def test_a_row_with_unreadable_amounts_is_not_a_balance() -> None:
 )
 def test_balance_sentences(row: Balance, guarantor: bool, code: str, said: str) -> None:
     assert balance_sentence(row, guarantor) == (code, said)
+
+
+def test_structured_amounts_keep_their_sign() -> None:
+    assert (dollars(Decimal("-15")), dollars(Decimal("125.5")), spoken_dollars(Decimal("-15"))) == (
+        "-15.00",
+        "125.50",
+        "$15.00",
+    )
 
 
 @pytest.mark.parametrize(
