@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.models import DeliveryStatus, MessageEndpoint, StaffMessage, new_id, utcnow
+from server.db.queue import claim_due
 from server.phi.cipher import Binding, PhiCipher
 
 
@@ -135,22 +136,17 @@ class StaffMessages:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def claim_due(self, now: datetime, lease: timedelta, limit: int = 20) -> list[StaffMessage]:
-        """Take messages due for a delivery attempt and count the attempt; the lease keeps other replicas off
-        them meanwhile (SKIP LOCKED on PostgreSQL), and the outcome sets the real next time."""
-        async with self.sessions.begin() as session:
-            rows = list(
-                await session.scalars(
-                    select(StaffMessage)
-                    .where(StaffMessage.delivery == DeliveryStatus.PENDING, StaffMessage.next_attempt_at <= now)
-                    .order_by(StaffMessage.next_attempt_at)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            for row in rows:
-                row.attempts += 1
-                row.next_attempt_at = now + lease
-        return rows
+        """Messages due for a delivery attempt, the attempt counted; the lease keeps other replicas off them."""
+        waiting = StaffMessage.delivery == DeliveryStatus.PENDING
+        return await claim_due(
+            self.sessions,
+            StaffMessage,
+            waiting=waiting,
+            due_at=StaffMessage.next_attempt_at,
+            now=now,
+            lease=lease,
+            limit=limit,
+        )
 
     async def settle(
         self, message_id: str, delivery: DeliveryStatus, *, error: str | None = None, retry_at: datetime | None = None

@@ -8,14 +8,16 @@ a credit. Coverage code ranges ("2700.00"–"2899.99") are compared as numbers w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
-from server.sikka.client import Listing
+from server.sikka.client import Item, Listing
 from server.sikka.records import as_bool, as_int, text
 
 INACTIVE_CARRIER = frozenset({"inactive", "deleted", "terminated"})
+T = TypeVar("T")
 
 
 def as_amount(value: Any) -> Decimal | None:
@@ -30,6 +32,11 @@ def as_amount(value: Any) -> Decimal | None:
     if not amount.is_finite():
         return None
     return -amount if negative else amount
+
+
+def parsed(listing: Listing, parse: Callable[[Item], T | None]) -> tuple[T, ...]:
+    """The listing's items that parse (the others are left out)."""
+    return tuple(row for item in listing.items if (row := parse(item)) is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +86,7 @@ class Carriers:
 
     @classmethod
     def from_listing(cls, listing: Listing) -> Carriers:
-        found = (Carrier.from_item(item) for item in listing.items)
-        return cls(tuple(carrier for carrier in found if carrier is not None), cacheable=not listing.reloading)
+        return cls(parsed(listing, Carrier.from_item), cacheable=not listing.reloading)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -135,8 +141,7 @@ class CoverageTable:
 
     @classmethod
     def from_listing(cls, listing: Listing) -> CoverageTable:
-        found = (CoverageRow.from_item(item) for item in listing.items)
-        return cls(tuple(row for row in found if row is not None), cacheable=not listing.reloading)
+        return cls(parsed(listing, CoverageRow.from_item), cacheable=not listing.reloading)
 
     def of(self, company_id: str) -> tuple[CoverageRow, ...]:
         return tuple(row for row in self.rows if row.company_id == company_id)
