@@ -36,11 +36,10 @@ async def account_balance(call: ToolCall, patient: Patient) -> tuple[Balance | N
     if not patient.dependent:
         return await call.practice.balance(patient.patient_id), False
     own, guarantor = await both(call.practice.balance(patient.patient_id), call.practice.balance(patient.guarantor_id))
-    if own is not None and not own.empty:
+    if guarantor is None or (own is not None and not own.empty):
         return own, False
-    if guarantor is not None:
-        call.entry.touched(patient.guarantor_id)
-    return guarantor, guarantor is not None
+    call.entry.touched(patient.guarantor_id)
+    return guarantor, True
 
 
 def balance_sentence(balance: Balance, on_guarantor: bool) -> tuple[str, str]:

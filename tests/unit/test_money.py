@@ -3,15 +3,20 @@ sentences the balance and insurance tools speak."""
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
+from server.audit.decorator import AuditEntry
 from server.sikka.billing import Balance, Carrier, Carriers, CoverageRow, CoverageTable, as_amount
 from server.sikka.client import Listing
 from server.sikka.records import Patient, PlanOnFile
-from tools.accounts import balance_sentence, insurance_sentence, plan_answer
+from tools.accounts import account_balance, balance_sentence, insurance_sentence, plan_answer
 from tools.carriers import match_carrier
+from tools.context import ToolCall
 from tools.speech import dollars, spoken_dollars
 from tools.treatments import coverage_for, treatment_for
 
@@ -221,3 +226,39 @@ def test_plans_on_file_ignore_empty_and_zero_ids() -> None:
     )
     assert parsed.plans == (PlanOnFile("primary", "10", "Delta Dental of Illinois"),)
     assert "W123456789" not in repr(parsed)
+
+
+class Balances:
+    """The gateway's balance read over a dict of rows."""
+
+    def __init__(self, rows: dict[str, Balance]) -> None:
+        self.rows = rows
+
+    async def balance(self, patient_id: str) -> Balance | None:
+        return self.rows.get(patient_id)
+
+
+def dependent(rows: dict[str, Balance]) -> tuple[ToolCall, Patient]:
+    entry = AuditEntry("getPatientBalance", "R", "acct", "tok", ("balance",))
+    call = cast(ToolCall, SimpleNamespace(practice=Balances(rows), entry=entry))
+    return call, Patient("7", "Kid", "Lee", "", None, "Active", "", guarantor_id="5")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("rows", "expected", "on_guarantor", "refs"),
+    [
+        ({"7": balance("0"), "5": balance("210", "80")}, "5", True, ["5"]),  # the family's account
+        ({"7": balance("40"), "5": balance("210", "80")}, "7", False, []),  # the dependent's own amounts
+        ({"7": balance("0")}, "7", False, []),  # no guarantor row: the dependent's own (empty) row
+        ({}, None, False, []),
+    ],
+)
+async def test_a_dependents_balance_is_the_guarantors_account_unless_their_own_row_has_amounts(
+    rows: dict[str, Balance], expected: str | None, on_guarantor: bool, refs: list[str]
+) -> None:
+    rows = {pid: dataclasses.replace(row, patient_id=pid) for pid, row in rows.items()}
+    call, patient = dependent(rows)
+    found, guarantors = await account_balance(call, patient)
+    assert (found.patient_id if found else None, guarantors) == (expected, on_guarantor)
+    assert call.entry.patient_refs == refs  # the guarantor's account was disclosed: recorded
