@@ -130,7 +130,7 @@ def plan_answer(plan: PlanOnFile, carriers: Carriers, table: CoverageTable | Non
 
 def coverage_sentence(carrier: str, row: CoverageRow, asked: str) -> str:
     """ "The plan on file with Delta Dental of Illinois lists crowns at 50 percent, after the deductible"."""
-    share = f"at {row.percentage} percent" if row.percentage is not None else "as covered"
+    share = f"at {row.percentage} percent" if row.percentage is not None else "without a percentage"
     extras = [f"with a {spoken_dollars(row.co_pay)} copay"] if row.co_pay else []
     if row.deductible_applies:
         extras.append("after the deductible")

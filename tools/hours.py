@@ -19,10 +19,16 @@ class OpeningDay:
     hours: DayHours
 
     @property
+    def holiday_name(self) -> str | None:
+        """The holiday's name; None on an ordinary day and for a holiday the schedule does not name."""
+        holiday = self.hours.holiday
+        return holiday if holiday and holiday != "holiday" else None
+
+    @property
     def said(self) -> str:
         """ "8:00 AM to 12:00 PM and 1:00 PM to 5:00 PM", "closed", or "closed for Founders Day"."""
-        if self.hours.holiday:
-            return "closed" if self.hours.holiday == "holiday" else f"closed for {self.hours.holiday}"
+        if self.holiday_name:
+            return f"closed for {self.holiday_name}"
         if self.hours.closed:
             return "closed"
         return spoken_list([f"{spoken_time(opens)} to {spoken_time(closes)}" for opens, closes in self.hours.spans])

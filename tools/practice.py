@@ -59,7 +59,7 @@ def opening_hours(day: OpeningDay) -> OpeningHours:
         weekday=f"{day.day:%A}",
         open=not day.hours.closed,
         hours=[TimeSpan(opens=f"{o:%H:%M}", closes=f"{c:%H:%M}") for o, c in day.hours.spans],
-        holiday=day.hours.holiday if day.hours.holiday and day.hours.holiday != "holiday" else None,
+        holiday=day.holiday_name,
         said=day.said,
     )
 
