@@ -1,4 +1,6 @@
-"""`/_admin` routes: inspect and steer a running sandbox over HTTP (no authentication; a test double).
+"""`/_admin` routes: inspect and steer a running sandbox over HTTP. No authentication (a test double), so they
+answer only requests made on this machine: a loopback client and no `X-Forwarded-For` (403 otherwise). Practice
+summaries never include the practice's secret_key.
 
 GET    /_admin/counters                                    {"GET /patients": 3, ...}
 DELETE /_admin/counters                                    reset (204)
@@ -20,6 +22,7 @@ POST   /_admin/config          {"latency_seconds", "writeback_delay_seconds", "k
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -27,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, validate_cal
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.practice import Practice
 from sandbox.state import SandboxState
@@ -64,7 +68,6 @@ def _summary(practice: Practice) -> dict[str, Any]:
     return {
         "office_id": practice.office_id,
         "practice_id": practice.practice_id,
-        "secret_key": practice.secret_key,
         "name": practice.name,
         "pms": practice.pms,
         "time_zone": practice.time_zone,
@@ -183,6 +186,30 @@ async def config(request: Request) -> Response:
         for name, value in update.model_dump(exclude_none=True).items():
             setattr(state.config, name, value)
     return JSONResponse(_settings(state))
+
+
+def is_local(request: Request) -> bool:
+    """Sent from this machine, directly: a loopback peer, and no proxy forwarded it for someone else."""
+    if request.client is None or "x-forwarded-for" in request.headers:
+        return False
+    try:
+        return ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:
+        return False
+
+
+class LocalOnly:
+    """Refuses (403) every request that `is_local` does not accept."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not is_local(Request(scope)):
+            response = JSONResponse({"detail": "the sandbox admin answers only requests from this machine"}, 403)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 ADMIN_ROUTES = [

@@ -31,10 +31,10 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, Router
 
 from sandbox import fields, pms, slots, views
-from sandbox.admin import ADMIN_ROUTES
+from sandbox.admin import ADMIN_ROUTES, LocalOnly
 from sandbox.envelopes import CATALOG, Record, SikkaError, envelope, invalid, list_envelope
 from sandbox.fields import Shape
 from sandbox.practice import Practice
@@ -502,7 +502,7 @@ def routes() -> list[BaseRoute]:
     return [
         *(_route(*endpoint) for endpoint in ENDPOINTS),
         Route("/v4/{path:path}", _fallback, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-        Mount("/_admin", routes=ADMIN_ROUTES),
+        Mount("/_admin", app=LocalOnly(Router(ADMIN_ROUTES))),
     ]
 
 

@@ -9,21 +9,28 @@ import anyio
 import httpx
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.emf import EmfEmitter
+from server.forwarded import ClientAddressMiddleware, TrustedProxies
 from server.mcp import auth_settings, build_mcp_server
 from server.metrics import MetricsMiddleware, metrics_endpoint
 from server.phi.keys import KeyProvider
 from server.services import Services, build_services
 from server.settings import Settings
+from server.toolcalls import PATH as TOOL_CALLS_PATH
+from server.toolcalls import tool_calls_route
 from tools import ALL_TOOLS
+from webhook.routes import PATH as WEBHOOK_PATH
 from webhook.routes import webhook_routes
 
 MCP_PATH = "/mcp"
+PHI_PATHS = frozenset({MCP_PATH, WEBHOOK_PATH, TOOL_CALLS_PATH})  # responses never cached (NoStore)
 
 
 async def healthz(request: Request) -> Response:
@@ -51,6 +58,27 @@ class PostOnly:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+class NoStore:
+    """`Cache-Control: no-store` on every response of the given paths, errors included: answers there may carry
+    PHI, so no browser, proxy or CDN may keep a copy. A new PHI route opts in by adding its path."""
+
+    def __init__(self, app: ASGIApp, paths: frozenset[str]) -> None:
+        self.app = app
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
@@ -88,6 +116,11 @@ def create_app(
             async with session_manager.run(), anyio.create_task_group() as background:
                 background.start_soon(services.follower.run_forever)
                 background.start_soon(services.delivery.run_forever)
+                if settings.metrics_emf_interval_seconds > 0:
+                    emitter = EmfEmitter(
+                        services.metrics.registry, interval_seconds=settings.metrics_emf_interval_seconds
+                    )
+                    background.start_soon(emitter.run)
                 yield
                 background.cancel_scope.cancel()
         finally:
@@ -98,12 +131,16 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *webhook_routes(),
+        tool_calls_route(ALL_TOOLS),
         *extra_routes,
         Mount("/", app=PostOnly(mcp_app)),  # last, so the endpoint stays /mcp
     ]
-    app = Starlette(
-        routes=routes, lifespan=lifespan, middleware=[Middleware(MetricsMiddleware, metrics=services.metrics)]
-    )
+    middleware = [
+        Middleware(ClientAddressMiddleware, trusted=TrustedProxies.parse(settings.forwarded_allow_ips)),
+        Middleware(MetricsMiddleware, metrics=services.metrics),
+        Middleware(NoStore, paths=PHI_PATHS),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.services = services
     app.state.metrics = services.metrics
     return app

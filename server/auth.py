@@ -29,6 +29,23 @@ def token_hash(token: str) -> str:
 
 
 @dataclass(frozen=True)
+class AccountBinding:
+    """The practice account a request acts for, from its verified token (or the stdio command line)."""
+
+    account_id: str
+    actor: str  # the token's id (never the token), or "stdio"
+    integration_id: str | None = None
+
+    @classmethod
+    def from_access(cls, access: AccessToken | None) -> AccountBinding | None:
+        if access is None or SCOPE not in access.scopes:
+            return None
+        claims = access.claims or {}
+        integration = claims.get("integration_id")
+        return cls(access.client_id, str(claims.get("token_id", "")), str(integration) if integration else None)
+
+
+@dataclass(frozen=True)
 class IssuedToken:
     account_id: str
     token_id: str

@@ -18,9 +18,11 @@ from server.logs import configure_logging
 from server.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
+    from server.audit.anchor import Anchor, Anchoring
     from server.services import Services
 
 T = TypeVar("T")
+FROM_STDIN = "-"  # an option value that means: read it from stdin
 
 
 class OperationFailed(Exception):
@@ -77,6 +79,8 @@ def main() -> None:
     "--workers",
     default=1,
     show_default=True,
+    envvar="PARLAE_WORKERS",
+    show_envvar=True,
     type=click.IntRange(1, 64),
     help="Server processes (more than one needs PostgreSQL).",
 )
@@ -92,8 +96,7 @@ def serve(host: str, port: int, demo: bool, workers: int) -> None:
         "host": host,
         "port": port,
         "log_config": None,
-        "proxy_headers": True,
-        "forwarded_allow_ips": settings.forwarded_allow_ips,
+        "proxy_headers": False,  # the app resolves X-Forwarded-For itself (server/forwarded.py)
         "server_header": False,
     }
     if demo:
@@ -249,11 +252,22 @@ def practices() -> None:
 
 @practices.command("connect")
 @click.option("--office-id", required=True)
-@click.option("--secret-key", required=True, help="The practice's Sikka secret_key (from authorized_practices).")
+@click.option(
+    "--secret-key",
+    envvar="PARLAE_SECRET_KEY",
+    show_envvar=True,
+    required=True,
+    help="The practice's Sikka secret_key (from authorized_practices). Prefer `-` (read it from stdin) or the "
+    "environment variable: a value on the command line lands in shell history and the process list.",
+)
 @click.option("--practice-id", default="1", show_default=True)
 @json_option
 def practices_connect(office_id: str, secret_key: str, practice_id: str, as_json: bool) -> None:
     """Onboard a practice by hand (same flow as the webhook) and issue its first token."""
+    if secret_key == FROM_STDIN:
+        secret_key = sys.stdin.readline().strip()
+        if not secret_key:
+            raise click.BadParameter("`-` reads the secret key from stdin, which was empty", param_hint="--secret-key")
     from server.auth import issue_token
     from server.onboarding import NotConfirmed, Onboarding, PracticeRef
     from server.sikka.errors import SikkaError
@@ -412,35 +426,126 @@ def practices_notify_url(account_id: str, url: str | None, clear: bool, as_json:
 
 @main.group()
 def audit() -> None:
-    """The audit log: chain verification and the breach report."""
+    """The audit log: chain verification, anchoring and the breach report."""
 
 
 @audit.command("verify")
 @click.option("--account-id", default=None, help="Only this account's chain.")
 @json_option
 def audit_verify(account_id: str | None, as_json: bool) -> None:
-    """Exit 0 when every chain is intact; 1 naming the first broken record."""
-    from server.audit import chain
+    """Exit 0 when every chain is intact and agrees with the newest anchor; 1 naming the first problem."""
+    from server.audit import anchor, chain
+    from server.db.models import utcnow
+    from server.retention import audit_cutoff
 
-    async def run(services: Services) -> tuple[int, chain.ChainBreak | None]:
+    async def run(services: Services) -> dict[str, Any]:
+        anchoring = anchor.anchoring_from_settings(services.settings)
+        latest, forged = await read_anchors(anchoring)
         async with services.sessions() as session:
-            return await chain.verify(session, account_id)
-
-    checked, problem = with_services(run)
-    emit(
-        {
-            "intact": problem is None,
+            await chain.snapshot(session)
+            checked, problem = await chain.verify(session, account_id)
+            if problem is None and latest is not None:
+                cutoff = audit_cutoff(services.settings, utcnow())
+                problem = await anchor.verify_against(session, latest, cutoff, account_id)
+        return {
+            "intact": problem is None and not forged,
             "recordsChecked": checked,
-            "problem": problem.describe() if problem else None,
+            "problem": forged[0] if forged else (problem.describe() if problem else None),
             "recordId": problem.record_id if problem else None,
-        },
-        as_json,
-        [f"audit chain intact ({checked} records)"]
-        if problem is None
-        else [f"audit chain broken: {problem.describe()}"],
+            "anchor": anchor_summary(anchoring is not None, latest),
+        }
+
+    report = with_services(run)
+    checked_anchor = report["anchor"]
+    against = (
+        f"; agrees with anchor {checked_anchor['name']} of {checked_anchor['anchoredAt']}"
+        if checked_anchor["checked"]
+        else f"; anchors not checked ({checked_anchor['reason']})"
     )
-    if problem is not None:
+    emit(
+        report,
+        as_json,
+        [f"audit chain intact ({report['recordsChecked']} records){against}"]
+        if report["intact"]
+        else [f"audit chain broken: {report['problem']}"],
+    )
+    if not report["intact"]:
         sys.exit(1)
+
+
+async def read_anchors(anchoring: Anchoring | None) -> tuple[Anchor | None, list[str]]:
+    """The newest authentic anchor and the problems with newer ones (none when anchoring is off)."""
+    from server.audit.anchor import AnchorError
+
+    if anchoring is None:
+        return None, []
+    try:
+        return await anchoring.latest()
+    except AnchorError as exc:
+        raise OperationFailed(f"cannot read anchors: {exc}") from None
+
+
+def anchor_summary(configured: bool, latest: Anchor | None) -> dict[str, Any]:
+    if latest is not None:
+        return {
+            "checked": True,
+            "name": latest.name,
+            "anchoredAt": latest.anchored_at.isoformat(),
+            "accounts": len(latest.heads),
+        }
+    return {"checked": False, "reason": "no authentic anchor yet" if configured else "AUDIT_ANCHOR_URL is not set"}
+
+
+@audit.command("anchor")
+@json_option
+def audit_anchor(as_json: bool) -> None:
+    """Write every account's chain head, signed, to AUDIT_ANCHOR_URL (run it hourly). Refuses (exit 1) when a
+    chain disagrees with the previous anchor, so a rolled-back chain is never anchored."""
+    from server.audit import anchor, chain
+    from server.audit.anchor import AnchorError
+    from server.db.models import utcnow
+    from server.retention import audit_cutoff
+
+    async def run(services: Services) -> dict[str, Any]:
+        anchoring = anchor.anchoring_from_settings(services.settings)
+        if anchoring is None:
+            raise ConfigError("AUDIT_ANCHOR_URL: not set, so anchoring is not configured")
+
+        async def write() -> dict[str, Any]:
+            previous, forged = await read_anchors(anchoring)
+            if forged:
+                raise OperationFailed(f"not anchoring: {forged[0]}")
+            async with services.sessions() as session:
+                await chain.snapshot(session)
+                cutoff = audit_cutoff(services.settings, utcnow())
+                checked, problem, heads = await anchor.verify_since(session, previous, cutoff)
+            if problem is not None:
+                raise OperationFailed(f"not anchoring, audit chain broken: {problem.describe()}")
+            anchored_at = utcnow()
+            try:
+                url = await anchoring.write(heads, anchored_at)
+            except AnchorError as exc:
+                raise OperationFailed(f"cannot write the anchor: {exc}") from None
+            return {
+                "url": url,
+                "anchoredAt": anchored_at.isoformat(),
+                "previous": previous.name if previous else None,
+                "recordsChecked": checked,
+                "heads": [anchor.head_json(head) for head in heads],
+            }
+
+        return await audited_operation(services, "audit.anchor", "C", "anchor the audit chain heads", write)
+
+    written = with_services(run)
+    since = f"since anchor {written['previous']}" if written["previous"] else "(first anchor: whole chains)"
+    emit(
+        written,
+        as_json,
+        [
+            f"checked {written['recordsChecked']} records {since}",
+            f"anchored {len(written['heads'])} chain heads to {written['url']}",
+        ],
+    )
 
 
 @audit.command("report")
@@ -635,7 +740,8 @@ def stdio(account_id: str) -> None:
     """Serve the tools over stdio for a local agent (stdout carries the protocol; logs go to stderr)."""
     from contextlib import nullcontext
 
-    from server.mcp import AccountBinding, build_mcp_server, serve_stdio
+    from server.auth import AccountBinding
+    from server.mcp import build_mcp_server, serve_stdio
     from server.services import open_services
     from tools import ALL_TOOLS
 

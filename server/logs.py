@@ -47,6 +47,7 @@ SENSITIVE_KEY_FRAGMENTS = (
     "line2",
     "postal",
     "consent",
+    "input",  # pydantic's `input_value=...` and `'input': ...`: the value that failed validation
 )
 # Keys this service fills with its own identifiers or plumbing: never masked by key or pattern.
 TRUSTED_KEYS = frozenset(
@@ -86,8 +87,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # URL query strings carry search terms (names, phones, birthdates).
     (re.compile(r"(https?://[^\s?\"']+)\?[^\s\"']*"), r"\1?" + REDACTED),
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), REDACTED),
-    # Dates (dates of birth): 1984-12-10, 12/10/1984, 1984/12/10.
-    (re.compile(r"\b(?:\d{4}[-/]\d{1,2}[-/]\d{1,2}|\d{1,2}[-/]\d{1,2}[-/]\d{2,4})(?:T[\d:.]+)?\b"), REDACTED),
+    # Dates (dates of birth): 1984-12-10, 12/10/1984, 1984/12/10, also glued to other text ("12/10/1984x").
+    (re.compile(r"(?<!\d)(?:\d{4}[-/]\d{1,2}[-/]\d{1,2}|\d{1,2}[-/]\d{1,2}[-/]\d{2,4})(?:T[\d:.]+)?(?!\d)"), REDACTED),
     # Phone numbers in any common format, with or without country code.
     (re.compile(r"(?<![\w])\+?(?:\d[\s.()-]*){10,15}(?![\w])"), REDACTED),
     # Long opaque strings: API keys, request keys, practice tokens.
@@ -160,6 +161,30 @@ def redact_text(text: str) -> str:
     return text
 
 
+# A quoted literal: libraries quote the values they echo or reject (`Tool 'x' failed`, `KeyError('x')`).
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+_TRACEBACK_FILE_LINE = re.compile(r'^\s*File "[^"\n]*", line \d+')
+# Loggers whose quoted text is not a value: the access log quotes the request line (its query string is masked).
+QUOTES_KEPT_FOR = frozenset({"uvicorn.access"})
+
+
+def mask_quoted(text: str) -> str:
+    return _QUOTED.sub(f"'{REDACTED}'", text)
+
+
+def redact_message(text: str, logger: str) -> str:
+    """A log message: redacted like any text, and quoted literals masked (except the access log's)."""
+    text = redact_text(text)
+    return text if logger in QUOTES_KEPT_FOR else mask_quoted(text)
+
+
+def redact_exception(text: str) -> str:
+    """A formatted traceback: redacted like any text, and quoted literals masked except in its
+    `File "...", line N` lines (exception messages quote the values they reject)."""
+    lines = redact_text(text).split("\n")
+    return "\n".join(line if _TRACEBACK_FILE_LINE.match(line) else mask_quoted(line) for line in lines)
+
+
 def redact_value(key: str, value: Any) -> Any:
     if key in TRUSTED_KEYS:
         return value
@@ -181,7 +206,9 @@ def redact_event(_logger: Any, _method: str, event_dict: EventDict) -> EventDict
     redacted: MutableMapping[str, Any] = {}
     for key, value in event_dict.items():
         if key == "event":
-            redacted[key] = redact_text(str(value))
+            redacted[key] = redact_message(str(value), str(event_dict.get("logger", "")))
+        elif key == "exception" and isinstance(value, str):  # format_exc_info's traceback
+            redacted[key] = redact_exception(value)
         else:
             redacted[key] = redact_value(key, value)
     return dict(redacted)

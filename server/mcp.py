@@ -22,7 +22,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
-from server.auth import SCOPE
+from server.auth import SCOPE, AccountBinding
+from server.phones import to_e164
 from server.services import Services
 
 NAME = "parlae-pms"
@@ -35,12 +36,15 @@ INSTRUCTIONS = (
     "takeMessage leaves a message for the staff. Each answer starts with one sentence to say to the caller."
 )
 CALL_ID_HEADERS = ("x-call-id", "x-chat-id")
+CALLER_NUMBER_HEADER = "x-caller-number"
 ISSUER_URL = "http://127.0.0.1:8000"  # the SDK requires one; this server is a resource server only
 
 
 @dataclass(frozen=True)
 class Invocation:
-    """Who is calling: the account comes from the verified token (or the stdio binding), never arguments."""
+    """Who is calling: the account comes from the verified token (or the stdio binding), never arguments.
+    `caller_number` is the number the call comes from, as the phone network gave it to Vapi (E.164): offered
+    to the tools as context, never as proof of identity."""
 
     services: Services
     account_id: str
@@ -48,6 +52,7 @@ class Invocation:
     integration_id: str | None = None
     vapi_call_id: str | None = None
     ip_address: str | None = None
+    caller_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,13 +76,6 @@ class McpTool:
             output_schema=self.result.model_json_schema(by_alias=True, mode="serialization"),
             annotations=self.annotations,
         )
-
-
-@dataclass(frozen=True)
-class AccountBinding:
-    account_id: str
-    actor: str
-    integration_id: str | None = None
 
 
 def text_result(model: BaseModel, *, is_error: bool) -> CallToolResult:
@@ -107,13 +105,11 @@ def _client_ip(ctx: ServerRequestContext[Services]) -> str | None:
     return getattr(client, "host", None)
 
 
-def _token_binding() -> AccountBinding | None:
-    access = get_access_token()
-    if access is None or SCOPE not in access.scopes:
-        return None
-    claims = access.claims or {}
-    integration = claims.get("integration_id")
-    return AccountBinding(access.client_id, str(claims.get("token_id", "")), str(integration) if integration else None)
+def _caller_number(ctx: ServerRequestContext[Services]) -> str | None:
+    """`X-Caller-Number` (Vapi can template `{{customer.number}}` into MCP headers), as E.164, or None."""
+    headers = getattr(ctx.request, "headers", None) or {}
+    raw = headers.get(CALLER_NUMBER_HEADER)
+    return to_e164(str(raw)[:32]) if raw else None
 
 
 def build_mcp_server(
@@ -136,7 +132,7 @@ def build_mcp_server(
         tool = by_name.get(params.name)
         if tool is None:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
-        account = bound_account or _token_binding()
+        account = bound_account or AccountBinding.from_access(get_access_token())
         if account is None:  # over HTTP the SDK answers 401 before this point
             return error_result("Not authorised.")
         invocation = Invocation(
@@ -146,6 +142,7 @@ def build_mcp_server(
             integration_id=account.integration_id,
             vapi_call_id=_call_id(ctx),
             ip_address=_client_ip(ctx),
+            caller_number=_caller_number(ctx),
         )
         return await tool.run(invocation, dict(params.arguments or {}))
 

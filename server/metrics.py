@@ -1,11 +1,12 @@
-"""Prometheus metrics: one registry per app, an ASGI middleware for HTTP, and counters for tools and Sikka."""
+"""Prometheus metrics: one registry per app, an ASGI middleware for HTTP, counters for tools and Sikka, and the
+health signals the CloudWatch alarms read (through server/emf.py)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,6 +14,8 @@ from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0)
+# The `method` label's values: any other method a client invents is counted as "other" (bounded cardinality).
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 class Metrics:
@@ -59,13 +62,24 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.key_renewal_failures = Counter(
+            "parlae_key_renewal_failures_total",
+            "Request-key renewals that failed (Sikka refused both grants or did not answer).",
+            registry=self.registry,
+        )
+        self.writebacks_pending_oldest = Gauge(
+            "parlae_writebacks_pending_oldest_seconds",
+            "Age of the oldest writeback still pending (0 when none), as the writeback follower last saw it.",
+            registry=self.registry,
+        )
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 class MetricsMiddleware:
-    """Counts requests and their latency, labelled with the route template (never the raw path)."""
+    """Counts requests and their latency, labelled with the route template (never the raw path) and a known
+    method (else "other")."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -88,7 +102,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = _route_template(scope)
-            method = scope["method"]
+            method = scope["method"] if scope["method"] in HTTP_METHODS else "other"
             self.metrics.http_requests.labels(method, route, str(status)).inc()
             self.metrics.http_latency.labels(method, route).observe(time.perf_counter() - start)
 

@@ -22,7 +22,7 @@ from server.db.models import (
     utcnow,
 )
 from server.services import Services
-from server.settings import MIN_AUDIT_RETENTION_DAYS
+from server.settings import MIN_AUDIT_RETENTION_DAYS, Settings
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,15 @@ def rules(services: Services, now: datetime) -> dict[str, Rule]:
     }
 
 
+def audit_cutoff(settings: Settings, now: datetime) -> datetime:
+    """Audit records recorded before this may be purged (never less than six years ago)."""
+    return now - timedelta(days=max(settings.retention_audit_days, MIN_AUDIT_RETENTION_DAYS))
+
+
 async def purge(services: Services, *, dry_run: bool, now: datetime | None = None) -> dict[str, int]:
     """Counts per table (what would be deleted, with dry_run)."""
     now = now or utcnow()
-    audit_days = max(services.settings.retention_audit_days, MIN_AUDIT_RETENTION_DAYS)
-    audit_cutoff = now - timedelta(days=audit_days)
+    cutoff = audit_cutoff(services.settings, now)
     counts: dict[str, int] = {}
     async with services.sessions.begin() as session:
         for name, rule in rules(services, now).items():
@@ -83,12 +87,10 @@ async def purge(services: Services, *, dry_run: bool, now: datetime | None = Non
                 counts[name] = int(result.rowcount)  # type: ignore[attr-defined]
         if dry_run:
             counts["pms_audit_logs"] = int(
-                await session.scalar(
-                    select(func.count()).select_from(AuditLog).where(AuditLog.recorded_at < audit_cutoff)
-                )
+                await session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.recorded_at < cutoff))
                 or 0
             )
         else:
             accounts = (await session.scalars(select(AuditChainHead.account_id))).all()
-            counts["pms_audit_logs"] = sum([await chain.purge_before(session, a, audit_cutoff) for a in accounts])
+            counts["pms_audit_logs"] = sum([await chain.purge_before(session, a, cutoff) for a in accounts])
     return counts

@@ -107,6 +107,7 @@ def build_services(
         sessions,
         refresh_margin=timedelta(seconds=settings.sikka_refresh_margin_seconds),
         row_lock=engine.dialect.name == "postgresql",
+        metrics=metrics,
     )
     ledger = WritebackLedger(sessions, cipher)
     writebacks = Writebacks(sikka, practice_sessions, ledger, budget_seconds=settings.writeback_budget_seconds)
@@ -124,7 +125,7 @@ def build_services(
         sikka=sikka,
         practice_sessions=practice_sessions,
         gateway=SikkaGateway(sikka, practice_sessions, writebacks, settings.metadata_cache_seconds),
-        follower=WritebackFollower(writebacks, ledger),
+        follower=WritebackFollower(writebacks, ledger, metrics=metrics),
         audit=AuditWriter(sessions),
         blind_index=blind_index,
         phi_records=PhiRecords(sessions, cipher, blind_index),

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from server.forwarded import TrustedProxies
+
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 MIN_AUDIT_RETENTION_DAYS = 6 * 366  # 45 CFR 164.316(b)(2): six years, leap days included
 
@@ -118,11 +120,29 @@ class Settings(BaseSettings):
         ge=MIN_AUDIT_RETENTION_DAYS,
         description="Purge audit records after N days (never fewer than six years).",
     )
+    audit_anchor_url: str | None = Field(
+        None,
+        description="Where `audit anchor` writes signed chain heads: `s3://bucket/prefix` or `file:///dir` "
+        "(unset: anchoring is off).",
+    )
+    audit_anchor_kms_key_id: str | None = Field(
+        None, description="KMS key (HMAC_256, GENERATE_VERIFY_MAC) that authenticates anchors (production)."
+    )
+    audit_anchor_key_file: str | None = Field(
+        None, description="File holding the anchor key, base64 of at least 32 random bytes (tests, development)."
+    )
     forwarded_allow_ips: str = Field(
         "127.0.0.1",
-        description="Proxies whose X-Forwarded-For is trusted for the client IP in audit rows (`*` behind an ALB).",
+        description="Comma-separated proxy IPs or CIDRs (or `*`: any peer, one hop) whose X-Forwarded-For names "
+        "the client in audit rows: the rightmost untrusted entry, never the leftmost (behind an ALB: its subnets).",
     )
     log_level: LogLevel = Field("INFO", description="Log level for every logger.")
+    metrics_emf_interval_seconds: int = Field(
+        0,
+        ge=0,
+        le=3600,
+        description="Print the health metrics as one CloudWatch EMF line on stdout every N seconds (0 = off).",
+    )
 
     @field_validator("parlae_allowed_hosts", mode="before")
     @classmethod
@@ -168,6 +188,26 @@ class Settings(BaseSettings):
             raise ValueError("must be a non-empty path without spaces")
         return value
 
+    @field_validator("audit_anchor_url")
+    @classmethod
+    def _check_anchor_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.query or parts.fragment:
+            raise ValueError("must be s3://bucket/prefix or file:///absolute/dir (no query)")
+        if (parts.scheme == "s3" and parts.hostname) or (
+            parts.scheme == "file" and not parts.netloc and parts.path.startswith("/")
+        ):
+            return value
+        raise ValueError("must be s3://bucket/prefix or file:///absolute/dir")
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        TrustedProxies.parse(value)
+        return value
+
     @classmethod
     def env_names(cls) -> list[str]:
         """Every environment variable this service reads, upper-case, in declaration order."""
@@ -194,6 +234,19 @@ class Settings(BaseSettings):
             raise ConfigError("PHI_ENCRYPTION_KEY or PHI_KMS_KEY_ID: a PHI key source is required")
         if not is_secure_url(self.sikka_api_url):
             raise ConfigError("SIKKA_API_URL: must use https:// (http:// is allowed only for loopback hosts)")
+
+    def anchor_key_source(self) -> tuple[Literal["kms", "file"], str]:
+        """The key that authenticates anchors, as (kind, KMS key id or file path): exactly one must be set."""
+        sources: list[tuple[Literal["kms", "file"], str]] = []
+        if self.audit_anchor_kms_key_id:
+            sources.append(("kms", self.audit_anchor_kms_key_id))
+        if self.audit_anchor_key_file:
+            sources.append(("file", self.audit_anchor_key_file))
+        if len(sources) != 1:
+            raise ConfigError(
+                "AUDIT_ANCHOR_KMS_KEY_ID or AUDIT_ANCHOR_KEY_FILE: set exactly one when AUDIT_ANCHOR_URL is set"
+            )
+        return sources[0]
 
 
 def is_secure_url(url: str) -> bool:

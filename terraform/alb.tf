@@ -8,6 +8,9 @@ resource "aws_lb" "main" {
   subnets                    = var.public_subnet_ids
   security_groups            = [aws_security_group.alb.id]
   drop_invalid_header_fields = true
+  # The ALB appends the caller's address to X-Forwarded-For; the app takes the rightmost address that is not one
+  # of the ALB's own (FORWARDED_ALLOW_IPS = its subnets), so a client-sent X-Forwarded-For cannot fake it.
+  xff_header_processing_mode = "append"
   enable_deletion_protection = true
   desync_mitigation_mode     = "strictest"
   idle_timeout               = 60

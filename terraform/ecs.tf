@@ -9,6 +9,8 @@
 locals {
   container_name = var.name
   container_port = 8000
+  # The image's ENTRYPOINT (Dockerfile); each task definition passes the parlae-mcp command as its arguments.
+  container_entry_point = ["parlae-mcp"]
 
   # Production choices plus the app's own defaults written out (a test keeps them equal to the defaults in
   # server/settings.py); change a value per deployment with var.app_environment_overrides.
@@ -34,7 +36,10 @@ locals {
     RETENTION_CONSENTS_DAYS         = "2196"
     RETENTION_AUDIT_DAYS            = "2196" # six years, leap days included; the app refuses fewer
     LOG_LEVEL                       = var.log_level
-    FORWARDED_ALLOW_IPS             = "*" # only the ALB's security group reaches the task; trust its X-Forwarded-For
+    FORWARDED_ALLOW_IPS             = local.alb_subnet_cidrs # the ALB nodes: the app takes the address the ALB appended
+    METRICS_EMF_INTERVAL_SECONDS    = "60"                   # one EMF line a minute: the Parlae/PMS metrics the alarms read
+    AUDIT_ANCHOR_URL                = "s3://${aws_s3_bucket.audit.id}/${local.audit_anchor_prefix}"
+    AUDIT_ANCHOR_KMS_KEY_ID         = aws_kms_key.audit_anchor.arn # only the audit-jobs role may use it (audit_anchor.tf)
   }
 
   # Every setting the app reads is named in the task definition: the disabled ones with an empty value, which
@@ -59,13 +64,15 @@ locals {
     PHI_ENCRYPTION_OLD_KEYS = "Only for rotating a static PHI_ENCRYPTION_KEY; KMS rotates its key material itself."
     PARLAE_DEMO_TOKEN       = "Demo mode only; the production command does not pass --demo and must hold no demo token."
     AWS_ENDPOINT_URL        = "Only for tests and LocalStack; production uses the regional AWS endpoints."
+    AUDIT_ANCHOR_KEY_FILE   = "Tests and development only; production authenticates anchors with the KMS HMAC key (AUDIT_ANCHOR_KMS_KEY_ID)."
   }
 
   container_definition = {
     name                   = local.container_name
     image                  = var.container_image
     essential              = true
-    command                = ["parlae-mcp", "serve", "--host", "0.0.0.0", "--port", tostring(local.container_port)]
+    entryPoint             = local.container_entry_point
+    command                = ["serve", "--host", "0.0.0.0", "--port", tostring(local.container_port)]
     readonlyRootFilesystem = true
     privileged             = false
     portMappings = [

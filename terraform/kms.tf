@@ -1,5 +1,8 @@
-# One customer-managed key for Secrets Manager, RDS (storage, Performance Insights, the master user secret),
-# CloudWatch Logs, the audit archive bucket and the app's PHI data keys. Rotated yearly by AWS.
+# Customer-managed keys, each with its own key policy (administration is shared, use is not):
+#   main - Secrets Manager, RDS (storage, Performance Insights, the master user secret), CloudWatch Logs, the
+#          audit archive bucket and the app's PHI data keys. Rotated yearly by AWS.
+#   ops  - what holds no PHI: container images (ECR) and alarm notifications (SNS). Rotated yearly by AWS.
+# The audit anchors' HMAC key is in audit_anchor.tf.
 
 resource "aws_kms_key" "main" {
   description             = "${var.name}: secrets, database, logs, audit archive and PHI data keys"
@@ -15,12 +18,12 @@ resource "aws_kms_alias" "main" {
   target_key_id = aws_kms_key.main.key_id
 }
 
-data "aws_iam_policy_document" "kms" {
-  # checkov:skip=CKV_AWS_109:Key policy: Resource "*" means this key only; administration is granted to the account root (IAM-delegated).
-  # checkov:skip=CKV_AWS_111:Key policy: Resource "*" means this key only; every use of the key is conditioned (service, caller, context).
-  # checkov:skip=CKV_AWS_356:Key policy: Resource "*" is the only form a key policy accepts, and it means this key.
-
-  # Administration only: the account root (and through it IAM admins) can manage the key but not use it directly.
+# Administration only: the account root (and through it IAM admins) can manage a key but not use it directly.
+# Every key policy includes this statement (source_policy_documents).
+data "aws_iam_policy_document" "kms_administration" {
+  # checkov:skip=CKV_AWS_109:Key policy: Resource "*" means the key the policy is attached to; administration is granted to the account root (IAM-delegated).
+  # checkov:skip=CKV_AWS_111:Key policy: Resource "*" means the key the policy is attached to; this statement grants no use of the key.
+  # checkov:skip=CKV_AWS_356:Key policy: Resource "*" is the only form a key policy accepts, and it means that key.
   statement {
     sid    = "KeyAdministrationByAccount"
     effect = "Allow"
@@ -54,6 +57,13 @@ data "aws_iam_policy_document" "kms" {
     ]
     resources = ["*"]
   }
+}
+
+data "aws_iam_policy_document" "kms" {
+  # checkov:skip=CKV_AWS_109:Key policy: Resource "*" means this key only; administration is granted to the account root (IAM-delegated).
+  # checkov:skip=CKV_AWS_111:Key policy: Resource "*" means this key only; every use of the key is conditioned (service, caller, context).
+  # checkov:skip=CKV_AWS_356:Key policy: Resource "*" is the only form a key policy accepts, and it means this key.
+  source_policy_documents = [data.aws_iam_policy_document.kms_administration.json]
 
   # Use through AWS services only: account principals whose IAM policy allows it, via Secrets Manager, RDS or S3.
   statement {
@@ -150,6 +160,91 @@ data "aws_iam_policy_document" "kms" {
       test     = "ArnEquals"
       variable = "kms:EncryptionContext:aws:logs:arn"
       values   = local.log_group_arns
+    }
+  }
+}
+
+# --- ops key: container images and alarm notifications ----------------------------------------------------------
+
+resource "aws_kms_key" "ops" {
+  description             = "${var.name}: container images (ECR) and alarm notifications (SNS); no PHI"
+  key_usage               = "ENCRYPT_DECRYPT"
+  enable_key_rotation     = true
+  rotation_period_in_days = 365
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.kms_ops.json
+}
+
+resource "aws_kms_alias" "ops" {
+  name          = "alias/${var.name}-ops"
+  target_key_id = aws_kms_key.ops.key_id
+}
+
+data "aws_iam_policy_document" "kms_ops" {
+  # checkov:skip=CKV_AWS_109:Key policy: Resource "*" means this key only; administration is granted to the account root (IAM-delegated).
+  # checkov:skip=CKV_AWS_111:Key policy: Resource "*" means this key only; every use of the key is conditioned (service, caller, topic).
+  # checkov:skip=CKV_AWS_356:Key policy: Resource "*" is the only form a key policy accepts, and it means this key.
+  source_policy_documents = [data.aws_iam_policy_document.kms_administration.json]
+
+  # ECR encrypts image layers through a grant it creates (and retires) when the repository is created (deleted).
+  statement {
+    sid    = "EcrGrantsForRepositories"
+    effect = "Allow"
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+    actions   = ["kms:CreateGrant", "kms:RetireGrant"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["ecr.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:CallerAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  # CloudWatch alarms of this account publish to the encrypted alarm topic (SNS encrypts with the topic's context).
+  statement {
+    sid    = "CloudWatchAlarmsPublishToAlarmTopic"
+    effect = "Allow"
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:sns:topicArn"
+      values   = [local.alarm_topic_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  # EventBridge delivers the failed-job notifications to the same topic (KMS sees no source ARN for EventBridge
+  # deliveries, so the topic's encryption context is the condition).
+  statement {
+    sid    = "EventBridgePublishesToAlarmTopic"
+    effect = "Allow"
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:sns:topicArn"
+      values   = [local.alarm_topic_arn]
     }
   }
 }

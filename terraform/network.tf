@@ -1,6 +1,16 @@
 # Security groups only: the VPC and its subnets are inputs. Traffic path:
 #   internet --443/80--> ALB --8000--> tasks --5432--> RDS;  tasks --443--> AWS APIs and Sikka (via NAT / endpoints).
 
+# The load balancer's subnets: its nodes' addresses, the only proxies whose X-Forwarded-For the app trusts.
+data "aws_subnet" "public" {
+  for_each = toset(var.public_subnet_ids)
+  id       = each.value
+}
+
+locals {
+  alb_subnet_cidrs = join(",", sort([for subnet in data.aws_subnet.public : subnet.cidr_block]))
+}
+
 resource "aws_security_group" "alb" {
   name        = "${var.name}-alb"
   description = "Load balancer for ${var.name}: HTTPS (and HTTP that only redirects) from the internet"

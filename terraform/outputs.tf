@@ -74,8 +74,13 @@ output "service_name" {
 }
 
 output "task_definition_arn" {
-  description = "Current task definition (used for one-off tasks such as migrations)."
+  description = "Current task definition of the service."
   value       = aws_ecs_task_definition.app.arn
+}
+
+output "job_task_definition_arns" {
+  description = "Task definition of each job (db-upgrade, retention-purge, audit-anchor, audit-verify), for one-off runs."
+  value       = { for job, definition in aws_ecs_task_definition.job : job => definition.arn }
 }
 
 output "service_security_group_id" {
@@ -83,15 +88,34 @@ output "service_security_group_id" {
   value       = aws_security_group.service.id
 }
 
+output "private_subnet_ids" {
+  description = "Private subnets the service and its jobs run in (for one-off tasks)."
+  value       = var.private_subnet_ids
+}
+
 output "run_migrations_command" {
-  description = "AWS CLI command that runs `parlae-mcp db upgrade` as a one-off task with the service's network and roles."
+  description = "AWS CLI command that runs `parlae-mcp db upgrade` (the db-upgrade job) as a one-off task; run it before each deploy."
   value = join(" ", [
     "aws ecs run-task",
     "--region ${local.region}",
     "--cluster ${aws_ecs_cluster.main.name}",
     "--launch-type FARGATE",
-    "--task-definition ${aws_ecs_task_definition.app.arn}",
+    "--task-definition ${aws_ecs_task_definition.job["db-upgrade"].arn}",
     "--network-configuration 'awsvpcConfiguration={subnets=[${join(",", var.private_subnet_ids)}],securityGroups=[${aws_security_group.service.id}],assignPublicIp=DISABLED}'",
-    "--overrides '${jsonencode({ containerOverrides = [{ name = local.container_name, command = ["parlae-mcp", "db", "upgrade"] }] })}'",
   ])
+}
+
+output "ecr_repository_url" {
+  description = "ECR repository to push images to (immutable tags, scanned on push)."
+  value       = aws_ecr_repository.app.repository_url
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm and failed job notifies; subscribe on-call tools here."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "audit_anchor_kms_key_arn" {
+  description = "HMAC key for audit anchors (AUDIT_ANCHOR_KMS_KEY_ID)."
+  value       = aws_kms_key.audit_anchor.arn
 }

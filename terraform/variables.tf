@@ -345,3 +345,62 @@ variable "alb_log_retention_days" {
     error_message = "alb_log_retention_days must be at least 365."
   }
 }
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Image registry and alarms
+# ---------------------------------------------------------------------------------------------------------------------
+
+variable "ecr_keep_images" {
+  description = "How many of the newest images the ECR lifecycle policy keeps (the running release and those to roll back to)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.ecr_keep_images >= 5 && floor(var.ecr_keep_images) == var.ecr_keep_images
+    error_message = "ecr_keep_images must be a whole number >= 5 (rollbacks need earlier images)."
+  }
+}
+
+variable "alarm_email_addresses" {
+  description = "Email addresses subscribed to the alarm topic (each must confirm the subscription). Other subscribers (PagerDuty, chat) can subscribe to the alarm_topic_arn output."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for address in var.alarm_email_addresses : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", address))])
+    error_message = "alarm_email_addresses must be email addresses."
+  }
+}
+
+variable "alarm_5xx_percent" {
+  description = "ALB 5xx alarm: share of requests answered 5xx (app or load balancer), in percent."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.alarm_5xx_percent > 0 && var.alarm_5xx_percent < 100
+    error_message = "alarm_5xx_percent must be in (0, 100)."
+  }
+}
+
+variable "alarm_p99_response_seconds" {
+  description = "Response time alarm: p99 of the app's response time, in seconds (Vapi waits 20 s for a tool)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.alarm_p99_response_seconds > 0 && var.alarm_p99_response_seconds < 20
+    error_message = "alarm_p99_response_seconds must be in (0, 20): Vapi gives up on a tool after 20 s."
+  }
+}
+
+variable "alarm_sikka_error_percent" {
+  description = "Sikka error rate alarm: share of requests to Sikka that were not 2xx, in percent."
+  type        = number
+  default     = 25
+
+  validation {
+    condition     = var.alarm_sikka_error_percent > 0 && var.alarm_sikka_error_percent < 100
+    error_message = "alarm_sikka_error_percent must be in (0, 100)."
+  }
+}

@@ -15,8 +15,9 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import httpx2
@@ -35,6 +36,7 @@ from sandbox import (
     SandboxConfig,
     SandboxState,
     create_sandbox_app,
+    open_hours,
 )
 from server.app import create_app
 from server.auth import issue_token
@@ -45,6 +47,7 @@ from server.services import open_services
 from server.settings import Settings
 from tests.conftest import make_settings
 
+DEMO_ZONE = ZoneInfo("America/New_York")  # the demo practice's ("Eastern Standard Time")
 WEBHOOK_SECRET = "whsec_dGVzdCB3ZWJob29rIHNlY3JldCBmb3IgcGFybGFlIHRlc3Rz"
 SECOND_OFFICE = "D36001"
 SECOND_SECRET = "s" * 32
@@ -83,6 +86,7 @@ class ThreadedServer:
             log_config=None,
             lifespan="on",
             access_log=False,
+            proxy_headers=False,  # as `parlae-mcp serve`: the app resolves X-Forwarded-For itself
             timeout_graceful_shutdown=1,
         )
         self.server = uvicorn.Server(config)
@@ -155,6 +159,12 @@ async def onboard(settings: Settings, office_id: str, secret_key: str, label: st
     return result.account_id, issued.token
 
 
+async def another_token(stack: Stack, label: str) -> str:
+    """A further practice token for the stack's account (per-token limits are its own)."""
+    async with open_services(stack.settings) as services:
+        return (await issue_token(services.sessions, stack.account_id, label)).token
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that reproduces `settings` in another process."""
     env = {}
@@ -218,9 +228,14 @@ def running_stack(
 
 @asynccontextmanager
 async def mcp_client(
-    url: str, token: str | None, *, call_id: str | None = None, mode: str = "2026-07-28"
+    url: str,
+    token: str | None,
+    *,
+    call_id: str | None = None,
+    mode: str = "2026-07-28",
+    headers: dict[str, str] | None = None,
 ) -> AsyncIterator[Client]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
     if call_id:
         headers["X-Call-Id"] = call_id
     async with (
@@ -228,6 +243,28 @@ async def mcp_client(
         Client(streamable_http_client(url, http_client=http), mode=mode) as client,  # type: ignore[arg-type]
     ):
         yield client
+
+
+def practice_today() -> date:
+    """Today where the demo practice is."""
+    return datetime.now(DEMO_ZONE).date()
+
+
+def open_day(stack: Stack, after_days: int) -> date:
+    """The first day `after_days` or more ahead on which the sandbox's schedule opens the practice."""
+    schedule = stack.sandbox.practice(DEMO_OFFICE_ID).schedule
+    day = practice_today() + timedelta(days=after_days)
+    while not open_hours(schedule, day):
+        day += timedelta(days=1)
+    return day
+
+
+def closed_day(stack: Stack, after_days: int) -> date:
+    schedule = stack.sandbox.practice(DEMO_OFFICE_ID).schedule
+    day = practice_today() + timedelta(days=after_days)
+    while open_hours(schedule, day):
+        day += timedelta(days=1)
+    return day
 
 
 def identity(patient: dict[str, str], **changes: str) -> dict[str, str]:

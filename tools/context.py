@@ -22,6 +22,7 @@ class ToolCall:
     vapi_call_id: str | None
     ip_address: str | None
     deadline: Deadline
+    caller_number: str | None = None  # the calling number (E.164): context, never identity
     audit: AuditEntry | None = None
 
     @classmethod
@@ -34,6 +35,7 @@ class ToolCall:
             integration_id=invocation.integration_id,
             vapi_call_id=invocation.vapi_call_id,
             ip_address=invocation.ip_address,
+            caller_number=invocation.caller_number,
             deadline=Deadline.after(invocation.services.settings.sikka_deadline_seconds),
         )
 

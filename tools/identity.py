@@ -29,7 +29,9 @@ from tools.results import ToolResult
 R = TypeVar("R", bound=ToolResult)
 
 PER_PATIENT = Limit("patient", failures=5, window=timedelta(hours=24))
-PER_TOKEN = Limit("token", failures=30, window=timedelta(hours=1))
+# A practice's Vapi assistant uses one token for every caller: high enough for honest mistakes on a busy day,
+# low enough to stop a caller rotating call ids to guess many patients' details.
+PER_TOKEN = Limit("token", failures=100, window=timedelta(hours=1))
 PER_CALL = Limit("call", failures=3, window=timedelta(hours=24))
 MISMATCH = "identity_mismatch"
 LOCKED = "too_many_attempts"

@@ -41,12 +41,6 @@ class SearchPatientsArgs(Args):
     name: ShortText | None = Field(None, description='Full name ("Jane Doe") or a single first or last name.')
     date_of_birth: DateOfBirth | None = None
 
-    @model_validator(mode="after")
-    def _one_criterion(self) -> SearchPatientsArgs:
-        if not (self.phone or self.name or self.date_of_birth):
-            raise ValueError("give at least one of phone, name or dateOfBirth")
-        return self
-
     def summary(self) -> str:
         given = [
             label
@@ -57,7 +51,7 @@ class SearchPatientsArgs(Args):
             )
             if value
         ]
-        return "searched by " + " and ".join(given)
+        return "searched by " + " and ".join(given) if given else "search without a phone or name"
 
 
 @tool(
@@ -65,7 +59,8 @@ class SearchPatientsArgs(Args):
     title="Find a patient",
     description="""
 Find the caller's patient record by phone number (any phone on file) or name, optionally narrowed by date of
-birth. Call this first, with the number or name the caller gives; a date of birth alone is not a search. Returns
+birth. Call this first, with the number or name the caller gives; a date of birth alone is not a search. With
+no phone or name, it searches by the number the call comes from (when the platform provides it). Returns
 at most 5 matches with patientId, firstName and lastName only; with more, ask for the date of birth and search
 again. Then verify identity with getPatientInfo (patientId, dateOfBirth and the full name) before sharing or
 changing anything.
@@ -76,17 +71,25 @@ changing anything.
     summary="patient search",
 )
 async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPatientsResult:
-    call.entry.summary = args.summary()
-    if not (args.phone or args.name):
+    by_caller = not (args.phone or args.name) and call.caller_number is not None
+    phone = call.caller_number if by_caller else args.phone
+    call.entry.summary = "searched by the calling number" if by_caller else args.summary()
+    if not (phone or args.name):
+        if args.date_of_birth:
+            return SearchPatientsResult(
+                message="Please ask for the patient's name or phone number as well as the date of birth.",
+                outcome="needs_verification",
+                code="name_or_phone_needed",
+            )
         return SearchPatientsResult(
-            message="Please ask for the patient's name or phone number as well as the date of birth.",
-            outcome="needs_verification",
-            code="name_or_phone_needed",
+            message="Please correct the arguments: give a phone number or a name.",
+            outcome="invalid",
+            code="invalid_arguments",
         )
     words = (args.name or "").split()
     full_name = len(words) >= 2
     patients = await call.practice.find_patients(
-        phone=args.phone,
+        phone=phone,
         first_name=words[0] if full_name else None,
         last_name=words[-1] if full_name else None,
         word=words[0] if len(words) == 1 else None,
@@ -108,10 +111,13 @@ async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPat
         )
     call.entry.touched(*(p.patient_id for p in patients))
     noun = "patient" if len(patients) == 1 else "patients"
+    source = " by the number you are calling from" if by_caller else ""
     return SearchPatientsResult(
-        message=f"I found {len(patients)} matching {noun}; verify the name and date of birth before sharing details.",
+        message=f"I found {len(patients)} matching {noun}{source}; verify the name and date of birth before "
+        "sharing details.",
         outcome="ok",
         code="patients_found",
+        matched_by="callerNumber" if by_caller else None,
         matches=[
             PatientMatch(patient_id=p.patient_id, first_name=p.first_name, last_name=p.last_name) for p in patients
         ],

@@ -63,6 +63,9 @@ class PatientMatch(Model):
 
 class SearchPatientsResult(ToolResult):
     matches: list[PatientMatch] = Field(default_factory=list, description="At most 5; no DOB, phone or email.")
+    matched_by: Literal["callerNumber"] | None = Field(
+        None, description="Set when the search used the number the call comes from (not proof of identity)."
+    )
 
 
 class UpcomingAppointment(Model):

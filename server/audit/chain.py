@@ -40,11 +40,14 @@ CHAINED_FIELDS = (
     "error_code",
     "prev_hash",
 )
+# Flags added after records were first chained: hashed only when true, so older records keep their hashes.
+FLAGS = ("ip_invalid",)
 
 
 def canonical(record: dict[str, Any]) -> bytes:
     values = {name: record[name] for name in CHAINED_FIELDS}
     values["recorded_at"] = values["recorded_at"].isoformat()
+    values.update({flag: True for flag in FLAGS if record.get(flag)})
     return bytes(rfc8785.dumps(values))
 
 
@@ -53,7 +56,7 @@ def link_hash(prev_hash: str, record: dict[str, Any]) -> str:
 
 
 def row_values(row: AuditLog) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in CHAINED_FIELDS}
+    return {name: getattr(row, name) for name in (*CHAINED_FIELDS, *FLAGS)}
 
 
 HEADS = cast(Table, AuditChainHead.__table__)
@@ -109,6 +112,13 @@ class ChainBreak:
         return f"account {self.account_id}: {where}: {self.reason}"
 
 
+async def snapshot(session: AsyncSession) -> None:
+    """Make the session's reads one snapshot (call first): records appended meanwhile are then not half-seen.
+    PostgreSQL needs REPEATABLE READ for that; SQLite's read transaction is a snapshot already."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 async def verify(session: AsyncSession, account_id: str | None = None) -> tuple[int, ChainBreak | None]:
     """Walk each chain in insertion order; returns (records checked, first break or None)."""
     heads_query = select(AuditChainHead).order_by(AuditChainHead.account_id)
@@ -120,22 +130,26 @@ async def verify(session: AsyncSession, account_id: str | None = None) -> tuple[
     accounts = sorted(set(heads) | set(await session.scalars(logs_query)))
     checked = 0
     for account in accounts:
-        count, problem = await _verify_account(session, account, heads.get(account))
+        count, problem = await verify_account(session, account, heads.get(account))
         checked += count
         if problem is not None:
             return checked, problem
     return checked, None
 
 
-async def _verify_account(
-    session: AsyncSession, account_id: str, head: AuditChainHead | None
+async def verify_account(
+    session: AsyncSession, account_id: str, head: AuditChainHead | None, after: tuple[int, str] | None = None
 ) -> tuple[int, ChainBreak | None]:
-    expected_seq = (head.base_seq if head else 0) + 1
-    prev_hash = head.base_hash if head else GENESIS
+    """Walk one account's records in insertion order to its head: from the chain's base, or only those after
+    `after`, a (seq, hash) already known to be good."""
+    query = select(AuditLog).where(AuditLog.account_id == account_id)
+    if after is None:
+        expected_seq, prev_hash = (head.base_seq, head.base_hash) if head else (0, GENESIS)
+    else:
+        (expected_seq, prev_hash), query = after, query.where(AuditLog.seq > after[0])
+    expected_seq += 1
     checked = 0
-    rows = await session.stream_scalars(
-        select(AuditLog).where(AuditLog.account_id == account_id).order_by(AuditLog.id).execution_options(yield_per=500)
-    )
+    rows = await session.stream_scalars(query.order_by(AuditLog.id).execution_options(yield_per=500))
     async for row in rows:
         checked += 1
         if row.seq != expected_seq:
@@ -153,7 +167,7 @@ async def _verify_account(
 
 
 async def purge_before(session: AsyncSession, account_id: str, cutoff: Any) -> int:
-    """Delete an account's records older than `cutoff` (retention), moving the chain's anchor past them so
+    """Delete an account's records older than `cutoff` (retention), moving the chain's base past them so
     the remaining records still verify. Takes the head lock like an append."""
     head = await session.scalar(select(AuditChainHead).where(AuditChainHead.account_id == account_id).with_for_update())
     if head is None:

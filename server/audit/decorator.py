@@ -18,7 +18,8 @@ import anyio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.audit import chain
-from server.db.engine import DATABASE_ERRORS
+from server.audit.normalise import normalised
+from server.db.engine import database_unavailable
 from server.db.models import utcnow
 from server.logs import get_logger
 from server.sikka.client import track_calls
@@ -76,12 +77,12 @@ class AuditEntry:
             "integration_id": self.integration_id,
             "action": self.action,
             "crud": self.crud,
-            "endpoint": ",".join(endpoints)[:500] or None,
+            "endpoint": ",".join(endpoints) or None,
             "method": ",".join(methods) or None,
             "actor": self.actor,
-            "vapi_call_id": (self.vapi_call_id or None) and self.vapi_call_id[:128],
+            "vapi_call_id": self.vapi_call_id or None,
             "ip_address": self.ip_address,
-            "request_summary": self.summary[:500],
+            "request_summary": self.summary,
             "response_status": status,
             "response_time_ms": round((time.perf_counter() - self.started) * 1000),
             "phi_accessed": self.phi_accessed,
@@ -94,7 +95,12 @@ class AuditEntry:
 
 class AuditWriter:
     """Group commit: records written while a transaction is committing wait for it, then go together in the
-    next one. Each `write` returns only once its own record is committed."""
+    next one. Each `write` returns only once its own record is committed.
+
+    Records are normalised before they join a batch, so no caller's value can fail the batch. Should a batch
+    fail anyway for one of its records, each record is retried on its own and only the failing one's caller
+    gets AuditUnavailable; when the database itself is unavailable, every caller does, without retries.
+    """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
@@ -104,7 +110,7 @@ class AuditWriter:
     async def write(self, record: dict[str, Any]) -> None:
         """Append and commit; raises AuditUnavailable (the caller fails closed)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((record, done))
+        self._queue.append((normalised(record), done))
         async with self._lock:
             if not done.done():
                 batch, self._queue = self._queue, []
@@ -113,21 +119,35 @@ class AuditWriter:
         await done
 
     async def _commit(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
-        committed = False
+        try:
+            failure = await self._append(batch)
+            if failure is None:
+                _settle(batch)
+            elif len(batch) > 1 and not database_unavailable(failure):
+                log.warning("audit batch failed; writing its records one by one", records=len(batch))
+                for item in batch:
+                    if await self._append([item]) is None:
+                        _settle([item])
+        finally:  # whatever happened, nobody waits forever for this batch
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(AuditUnavailable("the audit record could not be written"))
+
+    async def _append(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> Exception | None:
+        """Append the batch's records in one transaction; the error that rolled it back, if any."""
         try:
             async with self.sessions.begin() as session:
                 await chain.append_many(session, [record for record, _ in batch])
-            committed = True
-        except DATABASE_ERRORS as exc:
+        except Exception as exc:  # a database error, or a record the chain cannot take
             log.error("audit write failed", records=len(batch), error=type(exc).__name__)
-        finally:  # whatever happened, nobody waits forever for this batch
-            for _, done in batch:
-                if done.done():  # its caller was cancelled meanwhile
-                    continue
-                if committed:
-                    done.set_result(None)
-                else:
-                    done.set_exception(AuditUnavailable("the audit record could not be written"))
+            return exc
+        return None
+
+
+def _settle(batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
+    for _, done in batch:
+        if not done.done():  # its caller was cancelled meanwhile
+            done.set_result(None)
 
 
 class AuditSubject(Protocol):

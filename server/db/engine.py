@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -16,6 +17,13 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 # What "the database is unavailable" looks like: SQLAlchemy's errors, and the driver's own connection errors
 # (asyncpg raises a plain OSError when it cannot connect at all).
 DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, OSError)
+# The database itself failing (no connection, pool exhausted, lock timeout), as opposed to refusing one statement.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OSError, PoolTimeout, OperationalError, InterfaceError)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database cannot be used right now (retrying other statements would not help)."""
+    return isinstance(exc, UNAVAILABLE_ERRORS) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:

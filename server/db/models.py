@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -32,6 +33,9 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+IP_ADDRESS_LENGTH = 64
 
 
 def utcnow() -> datetime:
@@ -144,7 +148,9 @@ class AuditLog(Base):
     method: Mapped[str | None] = mapped_column(String(100))
     actor: Mapped[str] = mapped_column(String(64))
     vapi_call_id: Mapped[str | None] = mapped_column(String(128))
-    ip_address: Mapped[str | None] = mapped_column(String(64))
+    ip_address: Mapped[str | None] = mapped_column(String(IP_ADDRESS_LENGTH))
+    # The client sent something that is not an IP address (ip_address is then null); hashed only when true.
+    ip_invalid: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     request_summary: Mapped[str] = mapped_column(String(500))
     response_status: Mapped[int] = mapped_column(Integer)
     response_time_ms: Mapped[int] = mapped_column(Integer)

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.models import PmsIntegration, utcnow
 from server.logs import get_logger
+from server.metrics import Metrics
 from server.sikka.client import Deadline, SikkaClient, SikkaResponse
 from server.sikka.errors import AppNotAuthorized, PracticeNotAuthorized, SikkaAuthError, SikkaValidationError
 from server.vault.base import PracticeCredentials
@@ -113,6 +114,7 @@ class PracticeSessions:
         refresh_margin: timedelta = timedelta(hours=1),
         row_lock: bool = False,
         clock: Callable[[], datetime] = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         self.client = client
         self.vault = vault
@@ -120,6 +122,7 @@ class PracticeSessions:
         self.refresh_margin = refresh_margin
         self.row_lock = row_lock
         self.clock = clock
+        self.metrics = metrics
         self.renewals = 0  # key renewals this process performed (refresh or exchange)
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -194,6 +197,18 @@ class PracticeSessions:
             yield
 
     async def _new_keys(
+        self, account_id: str, credentials: PracticeCredentials, deadline: Deadline
+    ) -> PracticeCredentials:
+        """Refresh the request_key, or exchange a new one when the refresh grant is refused; a failure of both
+        (or Sikka not answering) is counted in `parlae_key_renewal_failures_total` and raised."""
+        try:
+            return await self._grant_new_keys(account_id, credentials, deadline)
+        except Exception:
+            if self.metrics is not None:
+                self.metrics.key_renewal_failures.inc()
+            raise
+
+    async def _grant_new_keys(
         self, account_id: str, credentials: PracticeCredentials, deadline: Deadline
     ) -> PracticeCredentials:
         now = self.clock()

@@ -11,13 +11,14 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import anyio
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.engine import DATABASE_ERRORS
 from server.db.models import Writeback, WritebackStatus, utcnow
 from server.db.queue import claim_due
 from server.logs import get_logger
+from server.metrics import Metrics
 from server.phi.cipher import Binding, PhiCipher
 from server.sikka.client import Deadline, SikkaClient, SikkaResponse
 from server.sikka.errors import SikkaError, SikkaUnavailable
@@ -182,6 +183,14 @@ class WritebackLedger:
             limit=limit,
         )
 
+    async def oldest_pending_since(self) -> datetime | None:
+        """When the oldest writeback still pending was submitted (None when none is pending)."""
+        async with self.sessions() as session:
+            oldest: datetime | None = await session.scalar(
+                select(func.min(Writeback.submitted_at)).where(Writeback.status == WritebackStatus.PENDING)
+            )
+        return oldest
+
     async def finish(self, row: Writeback, status: WritebackStatus, outcome: WritebackOutcome | None) -> None:
         result = None
         if outcome is not None and outcome.message:
@@ -206,7 +215,8 @@ class WritebackLedger:
 
 
 class WritebackFollower:
-    """Background task: polls pending writebacks until final; withdraws the ones older than `max_age`."""
+    """Background task: polls pending writebacks until final; withdraws the ones older than `max_age`. After each
+    round it sets `parlae_writebacks_pending_oldest_seconds` (the alarm for writebacks stuck pending reads it)."""
 
     def __init__(
         self,
@@ -216,12 +226,14 @@ class WritebackFollower:
         poll_interval: timedelta = timedelta(seconds=10),
         max_age: timedelta = timedelta(minutes=30),
         clock: Callable[[], datetime] = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         self.writebacks = writebacks
         self.ledger = ledger
         self.poll_interval = poll_interval
         self.max_age = max_age
         self.clock = clock
+        self.metrics = metrics
 
     async def run_once(self) -> int:
         """Poll every due writeback once; returns how many became final."""
@@ -232,6 +244,10 @@ class WritebackFollower:
                 finished += await self._follow(row, now)
             except RETRY_LATER as exc:
                 log.info("writeback follow-up deferred", writeback_id=row.writeback_id, error=type(exc).__name__)
+        if self.metrics is not None:
+            oldest = await self.ledger.oldest_pending_since()
+            age = (now - oldest).total_seconds() if oldest is not None else 0.0
+            self.metrics.writebacks_pending_oldest.set(max(age, 0.0))
         return finished
 
     async def _follow(self, row: Writeback, now: datetime) -> int:

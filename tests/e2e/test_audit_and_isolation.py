@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sandbox import DEMO_OFFICE_ID
 from server.db.engine import create_engine, session_factory
 from server.db.models import AuditLog
-from tests.support import SECOND_OFFICE, Stack, call, identity, mcp_client, running_stack
+from tests.support import SECOND_OFFICE, Stack, another_token, call, identity, mcp_client, running_stack
 
 pytestmark = pytest.mark.anyio
 MISMATCH = "identity_mismatch"
@@ -23,8 +24,11 @@ MISMATCH = "identity_mismatch"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Two practices; the cross-tenant probes use their own token of practice A (they fail identity checks by
+    the dozen, and per-token limits must not meet the other tests, whatever the order)."""
     database = tmp_path_factory.mktemp("audit") / "parlae.db"
     with running_stack(f"sqlite+aiosqlite:///{database}", two_practices=True) as running:
+        running.extra["prober"] = asyncio.run(another_token(running, "tenant probes"))
         yield running
 
 
@@ -35,8 +39,11 @@ async def db(stack: Stack) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
     await engine.dispose()
 
 
-def demo_patient(stack: Stack, office: str = DEMO_OFFICE_ID) -> dict[str, str]:
-    return next(p for p in stack.sandbox.practice(office).patients.values() if p["status"] == "Active" and p["cell"])
+def demo_patient(stack: Stack, index: int) -> dict[str, str]:
+    """The index-th active demo patient with a phone: each test its own, so identity limits one test reaches
+    (they hold per patient across calls) never meet another test, whatever the order."""
+    patients = stack.sandbox.practice(DEMO_OFFICE_ID).patients.values()
+    return [p for p in patients if p["status"] == "Active" and p["cell"]][index]
 
 
 async def audit_rows(db: async_sessionmaker[AsyncSession], call_id: str) -> list[AuditLog]:
@@ -45,7 +52,7 @@ async def audit_rows(db: async_sessionmaker[AsyncSession], call_id: str) -> list
 
 
 async def test_every_tool_call_leaves_exactly_one_audit_row(stack: Stack, db: async_sessionmaker[AsyncSession]) -> None:
-    patient = demo_patient(stack)
+    patient = demo_patient(stack, 0)
     cases: list[tuple[str, dict[str, Any], str, str | None]] = [
         ("searchPatients", {"phone": patient["cell"]}, "success", None),
         ("searchPatients", {}, "failed", "invalid_arguments"),
@@ -85,7 +92,7 @@ async def test_an_upstream_failure_is_audited_and_speakable(stack: Stack, db: as
 
 
 async def test_repeated_identity_failures_lock_the_call(stack: Stack) -> None:
-    patient = demo_patient(stack)
+    patient = demo_patient(stack, 1)
     wrong = identity(patient, dateOfBirth="1900-01-02")
     right = identity(patient)
     async with mcp_client(stack.mcp_url, stack.token, call_id="lockout") as client:
@@ -101,7 +108,7 @@ async def test_repeated_identity_failures_lock_the_call(stack: Stack) -> None:
 async def test_without_the_audit_table_phi_tools_fail_closed(
     stack: Stack, db: async_sessionmaker[AsyncSession]
 ) -> None:
-    patient = demo_patient(stack)
+    patient = demo_patient(stack, 2)
     async with db.begin() as session:
         await session.execute(
             text(
@@ -138,7 +145,7 @@ async def test_a_token_never_reaches_another_practice(stack: Stack, patient_numb
     before = dict(stack.sandbox.practice(SECOND_OFFICE).appointments)
     their_appointments = [a for a in before.values() if a["patient_id"] == other["patient_id"]]
     target = their_appointments[0]["appointment_sr_no"] if their_appointments else appointment_id
-    async with mcp_client(stack.mcp_url, stack.token, call_id=f"tenant-{patient_number}") as client:
+    async with mcp_client(stack.mcp_url, stack.extra["prober"], call_id=f"tenant-{patient_number}") as client:
         searches = [
             await call(client, "searchPatients", {"phone": other["cell"]}) if other["cell"] else {"matches": []},
             await call(

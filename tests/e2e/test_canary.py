@@ -171,6 +171,21 @@ async def run_webhook(stack: Stack) -> None:
         assert forged.status_code == 401
 
 
+async def run_malformed_requests(stack: Stack) -> None:
+    """JSON-RPC the SDK itself must refuse, with PHI where a value is invalid: validation errors get logged."""
+    headers = {"Authorization": f"Bearer {stack.token}", "Accept": "application/json, text/event-stream"}
+    phi = f"{PHI['first']} {PHI['last']} {PHI['dob']}"
+    bodies = [
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "searchPatients", "arguments": phi}},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": phi, "arguments": {}}},
+        {"jsonrpc": "2.0", "id": phi, "method": "tools/call", "params": [phi]},
+    ]
+    async with httpx.AsyncClient() as http:
+        for body in bodies:
+            response = await http.post(stack.mcp_url, json=body, headers=headers)
+            assert response.status_code < 500, response.text
+
+
 def run_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
@@ -226,6 +241,7 @@ async def test_no_canary_in_logs_audit_or_database(stack: Stack, captured_logs: 
             await anyio.sleep(0.05)
     assert PHI["street"].encode() in received[0]  # PHI travels only in the body, to the practice's own URL
     await run_webhook(stack)
+    await run_malformed_requests(stack)
     since = (date.today() - timedelta(days=1)).isoformat()
     until = (date.today() + timedelta(days=1)).isoformat()
     cli_logs = [

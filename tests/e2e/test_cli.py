@@ -38,10 +38,13 @@ class Cli:
     sandbox: SandboxState
     sandbox_server: ThreadedServer
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "server", *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=120,
@@ -115,6 +118,32 @@ def test_connect_refuses_a_wrong_secret_and_an_unlisted_practice(cli: Cli) -> No
     assert unlisted.returncode == 1
     assert "does not list this practice yet" in unlisted.stderr
     assert cli.json("practices", "list") == {"practices": []}
+
+
+def test_connect_reads_the_secret_key_from_stdin_or_the_environment(cli: Cli) -> None:
+    from_stdin = cli.run(
+        "practices",
+        "connect",
+        "--office-id",
+        DEMO_OFFICE_ID,
+        "--secret-key",
+        "-",
+        "--json",
+        stdin=DEMO_SECRET_KEY + "\n",
+    )
+    assert json.loads(from_stdin.stdout)["status"] == "ACTIVE"
+    cli.sandbox.add_practice("D36002", secret_key="e" * 32, name="Env Dental")
+    from_env = cli.run("practices", "connect", "--office-id", "D36002", "--json", env={"PARLAE_SECRET_KEY": "e" * 32})
+    assert json.loads(from_env.stdout)["status"] == "ACTIVE"
+    wrong = cli.run("practices", "connect", "--office-id", "D36002", "--secret-key", "-", stdin="nope\n", check=False)
+    assert wrong.returncode == 1
+    assert "does not confirm" in wrong.stderr
+    empty = cli.run("practices", "connect", "--office-id", DEMO_OFFICE_ID, "--secret-key", "-", stdin="", check=False)
+    assert empty.returncode == 2
+    assert "stdin, which was empty" in empty.stderr
+    missing = cli.run("practices", "connect", "--office-id", DEMO_OFFICE_ID, check=False)
+    assert missing.returncode == 2
+    assert "PARLAE_SECRET_KEY" in cli.run("practices", "connect", "--help").stdout
 
 
 def test_sync_activates_listed_practices_and_flags_unlisted_ones(cli: Cli) -> None:

@@ -12,12 +12,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, select, text
 
 from server.audit import chain
 from server.audit.decorator import AuditWriter
+from server.db import migrate
 from server.db.engine import create_engine, session_factory
-from server.db.models import utcnow
+from server.db.models import AuditLog, utcnow
 from tests.conftest import new_phi_key, requires_postgres
 
 pytestmark = pytest.mark.anyio
@@ -91,7 +92,13 @@ async def test_an_untouched_chain_verifies(database_url: str) -> None:
     await write_records(database_url, {"acc_a": 5, "acc_b": 3})
     result = verify_cli(database_url)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"intact": True, "recordsChecked": 8, "problem": None, "recordId": None}
+    assert json.loads(result.stdout) == {
+        "intact": True,
+        "recordsChecked": 8,
+        "problem": None,
+        "recordId": None,
+        "anchor": {"checked": False, "reason": "AUDIT_ANCHOR_URL is not set"},
+    }
     assert verify_cli(database_url, "--account-id", "acc_b").returncode == 0
 
 
@@ -187,6 +194,27 @@ async def test_retention_purge_keeps_the_rest_verifiable(database_url: str) -> N
     await engine.dispose()
     assert problem is None
     assert checked == 3
+
+
+async def test_records_from_before_the_ip_flag_still_verify(database_url: str) -> None:
+    """Records written before migration 0004 (no `ip_invalid` column) keep their hashes; new records, flagged
+    or not, extend the same chains (tests/unit/test_audit_normalise.py pins the hash of an unflagged record)."""
+    engine = create_engine(database_url)
+    await write_records(database_url, {"acc_a": 3})
+    await migrate.downgrade(engine, "0003")
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("pms_audit_logs")})
+    assert "ip_invalid" not in columns  # the rows are now exactly as 0003 stored them
+    await migrate.upgrade(engine)
+    writer = AuditWriter(session_factory(engine))
+    await writer.write(record("acc_a", 3, ip_address="not an address, " + "9" * 200))
+    await writer.write(record("acc_a", 4))
+    async with session_factory(engine)() as session:
+        checked, problem = await chain.verify(session)
+        flags = [row.ip_invalid for row in await session.scalars(select(AuditLog).order_by(AuditLog.seq))]
+    await engine.dispose()
+    assert (checked, problem) == (5, None)
+    assert flags == [False, False, False, True, False]
 
 
 APPENDER = textwrap.dedent(

@@ -16,7 +16,7 @@ from server.db.models import Writeback
 from server.services import Services, open_services
 from server.settings import Settings
 from server.sikka.client import Deadline
-from server.sikka.errors import SikkaUnavailable
+from server.sikka.errors import SikkaError, SikkaUnavailable
 from server.sikka.records import Patient
 from tests.support import ThreadedServer, onboard, serve, stack_settings
 from tools.availability import DayPlan
@@ -116,6 +116,24 @@ async def test_a_rejected_key_is_replaced_once_and_the_call_retried(
                 group.start_soon(read_patients, services, account_id, results)
     assert len(results) == 20
     assert state.counters["POST /request_key:refresh_key"] + state.counters["POST /request_key:request_key"] == 1
+
+
+async def test_a_failed_key_renewal_is_counted_once_per_failure(
+    practice: tuple[Settings, str], sandbox: tuple[SandboxState, ThreadedServer]
+) -> None:
+    settings, account_id = practice
+    state, _ = sandbox
+    async with open_services(settings) as services:
+        failures = "parlae_key_renewal_failures_total"
+        assert services.metrics.registry.get_sample_value(failures) == 0
+        await expire_stored_key(services, account_id)
+        state.faults.add(endpoint="request_key", malformed=True)  # Sikka answers garbage
+        with pytest.raises(SikkaError):
+            await read_patients(services, account_id, [])
+        assert services.metrics.registry.get_sample_value(failures) == 1
+        state.faults.clear()
+        await read_patients(services, account_id, [])  # renewed now; the counter stays
+        assert services.metrics.registry.get_sample_value(failures) == 1
 
 
 async def test_warm_calls_do_not_read_the_vault(practice: tuple[Settings, str]) -> None:
@@ -222,11 +240,16 @@ async def test_a_writeback_pending_too_long_is_withdrawn(
     state, _ = sandbox
     state.config.writeback_delay_seconds = 3600
     settings = settings.model_copy(update={"writeback_budget_seconds": 0.5})
+    oldest = "parlae_writebacks_pending_oldest_seconds"
     async with open_services(settings) as services:
         outcome = await book(services, account_id, hour=14)
         assert outcome.status == "pending"
+        services.follower.clock = lambda: datetime.now(UTC) + timedelta(minutes=10)  # still within the maximum age
+        assert await services.follower.run_once() == 0
+        assert 600 <= services.metrics.registry.get_sample_value(oldest) < 660  # the alarm reads this age
         services.follower.clock = lambda: datetime.now(UTC) + timedelta(hours=1)  # past the 30-minute maximum age
         assert await services.follower.run_once() == 1
+        assert services.metrics.registry.get_sample_value(oldest) == 0
         async with services.sessions() as session:
             row = await session.scalar(select(Writeback).where(Writeback.writeback_id == outcome.writeback_id))
     assert row is not None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
-from sandbox import DEMO_OFFICE_ID, DEMO_SECOND_PRACTICE_ID, SandboxState
+from sandbox import DEMO_OFFICE_ID, DEMO_SECOND_PRACTICE_ID, SandboxState, create_sandbox_app
 from tests.sandbox.support import APP_HEADERS, error_code, issue_key, items
 
 
@@ -133,3 +135,43 @@ async def test_data_insert(client: httpx.AsyncClient, headers: dict[str, str]) -
     response = await client.get("/v4/patients", headers=headers, params={"practice_id": "1"})
     assert response.headers["Data-Insert"] == "completed"
     assert (await client.post(url, json={"in_progress": "soon"})).status_code == 422
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("client_host", "forwarded_for", "status"),
+    [
+        ("127.0.0.1", None, 200),
+        ("::1", None, 200),
+        ("203.0.113.5", None, 403),
+        ("10.0.0.7", None, 403),
+        ("127.0.0.1", "203.0.113.5", 403),  # a local proxy forwarding someone else
+        ("127.0.0.1", "127.0.0.1", 403),
+    ],
+)
+async def test_admin_answers_only_this_machine(
+    state: SandboxState, client_host: str, forwarded_for: str | None, status: int
+) -> None:
+    transport = httpx.ASGITransport(app=create_sandbox_app(state), client=(client_host, 40000))
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as remote:
+        for method, path in [
+            ("GET", "/_admin/practices"),
+            ("GET", f"/_admin/practices/{DEMO_OFFICE_ID}/1/patients"),
+            ("POST", "/_admin/keys/expire"),
+            ("GET", "/_admin/config"),
+        ]:
+            response = await remote.request(method, path, headers=headers)
+            assert response.status_code == (204 if status == 200 and method == "POST" else status), path
+            if status == 403:
+                assert response.json() == {"detail": "the sandbox admin answers only requests from this machine"}
+        assert (await remote.get("/v4/authorized_practices", headers={**headers, **APP_HEADERS})).status_code == 200
+
+
+@pytest.mark.anyio
+async def test_practice_summaries_never_carry_the_secret_key(client: httpx.AsyncClient) -> None:
+    created = await client.post("/_admin/practices", json={"office_id": "D70001", "secret_key": "q" * 32, "name": "X"})
+    listed = (await client.get("/_admin/practices")).json()
+    for summary in [created.json(), *listed]:
+        assert "secret_key" not in summary
+        assert "q" * 32 not in json.dumps(summary)

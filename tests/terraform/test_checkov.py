@@ -1,6 +1,7 @@
-"""checkov (pinned, from .venv-checkov, put on PATH by `make test`) finds no failed check in terraform/.
+"""checkov (pinned, from .venv-checkov, put on PATH by `make test`) finds no failed check in terraform/ (terraform
+framework) nor in the Dockerfile (dockerfile framework).
 
-checkov exits 0 on a directory it cannot parse or that holds no resources, so the run must also report parsed
+checkov exits 0 on a directory it cannot parse or that holds no resources, so each run must also report parsed
 resources and passed checks; syntax errors are caught by test_parse.py.
 """
 
@@ -16,13 +17,31 @@ from typing import Any
 
 import pytest
 
+from tests.release.lockfile import CHECKOV_LOCK, read_lock
 from tests.terraform.tfmodule import REPO_ROOT, TERRAFORM_DIR
 
 CONFIG_FILE = REPO_ROOT / ".checkov.yaml"
-CHECKOV_ARGS = ["--framework", "terraform", "--skip-download", "--compact", "--quiet"]
+DOCKERFILE = REPO_ROOT / "Dockerfile"
+CHECKOV_ARGS = ["--skip-download", "--compact", "--quiet"]
 INLINE_SKIP = re.compile(r"#\s*checkov:skip=(?P<id>[^:\s]+)(?::(?P<reason>.*))?")
 CHECK_ID = re.compile(r"CKV2?_[A-Z0-9]+_\d+")
 MIN_REASON_LENGTH = 20
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one checkov run scans, and the least it must have found there."""
+
+    framework: str
+    arguments: tuple[str, ...]
+    min_resources: int
+    skip_files: tuple[Path, ...]
+
+
+TARGETS = {
+    "terraform": Target("terraform", ("-d", str(TERRAFORM_DIR)), 40, tuple(sorted(TERRAFORM_DIR.glob("*.tf")))),
+    "dockerfile": Target("dockerfile", ("-f", str(DOCKERFILE)), 1, (DOCKERFILE,)),
+}
 
 
 @dataclass(frozen=True)
@@ -34,10 +53,7 @@ class CheckovRun:
 
 
 def pinned_checkov_version() -> str:
-    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
-    match = re.search(r"^CHECKOV_VERSION\s*:?=\s*(\S+)", makefile, re.MULTILINE)
-    assert match, "Makefile does not pin CHECKOV_VERSION"
-    return match.group(1)
+    return read_lock(CHECKOV_LOCK)["checkov"].version
 
 
 def parse_report(stdout: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -56,22 +72,28 @@ def parse_report(stdout: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return summary, failed
 
 
+@pytest.fixture(scope="module", params=sorted(TARGETS))
+def target(request: pytest.FixtureRequest) -> Target:
+    return TARGETS[request.param]
+
+
 @pytest.fixture(scope="module")
-def checkov_run() -> CheckovRun:
+def checkov_run(target: Target) -> CheckovRun:
     checkov = shutil.which("checkov")
     if checkov is None:
         pytest.fail(
-            "checkov is not on PATH: run `make test` (it installs the pinned checkov into .venv-checkov "
-            "and puts .venv-checkov/bin on PATH), or `make .venv-checkov/.installed-"
-            f"{pinned_checkov_version()}` and prepend .venv-checkov/bin to PATH"
+            "checkov is not on PATH: run `make test` (it installs requirements-checkov.lock into .venv-checkov "
+            "and puts .venv-checkov/bin on PATH), or `make .venv-checkov/.installed` and prepend "
+            ".venv-checkov/bin to PATH"
         )
     command = [
         checkov,
+        "--framework",
+        target.framework,
         *CHECKOV_ARGS,
         "--config-file",
         str(CONFIG_FILE),
-        "-d",
-        str(TERRAFORM_DIR),
+        *target.arguments,
         "-o",
         "json",
     ]
@@ -89,8 +111,7 @@ def test_checkov_is_the_pinned_version(checkov_run: CheckovRun) -> None:
 
 def test_checkov_reports_no_failed_check(checkov_run: CheckovRun) -> None:
     failures = [
-        f"{check.get('check_id')} {check.get('resource')} ({check.get('file_path')}): "
-        f"{check.get('check_name')}"
+        f"{check.get('check_id')} {check.get('resource')} ({check.get('file_path')}): {check.get('check_name')}"
         for check in checkov_run.failed
     ]
     assert checkov_run.summary["failed"] == 0, "checkov failed checks:\n" + "\n".join(failures)
@@ -98,9 +119,9 @@ def test_checkov_reports_no_failed_check(checkov_run: CheckovRun) -> None:
     assert checkov_run.returncode == 0, checkov_run.output[-3000:]
 
 
-def test_checkov_actually_scanned_the_module(checkov_run: CheckovRun) -> None:
+def test_checkov_actually_scanned_the_target(checkov_run: CheckovRun, target: Target) -> None:
     assert checkov_run.summary["parsing_errors"] == 0
-    assert checkov_run.summary["resource_count"] >= 40, checkov_run.summary
+    assert checkov_run.summary["resource_count"] >= target.min_resources, checkov_run.summary
     assert checkov_run.summary["passed"] > 0, checkov_run.summary
 
 
@@ -113,21 +134,19 @@ def test_parse_report_handles_every_shape() -> None:
     assert len(failed) == 2
 
 
-def inline_skips(directory: Path) -> list[tuple[str, str, str]]:
+def inline_skips(paths: list[Path]) -> list[tuple[str, str, str]]:
     """(file:line, check id, reason) of every inline `checkov:skip=` comment."""
     found = []
-    for path in sorted(directory.glob("*.tf")):
+    for path in paths:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             match = INLINE_SKIP.search(line)
             if match:
-                found.append(
-                    (f"{path.name}:{number}", match.group("id"), (match.group("reason") or "").strip())
-                )
+                found.append((f"{path.name}:{number}", match.group("id"), (match.group("reason") or "").strip()))
     return found
 
 
 def test_every_inline_skip_names_a_check_and_gives_a_reason() -> None:
-    skips = inline_skips(TERRAFORM_DIR)
+    skips = inline_skips([path for target in TARGETS.values() for path in target.skip_files])
     assert skips, "expected the documented skips (if none remain, delete this assertion)"
     for where, check_id, reason in skips:
         assert CHECK_ID.fullmatch(check_id), f"{where}: {check_id!r} is not a checkov check id"
@@ -145,8 +164,6 @@ def test_every_config_skip_gives_a_reason() -> None:
             continue
         if in_skip_list and code.strip().startswith("- "):
             reason = line.split("#", 1)[1].strip() if "#" in line else ""
-            assert len(reason) >= MIN_REASON_LENGTH, (
-                f".checkov.yaml:{number}: skip needs a `# reason` comment"
-            )
+            assert len(reason) >= MIN_REASON_LENGTH, f".checkov.yaml:{number}: skip needs a `# reason` comment"
         elif code.strip() and not code.startswith((" ", "\t")):
             in_skip_list = False

@@ -68,7 +68,7 @@ def service_of(action: str) -> str:
 
 def test_no_policy_is_written_outside_a_policy_document(tf: Module) -> None:
     assert tf.resources_of("aws_iam_policy") == {}, "use aws_iam_role_policy + data.aws_iam_policy_document"
-    assert set(role_policies(tf)) == {"execution", "task"}
+    assert set(role_policies(tf)) == {"execution", "task", "audit_jobs", "scheduler"}
 
 
 def test_only_the_expected_aws_managed_policies_are_attached(tf: Module) -> None:
@@ -173,8 +173,9 @@ def test_kms_key_rotation_is_on_and_the_key_has_a_policy(tf: Module) -> None:
     assert reference_name(key["policy"], "data.aws_iam_policy_document.") == "kms"
 
 
-def test_key_policy_gives_no_one_unconditioned_use_of_the_key(tf: Module) -> None:
-    for statement in statements(tf.policy_document("kms")):
+@pytest.mark.parametrize("document", ["kms", "kms_ops", "kms_audit_anchor", "kms_administration"])
+def test_key_policy_gives_no_one_unconditioned_use_of_the_key(tf: Module, document: str) -> None:
+    for statement in statements(tf.policy_document(document)):
         sid = statement.get("sid", "?")
         assert statement.get("effect", "Allow") == "Allow", sid
         assert "kms:*" not in actions(statement), f"{sid}: kms:* grants use as well as administration"
@@ -208,3 +209,74 @@ def test_key_policy_scopes_each_service(tf: Module) -> None:
             assert log_group["name"] in listed, (
                 f"log group {log_group['name']} is not in local.log_group_arns"
             )
+
+
+# --- the other keys, the audit-jobs role, the scheduler's role ---------------------------------------------------
+
+ANCHOR_KEY = "${aws_kms_key.audit_anchor.arn}"
+ANCHOR_OBJECTS = "${aws_s3_bucket.audit.arn}/${local.audit_anchor_prefix}/*"
+
+
+@pytest.mark.parametrize("key", ["main", "ops", "audit_anchor"])
+def test_every_key_policy_includes_the_administration_statement_and_nothing_else_grants_it(
+    tf: Module, key: str
+) -> None:
+    document = reference_name(tf.resource("aws_kms_key", key)["policy"], "data.aws_iam_policy_document.")
+    body = tf.policy_document(document)
+    assert body["source_policy_documents"] == ["${data.aws_iam_policy_document.kms_administration.json}"]
+    for statement in statements(body):
+        assert not {"kms:PutKeyPolicy", "kms:ScheduleKeyDeletion"} & set(actions(statement)), statement["sid"]
+    (admin,) = statements(tf.policy_document("kms_administration"))
+    assert not KMS_USE_ACTIONS & set(actions(admin))
+
+
+def test_the_ops_key_rotates_and_serves_ecr_and_the_alarm_topic_only(tf: Module) -> None:
+    key = tf.resource("aws_kms_key", "ops")
+    assert key["enable_key_rotation"] is True
+    by_sid = {statement["sid"]: statement for statement in statements(tf.policy_document("kms_ops"))}
+    assert conditions(by_sid["EcrGrantsForRepositories"])["kms:ViaService"] == ["ecr.${local.region}.amazonaws.com"]
+    for sid, service in (
+        ("CloudWatchAlarmsPublishToAlarmTopic", "cloudwatch.amazonaws.com"),
+        ("EventBridgePublishesToAlarmTopic", "events.amazonaws.com"),
+    ):
+        assert list(principals(by_sid[sid])) == [("Service", service)]
+        assert conditions(by_sid[sid])["kms:EncryptionContext:aws:sns:topicArn"] == ["${local.alarm_topic_arn}"]
+
+
+def test_the_anchor_key_is_an_hmac_key_only_the_audit_jobs_role_can_use(tf: Module) -> None:
+    key = tf.resource("aws_kms_key", "audit_anchor")
+    assert key["key_usage"] == "GENERATE_VERIFY_MAC"
+    assert key["customer_master_key_spec"] == "HMAC_256"
+    (use,) = statements(tf.policy_document("kms_audit_anchor"))
+    assert list(principals(use)) == [("AWS", "${aws_iam_role.audit_jobs.arn}")]
+    assert sorted(actions(use)) == ["kms:GenerateMac", "kms:VerifyMac"]
+
+
+def test_the_audit_jobs_role_reaches_only_the_anchors(tf: Module) -> None:
+    by_sid = {statement["sid"]: statement for statement in role_policies(tf)["audit_jobs"]}
+    assert resources(by_sid["AnchorsWriteAndRead"]) == [ANCHOR_OBJECTS]
+    assert sorted(actions(by_sid["AnchorsWriteAndRead"])) == ["s3:GetObject", "s3:PutObject"]
+    assert conditions(by_sid["AnchorsList"]) == {"s3:prefix": ["${local.audit_anchor_prefix}/*"]}
+    assert resources(by_sid["AnchorMacs"]) == [ANCHOR_KEY]
+    via_s3 = conditions(by_sid["AuditArchiveKeyViaS3"])
+    assert via_s3["kms:EncryptionContext:aws:s3:arn"] == ["${aws_s3_bucket.audit.arn}"]
+    assert not any("secretsmanager" in action for statement in by_sid.values() for action in actions(statement))
+
+
+def test_the_web_service_cannot_write_anchors_or_use_the_anchor_key(tf: Module) -> None:
+    for statement in role_policies(tf)["task"]:
+        assert not {"kms:GenerateMac", "kms:VerifyMac"} & set(actions(statement))
+        assert ANCHOR_KEY not in resources(statement)
+        assert all("anchor" not in resource for resource in resources(statement))
+
+
+def test_the_scheduler_starts_only_the_scheduled_jobs_in_the_cluster(tf: Module) -> None:
+    by_sid = {statement["sid"]: statement for statement in role_policies(tf)["scheduler"]}
+    run = by_sid["RunScheduledJobTasks"]
+    assert actions(run) == ["ecs:RunTask"]
+    assert "local.job_schedules" in run["resources"]
+    assert conditions(run) == {"ecs:cluster": ["${aws_ecs_cluster.main.arn}"]}
+    passing = by_sid["PassTheJobsRoles"]
+    assert resources(passing) == ["${aws_iam_role.execution.arn}", "${aws_iam_role.audit_jobs.arn}"]
+    assert conditions(passing) == {"iam:PassedToService": ["ecs-tasks.amazonaws.com"]}
+    assert set(by_sid) == {"RunScheduledJobTasks", "TagStartedTasks", "PassTheJobsRoles"}

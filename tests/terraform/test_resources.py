@@ -233,13 +233,9 @@ def test_task_runs_the_server_read_only_with_its_own_roles(tf: Module) -> None:
     container = tf.locals["container_definition"]
     assert container["readonlyRootFilesystem"] is True
     assert container["privileged"] is False
-    assert [tf.render(part) for part in container["command"]][:4] == [
-        "parlae-mcp",
-        "serve",
-        "--host",
-        "0.0.0.0",
-    ]
-    assert container["command"][4:] == ["--port", "${tostring(local.container_port)}"]
+    assert container["entryPoint"] == "${local.container_entry_point}"
+    assert tf.locals["container_entry_point"] == ["parlae-mcp"]
+    assert container["command"] == ["serve", "--host", "0.0.0.0", "--port", "${tostring(local.container_port)}"]
     (mapping,) = container["portMappings"]
     assert mapping["containerPort"] == "${local.container_port}"
     assert container["logConfiguration"]["options"]["awslogs-group"] == "${aws_cloudwatch_log_group.app.name}"

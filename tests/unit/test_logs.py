@@ -3,9 +3,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import date
 
 import pytest
 import structlog
+from pydantic import BaseModel, ValidationError
 
 from server.logs import REDACTED, get_logger, redact_text
 
@@ -74,6 +76,48 @@ def test_exceptions_are_redacted(captured_logs: io.StringIO) -> None:
         get_logger("test").exception("failed")
     assert "408-555-0101" not in captured_logs.getvalue()
     assert "ValueError" in captured_logs.getvalue()
+
+
+class Caller(BaseModel):
+    name: str
+    phone: int
+    dateOfBirth: date
+
+
+def validation_error() -> ValidationError:
+    try:
+        Caller.model_validate({"name": 7, "phone": "Zebulonia Quackenbushe", "dateOfBirth": "13/07/1961x"})
+    except ValidationError as exc:
+        return exc
+    raise AssertionError("the model accepted bad input")
+
+
+EXCEPTION_CANARIES = ("Zebulonia", "Quackenbushe", "13/07/1961", "Philomenax")
+
+
+def test_validation_errors_and_exception_texts_are_redacted_at_debug(captured_logs: io.StringIO) -> None:
+    error = validation_error()
+    ours, foreign = get_logger("test"), logging.getLogger("mcp.server.lowlevel")
+    ours.debug("invalid arguments", detail=str(error), errors=repr(error.errors()))
+    ours.debug(f"Error validating request: {error}")
+    foreign.debug("Error validating request: %s", error)
+    logging.getLogger("mcp.server.mcpserver.server").info("Tool '%s' failed: 'Unknown tool'", "Philomenax")
+    logging.getLogger("uvicorn.access").info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:9", "POST", "/mcp", "1.1", 200)
+    for raised in (error, KeyError("Philomenax"), ValueError("no patient 'Zebulonia Quackenbushe' born 13/07/1961x")):
+        try:
+            raise raised
+        except Exception:
+            ours.exception("tool failed")
+            foreign.exception("Exception in ASGI application")
+    text = captured_logs.getvalue()
+    assert len(lines(captured_logs)) == 11
+    for canary in EXCEPTION_CANARIES:
+        assert canary not in text, canary
+    assert "validation errors for Caller" in text  # still useful: which model, which fields, which checks
+    assert "int_parsing" in text
+    assert "KeyError" in text
+    assert 'test_logs.py\\", line' in text  # traceback locations are kept
+    assert '\\"POST /mcp HTTP/1.1\\" 200' in text  # the access log's request line is not a value
 
 
 def teardown_module() -> None:

@@ -54,7 +54,7 @@ def error_sentence(model: type, raw: dict[str, object]) -> str:
 @pytest.mark.parametrize(
     ("model", "raw", "sentence"),
     [
-        (SearchPatientsArgs, {}, "Please correct the arguments: give at least one of phone, name or dateOfBirth."),
+        (CheckAvailabilityArgs, {}, "Please correct the arguments: give date, or startDate and endDate."),
         (
             SearchPatientsArgs,
             {"dateOfBirth": "12/10/1984"},

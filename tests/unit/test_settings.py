@@ -124,3 +124,47 @@ def test_env_names_cover_the_contract() -> None:
         "LOG_LEVEL",
     }
     assert contract <= set(Settings.env_names())
+
+
+@pytest.mark.parametrize(
+    ("url", "valid"),
+    [
+        ("s3://parlae-audit/anchors", True),
+        ("s3://parlae-audit", True),
+        ("file:///var/lib/parlae/anchors", True),
+        ("file://host/anchors", False),
+        ("file:relative/anchors", False),
+        ("https://example.com/anchors", False),
+        ("s3:///no-bucket", False),
+        ("s3://bucket/prefix?versionId=1", False),
+    ],
+)
+def test_anchor_url(url: str, valid: bool) -> None:
+    if valid:
+        assert load_settings(audit_anchor_url=url).audit_anchor_url == url
+    else:
+        with pytest.raises(ConfigError, match="AUDIT_ANCHOR_URL: must be s3://bucket/prefix or file:///"):
+            load_settings(audit_anchor_url=url)
+
+
+def test_exactly_one_anchor_key_source() -> None:
+    url = "file:///tmp/anchors"
+    assert load_settings(audit_anchor_url=url, audit_anchor_kms_key_id="alias/a").anchor_key_source() == (
+        "kms",
+        "alias/a",
+    )
+    assert load_settings(audit_anchor_url=url, audit_anchor_key_file="/k").anchor_key_source() == ("file", "/k")
+    for keys in ({}, {"audit_anchor_kms_key_id": "alias/a", "audit_anchor_key_file": "/k"}):
+        with pytest.raises(ConfigError, match="set exactly one when AUDIT_ANCHOR_URL is set"):
+            load_settings(audit_anchor_url=url, **keys).anchor_key_source()
+
+
+@pytest.mark.parametrize("value", ["*", "127.0.0.1", "10.0.0.0/16, 10.1.0.0/16", "::1, fd00::/8"])
+def test_forwarded_allow_ips_accepts_addresses_networks_or_star(value: str) -> None:
+    assert load_settings(forwarded_allow_ips=value).forwarded_allow_ips == value
+
+
+@pytest.mark.parametrize("value", ["alb.internal", "10.0.0.0/33", "*, 10.0.0.1"])
+def test_forwarded_allow_ips_refuses_anything_else(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"FORWARDED_ALLOW_IPS: .* is not an IP address or network"):
+        load_settings(forwarded_allow_ips=value)
