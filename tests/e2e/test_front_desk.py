@@ -249,6 +249,21 @@ async def test_a_message_is_stored_once_per_call_and_linked_only_to_a_verified_p
     assert len([m for m in stored.values() if m.vapi_call_id in ("message-call", "message-refused")]) == 1
 
 
+async def test_the_callback_number_defaults_to_the_calling_number(stack: Stack) -> None:
+    message = {"callerName": "Sam Caller", "reason": "Please call back"}
+    headers = {"X-Caller-Number": "+1 (917) 555-0177"}
+    async with mcp_client(stack.mcp_url, stack.token, call_id="message-caller", headers=headers) as client:
+        taken = await call(client, "takeMessage", message)
+    assert (taken["outcome"], taken["code"]) == ("confirmed", "message_taken"), taken
+    assert taken["message"].endswith("they will call you back at the number ending in 0177.")
+    unknown = await ask(stack, "takeMessage", message, "message-no-number")
+    assert (unknown["isError"], unknown["code"]) == (True, "callback_number_needed")
+    async with open_services(stack.settings) as services:
+        stored = {m.id: m for m in await services.messages.open_messages(stack.account_id)}
+    assert stored[taken["messageId"]].details.callback_number == "+19175550177"
+    assert not any(m.vapi_call_id == "message-no-number" for m in stored.values())
+
+
 # --- Sikka requests per call ------------------------------------------------------------------------
 
 
