@@ -62,6 +62,14 @@ async def warm_up(tools: ToolClient, fixtures: scenarios.Fixtures, write_samples
     for n in range(WARM_UP_CALLS * 3):
         call, call_id = mix(n)
         await tools.call(*call, call_id)
+    patient = fixtures.patient(0)
+    for n, call in enumerate(  # the carriers and coverage tables are loaded on first use
+        [
+            ("checkInsuranceAccepted", {"carrier": "Delta"}),
+            ("getPatientInsurance", {**patient.identity, "category": "crowns"}),
+        ]
+    ):
+        await tools.call(*call, fixtures.call_id("warm-money", n))
 
 
 async def tool_records(meter: Meter, fixtures: scenarios.Fixtures, options: argparse.Namespace) -> list[ToolRecord]:
@@ -72,9 +80,13 @@ async def tool_records(meter: Meter, fixtures: scenarios.Fixtures, options: argp
         ("getPatientInfo", scenarios.get_patient_info, options.reads),
         ("checkAvailability", scenarios.check_availability, options.reads),
         ("updatePatient", scenarios.update_patient, options.reads // 4),
+        ("getPatientBalance", scenarios.get_patient_balance, options.reads // 2),
+        ("getPatientInsurance", scenarios.get_patient_insurance, options.reads // 2),
     ):
         progress(f"{label}: {samples} matched samples")
         records.append(await scenario(meter, fixtures, samples))
+    progress(f"getPracticeInfo, getProviders, checkInsuranceAccepted: {options.reads // 2} matched samples each")
+    records.extend(await scenarios.practice_questions(meter, fixtures, options.reads // 2))
     progress(f"writes: {options.writes} phone calls of book, reschedule, cancel, createPatient")
     return records + (await scenarios.writes(meter, fixtures, options.writes)).all()
 

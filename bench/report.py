@@ -18,7 +18,16 @@ OVERHEAD_P50_MS = 3.0
 OVERHEAD_P99_MS = 15.0
 CALLS_PER_SECOND = 300.0
 GOAL_CONCURRENCY = 50
-READ_TOOLS = ("searchPatients", "getPatientInfo", "checkAvailability")
+READ_TOOLS = (
+    "searchPatients",
+    "getPatientInfo",
+    "checkAvailability",
+    "getPracticeInfo",
+    "getProviders",
+    "checkInsuranceAccepted",
+    "getPatientBalance",
+    "getPatientInsurance",
+)
 
 
 def cpu_model() -> str:
@@ -60,7 +69,7 @@ def tool_figures(record: ToolRecord) -> dict[str, Any]:
             "p50": rounded(p50_tool - p50_floor),
             "p99": rounded(percentile(record.tool_ms, 99) - percentile(record.floor_ms, 99)),
         },
-        "ratio_p50": rounded(p50_tool / p50_floor),
+        "ratio_p50": rounded(p50_tool / p50_floor) if record.floor_upstream else None,  # no floor: no ratio
         "served_ms": latency(record.served_ms),
         "overhead_split_ms_p50": {
             "server": rounded(percentile(record.served_ms, 50) - p50_floor),

@@ -15,9 +15,10 @@ import anyio
 
 from bench.client import ToolClient
 from bench.measure import Call, Meter, ToolRecord
-from bench.upstream import SEARCH_PAGE_SIZE, Admin, Item, Sikka
-from server.phones import to_e164
-from server.sikka.gateway import PHONE_FIELDS, phone_clause, rql
+from bench.upstream import Admin, Item, Sikka
+from server.phones import pms_format, stored_forms, to_e164
+from server.sikka.gateway import SEARCH_PAGE, phone_matches
+from server.sikka.records import Patient as PatientRecord
 
 READ_DAYS_AHEAD = timedelta(days=3)  # availability is checked on the busy days of the coming weeks
 READ_DAYS = 10
@@ -35,6 +36,11 @@ class Patient:
     last_name: str
     birthdate: str  # YYYY-MM-DD
     cell: str
+    guarantor_id: str
+
+    @property
+    def dependent(self) -> bool:
+        return self.guarantor_id not in ("", self.patient_id)
 
     @property
     def spoken_phone(self) -> str:
@@ -62,12 +68,12 @@ class Fixtures:
         records = await admin.records("patients")
         cells = Counter(r["cell"] for r in records)
         patients = [
-            Patient(r["patient_id"], r["firstname"], r["lastname"], r["birthdate"][:10], r["cell"])
+            Patient(r["patient_id"], r["firstname"], r["lastname"], r["birthdate"][:10], r["cell"], r["guarantor_id"])
             for r in records
             if r["status"] == "Active" and r["cell"] and cells[r["cell"]] == 1
         ]
-        statuses = [i["status"] for i in await sikka.items("appointment_statuses", {})]
-        cancel = next(s for s in statuses if "cancel" in s.lower())
+        statuses = await sikka.items("practice_variables", {"service_name": "Appointment Status"})
+        cancel = next(s["value"] for s in statuses if "cancel" in s["description"].lower())  # what writes send
         return cls(patients, cancel, run=f"{int(time.time()) % 100_000:05d}")
 
     async def find_open_days(self, tools: ToolClient, write_samples: int) -> None:
@@ -103,13 +109,26 @@ class Fixtures:
         return f"bench-{self.run}-{label}-{index}"
 
 
-def phone_search(e164: str, dob: str = "") -> Item:
-    """`GET /patients` parameters of a phone search, as the gateway builds them."""
-    birthdate = f"birthdate=eq_{dob}" if dob else ""
-    return {
-        "find": "::OR::".join(rql(clause, birthdate) for clause in phone_clause(e164).split("::OR::")),
-        "fields": ",".join(PHONE_FIELDS),
-    }
+async def phone_lookup(sikka: Sikka, e164: str) -> list[Item]:
+    """The gateway's phone lookup: `search` in Sikka's documented form first; the other stored forms, at once,
+    only when nothing matched."""
+    first, *others = stored_forms(e164)
+    found = await sikka.patients({"search": first}, SEARCH_PAGE)
+    if any(phone_matches(PatientRecord.from_item(item), e164) for item in found) or not others:
+        return found
+    results: list[Item] = []
+
+    async def search(form: str) -> None:
+        results.extend(await sikka.patients({"search": form}, SEARCH_PAGE))
+
+    async with anyio.create_task_group() as group:
+        for form in others:
+            group.start_soon(search, form)
+    return results
+
+
+async def nothing() -> None:
+    """The floor of a tool that answers from the server's caches: no Sikka request."""
 
 
 def mix_call(fixtures: Fixtures, label: str) -> Callable[[int], tuple[Call, str]]:
@@ -134,11 +153,9 @@ async def search_by_phone(meter: Meter, fixtures: Fixtures, samples: int) -> Too
     record = ToolRecord("searchPatients (phone)")
     for i in range(samples):
         patient = fixtures.patient(i)
-        params = phone_search(to_e164(patient.cell) or "")
+        floor = partial(phone_lookup, meter.sikka, to_e164(patient.cell) or "")
         call: Call = ("searchPatients", {"phone": patient.spoken_phone})
-        await meter.pair(
-            i, record, call, fixtures.call_id("sp", i), partial(meter.sikka.patients, params, SEARCH_PAGE_SIZE)
-        )
+        await meter.pair(i, record, call, fixtures.call_id("sp", i), floor)
     return record
 
 
@@ -148,9 +165,7 @@ async def search_by_name(meter: Meter, fixtures: Fixtures, samples: int) -> Tool
         patient = fixtures.patient(i)
         params = {"firstname": patient.first_name, "lastname": patient.last_name}
         call: Call = ("searchPatients", {"name": f"{patient.first_name} {patient.last_name}"})
-        await meter.pair(
-            i, record, call, fixtures.call_id("sn", i), partial(meter.sikka.patients, params, SEARCH_PAGE_SIZE)
-        )
+        await meter.pair(i, record, call, fixtures.call_id("sn", i), partial(meter.sikka.patients, params, SEARCH_PAGE))
     return record
 
 
@@ -189,6 +204,53 @@ async def update_patient(meter: Meter, fixtures: Fixtures, samples: int) -> Tool
         patient = fixtures.patient(i)
         call: Call = ("updatePatient", {**patient.identity, "email": f"bench.{fixtures.run}.{i}@example.org"})
         await meter.pair(i, record, call, fixtures.call_id("up", i), partial(meter.sikka.patient, patient.patient_id))
+    return record
+
+
+async def practice_questions(meter: Meter, fixtures: Fixtures, samples: int) -> list[ToolRecord]:
+    """getPracticeInfo, getProviders and checkInsuranceAccepted: answered from the practice's cached metadata and
+    carrier list, so their floor is no request at all (the whole time is the server's)."""
+    records = []
+    for label, call in (
+        ("getPracticeInfo", ("getPracticeInfo", {})),
+        ("getProviders", ("getProviders", {})),
+        ("checkInsuranceAccepted", ("checkInsuranceAccepted", {"carrier": "Delta Dental"})),
+    ):
+        record = ToolRecord(label)
+        for i in range(samples):
+            await meter.pair(i, record, call, fixtures.call_id(label, i), nothing)
+        records.append(record)
+    return records
+
+
+async def get_patient_balance(meter: Meter, fixtures: Fixtures, samples: int) -> ToolRecord:
+    """The identity check's read, then the balance row: the patient's own, and a dependent's guarantor's too
+    (both at once)."""
+    record = ToolRecord("getPatientBalance")
+    sikka = meter.sikka
+
+    async def floor(patient: Patient) -> None:
+        await sikka.patient(patient.patient_id)
+        async with anyio.create_task_group() as group:
+            group.start_soon(sikka.balance, patient.patient_id)
+            if patient.dependent:
+                group.start_soon(sikka.balance, patient.guarantor_id)
+
+    for i in range(samples):
+        patient = fixtures.patient(i)
+        call: Call = ("getPatientBalance", patient.identity)
+        await meter.pair(i, record, call, fixtures.call_id("gb", i), partial(floor, patient))
+    return record
+
+
+async def get_patient_insurance(meter: Meter, fixtures: Fixtures, samples: int) -> ToolRecord:
+    """The identity check's read with the plans on file; carriers and the coverage table come from the cache."""
+    record = ToolRecord("getPatientInsurance")
+    for i in range(samples):
+        patient = fixtures.patient(i)
+        call: Call = ("getPatientInsurance", {**patient.identity, "category": "crowns"})
+        floor = partial(meter.sikka.patient, patient.patient_id, insurance=True)
+        await meter.pair(i, record, call, fixtures.call_id("gi", i), floor)
     return record
 
 
@@ -253,17 +315,16 @@ class WriteFloor:
 
     async def create(self, first: str, last: str, phone: str, provider_id: str) -> None:
         e164 = to_e164(phone) or ""
-        dob = f"birthdate=eq_{NEW_PATIENT_BIRTHDATE}"
         async with anyio.create_task_group() as group:  # the duplicate checks run concurrently
-            group.start_soon(self.sikka.patients, {"firstname": first, "lastname": last, "find": dob}, SEARCH_PAGE_SIZE)
-            group.start_soon(self.sikka.patients, phone_search(e164, NEW_PATIENT_BIRTHDATE), SEARCH_PAGE_SIZE)
+            group.start_soon(self.sikka.patients, {"firstname": first, "lastname": last}, SEARCH_PAGE)
+            group.start_soon(phone_lookup, self.sikka, e164)
         body = {
-            "practice_id": "1",
             "firstname": first,
             "lastname": last,
             "birthdate": NEW_PATIENT_BIRTHDATE,
-            "cell": e164,
+            "cell": pms_format(e164),
             "provider_id": provider_id,
+            "practice_id": "1",
         }
         await self.sikka.write("POST", "patient", body)
 

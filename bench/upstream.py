@@ -9,12 +9,12 @@ from typing import Any
 import anyio
 import httpx
 
-from sandbox import DEMO_APP_ID, DEMO_APP_KEY, DEMO_OFFICE_ID, DEMO_SECRET_KEY
+from sandbox import DEMO_APP_ID, DEMO_APP_KEY, DEMO_OFFICE_ID, DEMO_PRACTICE_ID, DEMO_SECRET_KEY
+from server.sikka.gateway import PATIENT_PHONES, PRACTICE_SCOPED
 from server.sikka.writeback import POLL_DELAYS
 
 Item = dict[str, Any]
 PAGE_SIZE = 500  # what the server asks for when it reads a whole list
-SEARCH_PAGE_SIZE = 6  # searchPatients asks for one more than the 5 it may return
 
 
 class Sikka:
@@ -49,14 +49,20 @@ class Sikka:
         return response.json() if response.status_code != 204 else None
 
     async def items(self, endpoint: str, params: Item, limit: int = PAGE_SIZE) -> list[Item]:
-        envelope = await self.request("GET", endpoint, params={**params, "limit": limit, "offset": 0})
+        """One page, scoped to the demo location where Sikka filters by practice_id (as the gateway does)."""
+        scope = {"practice_id": DEMO_PRACTICE_ID} if endpoint in PRACTICE_SCOPED else {}
+        envelope = await self.request("GET", endpoint, params={**params, **scope, "limit": limit, "offset": 0})
         return list(envelope["items"]) if envelope else []
 
     async def patients(self, params: Item, limit: int = PAGE_SIZE) -> list[Item]:
-        return await self.items("patients", params, limit)
+        return await self.items("patients", {**params, "fields": params.get("fields", PATIENT_PHONES)}, limit)
 
-    async def patient(self, patient_id: str) -> list[Item]:
-        return await self.patients({"patient_id": patient_id})
+    async def patient(self, patient_id: str, *, insurance: bool = False) -> list[Item]:
+        """The identity check's read; with `insurance`, every field (the plans on file)."""
+        return await self.patients({"patient_id": patient_id, **({"fields": "get_all"} if insurance else {})})
+
+    async def balance(self, patient_id: str) -> list[Item]:
+        return await self.items("patient_balance", {"patient_id": patient_id})
 
     async def appointments(self, first: date, last: date, **filters: str) -> list[Item]:
         params = {"startdate": first.isoformat(), "enddate": last.isoformat(), "fields": "get_all", **filters}

@@ -386,6 +386,54 @@ def practices_list(as_json: bool) -> None:
     )
 
 
+@practices.command("notify-url")
+@click.option("--account-id", required=True)
+@click.option("--url", default=None, help="The practice's https:// endpoint for staff messages.")
+@click.option("--clear", is_flag=True, help="Stop delivering messages (they stay listed for staff).")
+@json_option
+def practices_notify_url(account_id: str, url: str | None, clear: bool, as_json: bool) -> None:
+    """Where this practice's staff messages are posted (Standard Webhooks signed); a new signing secret is
+    generated with every URL and printed once."""
+    from server.notify import check_notify_url
+
+    if (url is None) == (not clear):
+        raise click.UsageError("give --url or --clear")
+    if url is not None:
+        try:
+            url = check_notify_url(url)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--url") from None
+
+    async def run(services: Services) -> str | bool:
+        await require_account(services, account_id)
+        endpoints = services.notify_endpoints
+        if url is None:
+            return await audited_operation(
+                services,
+                "practices.notify_url",
+                "D",
+                f"clear notify URL of {account_id}",
+                lambda: endpoints.clear(account_id),
+            )
+        return await audited_operation(
+            services,
+            "practices.notify_url",
+            "U",
+            f"set notify URL of {account_id}",
+            lambda: endpoints.set(account_id, url),
+        )
+
+    outcome = with_services(run)
+    if url is None:
+        emit({"accountId": account_id, "cleared": bool(outcome)}, as_json, [f"notify URL cleared: {bool(outcome)}"])
+        return
+    emit(
+        {"accountId": account_id, "url": url, "secret": outcome},
+        as_json,
+        [f"staff messages for {account_id} go to {url}", f"signing secret (shown once): {outcome}"],
+    )
+
+
 # --- audit --------------------------------------------------------------------------------------------
 
 
@@ -642,6 +690,58 @@ def followups_resolve(followup_id: str, as_json: bool) -> None:
     if not with_services(run):
         raise click.ClickException(f"no open follow-up {followup_id}")
     emit({"id": followup_id, "resolved": True}, as_json, [f"resolved {followup_id}"])
+
+
+@main.group()
+def messages() -> None:
+    """Messages callers left for the practice's staff (takeMessage)."""
+
+
+@messages.command("list")
+@click.option("--account-id", required=True)
+@json_option
+def messages_list(account_id: str, as_json: bool) -> None:
+    """Open messages, decrypted, with their delivery state (contains PHI: for the practice's staff only)."""
+
+    async def run(services: Services) -> list[dict[str, Any]]:
+        await require_account(services, account_id)
+
+        async def read() -> list[dict[str, Any]]:
+            return [message.as_json() for message in await services.messages.open_messages(account_id)]
+
+        return await audited_operation(services, "messages.list", "R", f"staff messages for {account_id}", read)
+
+    items = with_services(run)
+    emit(
+        {"messages": items},
+        as_json,
+        [
+            f"{i['id']}  {i['createdAt']}  {i['urgency']:<7}  {i['delivery']:<9}  {i['callerName']}  "
+            f"{i['callbackNumber']}  {i['reason']}"
+            for i in items
+        ]
+        or ["no open messages"],
+    )
+
+
+@messages.command("resolve")
+@click.option("--id", "message_id", required=True)
+@json_option
+def messages_resolve(message_id: str, as_json: bool) -> None:
+    """Mark a message handled."""
+
+    async def run(services: Services) -> bool:
+        return await audited_operation(
+            services,
+            "messages.resolve",
+            "U",
+            f"resolve message {message_id}",
+            lambda: services.messages.resolve(message_id),
+        )
+
+    if not with_services(run):
+        raise click.ClickException(f"no open message {message_id}")
+    emit({"id": message_id, "resolved": True}, as_json, [f"resolved {message_id}"])
 
 
 # --- MCP over stdio, Vapi -------------------------------------------------------------------------------

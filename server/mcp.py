@@ -31,8 +31,9 @@ VERSION = "0.2.0"
 INSTRUCTIONS = (
     "Tools of one dental practice's front desk. Find the caller with searchPatients, verify them with "
     "getPatientInfo (patientId, dateOfBirth and their full name) before sharing or changing anything, check "
-    "openings with checkAvailability, then book, move or cancel. Each answer starts with one sentence to say "
-    "to the caller."
+    "openings with checkAvailability, then book, move or cancel. Hours, address, providers and accepted "
+    "insurance need no verification; a balance or the insurance on file needs the same identity check. "
+    "takeMessage leaves a message for the staff. Each answer starts with one sentence to say to the caller."
 )
 CALL_ID_HEADERS = ("x-call-id", "x-chat-id")
 CALLER_NUMBER_HEADER = "x-caller-number"

@@ -17,6 +17,7 @@ from server.db.models import (
     IdentityAttempt,
     PendingPatient,
     StaffFollowup,
+    StaffMessage,
     Writeback,
     WritebackStatus,
     utcnow,
@@ -51,6 +52,10 @@ def rules(services: Services, now: datetime) -> dict[str, Rule]:
         "staff_followups": Rule(
             StaffFollowup.__table__,  # type: ignore[arg-type]
             StaffFollowup.created_at < cutoff(settings.retention_followups_days),
+        ),
+        "staff_messages": Rule(
+            StaffMessage.__table__,  # type: ignore[arg-type]
+            StaffMessage.created_at < cutoff(settings.retention_messages_days),
         ),
         "consents": Rule(
             Consent.__table__,  # type: ignore[arg-type]

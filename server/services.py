@@ -15,7 +15,9 @@ from server.audit.decorator import AuditWriter
 from server.auth import PracticeTokenVerifier
 from server.db.engine import create_engine, session_factory
 from server.leases import Leases
+from server.messages import StaffMessages
 from server.metrics import Metrics
+from server.notify import ATTEMPT_TIMEOUT, MessageDelivery, NotifyEndpoints
 from server.phi.blind_index import BlindIndex
 from server.phi.cipher import PhiCipher
 from server.phi.keys import KeyProvider, key_provider_from_settings
@@ -51,9 +53,13 @@ class Services:
     tokens: PracticeTokenVerifier
     attempts: AttemptLimiter
     leases: Leases
+    messages: StaffMessages
+    notify_endpoints: NotifyEndpoints
+    delivery: MessageDelivery
 
     async def aclose(self) -> None:
         await self.sikka.http.aclose()
+        await self.delivery.http.aclose()
         await self.engine.dispose()
 
     async def database_ready(self) -> bool:
@@ -108,6 +114,9 @@ def build_services(
     ledger = WritebackLedger(sessions, cipher)
     writebacks = Writebacks(sikka, practice_sessions, ledger, budget_seconds=settings.writeback_budget_seconds)
     blind_index = BlindIndex(sessions, cipher)
+    messages = StaffMessages(sessions, cipher)
+    endpoints = NotifyEndpoints(sessions, cipher)
+    notify_http = httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT, follow_redirects=False)
     return Services(
         settings=settings,
         engine=engine,
@@ -125,6 +134,9 @@ def build_services(
         tokens=PracticeTokenVerifier(sessions, settings.token_cache_seconds),
         attempts=AttemptLimiter(sessions),
         leases=Leases(sessions),
+        messages=messages,
+        notify_endpoints=endpoints,
+        delivery=MessageDelivery(messages, endpoints, notify_http),
     )
 
 

@@ -105,12 +105,18 @@ class Settings(BaseSettings):
         30.0, ge=0, le=300, description="How long a verified practice token is cached (revocation delay)."
     )
     metadata_cache_seconds: float = Field(
-        900.0, ge=0, description="How long practice metadata (providers, schedule, statuses) is cached."
+        900.0,
+        ge=0,
+        description="How long practice metadata (providers, schedule, statuses; insurance carriers and coverage "
+        "tables) is cached.",
     )
     retention_pending_patients_days: int = Field(30, ge=1, description="Purge pending-patient PHI after N days.")
     retention_idempotency_days: int = Field(7, ge=1, description="Purge stored tool results after N days.")
     retention_followups_days: int = Field(
         90, ge=1, description="Purge staff follow-ups (resolved or not) after N days."
+    )
+    retention_messages_days: int = Field(
+        90, ge=1, description="Purge messages callers left for staff (resolved or not) after N days."
     )
     retention_consents_days: int = Field(
         MIN_AUDIT_RETENTION_DAYS, ge=1, description="Purge consent records after N days."

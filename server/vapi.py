@@ -1,4 +1,5 @@
-"""The Vapi MCP tool definition that gives an assistant this server's tools."""
+"""The Vapi MCP tool definition that gives an assistant this server's tools, with what the assistant says while
+each tool runs (Vapi's `messages` for every tool, `toolMessages` per tool by its name on the server)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,39 @@ from typing import Any
 
 TOOL_NAME = "parlaePms"
 TIMEOUT_SECONDS = 20
+DELAYED_AFTER_MS = 2000
+DEFAULT_MESSAGES = (
+    {"type": "request-start", "content": "One moment while I check that for you."},
+    {
+        "type": "request-response-delayed",
+        "content": "Still checking with the office system...",
+        "timingMilliseconds": DELAYED_AFTER_MS,
+    },
+    {"type": "request-failed", "content": "I'm sorry, I can't reach the office system right now."},
+)
+# What the caller hears as each tool starts (tests/unit/test_vapi.py: one for every tool, no other names).
+# `messages` still covers a tool added after an assistant was configured.
+REQUEST_START = {
+    "searchPatients": "Let me look you up.",
+    "getPatientInfo": "Let me pull up the record.",
+    "createPatient": "I'm setting up the new patient record now.",
+    "updatePatient": "I'm updating those details now.",
+    "checkAvailability": "Let me check the schedule.",
+    "bookAppointment": "I'm booking that for you now.",
+    "rescheduleAppointment": "I'm moving that appointment now.",
+    "cancelAppointment": "I'm cancelling that appointment now.",
+    "getPracticeInfo": "Let me check the office hours.",
+    "getProviders": "Let me see who's on the team.",
+    "checkInsuranceAccepted": "Let me check the insurance list.",
+    "getPatientBalance": "Let me look at the account.",
+    "getPatientInsurance": "Let me look at the insurance on file.",
+    "takeMessage": "I'm writing that down for the staff.",
+}
+
+
+def tool_messages(request_start: str) -> list[dict[str, Any]]:
+    """A tool's own messages replace the defaults (Vapi): its start line, then the shared delayed and failed."""
+    return [{"type": "request-start", "content": request_start}, *(dict(m) for m in DEFAULT_MESSAGES[1:])]
 
 
 def vapi_tool(url: str, *, token: str | None = None, credential_id: str | None = None) -> dict[str, Any]:
@@ -16,4 +50,11 @@ def vapi_tool(url: str, *, token: str | None = None, credential_id: str | None =
         server["credentialId"] = credential_id
     elif token:
         server["headers"] = {"Authorization": f"Bearer {token}"}
-    return {"type": "mcp", "function": {"name": TOOL_NAME}, "server": server, "metadata": {"protocol": "shttp"}}
+    return {
+        "type": "mcp",
+        "function": {"name": TOOL_NAME},
+        "server": server,
+        "metadata": {"protocol": "shttp"},
+        "messages": [dict(message) for message in DEFAULT_MESSAGES],
+        "toolMessages": [{"name": name, "messages": tool_messages(content)} for name, content in REQUEST_START.items()],
+    }

@@ -33,6 +33,7 @@ locals {
     RETENTION_PENDING_PATIENTS_DAYS = "30"
     RETENTION_IDEMPOTENCY_DAYS      = "7"
     RETENTION_FOLLOWUPS_DAYS        = "90"
+    RETENTION_MESSAGES_DAYS         = "90"
     RETENTION_CONSENTS_DAYS         = "2196"
     RETENTION_AUDIT_DAYS            = "2196" # six years, leap days included; the app refuses fewer
     LOG_LEVEL                       = var.log_level

@@ -209,8 +209,10 @@ def server_process(settings: Settings) -> Iterator[str]:
 
 
 @contextmanager
-def running_stack(database_url: str, *, two_practices: bool = False, **overrides: Any) -> Iterator[Stack]:
-    state = SandboxState(SandboxConfig(writeback_delay_seconds=0.3))
+def running_stack(
+    database_url: str, *, two_practices: bool = False, sandbox: SandboxConfig | None = None, **overrides: Any
+) -> Iterator[Stack]:
+    state = SandboxState(sandbox or SandboxConfig(writeback_delay_seconds=0.3))
     if two_practices:
         state.add_practice(SECOND_OFFICE, secret_key=SECOND_SECRET, name="Second Smile Dental", seed=7)
     with serve(create_sandbox_app(state)) as sandbox_server:

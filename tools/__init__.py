@@ -1,13 +1,16 @@
-"""The eight MCP tools. Each is an audited `McpTool`; `server/app.py` publishes `ALL_TOOLS`."""
+"""The fourteen MCP tools. Each is an audited `McpTool`; `server/app.py` publishes `ALL_TOOLS`."""
 
 from server.mcp import McpTool
+from tools.accounts import get_patient_balance, get_patient_insurance
 from tools.appointments import (
     book_appointment,
     cancel_appointment,
     check_availability,
     reschedule_appointment,
 )
+from tools.messages import take_message
 from tools.patients import create_patient, get_patient_info, search_patients, update_patient
+from tools.practice import check_insurance_accepted, get_practice_info, get_providers
 
 ALL_TOOLS: tuple[McpTool, ...] = (
     search_patients,
@@ -18,6 +21,12 @@ ALL_TOOLS: tuple[McpTool, ...] = (
     book_appointment,
     reschedule_appointment,
     cancel_appointment,
+    get_practice_info,
+    get_providers,
+    check_insurance_accepted,
+    get_patient_balance,
+    get_patient_insurance,
+    take_message,
 )
 
 __all__ = ["ALL_TOOLS"]

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from server.sikka.metadata import PracticeMetadata
 from server.sikka.records import Appointment, Operatory, Provider
-from server.sikka.schedule import Interval
+from server.sikka.schedule import DayHours, Interval
+from tools.speech import spoken_day
 
 PartOfDay = Literal["morning", "afternoon", "evening"]
 PARTS_OF_DAY: dict[str, tuple[time, time]] = {
@@ -182,20 +183,25 @@ def open_slots(
     }
 
 
+def closure(hours: DayHours, day: date) -> str | None:
+    """ "Friday, December 25 for Christmas Day" (the day alone for an unnamed holiday or an ordinary closed
+    day) when the office is closed on `day`; None when its hours that day have open spans."""
+    if hours.holiday:
+        name = "" if hours.holiday == "holiday" else f" for {hours.holiday}"
+        return f"{spoken_day(day)}{name}"
+    return spoken_day(day) if hours.closed else None
+
+
 def closed_on(metadata: PracticeMetadata, day: date, provider_id: str | None) -> str | None:
     """How to say a day is closed ("The office is closed on Friday, December 25 for Christmas Day"), or None
     when the practice is open that day and one of the (asked) bookable providers works."""
-    hours = metadata.schedule.practice_day(day)
-    when = f"{day:%A}, {day:%B} {day.day}"
-    if hours.holiday:
-        name = "" if hours.holiday == "holiday" else f" for {hours.holiday}"
-        return f"The office is closed on {when}{name}"
-    if hours.closed:
-        return f"The office is closed on {when}"
+    closed = closure(metadata.schedule.practice_day(day), day)
+    if closed is not None:
+        return f"The office is closed on {closed}"
     providers = [p for p in metadata.bookable_providers if provider_id in (None, p.provider_id)]
     plan = DayPlan.build(day, metadata, ())
     if not any(plan.provider_hours(p) for p in providers):
-        return f"No one is seeing patients on {when}"
+        return f"No one is seeing patients on {spoken_day(day)}"
     return None
 
 

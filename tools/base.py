@@ -80,7 +80,8 @@ def describe_errors(errors: list[ErrorDetails], model: type[BaseModel]) -> str:
         if kind == "missing":
             sentences.append(f"{name} is required")
         elif kind == "extra_forbidden":  # the unknown name is not repeated: it is the caller's text
-            sentences.append(f"only these arguments are taken: {', '.join(aliases.values())}")
+            taken = ", ".join(aliases.values())
+            sentences.append(f"only these arguments are taken: {taken}" if taken else "this tool takes no arguments")
         elif kind == "value_error":
             sentences.append(str(error["msg"]).removeprefix("Value error, "))
         elif kind.startswith(("string_", "int_", "float_", "bool_", "literal_", "enum", "greater", "less")):

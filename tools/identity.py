@@ -107,12 +107,13 @@ async def reserve(call: ToolCall, patient_ids: Sequence[str]) -> Reservation:
         raise IdentityRefused(LOCKED) from None
 
 
-async def verified_patient(call: ToolCall, args: VerifyArgs) -> Patient:
-    """The patient, if the identifiers match; raises IdentityRefused otherwise (the attempt stays counted)."""
+async def verified_patient(call: ToolCall, args: VerifyArgs, *, insurance: bool = False) -> Patient:
+    """The patient, if the identifiers match; raises IdentityRefused otherwise (the attempt stays counted).
+    `insurance` reads the record with its plans on file (the same single request)."""
     call.entry.targeted(args.patient_id)
     reservation = await reserve(call, [args.patient_id])
     try:
-        patient = await call.practice.patient(args.patient_id)
+        patient = await call.practice.patient(args.patient_id, insurance=insurance)
     except BaseException:
         await call.services.attempts.release(reservation)  # not an attempt: the office system did not answer
         raise
@@ -130,10 +131,10 @@ def refusal(result_type: type[R], code: str) -> R:
     return result_type(message=message, outcome="needs_verification", code=code)
 
 
-async def verify(call: ToolCall, args: VerifyArgs, result_type: type[R]) -> Patient | R:
+async def verify(call: ToolCall, args: VerifyArgs, result_type: type[R], *, insurance: bool = False) -> Patient | R:
     """The verified patient (recorded as touched in the audit entry), or the refusal to answer with."""
     try:
-        patient = await verified_patient(call, args)
+        patient = await verified_patient(call, args, insurance=insurance)
     except IdentityRefused as exc:
         return refusal(result_type, exc.code)
     call.entry.touched(patient.patient_id)

@@ -125,3 +125,75 @@ class AppointmentResult(WriteResult, DatedResult):
     start_time: str | None = None
     provider_name: str | None = None
     alternatives: list[Slot] = Field(default_factory=list, description="Offered when the time was just taken.")
+
+
+class TimeSpan(Model):
+    opens: str = Field(description="HH:MM, practice-local.")
+    closes: str = Field(description="HH:MM, practice-local.")
+
+
+class OpeningHours(Model):
+    day: str = Field(description="YYYY-MM-DD")
+    weekday: str
+    open: bool
+    hours: list[TimeSpan] = Field(default_factory=list)
+    holiday: str | None = Field(None, description="The holiday's name when the office is closed for one.")
+    said: str = Field(description='e.g. "8:00 AM to 12:00 PM and 1:00 PM to 5:00 PM", "closed for Founders Day".')
+
+
+class PracticeInfoResult(ToolResult):
+    name: str | None = None
+    address: str | None = None
+    phone: str | None = Field(None, description="The office's main number (for a transfer, use transferCall).")
+    website: str | None = None
+    time_zone: str | None = Field(None, description="IANA time zone, e.g. America/New_York.")
+    open_now: bool | None = None
+    hours: list[OpeningHours] = Field(default_factory=list, description="Today and the next six days.")
+
+
+class ProviderInfo(Model):
+    provider_id: str = Field(description="For checkAvailability's providerId.")
+    name: str
+    role: Literal["dentist", "hygienist", "specialist"]
+    specialty: str | None = None
+
+
+class ProvidersResult(ToolResult):
+    providers: list[ProviderInfo] = Field(default_factory=list)
+
+
+class InsuranceAcceptedResult(ToolResult):
+    accepted: bool | None = Field(None, description="The carrier is on the practice's list (coverage is not).")
+    matches: list[str] = Field(default_factory=list, description="The practice's carriers that match the name.")
+    similar: list[str] = Field(default_factory=list, description="Carriers sharing part of the name, when none match.")
+
+
+class BalanceResult(ToolResult):
+    patient_due: str | None = Field(None, description="Dollars, e.g. 125.50; negative is a credit.")
+    insurance_pending: str | None = Field(None, description="Dollars expected from insurance.")
+    account_balance: str | None = Field(None, description="Dollars: the account's total.")
+    on_guarantor_account: bool | None = Field(
+        None, description="True when the amounts are the guarantor's (account holder's) account, not the patient's."
+    )
+
+
+class PlanCoverage(Model):
+    category: str = Field(description="The practice's coverage-table category, e.g. Crowns.")
+    percentage_covered: int | None = None
+    co_pay: str | None = Field(None, description="Dollars, when the table lists one.")
+    deductible_applies: bool
+
+
+class InsurancePlan(Model):
+    rank: Literal["primary", "secondary"]
+    carrier_name: str
+    coverage: PlanCoverage | None = Field(None, description="What the practice's table lists for the asked category.")
+
+
+class PatientInsuranceResult(ToolResult):
+    plans: list[InsurancePlan] = Field(default_factory=list, description="Carriers on file; never member ids.")
+
+
+class MessageResult(ToolResult):
+    message_id: str | None = Field(None, description="The stored message's id (for the office staff).")
+    urgency: str | None = None

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, time
+from decimal import Decimal
 
 
 def spoken_day(day: date) -> str:
     return f"{day:%A}, {day:%B} {day.day}"
 
 
-def spoken_time(moment: datetime) -> str:
+def spoken_time(moment: datetime | time) -> str:
     hour = moment.hour % 12 or 12
     return f"{hour}:{moment:%M} {'AM' if moment.hour < 12 else 'PM'}"
+
+
+def spoken_dollars(amount: Decimal) -> str:
+    """ "$1,234.50" for any sign: the sentence around it says whether it is owed or a credit."""
+    return f"${abs(amount):,.2f}"
+
+
+def dollars(amount: Decimal) -> str:
+    """An amount for structured answers: "125.50", "-15.00" (negative = a credit)."""
+    return f"{amount:.2f}"
 
 
 def spoken_list(items: Sequence[str]) -> str:

@@ -326,20 +326,61 @@ class Consent(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # to be posted to the practice's notify URL
+    DELIVERED = "delivered"
+    FAILED = "failed"  # every attempt failed: staff see it in `messages list`
+    OFF = "off"  # the practice has no notify URL
+
+
+class StaffMessage(Base):
+    """A message a caller left for the practice's staff (takeMessage); the caller's details are encrypted."""
+
+    __tablename__ = "staff_messages"
+    __table_args__ = (Index("ix_staff_messages_delivery_next", "delivery", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(String(32), index=True)
+    vapi_call_id: Mapped[str | None] = mapped_column(String(128))
+    urgency: Mapped[str] = mapped_column(String(16))
+    data: Mapped[str] = mapped_column(Text)  # encrypted: caller name, callback number, reason, patient id
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    resolved_at: Mapped[datetime | None]
+    delivery: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.OFF)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(100))  # "HTTP 503", "ConnectError": never a body
+
+
+class MessageEndpoint(Base):
+    """Where a practice wants staff messages posted (Standard Webhooks), and its signing secret (encrypted)."""
+
+    __tablename__ = "message_endpoints"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(Text)  # encrypted `whsec_...`
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 __all__ = [
     "Account",
     "AuditChainHead",
     "AuditLog",
     "Base",
     "Consent",
+    "DeliveryStatus",
     "IdempotencyKey",
     "IdentityAttempt",
     "IntegrationStatus",
+    "MessageEndpoint",
     "PendingPatient",
     "PhiIndexKey",
     "PmsIntegration",
     "PracticeToken",
     "StaffFollowup",
+    "StaffMessage",
     "SyncLease",
     "VaultSecret",
     "WebhookEvent",

@@ -12,12 +12,16 @@ from sqlalchemy.orm import InstrumentedAttribute
 from server.db.models import (
     Consent,
     IdempotencyKey,
+    MessageEndpoint,
     PendingPatient,
     PhiIndexKey,
     StaffFollowup,
+    StaffMessage,
     VaultSecret,
     Writeback,
 )
+from server.messages import message_binding
+from server.notify import endpoint_binding
 from server.phi.cipher import Binding, PhiCipher
 from server.services import Services
 
@@ -36,8 +40,8 @@ def vault_account(name: str) -> str:
     return name.rsplit("/", 1)[-1]
 
 
-# Every PHI column this service stores. tests/integration/test_phi_rotation.py writes each one and checks
-# that re-encryption reaches it, so a new encrypted column cannot be forgotten here silently.
+# Every encrypted column this service stores. tests/integration/test_phi_rotation.py writes a row into each and
+# checks that re-encryption reaches it.
 ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn(
         VaultSecret,
@@ -60,6 +64,8 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
         StaffFollowup, StaffFollowup.data, lambda r: Binding("staff_followups", "data", r.id, r.account_id)
     ),
     EncryptedColumn(Consent, Consent.data, lambda r: Binding("consents", "data", r.id, r.account_id)),
+    EncryptedColumn(StaffMessage, StaffMessage.data, lambda r: message_binding(r.id, r.account_id)),
+    EncryptedColumn(MessageEndpoint, MessageEndpoint.secret, lambda r: endpoint_binding(r.account_id)),
     EncryptedColumn(Writeback, Writeback.result, lambda r: Binding("writebacks", "result", r.id, r.account_id)),
 )
 

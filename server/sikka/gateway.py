@@ -16,9 +16,11 @@ import anyio
 
 from server.phones import stored_forms, to_e164
 from server.sikka import writes
+from server.sikka.billing import Balance, Carriers, CoverageTable
+from server.sikka.cache import PracticeCache
 from server.sikka.client import Deadline, Item, Listing, Params, SikkaClient
 from server.sikka.errors import SikkaUnavailable
-from server.sikka.metadata import Capabilities, MetadataCache, PracticeMetadata
+from server.sikka.metadata import Capabilities, PracticeMetadata
 from server.sikka.pms import rules_for
 from server.sikka.records import Appointment, Choice, Operatory, Patient, PracticeProfile, Provider, text
 from server.sikka.schedule import PracticeSchedule
@@ -41,6 +43,9 @@ PRACTICE_SCOPED = frozenset(
         "writeback_details",
         "practices",
         "pms_users",
+        "patient_balance",
+        "insurance_companies",
+        "insurance_plan_coverage",
     }
 )
 
@@ -62,7 +67,11 @@ class SikkaGateway:
     metadata_ttl_seconds: float
 
     def __post_init__(self) -> None:
-        self.metadata_cache = MetadataCache(self._load_metadata, self.metadata_ttl_seconds)
+        ttl = self.metadata_ttl_seconds
+        self.metadata_cache: PracticeCache[PracticeMetadata] = PracticeCache(self._load_metadata, ttl)
+        # Loaded on first use, not with the metadata: scheduling calls never wait for them.
+        self.carrier_cache: PracticeCache[Carriers] = PracticeCache(self._load_carriers, ttl)
+        self.coverage_cache: PracticeCache[CoverageTable] = PracticeCache(self._load_coverage, ttl)
         self._supported_pmses: list[Item] | None = None
 
     def practice(self, account_id: str, deadline: Deadline) -> PracticeGateway:
@@ -139,6 +148,16 @@ class SikkaGateway:
             users=tuple(text(i, "user_id") for i in listings.get("users", Listing([])).items if text(i, "user_id")),
             cacheable=not any(listing.reloading for listing in listings.values()),
         )
+
+    async def _load_carriers(self, account_id: str) -> Carriers:
+        """The practice's insurance companies; their names come only with `fields=get_all` (§11)."""
+        view = self.practice(account_id, Deadline.after(METADATA_DEADLINE_SECONDS))
+        return Carriers.from_listing(await view.listing("insurance_companies", {"fields": "get_all"}))
+
+    async def _load_coverage(self, account_id: str) -> CoverageTable:
+        """Every company's coverage rows, in one listing."""
+        view = self.practice(account_id, Deadline.after(METADATA_DEADLINE_SECONDS))
+        return CoverageTable.from_listing(await view.listing("insurance_plan_coverage"))
 
 
 def _profile(items: list[Item], practice_id: str) -> PracticeProfile:
@@ -246,10 +265,25 @@ class PracticeGateway:
             patients = [p for p in patients if p.birthdate == birthdate]
         return patients
 
-    async def patient(self, patient_id: str) -> Patient | None:
-        items = await self.items("patients", {"patient_id": patient_id, "fields": PATIENT_PHONES})
+    async def carriers(self) -> Carriers:
+        return await self.gateway.carrier_cache.get(self.account_id)
+
+    async def coverage(self) -> CoverageTable:
+        return await self.gateway.coverage_cache.get(self.account_id)
+
+    async def patient(self, patient_id: str, *, insurance: bool = False) -> Patient | None:
+        """One patient; `insurance` also reads the plans on file (their names and the secondary plan need
+        `fields=get_all`, §11), otherwise only the phones beside the default fields."""
+        fields = "get_all" if insurance else PATIENT_PHONES
+        items = await self.items("patients", {"patient_id": patient_id, "fields": fields})
         matches = [Patient.from_item(i) for i in items if text(i, "patient_id") == patient_id]
         return matches[0] if matches else None
+
+    async def balance(self, patient_id: str) -> Balance | None:
+        """The patient's `patient_balance` row (None without one, or when its amounts are unreadable)."""
+        items = await self.items("patient_balance", {"patient_id": patient_id})
+        rows = [Balance.from_item(i) for i in items if text(i, "patient_id") == patient_id]
+        return next((row for row in rows if row is not None), None)
 
     async def appointments(
         self, start: date, end: date, *, patient_id: str | None = None, appointment_id: str | None = None

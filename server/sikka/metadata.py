@@ -1,13 +1,11 @@
 """Practice metadata (the location's profile, providers, operatories, schedule, appointment statuses and types,
-PMS users, capabilities, zone), loaded concurrently and cached per practice, so a warm tool call makes only
-the requests it must.
+PMS users, capabilities, zone), loaded concurrently and cached per practice (server/sikka/cache.py), so a warm
+tool call makes only the requests it must.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -131,39 +129,3 @@ class PracticeMetadata:
                 if word in label and not is_cancel_status(label):
                     return status
         return None
-
-
-class MetadataCache:
-    """TTL cache with single-flight loading per practice; metadata read during a reload is not kept."""
-
-    def __init__(
-        self,
-        load: Callable[[str], Awaitable[PracticeMetadata]],
-        ttl_seconds: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._load = load
-        self.ttl = ttl_seconds
-        self.clock = clock
-        self._entries: dict[str, tuple[PracticeMetadata, float]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-
-    def _fresh(self, account_id: str) -> PracticeMetadata | None:
-        entry = self._entries.get(account_id)
-        return entry[0] if entry is not None and self.clock() - entry[1] < self.ttl else None
-
-    async def get(self, account_id: str) -> PracticeMetadata:
-        cached = self._fresh(account_id)
-        if cached is not None:
-            return cached
-        async with self._locks.setdefault(account_id, asyncio.Lock()):
-            cached = self._fresh(account_id)
-            if cached is not None:
-                return cached
-            metadata = await self._load(account_id)
-            if metadata.cacheable:
-                self._entries[account_id] = (metadata, self.clock())
-            return metadata
-
-    def invalidate(self, account_id: str) -> None:
-        self._entries.pop(account_id, None)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 
 TRUE_STRINGS = frozenset({"true", "t", "yes", "y", "1"})
 CLOCK_LAYOUTS = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M:%S %p", "%I:%M%p")
 CANCEL_WORDS = ("cancel", "broken", "deleted", "no show", "noshow")
+Rank = Literal["primary", "secondary"]
+RANKS: tuple[Rank, ...] = ("primary", "secondary")
 
 
 def as_bool(value: Any) -> bool:
@@ -56,6 +58,23 @@ def text(item: dict[str, Any], key: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanOnFile:
+    """A patient's primary or secondary insurance: the carrier's `insurance_company_id` (a default field) and the
+    name the record gives it (`primary_insurance`, get_all only). Subscriber ids are never read."""
+
+    rank: Rank
+    carrier_id: str
+    carrier_name: str
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any], rank: Rank) -> PlanOnFile | None:
+        carrier_id = text(item, f"{rank}_insurance_company_id")
+        carrier_id = "" if carrier_id == "0" else carrier_id
+        name = text(item, f"{rank}_insurance")
+        return cls(rank, carrier_id, name) if carrier_id or name else None
+
+
+@dataclass(frozen=True, slots=True)
 class Patient:
     patient_id: str
     first_name: str
@@ -69,6 +88,12 @@ class Patient:
     last_visit: date | None = None
     provider_id: str = ""
     guarantor_id: str = ""
+    plans: tuple[PlanOnFile, ...] = ()
+
+    @property
+    def dependent(self) -> bool:
+        """Someone else is this patient's guarantor (the account holder)."""
+        return bool(self.guarantor_id) and self.guarantor_id != self.patient_id
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Patient:
@@ -89,6 +114,7 @@ class Patient:
             },
             last_visit=as_date(item.get("last_visit")),
             provider_id=text(item, "provider_id"),
+            plans=tuple(plan for rank in RANKS if (plan := PlanOnFile.from_item(item, rank)) is not None),
         )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.engine import DATABASE_ERRORS
 from server.db.models import Writeback, WritebackStatus, utcnow
+from server.db.queue import claim_due
 from server.logs import get_logger
 from server.metrics import Metrics
 from server.phi.cipher import Binding, PhiCipher
@@ -171,20 +172,16 @@ class WritebackLedger:
 
     async def claim_due(self, now: datetime, poll_interval: timedelta, limit: int = 50) -> list[Writeback]:
         """Take due rows and push their next poll out (SKIP LOCKED on PostgreSQL: replicas share work)."""
-        async with self.sessions.begin() as session:
-            rows = list(
-                await session.scalars(
-                    select(Writeback)
-                    .where(Writeback.status == WritebackStatus.PENDING, Writeback.next_poll_at <= now)
-                    .order_by(Writeback.next_poll_at)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            )
-            for row in rows:
-                row.next_poll_at = now + poll_interval
-                row.attempts += 1
-        return rows
+        waiting = Writeback.status == WritebackStatus.PENDING
+        return await claim_due(
+            self.sessions,
+            Writeback,
+            waiting=waiting,
+            due_at=Writeback.next_poll_at,
+            now=now,
+            lease=poll_interval,
+            limit=limit,
+        )
 
     async def oldest_pending_since(self) -> datetime | None:
         """When the oldest writeback still pending was submitted (None when none is pending)."""

@@ -8,17 +8,23 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 from sqlalchemy import MetaData, select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from sandbox import DEMO_OFFICE_ID, SandboxState, registration_handshake
 from server.db.engine import create_engine
-from tests.support import Stack, call, mcp_client, running_stack, signed_webhook
+from tests.support import Stack, call, mcp_client, running_stack, serve, signed_webhook
 
 pytestmark = pytest.mark.anyio
 
@@ -48,6 +54,7 @@ def canaries(stack: Stack) -> dict[str, str]:
     values["spu_key"] = CANARY_SPU_KEY
     values["app_key"] = stack.settings.sikka_app_key.get_secret_value()  # type: ignore[union-attr]
     values["token"] = stack.token
+    values["notify_secret"] = stack.extra["notify_secret"]
     for key in stack.sandbox.issued_keys():
         values[f"key:{key[:6]}"] = key
     return values
@@ -130,6 +137,18 @@ async def run_phone_call(stack: Stack, patient_id: str) -> None:
             },
         )
         assert created["outcome"] in ("confirmed", "pending"), created
+        message = {
+            "callerName": f"{PHI['first']} {PHI['last']}",
+            "callbackNumber": PHI["phone"],
+            "reason": f"{PHI['first']} asks about {PHI['street']}",
+            "patient": me,
+        }
+        taken = await call(client, "takeMessage", message)
+        assert taken["outcome"] == "confirmed", taken
+        balance = await call(client, "getPatientBalance", me)
+        assert balance["outcome"] in ("ok", "not_found"), balance
+        insurance = await call(client, "getPatientInsurance", {**me, "category": "crowns"})
+        assert insurance["outcome"] in ("ok", "not_found"), insurance
         invalid = await call(client, "searchPatients", {"phone": f"{PHI['first']} not a phone"})
         assert invalid["isError"]
         assert PHI["first"] not in json.dumps(invalid)
@@ -177,7 +196,7 @@ async def run_malformed_requests(stack: Stack) -> None:
             assert response.status_code < 500, response.text
 
 
-def run_cli(stack: Stack, *args: str) -> str:
+def run_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "DATABASE_URL": stack.settings.database_url,
@@ -191,7 +210,7 @@ def run_cli(stack: Stack, *args: str) -> str:
         [sys.executable, "-m", "server", *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
-    return result.stderr
+    return result
 
 
 async def database_dump(url: str) -> str:
@@ -215,19 +234,36 @@ def raw_files(database: Path) -> bytes:
 
 async def test_no_canary_in_logs_audit_or_database(stack: Stack, captured_logs: io.StringIO, tmp_path: Path) -> None:
     patient_id = add_canary_patient(stack.sandbox)
-    await run_phone_call(stack, patient_id)
+    received: list[bytes] = []
+
+    async def hook(request: Request) -> Response:
+        received.append(await request.body())
+        return Response(status_code=204)
+
+    with serve(Starlette(routes=[Route("/hook", hook, methods=["POST"])])) as receiving:
+        notify = ("practices", "notify-url", "--account-id", stack.account_id, "--url", f"{receiving.url}/hook")
+        configured = run_cli(stack, *notify, "--json")
+        stack.extra["notify_secret"] = json.loads(configured.stdout)["secret"]
+        await run_phone_call(stack, patient_id)
+        deadline = time.monotonic() + 20
+        while not received:  # the server's delivery worker posts the message
+            assert time.monotonic() < deadline, "the message was not delivered"
+            await anyio.sleep(0.05)
+    assert PHI["street"].encode() in received[0]  # PHI travels only in the body, to the practice's own URL
     await run_webhook(stack)
     await run_malformed_requests(stack)
     since = (date.today() - timedelta(days=1)).isoformat()
     until = (date.today() + timedelta(days=1)).isoformat()
     cli_logs = [
-        run_cli(stack, "audit", "verify"),
-        run_cli(stack, "audit", "report", "--account-id", stack.account_id, "--since", since, "--until", until),
-        run_cli(stack, "practices", "sync"),
-        run_cli(stack, "practices", "list"),
-        run_cli(stack, "retention", "purge", "--dry-run"),
-        run_cli(stack, "phi", "reencrypt", "--dry-run"),
-        run_cli(stack, "tokens", "issue", "--account-id", stack.account_id, "--json"),
+        configured.stderr,
+        run_cli(stack, "messages", "list", "--account-id", stack.account_id).stderr,
+        run_cli(stack, "audit", "verify").stderr,
+        run_cli(stack, "audit", "report", "--account-id", stack.account_id, "--since", since, "--until", until).stderr,
+        run_cli(stack, "practices", "sync").stderr,
+        run_cli(stack, "practices", "list").stderr,
+        run_cli(stack, "retention", "purge", "--dry-run").stderr,
+        run_cli(stack, "phi", "reencrypt", "--dry-run").stderr,
+        run_cli(stack, "tokens", "issue", "--account-id", stack.account_id, "--json").stderr,
     ]
     logs = captured_logs.getvalue() + "\n".join(cli_logs)
     assert "searchPatients" in logs or "sikka request" in logs  # the capture really saw the traffic

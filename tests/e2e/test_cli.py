@@ -27,6 +27,7 @@ from sandbox import (
 from server.app import create_app
 from tests.conftest import new_phi_key
 from tests.support import SECOND_OFFICE, SECOND_SECRET, ThreadedServer, call, mcp_client, serve, stack_settings
+from tools import ALL_TOOLS
 
 pytestmark = pytest.mark.anyio
 
@@ -211,7 +212,7 @@ async def test_stdio_serves_one_account(cli: Cli) -> None:
     )
     async with Client(params, mode="legacy") as client:
         tools = await client.list_tools()
-        assert len(tools.tools) == 8
+        assert len(tools.tools) == len(ALL_TOOLS)
         result = await client.call_tool("checkAvailability", {"date": (date.today() + timedelta(days=9)).isoformat()})
     assert result.structured_content is not None
     assert result.structured_content["outcome"] in ("ok", "not_found")

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.support import call, free_port, identity, mcp_client
+from tools import ALL_TOOLS
 
 pytestmark = pytest.mark.anyio
 DEMO_TOKEN = "pmt_demo-token-for-tests-0123456789abcdef"
@@ -71,7 +72,9 @@ async def test_demo_is_ready_quickly_and_serves_the_tools(demo: tuple[str, float
     patient = next(p for p in patients if p["status"] == "Active" and p["cell"])
     me = identity(patient)
     async with mcp_client(f"{url}/mcp", DEMO_TOKEN, call_id="demo-call") as client:
-        assert len((await client.list_tools()).tools) == 8
+        assert len((await client.list_tools()).tools) == len(ALL_TOOLS)
+        assert (await call(client, "getPracticeInfo", {}))["outcome"] == "ok"
+        assert (await call(client, "getPatientBalance", me))["outcome"] == "ok"
         assert (await call(client, "searchPatients", {"phone": patient["cell"]}))["outcome"] == "ok"
         info = await call(client, "getPatientInfo", me)
         assert info["outcome"] == "ok"

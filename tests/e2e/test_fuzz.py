@@ -52,7 +52,7 @@ json_values = st.recursive(
 
 def arguments_for(tool: str) -> st.SearchStrategy[dict[str, Any]]:
     names = list(TOOLS[tool].args.model_json_schema(by_alias=True)["properties"])
-    known = st.dictionaries(st.sampled_from(names), json_values, max_size=len(names))
+    known = st.dictionaries(st.sampled_from(names), json_values, max_size=len(names)) if names else st.just({})
     unknown = st.dictionaries(st.text(string.ascii_letters, min_size=1, max_size=10), json_values, max_size=2)
     return st.builds(lambda a, b: {**b, **a}, known, unknown)
 

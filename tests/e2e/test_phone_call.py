@@ -22,6 +22,12 @@ TOOLS = {
     "bookAppointment",
     "rescheduleAppointment",
     "cancelAppointment",
+    "getPracticeInfo",
+    "getProviders",
+    "checkInsuranceAccepted",
+    "getPatientBalance",
+    "getPatientInsurance",
+    "takeMessage",
 }
 
 
@@ -44,7 +50,7 @@ def as_spoken_format(cell: str) -> str:
     return f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
 
 
-async def test_tools_list_has_the_eight_tools_with_schemas(stack: Stack) -> None:
+async def test_tools_list_has_every_tool_with_schemas(stack: Stack) -> None:
     async with mcp_client(stack.mcp_url, stack.token) as client:
         listed = (await client.list_tools()).tools
     assert {tool.name for tool in listed} == TOOLS
@@ -57,6 +63,16 @@ async def test_tools_list_has_the_eight_tools_with_schemas(stack: Stack) -> None
     by_name = {tool.name: tool for tool in listed}
     assert by_name["searchPatients"].annotations.read_only_hint is True  # type: ignore[union-attr]
     assert by_name["cancelAppointment"].annotations.destructive_hint is True  # type: ignore[union-attr]
+    for read in (
+        "getPracticeInfo",
+        "getProviders",
+        "checkInsuranceAccepted",
+        "getPatientBalance",
+        "getPatientInsurance",
+    ):
+        assert by_name[read].annotations.read_only_hint is True  # type: ignore[union-attr]
+    creates = by_name["takeMessage"].annotations
+    assert (creates.read_only_hint, creates.destructive_hint) == (False, False)  # type: ignore[union-attr]
     assert set(by_name["bookAppointment"].input_schema["required"]) == {"patientId", "dateOfBirth", "startTime"}
 
 

@@ -8,7 +8,9 @@ from pydantic import ValidationError
 from server.phones import last_digits, pms_format, stored_forms, to_e164
 from tools.appointments import CheckAvailabilityArgs
 from tools.base import describe_errors
+from tools.messages import TakeMessageArgs
 from tools.patients import CreatePatientArgs, SearchPatientsArgs
+from tools.practice import NoArgs
 from tools.speech import mask_email, spoken_day, spoken_list, spoken_time
 
 
@@ -67,6 +69,12 @@ def error_sentence(model: type, raw: dict[str, object]) -> str:
             SearchPatientsArgs,
             {"name": "x", "shoeSize": 9},
             "Please correct the arguments: only these arguments are taken: phone, name, dateOfBirth.",
+        ),
+        (NoArgs, {"anything": 1}, "Please correct the arguments: this tool takes no arguments."),
+        (
+            TakeMessageArgs,
+            {"callerName": "Jo", "callbackNumber": "212-555-0100", "reason": "call", "urgency": "asap"},
+            "Please correct the arguments: urgency must be one of 'routine', 'soon' or 'urgent'.",
         ),
         (
             CreatePatientArgs,

@@ -1,0 +1,231 @@
+"""getPracticeInfo, getProviders, checkInsuranceAccepted: what any caller may ask, no patient data involved."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import Field
+
+from server.phones import pms_format, to_e164
+from server.sikka.metadata import PracticeMetadata
+from server.sikka.records import PracticeProfile, Provider
+from tools.arguments import Args, ShortText
+from tools.availability import closure
+from tools.base import READ_ONLY, tool
+from tools.carriers import match_carrier, words
+from tools.context import ToolCall
+from tools.hours import OpeningDay, coming_week, next_opening, open_until, spoken_opening
+from tools.results import (
+    InsuranceAcceptedResult,
+    OpeningHours,
+    PracticeInfoResult,
+    ProviderInfo,
+    ProvidersResult,
+    TimeSpan,
+)
+from tools.speech import spoken_list, spoken_time
+
+Role = Literal["dentist", "hygienist", "specialist"]
+SPECIALTY_WORDS = (
+    "ortho", "endo", "perio", "oral surg", "maxillo", "pediatric", "pedodont", "prosth", "implant", "oral path",
+    "radiolog", "anesthes",
+)  # fmt: skip
+ROLE_NOUNS: dict[Role, tuple[str, str]] = {
+    "dentist": ("dentist", "dentists"),
+    "hygienist": ("hygienist", "hygienists"),
+    "specialist": ("specialist", "specialists"),
+}
+NOT_A_PROMISE = "the office can confirm what a specific plan covers"
+
+
+class NoArgs(Args):
+    pass  # a tool without arguments (its schema is an empty object)
+
+
+# --- getPracticeInfo --------------------------------------------------------------------------------
+
+
+def one_line_address(practice: PracticeProfile) -> str | None:
+    """ "123 Main St, Suite 4, New York, NY 10016"."""
+    region = " ".join(part for part in (practice.state, practice.zipcode) if part)
+    parts = [practice.address_line1, practice.address_line2, practice.city, region]
+    return ", ".join(part for part in parts if part) or None
+
+
+def opening_hours(day: OpeningDay) -> OpeningHours:
+    return OpeningHours(
+        day=day.day.isoformat(),
+        weekday=f"{day.day:%A}",
+        open=not day.hours.closed,
+        hours=[TimeSpan(opens=f"{o:%H:%M}", closes=f"{c:%H:%M}") for o, c in day.hours.spans],
+        holiday=day.holiday_name,
+        said=day.said,
+    )
+
+
+def open_sentence(name: str, week: list[OpeningDay], now: datetime) -> tuple[bool, str]:
+    """Whether the office is open at `now` (practice-local) and how to say it, with the week's holidays."""
+    closes = open_until(week, now)
+    if closes is not None:
+        said = f"{name} is open now until {spoken_time(closes)}"
+    elif (opens := next_opening(week, now)) is not None:
+        said = f"{name} is closed now and opens {spoken_opening(opens, now.date())}"
+    else:
+        said = f"{name} is closed now, and I don't see opening hours in the coming week"
+    holidays = [closed for d in week if d.hours.holiday and (closed := closure(d.hours, d.day))]
+    if holidays:
+        said += f"; note that the office is closed on {spoken_list(holidays)}"
+    return closes is not None, said + "."
+
+
+def practice_info(metadata: PracticeMetadata, now: datetime) -> PracticeInfoResult:
+    """The answer for `now` (any zone): the profile, this week's hours, and whether the office is open."""
+    local = now.astimezone(metadata.zone)
+    week = coming_week(metadata, local.date())
+    practice = metadata.practice
+    name = practice.name or "The office"
+    is_open, said = open_sentence(name, week, local)
+    phone = to_e164(practice.phone)
+    return PracticeInfoResult(
+        message=said,
+        outcome="ok",
+        code="practice_info",
+        name=practice.name or None,
+        address=one_line_address(practice),
+        phone=pms_format(phone) if phone else None,
+        website=practice.website or None,
+        time_zone=metadata.zone.key,
+        open_now=is_open,
+        hours=[opening_hours(day) for day in week],
+    )
+
+
+@tool(
+    "getPracticeInfo",
+    title="Office hours, address and contact details",
+    description="""
+The practice's name, address, main phone number, website and time zone; its opening hours for today and the
+next six days from its own schedule (holidays and closed days included); and whether it is open right now.
+Needs no arguments and no patient details. The message says whether the office is open now and names any
+holiday this week; the hours list answers "when are you open on Saturday?".
+""",
+    annotations=READ_ONLY,
+    crud="R",
+    phi_fields=(),
+    summary="practice information",
+)
+async def get_practice_info(call: ToolCall, args: NoArgs) -> PracticeInfoResult:
+    return practice_info(await call.practice.metadata(), datetime.now(UTC))
+
+
+# --- getProviders -----------------------------------------------------------------------------------
+
+
+def role_of(provider: Provider) -> Role:
+    """From the provider's type and specialty: hygienists, specialists (orthodontists, endodontists, ...),
+    and everyone else a dentist."""
+    described = f"{provider.provider_type} {provider.specialty}".lower()
+    if "hygien" in described:
+        return "hygienist"
+    if any(word in described for word in SPECIALTY_WORDS):
+        return "specialist"
+    return "dentist"
+
+
+def spoken_name(provider: Provider, role: Role) -> str:
+    return provider.display_name if role == "hygienist" else f"Dr. {provider.display_name}"
+
+
+def spoken_team(providers: list[ProviderInfo], by_id: dict[str, Provider]) -> str:
+    """ "The dentists are Dr. Sarah Chen and Dr. Michael Patel, and the hygienist is Maria Lopez"."""
+    groups = []
+    for role, (one, many) in ROLE_NOUNS.items():
+        names = [spoken_name(by_id[p.provider_id], role) for p in providers if p.role == role]
+        if names:
+            groups.append(f"the {one} is {names[0]}" if len(names) == 1 else f"the {many} are {spoken_list(names)}")
+    said = groups[-1] if len(groups) == 1 else f"{', '.join(groups[:-1])}, and {groups[-1]}"
+    return said[0].upper() + said[1:]
+
+
+@tool(
+    "getProviders",
+    title="Who the dentists and hygienists are",
+    description="""
+This location's providers patients can book with: name, role (dentist, hygienist or specialist), specialty,
+and providerId for checkAvailability. Needs no arguments and no patient details.
+""",
+    annotations=READ_ONLY,
+    crud="R",
+    phi_fields=(),
+    summary="provider list",
+)
+async def get_providers(call: ToolCall, args: NoArgs) -> ProvidersResult:
+    metadata = await call.practice.metadata()
+    bookable = sorted(metadata.bookable_providers, key=lambda p: p.provider_id)
+    if not bookable:
+        return ProvidersResult(
+            message="I don't see any providers listed for this office; the staff can help.",
+            outcome="not_found",
+            code="no_providers",
+        )
+    providers = [
+        ProviderInfo(provider_id=p.provider_id, name=p.display_name, role=role_of(p), specialty=p.specialty or None)
+        for p in bookable
+    ]
+    said = spoken_team(providers, {p.provider_id: p for p in bookable})
+    return ProvidersResult(message=f"{said}.", outcome="ok", code="providers_found", providers=providers)
+
+
+# --- checkInsuranceAccepted -------------------------------------------------------------------------
+
+
+class CheckInsuranceArgs(Args):
+    carrier: ShortText = Field(description='The insurance company as the caller names it, e.g. "Delta Dental".')
+
+
+@tool(
+    "checkInsuranceAccepted",
+    title="Does the office take my insurance?",
+    description="""
+Whether an insurance company the caller names is among the carriers the practice works with. Tolerant of
+partial names ("Delta", "Delta Dental of Illinois", "Met Life"). Needs no patient details. A match means the
+office works with that carrier, never that a treatment is covered; when nothing matches, similar carriers are
+named and the office can confirm.
+""",
+    annotations=READ_ONLY,
+    crud="R",
+    phi_fields=(),
+    summary="insurance carrier check",
+)
+async def check_insurance_accepted(call: ToolCall, args: CheckInsuranceArgs) -> InsuranceAcceptedResult:
+    if not words(args.carrier):
+        return InsuranceAcceptedResult(
+            message="Please ask for the insurance company's name, such as Delta Dental or MetLife.",
+            outcome="invalid",
+            code="carrier_name_needed",
+        )
+    carriers = await call.practice.carriers()
+    if not carriers.names:
+        return InsuranceAcceptedResult(
+            message="I can't see which insurance companies the office works with; the staff can confirm.",
+            outcome="not_found",
+            code="no_carrier_list",
+        )
+    found = match_carrier(args.carrier, carriers.names)
+    if found.matches:
+        return InsuranceAcceptedResult(
+            message=f"Yes, the office works with {spoken_list(found.matches)}; {NOT_A_PROMISE}.",
+            outcome="ok",
+            code="carrier_accepted",
+            accepted=True,
+            matches=found.matches,
+        )
+    similar = f" It does work with {spoken_list(found.similar)}." if found.similar else ""
+    return InsuranceAcceptedResult(
+        message=f"I don't see that insurance company on the office's list; the staff can confirm.{similar}",
+        outcome="not_found",
+        code="carrier_not_listed",
+        accepted=False,
+        similar=found.similar,
+    )
