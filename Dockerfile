@@ -16,6 +16,7 @@ RUN python -m venv /opt/parlae
 COPY requirements.lock ./
 RUN /opt/parlae/bin/pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
+COPY app ./app
 COPY server ./server
 COPY tools ./tools
 COPY webhook ./webhook

@@ -16,6 +16,7 @@ from mcp.server.auth.provider import AccessToken
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from server.caller import Caller
 from server.db.models import IntegrationStatus, PmsIntegration, PracticeToken, utcnow
 
 TOKEN_PREFIX = "pmt_"  # noqa: S105 (a prefix, not a secret)
@@ -28,21 +29,13 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class AccountBinding:
-    """The practice account a request acts for, from its verified token (or the stdio command line)."""
-
-    account_id: str
-    actor: str  # the token's id (never the token), or "stdio"
-    integration_id: str | None = None
-
-    @classmethod
-    def from_access(cls, access: AccessToken | None) -> AccountBinding | None:
-        if access is None or SCOPE not in access.scopes:
-            return None
-        claims = access.claims or {}
-        integration = claims.get("integration_id")
-        return cls(access.client_id, str(claims.get("token_id", "")), str(integration) if integration else None)
+def token_caller(access: AccessToken | None) -> Caller | None:
+    """The caller a verified practice token stands for (its account, its id as the actor), or None."""
+    if access is None or SCOPE not in access.scopes:
+        return None
+    claims = access.claims or {}
+    integration = claims.get("integration_id")
+    return Caller(access.client_id, str(claims.get("token_id", "")), str(integration) if integration else None)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from enum import StrEnum
 import anyio
 from sqlalchemy import select, update
 
-from server.audit.decorator import SystemSubject, audited
+from server.audit import AuditEntry, audited
+from server.caller import Caller
 from server.db.models import IntegrationStatus, PmsIntegration, utcnow
 from server.leases import Lease
 from server.logs import get_logger
@@ -115,7 +116,7 @@ async def run_sync(services: Services, lease: Lease, *, actor: str, office_id: s
     cannot be read (nothing changed then), LeaseLost or a database error (the steps done so far stand)."""
     full = office_id is None
     try:
-        report = await _audited_sync(SystemSubject(services.audit, actor=actor), services, lease, office_id)
+        report = await _audited_sync(services.audit, Caller.system(actor), services, lease, office_id)
     except Exception:
         if full:
             services.metrics.practice_sync_runs.labels("failure").inc()
@@ -132,11 +133,11 @@ async def run_sync(services: Services, lease: Lease, *, actor: str, office_id: s
 
 
 @audited("practices.sync", crud="U", phi_fields=())
-async def _audited_sync(subject: SystemSubject, services: Services, lease: Lease, office_id: str | None) -> SyncReport:
-    subject.entry.summary = f"{scope(office_id)}: authorized_practices not read"
+async def _audited_sync(entry: AuditEntry, services: Services, lease: Lease, office_id: str | None) -> SyncReport:
+    entry.summary = f"{scope(office_id)}: authorized_practices not read"
     listed = await services.gateway.authorized_practices(Onboarding.deadline())
     report = await reconcile(services, listed, lease, office_id)
-    subject.entry.summary = report.summary()
+    entry.summary = report.summary()
     return report
 
 

@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from server.audit.decorator import AuditWriter
+from server.audit.decorator import AuditWriter, note_upstream
 from server.auth import PracticeTokenVerifier
 from server.db.engine import create_engine, session_factory
 from server.leases import Leases
@@ -102,6 +102,7 @@ def build_services(
         app_id=settings.sikka_app_id.get_secret_value() if settings.sikka_app_id else "",
         app_key=settings.sikka_app_key.get_secret_value() if settings.sikka_app_key else "",
         metrics=metrics,
+        on_request=note_upstream,
     )
     practice_sessions = PracticeSessions(
         sikka,

@@ -28,6 +28,7 @@ from pydantic import SecretStr
 from standardwebhooks import Webhook
 from starlette.types import ASGIApp
 
+from app.main import create_app
 from sandbox import (
     DEMO_APP_ID,
     DEMO_APP_KEY,
@@ -38,7 +39,6 @@ from sandbox import (
     create_sandbox_app,
     open_hours,
 )
-from server.app import create_app
 from server.auth import issue_token
 from server.db import migrate
 from server.db.engine import create_engine
@@ -187,7 +187,7 @@ def server_process(settings: Settings) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, **settings_env(settings), "LOG_LEVEL": "WARNING"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "app", "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE, text=True
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -1,6 +1,6 @@
-"""The fourteen MCP tools. Each is an audited `McpTool`; `server/app.py` publishes `ALL_TOOLS`."""
+"""The fourteen front-desk tools. Each is an audited `ToolSpec`; `app/` serves `ALL_TOOLS` over MCP and as Vapi
+tool calls."""
 
-from server.mcp import McpTool
 from tools.accounts import get_patient_balance, get_patient_insurance
 from tools.appointments import (
     book_appointment,
@@ -11,8 +11,9 @@ from tools.appointments import (
 from tools.messages import take_message
 from tools.patients import create_patient, get_patient_info, search_patients, update_patient
 from tools.practice import check_insurance_accepted, get_practice_info, get_providers
+from tools.spec import ToolAnswer, ToolSpec
 
-ALL_TOOLS: tuple[McpTool, ...] = (
+ALL_TOOLS: tuple[ToolSpec, ...] = (
     search_patients,
     get_patient_info,
     create_patient,
@@ -29,4 +30,4 @@ ALL_TOOLS: tuple[McpTool, ...] = (
     take_message,
 )
 
-__all__ = ["ALL_TOOLS"]
+__all__ = ["ALL_TOOLS", "ToolAnswer", "ToolSpec"]

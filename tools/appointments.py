@@ -9,10 +9,17 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from server.sikka.metadata import PracticeMetadata
-from server.sikka.pms import NeedsStaff
-from server.sikka.records import Appointment, Operatory, Patient, Provider, as_time, text
-from server.sikka.writeback import WritebackOutcome
+from server.sikka import (
+    Appointment,
+    NeedsStaff,
+    Operatory,
+    Patient,
+    PracticeMetadata,
+    Provider,
+    WritebackOutcome,
+    as_time,
+    text,
+)
 from tools.arguments import (
     AppointmentId,
     Args,
@@ -33,10 +40,11 @@ from tools.availability import (
     open_slots,
     spread,
 )
-from tools.base import CHANGES, CREATES, READ_ONLY, tool
+from tools.base import tool
 from tools.context import ToolCall
 from tools.identity import VerifyArgs, verify
 from tools.results import AppointmentResult, AvailabilityResult, Slot
+from tools.spec import CHANGES, CREATES, READ_ONLY
 from tools.speech import spoken_day, spoken_list, spoken_time
 
 DEFAULT_DURATION = 30
@@ -188,7 +196,7 @@ length in minutes (default 30), optionally for one provider or part of the day. 
 over the day, each with startTime (pass it unchanged to bookAppointment), providerId and providerName. If the
 day is full, returns the nearest dates that have openings.
 """,
-    annotations=READ_ONLY,
+    hints=READ_ONLY,
     crud="R",
     phi_fields=(),
     summary="availability check",
@@ -389,7 +397,7 @@ optionally with providerId, length, type and a short note. Re-checks the time fi
 offers alternatives. Safe to retry: the same request on the same call never books twice. The answer is
 confirmed with the appointmentId, or honestly pending while the office system saves it.
 """,
-    annotations=CREATES,
+    hints=CREATES,
     crud="C",
     phi_fields=("appointments",),
     summary="appointment booking",
@@ -467,7 +475,7 @@ Move a verified patient's appointment (appointmentId from getPatientInfo) to new
 checkAvailability. The appointment must belong to that patient (patientId + dateOfBirth). Re-checks the new
 time; keeps the current provider and length unless given. Safe to retry on the same call.
 """,
-    annotations=CHANGES,
+    hints=CHANGES,
     crud="U",
     phi_fields=("appointments",),
     summary="appointment reschedule",
@@ -525,7 +533,7 @@ Cancel a verified patient's appointment (appointmentId from getPatientInfo; pati
 appointment must belong to that patient. Uses the practice's own cancellation status. Safe to retry on the
 same call; the answer is cancelled (confirmed), pending while the office system saves it, or refused.
 """,
-    annotations=CHANGES,
+    hints=CHANGES,
     crud="D",
     phi_fields=("appointments",),
     summary="appointment cancellation",

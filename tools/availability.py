@@ -13,9 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from server.sikka.metadata import PracticeMetadata
-from server.sikka.records import Appointment, Operatory, Provider
-from server.sikka.schedule import DayHours, Interval
+from server.sikka import Appointment, DayHours, Interval, Operatory, PracticeMetadata, Provider
 from tools.speech import spoken_day
 
 PartOfDay = Literal["morning", "afternoon", "evening"]

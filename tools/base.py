@@ -1,4 +1,4 @@
-"""`@tool`: turns `async body(call, args) -> Result` into an audited `ToolSpec`.
+"""`@tool`: turns `async body(call, args) -> Result` into an audited `ToolSpec` (tools/spec.py).
 
 Validation happens inside the audit (a rejected call is audited too) and produces a speakable sentence
 naming the argument, never echoing its value. Upstream and internal failures become `unavailable` results.
@@ -11,16 +11,16 @@ import typing
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from mcp_types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from server.audit.decorator import AuditUnavailable, audited
+from server.audit import AuditEntry, AuditUnavailable, audited
+from server.caller import Caller
 from server.db.engine import DATABASE_ERRORS
 from server.logs import get_logger
-from server.mcp import Invocation, McpTool, error_result, text_result
-from server.phi.cipher import DecryptionFailed
-from server.sikka.errors import (
+from server.phi import DecryptionFailed
+from server.services import Services
+from server.sikka import (
     AppNotAuthorized,
     DataNotReady,
     PracticeNotAuthorized,
@@ -30,20 +30,17 @@ from server.sikka.errors import (
     SikkaValidationError,
     SpuOffline,
 )
-from server.vault.base import VaultError
+from server.vault import VaultError
 from tools.arguments import flat_schema
 from tools.context import ToolCall
 from tools.idempotency import once
 from tools.results import ToolResult
+from tools.spec import Hints, ToolAnswer, ToolSpec
 
 log = get_logger(__name__)
 
 A = TypeVar("A", bound=BaseModel)
 R = TypeVar("R", bound=ToolResult)
-
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
-CREATES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
-CHANGES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True)
 
 CANT_REACH = "I can't reach the office system right now"
 TRY_AGAIN = "I can't complete that right now. Please try again shortly."
@@ -127,19 +124,19 @@ def tool(
     *,
     title: str,
     description: str,
-    annotations: ToolAnnotations,
+    hints: Hints,
     crud: str,
     phi_fields: tuple[str, ...],
     summary: str,
     idempotent: bool = False,
-) -> Callable[[Callable[[ToolCall, A], Awaitable[R]]], McpTool]:
+) -> Callable[[Callable[[ToolCall, A], Awaitable[R]]], ToolSpec]:
     """Declare a tool. `phi_fields` names the PHI the tool may touch (recorded in its audit rows); `summary` is
     the audit record's PHI-free description; `idempotent` tools run once per (call id, tool, arguments)."""
 
-    def decorate(body: Callable[[ToolCall, A], Awaitable[R]]) -> McpTool:
-        hints = typing.get_type_hints(body)
-        args_model: type[A] = hints["args"]
-        result_model: type[R] = hints["return"]
+    def decorate(body: Callable[[ToolCall, A], Awaitable[R]]) -> ToolSpec:
+        types = typing.get_type_hints(body)
+        args_model: type[A] = types["args"]
+        result_model: type[R] = types["return"]
 
         async def execute(call: ToolCall, args: A) -> R:
             if idempotent:
@@ -147,7 +144,8 @@ def tool(
             return await body(call, args)
 
         @audited(name, crud=crud, phi_fields=phi_fields)
-        async def audited_body(call: ToolCall, raw: dict[str, Any]) -> ToolResult:
+        async def audited_body(entry: AuditEntry, services: Services, raw: dict[str, Any]) -> ToolResult:
+            call = ToolCall.start(services, entry)
             try:
                 args = args_model.model_validate(raw)
             except ValidationError as exc:
@@ -163,27 +161,26 @@ def tool(
             except Exception as exc:  # every failure becomes a speakable, PHI-free result
                 return unavailable(result_model, exc)
 
-        async def run(invocation: Invocation, raw: dict[str, Any]) -> CallToolResult:
-            call = ToolCall.start(invocation)
-            metrics = call.services.metrics
+        async def run(services: Services, caller: Caller, raw: dict[str, Any]) -> ToolAnswer:
+            metrics = services.metrics
             started = time.perf_counter()
             try:
-                result = await audited_body(call, raw)
+                result = await audited_body(services.audit, caller, services, raw)
             except AuditUnavailable:  # fail closed: no audit record, no data
                 metrics.tool_calls.labels(name, "audit_failed").inc()
-                return error_result(AUDIT_FAILED)
+                return ToolAnswer(None, AUDIT_FAILED)
             metrics.tool_calls.labels(name, result.outcome).inc()
             metrics.tool_latency.labels(name).observe(time.perf_counter() - started)
-            return text_result(result, is_error=result.is_error)
+            return ToolAnswer.of(result)
 
-        return McpTool(
+        return ToolSpec(
             name=name,
             title=title,
             description=" ".join(description.split()),
             args=args_model,
             result=result_model,
             input_schema=flat_schema(args_model),
-            annotations=annotations,
+            hints=hints,
             phi_fields=phi_fields,
             run=run,
         )

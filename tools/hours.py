@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from server.sikka.metadata import PracticeMetadata
-from server.sikka.schedule import DayHours
+from server.sikka import DayHours, PracticeMetadata
 from tools.speech import spoken_day, spoken_list, spoken_time
 
 WEEK_DAYS = 7

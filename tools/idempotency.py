@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from server.db.models import IdempotencyKey, utcnow
-from server.phi.cipher import Binding
+from server.phi import Binding
 from tools.context import ToolCall
 from tools.results import ToolResult
 

@@ -20,7 +20,7 @@ from typing import TypeVar
 from pydantic import Field, model_validator
 
 from server.phones import to_e164
-from server.sikka.records import Patient
+from server.sikka import Patient
 from server.throttle import Limit, Locked, Reservation
 from tools.arguments import Args, DateOfBirth, PatientId, Phone, ShortText
 from tools.context import ToolCall

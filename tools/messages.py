@@ -9,12 +9,13 @@ from pydantic import Field
 
 from server.messages import MessageDetails
 from server.phones import last_digits
-from server.sikka.records import Patient
+from server.sikka import Patient
 from tools.arguments import Args, Name, Phone
-from tools.base import CREATES, tool
+from tools.base import tool
 from tools.context import ToolCall
 from tools.identity import VerifyArgs, verify
 from tools.results import MessageResult
+from tools.spec import CREATES
 
 Reason = Annotated[str, Field(min_length=1, max_length=500, description="What the call is about, in a few words.")]
 Urgency = Literal["routine", "soon", "urgent"]
@@ -55,7 +56,7 @@ when the caller wants a person and a transfer is not possible or not wanted. Nee
 the message to a patient, pass the identity check's arguments in `patient` (if that check fails, nothing is
 stored: take the message without `patient`). Safe to retry on the same call: the same message is stored once.
 """,
-    annotations=CREATES,
+    hints=CREATES,
     crud="C",
     phi_fields=("callerName", "callbackNumber", "reason"),
     summary="message for staff",

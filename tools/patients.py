@@ -9,12 +9,9 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, model_validator
 
 from server.phones import last_digits
-from server.sikka.metadata import PracticeMetadata
-from server.sikka.pms import NeedsStaff
-from server.sikka.records import Appointment, Patient
-from server.sikka.writeback import WritebackOutcome
+from server.sikka import Appointment, NeedsStaff, Patient, PracticeMetadata, WritebackOutcome
 from tools.arguments import Args, DateOfBirth, Name, Phone, ShortText
-from tools.base import CHANGES, CREATES, READ_ONLY, tool
+from tools.base import tool
 from tools.context import ToolCall
 from tools.gather import both
 from tools.identity import IdentityRefused, VerifyArgs, narrowed_by_birthdate, refusal, verify
@@ -27,6 +24,7 @@ from tools.results import (
     UpcomingAppointment,
     UpdatePatientResult,
 )
+from tools.spec import CHANGES, CREATES, READ_ONLY
 from tools.speech import mask_email, spoken_day, spoken_time
 
 MAX_MATCHES = 5
@@ -65,7 +63,7 @@ at most 5 matches with patientId, firstName and lastName only; with more, ask fo
 again. Then verify identity with getPatientInfo (patientId, dateOfBirth and the full name) before sharing or
 changing anything.
 """,
-    annotations=READ_ONLY,
+    hints=READ_ONLY,
     crud="R",
     phi_fields=("name", "phone", "dateOfBirth"),
     summary="patient search",
@@ -155,7 +153,7 @@ birth the caller states; only when they match does it return the name, preferred
 phone, a masked email, upcoming appointments (with appointmentId, for rescheduling or cancelling) and the last
 visit. Do not guess the date of birth: repeated failed checks on one call are refused.
 """,
-    annotations=READ_ONLY,
+    hints=READ_ONLY,
     crud="R",
     phi_fields=("name", "preferredName", "phone", "email", "appointments", "lastVisit"),
     summary="identity check and patient details",
@@ -245,7 +243,7 @@ birth, or same phone and date of birth) without saying whose record it is: then 
 searchPatients and getPatientInfo. The practice system saves new records asynchronously: the answer is either
 confirmed with the new patientId or honestly pending.
 """,
-    annotations=CREATES,
+    hints=CREATES,
     crud="C",
     phi_fields=("name", "dateOfBirth", "phone", "email", "address", "consents"),
     summary="new patient registration",
@@ -362,7 +360,7 @@ Change a verified patient's phone, email, address or preferred name, and record 
 patientId and dateOfBirth. Most practice systems cannot take contact changes through the integration: then the
 change is recorded for the office staff and the answer says so (recorded_for_staff), never a false "done".
 """,
-    annotations=CHANGES,
+    hints=CHANGES,
     crud="U",
     phi_fields=("phone", "email", "address", "preferredName", "consents"),
     summary="contact details update",

@@ -8,11 +8,10 @@ from typing import Literal
 from pydantic import Field
 
 from server.phones import pms_format, to_e164
-from server.sikka.metadata import PracticeMetadata
-from server.sikka.records import PracticeProfile, Provider
+from server.sikka import PracticeMetadata, PracticeProfile, Provider
 from tools.arguments import Args, ShortText
 from tools.availability import closure
-from tools.base import READ_ONLY, tool
+from tools.base import tool
 from tools.carriers import match_carrier, words
 from tools.context import ToolCall
 from tools.hours import OpeningDay, coming_week, next_opening, open_until, spoken_opening
@@ -24,6 +23,7 @@ from tools.results import (
     ProvidersResult,
     TimeSpan,
 )
+from tools.spec import READ_ONLY
 from tools.speech import spoken_list, spoken_time
 
 Role = Literal["dentist", "hygienist", "specialist"]
@@ -110,7 +110,7 @@ next six days from its own schedule (holidays and closed days included); and whe
 Needs no arguments and no patient details. The message says whether the office is open now and names any
 holiday this week; the hours list answers "when are you open on Saturday?".
 """,
-    annotations=READ_ONLY,
+    hints=READ_ONLY,
     crud="R",
     phi_fields=(),
     summary="practice information",
@@ -155,7 +155,7 @@ def spoken_team(providers: list[ProviderInfo], by_id: dict[str, Provider]) -> st
 This location's providers patients can book with: name, role (dentist, hygienist or specialist), specialty,
 and providerId for checkAvailability. Needs no arguments and no patient details.
 """,
-    annotations=READ_ONLY,
+    hints=READ_ONLY,
     crud="R",
     phi_fields=(),
     summary="provider list",
@@ -193,7 +193,7 @@ partial names ("Delta", "Delta Dental of Illinois", "Met Life"). Needs no patien
 office works with that carrier, never that a treatment is covered; when nothing matches, similar carriers are
 named and the office can confirm.
 """,
-    annotations=READ_ONLY,
+    hints=READ_ONLY,
     crud="R",
     phi_fields=(),
     summary="insurance carrier check",

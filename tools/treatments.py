@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from server.sikka.billing import CoverageRow
+from server.sikka import CoverageRow
 from tools.carriers import words
 
 

@@ -28,13 +28,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server.audit.decorator import AuditEntry, AuditUnavailable, SystemSubject, audited
+from server.audit import AuditEntry, AuditUnavailable, audited
+from server.caller import Caller
 from server.db.models import IntegrationStatus, WebhookEvent
 from server.logs import get_logger
 from server.onboarding import NotConfirmed, Onboarding, PracticeRef, StillAuthorized
 from server.services import Services
-from server.sikka.errors import SikkaError
-from server.vault.base import VaultError
+from server.sikka import SikkaError
+from server.vault import VaultError
 from webhook.handshake import Sync, handshake_fields, start_office_sync
 from webhook.models import AuthorizationEvent, RegistrationHandshake
 from webhook.signature import SignatureInvalid, verify
@@ -101,8 +102,7 @@ def invalid_fields(exc: ValidationError) -> Answer:
 
 
 @audited("sikkaAuthorizationWebhook", crud="E", phi_fields=())
-async def handle(delivery: SystemSubject, services: Services, request: Request) -> Answer:
-    entry = delivery.entry
+async def handle(entry: AuditEntry, services: Services, request: Request) -> Answer:
     settings = services.settings
     try:
         body = await read_body(request)
@@ -127,7 +127,7 @@ async def handle(delivery: SystemSubject, services: Services, request: Request) 
         return refuse(403, "wrong_app_id", "app_id does not match this service")
     answer = await once_per_delivery(services, webhook_id, parsed, lambda: process(services, parsed))
     if answer.body.get("accountId"):
-        delivery.account_id = entry.account_id = str(answer.body["accountId"])
+        entry.account_id = str(answer.body["accountId"])
     return answer
 
 
@@ -227,11 +227,9 @@ async def replay(services: Services, webhook_id: str) -> Answer:
 
 async def authorize_endpoint(request: Request) -> Response:
     services: Services = request.app.state.services
-    delivery = SystemSubject(
-        services.audit, actor="webhook", ip_address=request.client.host if request.client else None
-    )
+    delivery = Caller.system("webhook", client_ip=request.client.host if request.client else None)
     try:
-        answer = await handle(delivery, services, request)
+        answer = await handle(services.audit, delivery, services, request)
     except AuditUnavailable:
         return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
     return answer.response()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -19,17 +21,37 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.audit import chain
 from server.audit.normalise import normalised
+from server.caller import Caller
 from server.db.engine import database_unavailable
 from server.db.models import utcnow
 from server.logs import get_logger
-from server.sikka.client import track_calls
 
 log = get_logger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R", bound="AuditedResult")
-S = TypeVar("S", bound="AuditSubject")
 CRUD = frozenset("CRUDE")
+
+# The upstream requests ("GET patients", ...) of the audited call in progress (see `note_upstream`).
+_upstream: ContextVar[list[str] | None] = ContextVar("audited_upstream_calls", default=None)
+
+
+def note_upstream(method: str, endpoint: str) -> None:
+    """The Sikka client's request hook: the audited call in progress made this request."""
+    calls = _upstream.get()
+    if calls is not None:
+        calls.append(f"{method} {endpoint}")
+
+
+@contextmanager
+def upstream_calls() -> Iterator[list[str]]:
+    """Collect the upstream requests made inside the block."""
+    calls: list[str] = []
+    token = _upstream.set(calls)
+    try:
+        yield calls
+    finally:
+        _upstream.reset(token)
 
 
 class AuditUnavailable(Exception):
@@ -44,18 +66,21 @@ class AuditedResult(Protocol):
 
 @dataclass
 class AuditEntry:
+    """The record of one audited call while it runs. `account_id` starts as the caller's; a webhook delivery
+    or an operator command names the practice once it knows it."""
+
     action: str
     crud: str
-    account_id: str
-    actor: str
+    caller: Caller
     phi_fields: tuple[str, ...]
-    integration_id: str | None = None
-    vapi_call_id: str | None = None
-    ip_address: str | None = None
+    account_id: str = ""
     summary: str = ""
     phi_accessed: bool = False
     patient_refs: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        self.account_id = self.account_id or self.caller.account_id
 
     def touched(self, *patient_ids: str) -> None:
         """PHI of these patients was read, disclosed or changed by this call."""
@@ -74,14 +99,14 @@ class AuditEntry:
         return {
             "account_id": self.account_id,
             "recorded_at": utcnow(),
-            "integration_id": self.integration_id,
+            "integration_id": self.caller.integration_id,
             "action": self.action,
             "crud": self.crud,
             "endpoint": ",".join(endpoints) or None,
             "method": ",".join(methods) or None,
-            "actor": self.actor,
-            "vapi_call_id": self.vapi_call_id or None,
-            "ip_address": self.ip_address,
+            "actor": self.caller.actor,
+            "vapi_call_id": self.caller.call_id or None,
+            "ip_address": self.caller.client_ip,
             "request_summary": self.summary,
             "response_status": status,
             "response_time_ms": round((time.perf_counter() - self.started) * 1000),
@@ -150,50 +175,31 @@ def _settle(batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
             done.set_result(None)
 
 
-class AuditSubject(Protocol):
-    """Who is calling: what `@audited` needs to open an entry."""
-
-    account_id: str
-    actor: str
-    integration_id: str | None
-    vapi_call_id: str | None
-    ip_address: str | None
-    audit: AuditEntry | None
-
-    @property
-    def audit_writer(self) -> AuditWriter: ...
-
-
 def audited(
     action: str, *, crud: str, phi_fields: tuple[str, ...]
-) -> Callable[[Callable[Concatenate[S, P], Awaitable[R]]], Callable[Concatenate[S, P], Awaitable[R]]]:
-    """Wrap `fn(subject, ...)`; `phi_fields` are the PHI field names the call may touch (required: a new
-    tool cannot forget them). Exceptions are audited as failures and re-raised after the record is written."""
+) -> Callable[
+    [Callable[Concatenate[AuditEntry, P], Awaitable[R]]], Callable[Concatenate[AuditWriter, Caller, P], Awaitable[R]]
+]:
+    """`fn(entry, ...)` becomes `wrapper(writer, caller, ...)`: the wrapper opens the entry for the caller, hands
+    it to `fn` explicitly, and writes the record before returning. `phi_fields` are the PHI field names the call
+    may touch (required: a new tool cannot forget them). Exceptions are audited as failures and re-raised."""
     if crud not in CRUD or len(crud) != 1:
         raise ValueError(f"crud must be one of C, R, U, D, E (got {crud!r})")
 
-    def decorate(fn: Callable[Concatenate[S, P], Awaitable[R]]) -> Callable[Concatenate[S, P], Awaitable[R]]:
+    def decorate(
+        fn: Callable[Concatenate[AuditEntry, P], Awaitable[R]],
+    ) -> Callable[Concatenate[AuditWriter, Caller, P], Awaitable[R]]:
         @functools.wraps(fn)
-        async def wrapper(subject: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
-            entry = AuditEntry(
-                action=action,
-                crud=crud,
-                account_id=subject.account_id,
-                actor=subject.actor,
-                phi_fields=phi_fields,
-                integration_id=subject.integration_id,
-                vapi_call_id=subject.vapi_call_id,
-                ip_address=subject.ip_address,
-            )
-            subject.audit = entry
-            with track_calls() as sikka_calls:
+        async def wrapper(writer: AuditWriter, caller: Caller, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            entry = AuditEntry(action=action, crud=crud, caller=caller, phi_fields=phi_fields)
+            with upstream_calls() as upstream:
                 try:
-                    result = await fn(subject, *args, **kwargs)
+                    result = await fn(entry, *args, **kwargs)
                 except BaseException as exc:
                     with anyio.CancelScope(shield=True):  # a cancelled call is still audited
-                        await subject.audit_writer.write(entry.record("failed", 500, type(exc).__name__, sikka_calls))
+                        await writer.write(entry.record("failed", 500, type(exc).__name__, upstream))
                     raise
-            await subject.audit_writer.write(entry.record(*result.audit_outcome(), sikka_calls))
+            await writer.write(entry.record(*result.audit_outcome(), upstream))
             return result
 
         wrapper.audit_action = action  # type: ignore[attr-defined]
@@ -201,27 +207,3 @@ def audited(
         return wrapper
 
     return decorate
-
-
-@dataclass
-class SystemSubject:
-    """An operator command or a webhook delivery as an audit subject (account "system" until it names one)."""
-
-    writer: AuditWriter
-    actor: str
-    account_id: str = "system"
-    integration_id: str | None = None
-    vapi_call_id: str | None = None
-    ip_address: str | None = None
-    audit: AuditEntry | None = None
-
-    @property
-    def audit_writer(self) -> AuditWriter:
-        return self.writer
-
-    @property
-    def entry(self) -> AuditEntry:
-        """The audit entry `@audited` opened."""
-        if self.audit is None:
-            raise RuntimeError("only inside @audited")
-        return self.audit

@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -38,19 +36,8 @@ CONNECT_TIMEOUT_SECONDS = 3.0
 DEFAULT_PAGE_SIZE = 500
 MAX_PAGES = 200
 
-# Sikka calls made by the current tool call, for its audit record ("GET patients", ...).
-_calls: ContextVar[list[str] | None] = ContextVar("sikka_calls", default=None)
-
-
-@contextmanager
-def track_calls() -> Iterator[list[str]]:
-    """Collect "METHOD endpoint" for every request sent inside the block."""
-    calls: list[str] = []
-    token = _calls.set(calls)
-    try:
-        yield calls
-    finally:
-        _calls.reset(token)
+RequestHook = Callable[[str, str], None]
+"""Told (method, endpoint) of every request before it is sent: the audit records which ones a call made."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +111,7 @@ class SikkaClient:
     app_id: str
     app_key: str
     metrics: Metrics | None = None
+    on_request: RequestHook | None = None
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     jitter: Callable[[], float] = field(default=random.random)
 
@@ -188,9 +176,8 @@ class SikkaClient:
         remaining = deadline.remaining()
         if remaining <= 0:
             raise TimeoutError
-        calls = _calls.get()
-        if calls is not None:
-            calls.append(f"{method} {endpoint}")
+        if self.on_request is not None:
+            self.on_request(method, endpoint)
         timeout = httpx.Timeout(remaining, connect=min(CONNECT_TIMEOUT_SECONDS, remaining))
         started = time.perf_counter()
         result = "error"

@@ -207,7 +207,7 @@ def run_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
         "LOG_LEVEL": "DEBUG",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "server", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "app", *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
     return result

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from mcp import Client, StdioServerParameters
 
+from app.main import create_app
 from sandbox import (
     DEMO_APP_ID,
     DEMO_APP_KEY,
@@ -24,7 +25,6 @@ from sandbox import (
     SandboxState,
     create_sandbox_app,
 )
-from server.app import create_app
 from tests.conftest import new_phi_key
 from tests.support import SECOND_OFFICE, SECOND_SECRET, ThreadedServer, call, mcp_client, serve, stack_settings
 from tools import ALL_TOOLS
@@ -42,7 +42,7 @@ class Cli:
         self, *args: str, check: bool = True, stdin: str | None = None, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "server", *args],
+            [sys.executable, "-m", "app", *args],
             env={**self.env, **(env or {})},
             input=stdin,
             capture_output=True,
@@ -208,7 +208,7 @@ def test_vapi_config_prints_the_mcp_tool(cli: Cli) -> None:
 async def test_stdio_serves_one_account(cli: Cli) -> None:
     account = cli.json("practices", "connect", "--office-id", DEMO_OFFICE_ID, "--secret-key", DEMO_SECRET_KEY)
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "server", "stdio", "--account-id", str(account["accountId"])], env=cli.env
+        command=sys.executable, args=["-m", "app", "stdio", "--account-id", str(account["accountId"])], env=cli.env
     )
     async with Client(params, mode="legacy") as client:
         tools = await client.list_tools()
@@ -258,7 +258,7 @@ def test_retention_report_and_reencrypt_commands(cli: Cli) -> None:
     rotated = {**cli.env, "PHI_ENCRYPTION_KEY": new_phi_key(), "PHI_ENCRYPTION_OLD_KEYS": cli.env["PHI_ENCRYPTION_KEY"]}
     moved = json.loads(
         subprocess.run(
-            [sys.executable, "-m", "server", "phi", "reencrypt", "--json"],
+            [sys.executable, "-m", "app", "phi", "reencrypt", "--json"],
             env=rotated,
             capture_output=True,
             text=True,
@@ -276,7 +276,7 @@ def test_bad_usage_and_configuration_exit_2(cli: Cli) -> None:
     assert cli.run("tokens", "issue", check=False).returncode == 2
     missing_key = {k: v for k, v in cli.env.items() if k != "PHI_ENCRYPTION_KEY"}
     result = subprocess.run(
-        [sys.executable, "-m", "server", "practices", "list"],
+        [sys.executable, "-m", "app", "practices", "list"],
         env=missing_key,
         capture_output=True,
         text=True,

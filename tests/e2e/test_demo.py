@@ -30,7 +30,7 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, float]]:
         env.pop(name, None)
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--demo", "--port", str(port)],
+        [sys.executable, "-m", "app", "serve", "--demo", "--port", str(port)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from app.main import create_app
 from sandbox import DEMO_OFFICE_ID
 from sandbox.schedule import open_hours
-from server.app import create_app
 from server.db.engine import create_engine, session_factory
 from server.db.models import AuditLog
 from server.services import Services, build_services

@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.main import create_app
 from sandbox import DEMO_OFFICE_ID, DEMO_SECRET_KEY, SandboxConfig, SandboxState, create_sandbox_app
-from server.app import create_app
 from server.services import build_services, open_services
 from server.settings import Settings
 from tests.support import ThreadedServer, call, mcp_client, onboard, serve, settings_env, stack_settings
@@ -57,7 +57,7 @@ class Practice:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, **settings_env(self.settings), "LOG_LEVEL": "WARNING"}
         result = subprocess.run(
-            [sys.executable, "-m", "server", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+            [sys.executable, "-m", "app", *args], env=env, capture_output=True, text=True, timeout=120, check=False
         )
         if check:
             assert result.returncode == 0, result.stderr

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.main import create_app
 from sandbox import (
     DEMO_OFFICE_ID,
     SandboxConfig,
@@ -24,7 +25,6 @@ from sandbox import (
     create_sandbox_app,
     registration_handshake,
 )
-from server.app import create_app
 from server.auth import issue_token
 from server.db.engine import create_engine, session_factory
 from server.db.models import AuditLog, IntegrationStatus, PmsIntegration, WebhookEvent

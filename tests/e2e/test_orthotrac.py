@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from app.main import create_app
 from sandbox import SandboxConfig, SandboxState, create_sandbox_app
-from server.app import create_app
 from tests.support import Stack, call, identity, mcp_client, onboard, serve, stack_settings
 
 pytestmark = pytest.mark.anyio

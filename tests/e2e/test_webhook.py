@@ -16,6 +16,7 @@ from botocore.exceptions import EndpointConnectionError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.main import create_app
 from sandbox import (
     DEMO_APP_ID,
     DEMO_OFFICE_ID,
@@ -25,7 +26,6 @@ from sandbox import (
     SandboxState,
     create_sandbox_app,
 )
-from server.app import create_app
 from server.auth import issue_token
 from server.db.engine import create_engine, session_factory
 from server.db.models import Account, IntegrationStatus, PmsIntegration, PracticeToken, WebhookEvent

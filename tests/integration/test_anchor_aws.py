@@ -13,10 +13,10 @@ import pytest
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
+from app.cli import main
 from server.audit.anchor import AnchoredHead, AnchorError, Anchoring, authentic
 from server.audit.anchor_key import KmsKey
 from server.audit.anchor_store import S3Store, anchor_name
-from server.cli import main
 from tests.conftest import AWS_REGION, new_phi_key
 from tests.integration.test_audit_anchor import roll_back
 from tests.integration.test_audit_chain import write_records

@@ -65,7 +65,7 @@ class Anchored:
 
     def cli(self, *args: str, **env: str | None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "server", "audit", *args],
+            [sys.executable, "-m", "app", "audit", *args],
             env=self.env(**env),
             capture_output=True,
             text=True,

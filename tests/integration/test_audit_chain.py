@@ -69,7 +69,7 @@ async def execute(database_url: str, *statements: str) -> None:
 def verify_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": database_url, "PHI_ENCRYPTION_KEY": new_phi_key(), "LOG_LEVEL": "WARNING"}
     return subprocess.run(
-        [sys.executable, "-m", "server", "audit", "verify", "--json", *args],
+        [sys.executable, "-m", "app", "audit", "verify", "--json", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -8,7 +8,7 @@ import json
 import anyio
 import pytest
 
-from server.app import create_app
+from app.main import create_app
 from tests.conftest import make_settings
 
 pytestmark = pytest.mark.anyio

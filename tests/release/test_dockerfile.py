@@ -15,8 +15,8 @@ from pathlib import Path
 import click
 import pytest
 
-from server.app import create_app
-from server.cli import main
+from app.cli import main
+from app.main import create_app
 from tests.conftest import make_settings
 from tests.release.dockerfile import (
     DOCKERFILE,
@@ -100,7 +100,7 @@ def test_entry_point_and_command_are_the_projects_server(instructions: list[Inst
     entry_point = only(instructions, "ENTRYPOINT").exec_form()
     command = only(instructions, "CMD").exec_form()
     (script,) = entry_point
-    assert project()["scripts"] == {script: "server.cli:main"}  # type: ignore[comparison-overlap]
+    assert project()["scripts"] == {script: "app.cli:main"}  # type: ignore[comparison-overlap]
     assert tf.locals["container_entry_point"] == entry_point
 
     subcommand, *options = command
@@ -194,6 +194,6 @@ def test_dockerignore_keeps_out_venvs_data_tests_and_secrets(path: str) -> None:
     assert excluded(path, read_dockerignore())
 
 
-@pytest.mark.parametrize("path", ["server/app.py", "requirements.lock", "pyproject.toml", "sandbox/data.py"])
+@pytest.mark.parametrize("path", ["app/main.py", "requirements.lock", "pyproject.toml", "sandbox/data.py"])
 def test_dockerignore_keeps_the_sources(path: str) -> None:
     assert not excluded(path, read_dockerignore())

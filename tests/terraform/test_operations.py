@@ -7,7 +7,7 @@ from typing import Any
 import click
 import pytest
 
-from server.cli import main
+from app.cli import main
 from server.emf import METRICS, NAMESPACE
 from tests.terraform.tfmodule import Module, blocks
 

@@ -11,7 +11,7 @@ from tests.conftest import new_phi_key
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "server", *args],
+        [sys.executable, "-m", "app", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -10,7 +10,8 @@ import httpx
 import pytest
 import respx
 
-from server.sikka.client import Deadline, SikkaClient, SikkaResponse, track_calls
+from server.audit.decorator import note_upstream, upstream_calls
+from server.sikka.client import Deadline, SikkaClient, SikkaResponse
 from server.sikka.errors import (
     AppNotAuthorized,
     DataNotReady,
@@ -193,9 +194,10 @@ async def test_offset_is_a_page_index(client: SikkaClient) -> None:
 
 
 @respx.mock
-async def test_calls_are_tracked_for_the_audit(client: SikkaClient) -> None:
+async def test_requests_are_told_to_the_audit_through_the_request_hook(client: SikkaClient) -> None:
     respx.get(f"{BASE}/patients").respond(204)
-    with track_calls() as calls:
+    client.on_request = note_upstream
+    with upstream_calls() as calls:
         await client.get_items("patients", headers={}, deadline=Deadline.after(5))
     assert calls == ["GET patients"]
 

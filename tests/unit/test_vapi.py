@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.vapi import DEFAULT_MESSAGES, REQUEST_START, vapi_tool
+from app.vapi import DEFAULT_MESSAGES, REQUEST_START, vapi_tool
 from tools import ALL_TOOLS
 
 

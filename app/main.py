@@ -16,16 +16,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.mcp import auth_settings, build_mcp_server
+from app.toolcalls import PATH as TOOL_CALLS_PATH
+from app.toolcalls import tool_calls_route
 from server.emf import EmfEmitter
 from server.forwarded import ClientAddressMiddleware, TrustedProxies
-from server.mcp import auth_settings, build_mcp_server
 from server.metrics import MetricsMiddleware, metrics_endpoint
 from server.phi.keys import KeyProvider
 from server.practice_sync import sync_on_schedule
 from server.services import Services, build_services
 from server.settings import Settings
-from server.toolcalls import PATH as TOOL_CALLS_PATH
-from server.toolcalls import tool_calls_route
 from tools import ALL_TOOLS
 from webhook.routes import PATH as WEBHOOK_PATH
 from webhook.routes import webhook_routes

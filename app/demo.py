@@ -15,6 +15,8 @@ from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from app.main import create_app
+from app.vapi import vapi_tool
 from sandbox import (
     DEMO_APP_ID,
     DEMO_APP_KEY,
@@ -26,14 +28,12 @@ from sandbox import (
     SandboxState,
     create_sandbox_app,
 )
-from server.app import create_app
 from server.auth import issue_token, revoke_account_tokens, token_hash
 from server.db import migrate
 from server.db.models import PracticeToken
 from server.onboarding import Onboarding, PracticeRef
 from server.services import Services, build_services
 from server.settings import Settings
-from server.vapi import vapi_tool
 
 DEMO_TOKEN_LABEL = "demo"  # noqa: S105 (a label, not a secret)
 SANDBOX_PATH = "/sikka-sandbox"

@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from mcp_types import CallToolResult, TextContent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.auth import AccountBinding
-from server.mcp import Invocation, McpTool
+from server.auth import token_caller
+from server.caller import Caller
 from server.phones import to_e164
 from server.services import Services
+from tools import ToolSpec
 
 PATH = "/vapi/tool-calls"
 MAX_BODY_BYTES = 256 * 1024
@@ -107,11 +107,6 @@ def parse_message(body: bytes) -> ToolCallsMessage:
     )
 
 
-def single_line(result: CallToolResult) -> str:
-    text = next((part.text for part in result.content if isinstance(part, TextContent)), "")
-    return " ".join(text.splitlines())
-
-
 async def _read(request: Request) -> bytes | None:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
@@ -131,24 +126,24 @@ def _token(request: Request) -> str:
     return request.headers.get(SECRET_HEADER, "").strip()
 
 
-def tool_calls_route(tools: Sequence[McpTool]) -> Route:
+def tool_calls_route(tools: Sequence[ToolSpec]) -> Route:
     by_name = {tool.name: tool for tool in tools}
 
-    async def answer(call: ToolCallRequest, invocation: Invocation) -> dict[str, str]:
+    async def answer(services: Services, caller: Caller, call: ToolCallRequest) -> dict[str, str]:
         entry = {"toolCallId": call.id, "name": call.name}
         tool = by_name.get(call.name)
         if tool is None:
             return {**entry, "error": "Unknown tool; use one of the tools this server lists."}
         if call.problem:
             return {**entry, "error": f"Please correct the arguments: {call.problem}."}
-        result = await tool.run(invocation, call.arguments)
-        return {**entry, ("error" if result.is_error else "result"): single_line(result)}
+        answered = await tool.run(services, caller, call.arguments)
+        return {**entry, ("error" if answered.is_error else "result"): " ".join(answered.text.splitlines())}
 
     async def endpoint(request: Request) -> Response:
         services: Services = request.app.state.services
         token = _token(request)
-        binding = AccountBinding.from_access(await services.tokens.verify_token(token)) if token else None
-        if binding is None:
+        caller = token_caller(await services.tokens.verify_token(token)) if token else None
+        if caller is None:
             return JSONResponse(UNAUTHORIZED, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         body = await _read(request)
         if body is None:
@@ -157,15 +152,12 @@ def tool_calls_route(tools: Sequence[McpTool]) -> Route:
             message = parse_message(body)
         except NotAToolCallsMessage as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
-        invocation = Invocation(
-            services=services,
-            account_id=binding.account_id,
-            actor=binding.actor,
-            integration_id=binding.integration_id,
-            vapi_call_id=message.call_id,
-            ip_address=request.client.host if request.client else None,
+        caller = replace(
+            caller,
+            call_id=message.call_id,
+            client_ip=request.client.host if request.client else None,
             caller_number=message.caller_number,
         )
-        return JSONResponse({"results": [await answer(call, invocation) for call in message.calls]})
+        return JSONResponse({"results": [await answer(services, caller, call) for call in message.calls]})
 
     return Route(PATH, endpoint, methods=["POST"])

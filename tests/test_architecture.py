@@ -1,0 +1,65 @@
+"""The import graph is a strict stack: `app` → `tools`, `webhook` → `server`; `sandbox` stands apart. Tools and
+the webhook use the server's packages through their curated surfaces (`server.sikka`, `server.audit`,
+`server.phi`, `server.vault`), never their inner modules. Every import counts, function-local ones included."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+PRODUCT = ("app", "server", "tools", "webhook", "sandbox")
+MAY_IMPORT = {
+    "app": {"app", "server", "tools", "webhook", "sandbox"},  # the composition root (demo mode runs the sandbox)
+    "tools": {"tools", "server"},
+    "webhook": {"webhook", "server"},
+    "server": {"server"},
+    "sandbox": {"sandbox"},
+}
+SURFACES = ("server.sikka", "server.audit", "server.phi", "server.vault")
+
+
+def imports(package: str) -> Iterator[tuple[Path, str]]:
+    """(file, imported module) for every import in a package's files."""
+    for path in sorted((ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                yield from ((path, alias.name) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                yield path, node.module
+
+
+def top(module: str) -> str:
+    return module.split(".", 1)[0]
+
+
+@pytest.mark.parametrize("package", PRODUCT)
+def test_each_package_imports_only_what_is_below_it(package: str) -> None:
+    wrong = [
+        f"{path.relative_to(ROOT)}: {module}"
+        for path, module in imports(package)
+        if top(module) in PRODUCT and top(module) not in MAY_IMPORT[package]
+    ]
+    assert wrong == [], f"{package} must not import these (the stack is app → tools, webhook → server)"
+
+
+@pytest.mark.parametrize("package", ["tools", "webhook"])
+def test_tools_and_the_webhook_use_the_server_packages_surfaces(package: str) -> None:
+    inner = [
+        f"{path.relative_to(ROOT)}: {module}"
+        for path, module in imports(package)
+        if any(module.startswith(f"{surface}.") for surface in SURFACES)
+    ]
+    assert inner == [], "import these names from the package itself (its __init__ lists them in __all__)"
+
+
+@pytest.mark.parametrize("surface", SURFACES)
+def test_each_surface_exports_a_curated_all(surface: str) -> None:
+    module = __import__(surface, fromlist=["__all__"])
+    exported = module.__all__
+    assert exported == sorted(exported)
+    assert all(hasattr(module, name) for name in exported)

@@ -1,0 +1,64 @@
+"""What a tool is to the adapters that serve it (MCP, Vapi tool calls): its declaration and its answer.
+
+`ToolSpec.run(services, caller, arguments)` validates, audits and runs the tool, and returns a `ToolAnswer`:
+the result model and its compact JSON text (the speakable `message` first), or, when the audit record could not
+be written, only a sentence and no data (fail closed). Adapters translate; they hold no tool logic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from server.caller import Caller
+from server.services import Services
+from tools.results import ToolResult
+
+
+@dataclass(frozen=True)
+class Hints:
+    """What calling the tool does to the world (MCP's tool annotations say the same)."""
+
+    read_only: bool
+    destructive: bool
+    idempotent: bool = True
+    open_world: bool = True
+
+
+READ_ONLY = Hints(read_only=True, destructive=False)
+CREATES = Hints(read_only=False, destructive=False)
+CHANGES = Hints(read_only=False, destructive=True)
+
+
+@dataclass(frozen=True)
+class ToolAnswer:
+    result: ToolResult | None  # None: failed closed, no audit record and no data
+    text: str  # one line: the result's compact JSON (message first), or the fail-closed sentence
+
+    @property
+    def is_error(self) -> bool:
+        return self.result is None or self.result.is_error
+
+    @classmethod
+    def of(cls, result: ToolResult) -> ToolAnswer:
+        return cls(result, result.model_dump_json(exclude_none=True))
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    title: str
+    description: str
+    args: type[BaseModel]
+    result: type[ToolResult]
+    input_schema: dict[str, Any]  # flat: see tools.arguments.flat_schema
+    hints: Hints
+    phi_fields: tuple[str, ...]
+    run: Callable[[Services, Caller, dict[str, Any]], Awaitable[ToolAnswer]]
+
+    @property
+    def output_schema(self) -> dict[str, Any]:
+        return self.result.model_json_schema(by_alias=True, mode="serialization")
