@@ -27,9 +27,9 @@ from server.logs import get_logger
 from server.services import Services
 from server.sikka.client import Deadline, Item
 from server.sikka.errors import PracticeNotAuthorized, SikkaAuthError, SikkaError
+from server.sikka.keys import exchange_request_key, revoke_keys
 from server.sikka.metadata import Capabilities
 from server.sikka.records import text
-from server.sikka.session import exchange_request_key, revoke_keys
 from server.sikka.zones import resolve_zone_name
 from server.vault.base import PracticeCredentials, SecretNotFound, VaultError
 

@@ -25,7 +25,7 @@ from server.phi.records import PhiRecords
 from server.settings import Settings
 from server.sikka.client import SikkaClient
 from server.sikka.gateway import SikkaGateway
-from server.sikka.session import PracticeSessions
+from server.sikka.keys import RequestKeys
 from server.sikka.writeback import WritebackFollower, WritebackLedger, Writebacks
 from server.throttle import AttemptLimiter
 from server.vault.base import Vault
@@ -44,7 +44,7 @@ class Services:
     cipher: PhiCipher
     vault: CachedVault
     sikka: SikkaClient
-    practice_sessions: PracticeSessions
+    request_keys: RequestKeys
     gateway: SikkaGateway
     follower: WritebackFollower
     audit: AuditWriter
@@ -104,7 +104,7 @@ def build_services(
         metrics=metrics,
         on_request=note_upstream,
     )
-    practice_sessions = PracticeSessions(
+    request_keys = RequestKeys(
         sikka,
         vault,
         sessions,
@@ -113,7 +113,7 @@ def build_services(
         metrics=metrics,
     )
     ledger = WritebackLedger(sessions, cipher)
-    writebacks = Writebacks(sikka, practice_sessions, ledger, budget_seconds=settings.writeback_budget_seconds)
+    writebacks = Writebacks(sikka, request_keys, ledger, budget_seconds=settings.writeback_budget_seconds)
     blind_index = BlindIndex(sessions, cipher)
     messages = StaffMessages(sessions, cipher)
     endpoints = NotifyEndpoints(sessions, cipher)
@@ -126,8 +126,8 @@ def build_services(
         cipher=cipher,
         vault=vault,
         sikka=sikka,
-        practice_sessions=practice_sessions,
-        gateway=SikkaGateway(sikka, practice_sessions, writebacks, settings.metadata_cache_seconds),
+        request_keys=request_keys,
+        gateway=SikkaGateway(sikka, request_keys, writebacks, settings.metadata_cache_seconds),
         follower=WritebackFollower(writebacks, ledger, metrics=metrics),
         audit=AuditWriter(sessions),
         blind_index=blind_index,

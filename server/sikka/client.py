@@ -212,22 +212,12 @@ class SikkaClient:
         all_pages: bool = True,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> Listing:
-        """Items of a list endpoint; follows `pagination.next` (offset is a page index) when asked."""
-        query: dict[str, str | int] = {**(params or {}), "limit": page_size, "offset": 0}
-        items: list[Item] = []
-        reloading = False
-        seen_offsets: set[str] = set()
-        for _ in range(MAX_PAGES):
-            response = await self.send("GET", endpoint, headers=headers, deadline=deadline, params=query)
-            page = response.items
-            items.extend(page)
-            reloading = reloading or response.reloading
-            next_offset = response.next_offset()
-            if not all_pages or not page or next_offset is None or next_offset in seen_offsets:
-                break
-            seen_offsets.add(str(query["offset"]))
-            query["offset"] = next_offset
-        return Listing(items, reloading)
+        """Items of a list endpoint sent with these headers (the App-Id/App-Key support endpoints)."""
+
+        async def fetch(query: Params) -> SikkaResponse:
+            return await self.send("GET", endpoint, headers=headers, deadline=deadline, params=query)
+
+        return await pages(fetch, params, all_pages=all_pages, page_size=page_size)
 
     async def get_items(
         self, endpoint: str, *, headers: Mapping[str, str], deadline: Deadline, params: Params | None = None
@@ -235,6 +225,32 @@ class SikkaClient:
         """Every item of a list endpoint (support endpoints: authorized_practices, supported_pmses, ...)."""
         listing = await self.get_listing(endpoint, headers=headers, deadline=deadline, params=params)
         return listing.items
+
+
+async def pages(
+    fetch: Callable[[Params], Awaitable[SikkaResponse]],
+    params: Params | None = None,
+    *,
+    all_pages: bool = True,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> Listing:
+    """A list endpoint's items, one `fetch(query)` per page: follows `pagination.next` (offset is a page index)
+    when asked, and notes whether any page said the practice's data is being reloaded."""
+    query: dict[str, str | int] = {**(params or {}), "limit": page_size, "offset": 0}
+    items: list[Item] = []
+    reloading = False
+    seen_offsets: set[str] = set()
+    for _ in range(MAX_PAGES):
+        response = await fetch(dict(query))
+        page = response.items
+        items.extend(page)
+        reloading = reloading or response.reloading
+        next_offset = response.next_offset()
+        if not all_pages or not page or next_offset is None or next_offset in seen_offsets:
+            break
+        seen_offsets.add(str(query["offset"]))
+        query["offset"] = next_offset
+    return Listing(items, reloading)
 
 
 def _parse(response: httpx.Response) -> SikkaResponse:

@@ -20,11 +20,11 @@ from server.sikka.billing import Balance, Carriers, CoverageTable
 from server.sikka.cache import PracticeCache
 from server.sikka.client import Deadline, Item, Listing, Params, SikkaClient
 from server.sikka.errors import SikkaUnavailable
+from server.sikka.keys import RequestKeys
 from server.sikka.metadata import Capabilities, PracticeMetadata
 from server.sikka.pms import rules_for
 from server.sikka.records import Appointment, Choice, Operatory, Patient, PracticeProfile, Provider, text
 from server.sikka.schedule import PracticeSchedule
-from server.sikka.session import PracticeSessions
 from server.sikka.writeback import WritebackOutcome, Writebacks
 from server.sikka.zones import zone
 
@@ -62,7 +62,7 @@ def choices(items: list[Item], value_key: str) -> tuple[Choice, ...]:
 @dataclass
 class SikkaGateway:
     client: SikkaClient
-    sessions: PracticeSessions
+    keys: RequestKeys
     writebacks: Writebacks
     metadata_ttl_seconds: float
 
@@ -109,7 +109,7 @@ class SikkaGateway:
     async def _load_metadata(self, account_id: str) -> PracticeMetadata:
         """Everything in two rounds: `practices` (for `cust_id`) then `operatories`, beside the other reads."""
         view = self.practice(account_id, Deadline.after(METADATA_DEADLINE_SECONDS))
-        credentials = await self.sessions.credentials(account_id)
+        credentials = await self.keys.credentials(account_id)
         listings: dict[str, Listing] = {}
         profiles: list[PracticeProfile] = []
 
@@ -178,7 +178,7 @@ class PracticeGateway:
     deadline: Deadline
 
     async def _practice_id(self) -> str:
-        return (await self.gateway.sessions.credentials(self.account_id)).practice_id
+        return (await self.gateway.keys.credentials(self.account_id)).practice_id
 
     async def listing(
         self, endpoint: str, params: Params | None = None, *, all_pages: bool = True, page_size: int | None = None
@@ -187,19 +187,9 @@ class PracticeGateway:
         query: dict[str, str | int] = dict(params or {})
         if endpoint in PRACTICE_SCOPED:
             query["practice_id"] = await self._practice_id()
-        client = self.gateway.client
         sizing = {"page_size": page_size} if page_size else {}
-        return await self.gateway.sessions.call(
-            self.account_id,
-            self.deadline,
-            lambda key: client.get_listing(
-                endpoint,
-                headers=client.key_headers(key),
-                deadline=self.deadline,
-                params=query,
-                all_pages=all_pages,
-                **sizing,
-            ),
+        return await self.gateway.keys.listing(
+            self.account_id, self.deadline, endpoint, query, all_pages=all_pages, **sizing
         )
 
     async def items(self, endpoint: str, params: Params | None = None) -> list[Item]:

@@ -22,8 +22,8 @@ from server.metrics import Metrics
 from server.phi.cipher import Binding, PhiCipher
 from server.sikka.client import Deadline, SikkaClient, SikkaResponse
 from server.sikka.errors import SikkaError, SikkaUnavailable
+from server.sikka.keys import RequestKeys
 from server.sikka.records import as_bool, text
-from server.sikka.session import PracticeSessions
 
 log = get_logger(__name__)
 
@@ -84,14 +84,14 @@ class Writebacks:
     def __init__(
         self,
         client: SikkaClient,
-        practice_sessions: PracticeSessions,
+        request_keys: RequestKeys,
         ledger: WritebackLedger,
         *,
         budget_seconds: float,
         sleep: Callable[[float], Any] = anyio.sleep,
     ) -> None:
         self.client = client
-        self.practice_sessions = practice_sessions
+        self.request_keys = request_keys
         self.ledger = ledger
         self.budget_seconds = budget_seconds
         self.sleep = sleep
@@ -99,13 +99,7 @@ class Writebacks:
     async def submit(
         self, account_id: str, method: str, endpoint: str, body: dict[str, Any], deadline: Deadline
     ) -> str:
-        response = await self.practice_sessions.call(
-            account_id,
-            deadline,
-            lambda key: self.client.send(
-                method, endpoint, headers=self.client.key_headers(key), deadline=deadline, json_body=body
-            ),
-        )
+        response = await self.request_keys.send(account_id, deadline, method, endpoint, json_body=body)
         return parse_receipt(response)
 
     async def status(
@@ -114,17 +108,8 @@ class Writebacks:
         """One `writeback_status` poll, inside `deadline` (the caller's budget; the follower's own otherwise).
         `rekey=False` for the background follower: a rejected key is renewed by the next tool call, not in a loop."""
         deadline = deadline or Deadline.after(STATUS_DEADLINE_SECONDS)
-        response = await self.practice_sessions.call(
-            account_id,
-            deadline,
-            lambda key: self.client.send(
-                "GET",
-                "writeback_status",
-                headers=self.client.key_headers(key),
-                deadline=deadline,
-                params={"id": writeback_id},
-            ),
-            rekey=rekey,
+        response = await self.request_keys.send(
+            account_id, deadline, "GET", "writeback_status", params={"id": writeback_id}, rekey=rekey
         )
         return read_status(response, writeback_id, kind)
 

@@ -144,7 +144,7 @@ def broken_database(services: Services) -> Iterator[None]:
         services.audit,
         services.phi_records,
         services.blind_index,
-        services.practice_sessions,
+        services.request_keys,
         services.follower.ledger,
     ]
     originals = [holder.sessions for holder in holders]

@@ -142,7 +142,7 @@ async def test_warm_calls_do_not_read_the_vault(practice: tuple[Settings, str]) 
         await read_patients(services, account_id, [])
         reads = services.vault.reads
         for _ in range(1000):
-            await services.practice_sessions.request_key(account_id, Deadline.after(5))
+            await services.request_keys.request_key(account_id, Deadline.after(5))
         assert services.vault.reads == reads
 
 

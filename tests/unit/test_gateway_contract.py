@@ -16,7 +16,7 @@ import respx
 from server.sikka.client import Deadline, SikkaClient
 from server.sikka.errors import AppNotAuthorized
 from server.sikka.gateway import PracticeGateway, SikkaGateway
-from server.sikka.session import PracticeSessions
+from server.sikka.keys import RequestKeys
 from server.sikka.writeback import WritebackOutcome, Writebacks
 from server.vault.base import PracticeCredentials
 from server.vault.cached import CachedVault
@@ -58,7 +58,7 @@ async def gateway() -> Any:
     )
     async with httpx.AsyncClient() as http:
         client = SikkaClient(http=http, base_url=BASE, app_id="app", app_key="key")
-        sessions = PracticeSessions(client, CachedVault(MemoryVault(credentials)), cast(Any, None))
+        sessions = RequestKeys(client, CachedVault(MemoryVault(credentials)), cast(Any, None))
         writebacks = Writebacks(client, sessions, cast(Any, PendingLedger()), budget_seconds=0.6)
         yield SikkaGateway(client, sessions, writebacks, metadata_ttl_seconds=900)
 

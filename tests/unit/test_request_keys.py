@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from server.sikka.client import Deadline, SikkaClient
-from server.sikka.session import PracticeSessions
+from server.sikka.keys import RequestKeys
 from server.vault.base import PracticeCredentials
 from server.vault.cached import CachedVault
 from tests.unit.fakes import ACCOUNT, MemoryVault
@@ -46,7 +46,7 @@ async def test_keys_shorter_than_the_margin_are_renewed_once_per_half_life() -> 
     )
     async with httpx.AsyncClient() as http:
         client = SikkaClient(http=http, base_url=BASE, app_id="a", app_key="b")
-        sessions = PracticeSessions(
+        sessions = RequestKeys(
             client,
             CachedVault(MemoryVault(credentials)),
             cast(Any, None),

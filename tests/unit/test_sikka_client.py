@@ -22,7 +22,7 @@ from server.sikka.errors import (
     SikkaValidationError,
     SpuOffline,
 )
-from server.sikka.session import parse_grant
+from server.sikka.keys import parse_grant
 from server.sikka.writeback import WritebackOutcome, parse_receipt, read_status
 from tests.fixtures import example
 

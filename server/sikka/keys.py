@@ -1,4 +1,5 @@
-"""The request_key lifecycle for each practice: exchange, refresh before expiry, re-key on rejection.
+"""`RequestKeys`: every request with a practice's request key, and that key's lifecycle (exchange, refresh before
+expiry, re-key on rejection).
 
 Single-flight at two levels: within a process an asyncio lock per account makes concurrent callers share
 one refresh; across replicas a row lock on the practice's `pms_integrations` row (PostgreSQL) serialises
@@ -9,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,13 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.db.models import PmsIntegration, utcnow
 from server.logs import get_logger
 from server.metrics import Metrics
-from server.sikka.client import Deadline, SikkaClient, SikkaResponse
+from server.sikka.client import DEFAULT_PAGE_SIZE, Deadline, Listing, Params, SikkaClient, SikkaResponse, pages
 from server.sikka.errors import AppNotAuthorized, PracticeNotAuthorized, SikkaAuthError, SikkaValidationError
 from server.vault.base import PracticeCredentials
 from server.vault.cached import CachedVault
 
 log = get_logger(__name__)
-T = TypeVar("T")
 
 KEY_LIFETIME_FALLBACK = timedelta(hours=23)
 _EXPIRES_IN = re.compile(r"(\d+)")
@@ -102,7 +102,7 @@ async def revoke_keys(client: SikkaClient, credentials: PracticeCredentials, dea
         )
 
 
-class PracticeSessions:
+class RequestKeys:
     """Hands out a valid request_key per account and re-keys when Sikka rejects one."""
 
     def __init__(
@@ -149,20 +149,50 @@ class PracticeSessions:
             return credentials.request_key
         return await self._renew(account_id, deadline, rejected=None)
 
-    async def call(
-        self, account_id: str, deadline: Deadline, operation: Callable[[str], Awaitable[T]], *, rekey: bool = True
-    ) -> T:
-        """Run `operation(request_key)`; on a key rejection (API1025/API1004/401) re-key once and retry once.
-        With `rekey=False` a rejection propagates (background pollers must not re-key in a loop)."""
+    async def send(
+        self,
+        account_id: str,
+        deadline: Deadline,
+        method: str,
+        endpoint: str,
+        *,
+        params: Params | None = None,
+        json_body: Any = None,
+        rekey: bool = True,
+    ) -> SikkaResponse:
+        """The one path of every request sent with a practice's request key: on a key rejection
+        (API1025/API1004/401) re-key once and retry once. With `rekey=False` a rejection propagates (background
+        pollers must not re-key in a loop)."""
         key = await self.request_key(account_id, deadline)
-        try:
-            return await operation(key)
-        except SikkaAuthError:
-            if not rekey:
-                raise
-            log.info("sikka rejected the request key; re-keying", account_id=account_id)
-            key = await self._renew(account_id, deadline, rejected=key)
-            return await operation(key)
+        for attempt in (1, 2):
+            try:
+                headers = self.client.key_headers(key)
+                return await self.client.send(
+                    method, endpoint, headers=headers, deadline=deadline, params=params, json_body=json_body
+                )
+            except SikkaAuthError:
+                if not rekey or attempt == 2:
+                    raise
+                log.info("sikka rejected the request key; re-keying", account_id=account_id)
+                key = await self._renew(account_id, deadline, rejected=key)
+        raise AssertionError("unreachable")
+
+    async def listing(
+        self,
+        account_id: str,
+        deadline: Deadline,
+        endpoint: str,
+        params: Params | None = None,
+        *,
+        all_pages: bool = True,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> Listing:
+        """A list endpoint's pages, each sent through `send` (a key rejected mid-listing is renewed there)."""
+
+        async def fetch(query: Params) -> SikkaResponse:
+            return await self.send(account_id, deadline, "GET", endpoint, params=query)
+
+        return await pages(fetch, params, all_pages=all_pages, page_size=page_size)
 
     async def _renew(self, account_id: str, deadline: Deadline, rejected: str | None) -> str:
         lock = self._locks.setdefault(account_id, asyncio.Lock())
