@@ -13,20 +13,20 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Generic, TypeVar
 
-import anyio
 from pydantic import BaseModel
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from server.db.models import IdempotencyKey, utcnow
+from server.once import STEP_SECONDS, UNCLAIMED, Unclaimed
+from server.once import once as run_once
 from server.phi import Binding
 from tools.context import ToolCall
 from tools.results import ToolResult
 
 R = TypeVar("R", bound=ToolResult)
-WAIT_STEP_SECONDS = 0.1
 
 
 def normalised(args: BaseModel) -> str:
@@ -40,86 +40,80 @@ async def once(call: ToolCall, tool: str, args: BaseModel, result_type: type[R],
     index = call.services.blind_index
     key = await index.digest(call.account_id, "idempotency", call.vapi_call_id, tool, normalised(args))
     call_key = await index.digest(call.account_id, "idempotency-call", call.vapi_call_id)
-    binding = Binding("idempotency_keys", "result", key, call.account_id)
-    claim = Claim(key, call_key, tool)
-    if not await _claim(call, claim):
-        replayed = await _replay(call, claim, binding, result_type)
-        if replayed is not None:
-            return replayed
-    try:
-        result = await work()
-    except BaseException:
-        await _release(call, claim.key)
-        raise
-    if result.outcome == "unavailable":
-        await _release(call, claim.key)
-        return result
-    envelope = await call.services.cipher.encrypt(result.model_dump_json().encode(), binding)
-    async with call.services.sessions.begin() as session:
-        await session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.key_hash == claim.key)
-            .values(status="done", result=envelope, completed_at=utcnow())
-        )
-    return result
+    return await run_once(
+        ToolResults(call, key, call_key, tool, result_type),
+        work,
+        keep=lambda result: result.outcome != "unavailable",
+        busy=lambda: result_type(
+            message="That request is already being processed; please check again in a moment.",
+            outcome="pending",
+            code="duplicate_in_progress",
+        ),
+        may_wait=lambda: call.deadline.remaining() > STEP_SECONDS,
+    )
 
 
 @dataclass(frozen=True)
-class Claim:
+class ToolResults(Generic[R]):
+    """The `idempotency_keys` row of one key: the claim, then the encrypted result."""
+
+    call: ToolCall
     key: str  # blind index of (call id, tool, arguments)
     call_key: str  # blind index of the call id
     tool: str
+    result_type: type[R]
 
+    @property
+    def binding(self) -> Binding:
+        return Binding("idempotency_keys", "result", self.key, self.call.account_id)
 
-async def _claim(call: ToolCall, claim: Claim) -> bool:
-    """Take the key for this request; False when another request holds (or held) it."""
-    row = IdempotencyKey(
-        key_hash=claim.key, account_id=call.account_id, tool=claim.tool, status="in_progress", call_key=claim.call_key
-    )
-    try:
-        async with call.services.sessions.begin() as session:
-            session.add(row)
-    except IntegrityError:
-        return False
-    return True
+    async def claim(self) -> bool:
+        row = IdempotencyKey(
+            key_hash=self.key,
+            account_id=self.call.account_id,
+            tool=self.tool,
+            status="in_progress",
+            call_key=self.call_key,
+        )
+        try:
+            async with self.call.services.sessions.begin() as session:
+                session.add(row)
+        except IntegrityError:
+            return False
+        return True
 
-
-async def _release(call: ToolCall, key: str) -> None:
-    with anyio.CancelScope(shield=True):
-        async with call.services.sessions.begin() as session:
-            await session.execute(delete(IdempotencyKey).where(IdempotencyKey.key_hash == key))
-
-
-async def _replay(call: ToolCall, claim: Claim, binding: Binding, result_type: type[R]) -> R | None:
-    """Wait (within the call's deadline) for the first request's outcome and return it; None when that outcome
-    is stale (or was released) and this request has claimed the key to run again."""
-    while True:
-        async with call.services.sessions() as session:
-            row = await session.scalar(select(IdempotencyKey).where(IdempotencyKey.key_hash == claim.key))
+    async def settled(self) -> R | Unclaimed | None:
+        """A result another write of the same call completed after is stale: it is dropped (UNCLAIMED)."""
+        async with self.call.services.sessions() as session:
+            row = await session.scalar(select(IdempotencyKey).where(IdempotencyKey.key_hash == self.key))
             latest = await session.scalar(
-                select(func.max(IdempotencyKey.completed_at)).where(IdempotencyKey.call_key == claim.call_key)
+                select(func.max(IdempotencyKey.completed_at)).where(IdempotencyKey.call_key == self.call_key)
             )
-        if row is not None and row.status == "done" and row.result:
-            if row.completed_at is not None and latest is not None and latest > row.completed_at:
-                if await _retake_stale(call, claim, row.completed_at):
-                    return None
-                continue
-            plaintext = await call.services.cipher.decrypt(row.result, binding)
-            return result_type.model_validate_json(plaintext)
-        if row is None and await _claim(call, claim):
-            return None  # the first request failed and let go: this one runs
-        if call.deadline.remaining() <= WAIT_STEP_SECONDS:
-            return result_type(
-                message="That request is already being processed; please check again in a moment.",
-                outcome="pending",
-                code="duplicate_in_progress",
+        if row is None:
+            return UNCLAIMED
+        if row.status != "done" or not row.result or row.completed_at is None:
+            return None
+        if latest is not None and latest > row.completed_at:
+            await self._drop(row.completed_at)
+            return UNCLAIMED
+        plaintext = await self.call.services.cipher.decrypt(row.result, self.binding)
+        return self.result_type.model_validate_json(plaintext)
+
+    async def settle(self, outcome: R) -> None:
+        envelope = await self.call.services.cipher.encrypt(outcome.model_dump_json().encode(), self.binding)
+        async with self.call.services.sessions.begin() as session:
+            await session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.key_hash == self.key)
+                .values(status="done", result=envelope, completed_at=utcnow())
             )
-        await anyio.sleep(WAIT_STEP_SECONDS)
 
+    async def let_go(self) -> None:
+        async with self.call.services.sessions.begin() as session:
+            await session.execute(delete(IdempotencyKey).where(IdempotencyKey.key_hash == self.key))
 
-async def _retake_stale(call: ToolCall, claim: Claim, completed_at: datetime) -> bool:
-    """Drop a stale outcome and claim its key (only one concurrent retry wins)."""
-    stale = (IdempotencyKey.key_hash == claim.key) & (IdempotencyKey.completed_at == completed_at)
-    async with call.services.sessions.begin() as session:
-        dropped = await session.execute(delete(IdempotencyKey).where(stale))
-    return bool(dropped.rowcount) and await _claim(call, claim)  # type: ignore[attr-defined]
+    async def _drop(self, completed_at: datetime) -> None:
+        """Delete the stale outcome (only the one seen: a concurrent retry may have replaced it already)."""
+        stale = (IdempotencyKey.key_hash == self.key) & (IdempotencyKey.completed_at == completed_at)
+        async with self.call.services.sessions.begin() as session:
+            await session.execute(delete(IdempotencyKey).where(stale))

@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
 from pydantic import ValidationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,8 +32,9 @@ from server.caller import Caller
 from server.db.models import IntegrationStatus, WebhookEvent
 from server.logs import get_logger
 from server.onboarding import NotConfirmed, Onboarding, PracticeRef, StillAuthorized
+from server.once import UNCLAIMED, Unclaimed, once
 from server.services import Services
-from server.sikka import SikkaError
+from server.sikka import Deadline, SikkaError
 from server.vault import VaultError
 from webhook.handshake import Sync, handshake_fields, start_office_sync
 from webhook.models import AuthorizationEvent, RegistrationHandshake
@@ -166,63 +166,69 @@ async def process(services: Services, event: AuthorizationEvent) -> Answer:
     return Answer(status, {"accountId": result.account_id, "status": str(result.status)})
 
 
+@dataclass(frozen=True)
+class Deliveries:
+    """The `webhook_events` row of one delivery id: the claim, then the answer (503s are never kept)."""
+
+    services: Services
+    webhook_id: str
+    event: AuthorizationEvent
+
+    async def claim(self) -> bool:
+        row = WebhookEvent(
+            webhook_id=self.webhook_id,
+            event=self.event.event,
+            office_id=self.event.office_id,
+            practice_id=self.event.practice_id,
+            status_code=0,
+            outcome="processing",
+        )
+        try:
+            async with self.services.sessions.begin() as session:
+                session.add(row)
+        except IntegrityError:
+            return False
+        return True
+
+    async def settled(self) -> Answer | Unclaimed | None:
+        async with self.services.sessions() as session:
+            row = await session.scalar(select(WebhookEvent).where(WebhookEvent.webhook_id == self.webhook_id))
+        if row is None:
+            return UNCLAIMED
+        if not row.status_code:
+            return None
+        return Answer(row.status_code, dict(row.response), None if row.status_code < 300 else row.outcome)
+
+    async def settle(self, outcome: Answer) -> None:
+        async with self.services.sessions.begin() as session:
+            await session.execute(
+                update(WebhookEvent)
+                .where(WebhookEvent.webhook_id == self.webhook_id)
+                .values(
+                    status_code=outcome.status,
+                    outcome=outcome.error_code or "processed",
+                    response=outcome.body,
+                    account_id=outcome.body.get("accountId"),
+                )
+            )
+
+    async def let_go(self) -> None:
+        async with self.services.sessions.begin() as session:
+            await session.execute(delete(WebhookEvent).where(WebhookEvent.webhook_id == self.webhook_id))
+
+
 async def once_per_delivery(
     services: Services, webhook_id: str, event: AuthorizationEvent, work: Callable[[], Awaitable[Answer]]
 ) -> Answer:
     """Process a webhook id once; a redelivery replays the stored answer. 503s are not stored (retry)."""
-    try:
-        async with services.sessions.begin() as session:
-            session.add(
-                WebhookEvent(
-                    webhook_id=webhook_id,
-                    event=event.event,
-                    office_id=event.office_id,
-                    practice_id=event.practice_id,
-                    status_code=0,
-                    outcome="processing",
-                )
-            )
-    except IntegrityError:
-        return await replay(services, webhook_id)
-    try:
-        answer = await work()
-    except BaseException:
-        await forget_delivery(services, webhook_id)
-        raise
-    if answer.status >= 500:
-        await forget_delivery(services, webhook_id)
-        return answer
-    async with services.sessions.begin() as session:
-        await session.execute(
-            update(WebhookEvent)
-            .where(WebhookEvent.webhook_id == webhook_id)
-            .values(
-                status_code=answer.status,
-                outcome=answer.error_code or "processed",
-                response=answer.body,
-                account_id=answer.body.get("accountId"),
-            )
-        )
-    return answer
-
-
-async def forget_delivery(services: Services, webhook_id: str) -> None:
-    with anyio.CancelScope(shield=True):
-        async with services.sessions.begin() as session:
-            await session.execute(delete(WebhookEvent).where(WebhookEvent.webhook_id == webhook_id))
-
-
-async def replay(services: Services, webhook_id: str) -> Answer:
-    with anyio.move_on_after(REPLAY_WAIT_SECONDS):
-        while True:
-            async with services.sessions() as session:
-                row = await session.scalar(select(WebhookEvent).where(WebhookEvent.webhook_id == webhook_id))
-            if row is None:
-                return refuse(409, "retry", "an earlier attempt of this delivery failed; retry")
-            if row.status_code:
-                return Answer(row.status_code, dict(row.response), None if row.status_code < 300 else row.outcome)
-            await anyio.sleep(0.05)
-    return refuse(409, "in_progress", "this delivery is still being processed")
+    waiting = Deadline.after(REPLAY_WAIT_SECONDS)
+    return await once(
+        Deliveries(services, webhook_id, event),
+        work,
+        keep=lambda answer: answer.status < 500,
+        busy=lambda: refuse(409, "in_progress", "this delivery is still being processed"),
+        may_wait=lambda: waiting.remaining() > 0,
+    )
 
 
 async def authorize_endpoint(request: Request) -> Response:
