@@ -1,4 +1,5 @@
-"""Configuration from the environment (the README's configuration table is generated from this class)."""
+"""Configuration from the environment. The README's configuration table lists exactly these fields, defaults and
+descriptions (tests/unit/test_readme.py holds the two together)."""
 
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ class Settings(BaseSettings):
         description="Also accept an unsigned webhook whose `callback-key` header is SIKKA_WEBHOOK_SECRET.",
     )
     secrets_backend: SecretsBackend = Field(
-        "local", description="Practice credential vault: `local` (encrypted rows in the DB) or `aws`."
+        "local",
+        description="Practice credential vault: `local` (encrypted rows in the DB) or `aws` (Secrets Manager)",
     )
     secrets_prefix: str = Field("parlae/pms/sikka", description="Vault secret name prefix: {prefix}/{accountId}.")
     secrets_kms_key_id: str | None = Field(
@@ -81,7 +83,7 @@ class Settings(BaseSettings):
     aws_endpoint_url: str | None = Field(None, description="AWS endpoint override (tests, LocalStack).")
     phi_encryption_key: SecretStr | None = Field(
         None,
-        description="Local PHI key: base64 of 32 random bytes. One of this or PHI_KMS_KEY_ID is required.",
+        description="Local PHI key: base64 of 32 random bytes; this or `PHI_KMS_KEY_ID` is required.",
     )
     phi_encryption_old_keys: SecretStr | None = Field(
         None,
@@ -111,7 +113,9 @@ class Settings(BaseSettings):
         "tables) is cached.",
     )
     retention_pending_patients_days: int = Field(30, ge=1, description="Purge pending-patient PHI after N days.")
-    retention_idempotency_days: int = Field(7, ge=1, description="Purge stored tool results after N days.")
+    retention_idempotency_days: int = Field(
+        7, ge=1, description="Purge stored tool results (and finished writebacks) after N days."
+    )
     retention_followups_days: int = Field(
         90, ge=1, description="Purge staff follow-ups (resolved or not) after N days."
     )
@@ -147,7 +151,8 @@ class Settings(BaseSettings):
         0,
         ge=0,
         le=3600,
-        description="Print the health metrics as one CloudWatch EMF line on stdout every N seconds (0 = off).",
+        description="Print the health metrics as one CloudWatch EMF line on stdout every N seconds "
+        "(0 = off; 60 on AWS, where the alarms read them).",
     )
 
     @field_validator("parlae_allowed_hosts", mode="before")
