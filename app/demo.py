@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from app.main import create_app
+from app.toolcalls import PATH as TOOL_CALLS_PATH
 from app.vapi import vapi_tool
 from sandbox import (
     DEMO_APP_ID,
@@ -104,6 +105,7 @@ def demo_app(settings: Settings, *, host: str, port: int) -> Starlette:
         click.echo(
             f"\nParlae demo: {DEMO_PRACTICE_NAME} (account {result.account_id})\n"
             f"  MCP endpoint : {url}\n"
+            f"  Vapi server tools: http://{host}:{port}{TOOL_CALLS_PATH} (parlae-mcp vapi-config --server-tools)\n"
             f"  Practice token (shown once): {token}\n"
             f"  Sikka sandbox: http://{host}:{port}{SANDBOX_PATH}/v4 (admin: {SANDBOX_PATH}/_admin/counters)\n"
             f"  Practice sync: {sync_schedule(settings)} (PRACTICES_SYNC_INTERVAL_SECONDS)\n"

@@ -1,9 +1,13 @@
-"""The Vapi MCP tool definition that gives an assistant this server's tools, with what the assistant says while
-each tool runs (Vapi's `messages` for every tool, `toolMessages` per tool by its name on the server)."""
+"""The Vapi tool definitions that give an assistant this server's tools, with what the assistant says while each
+tool runs: one MCP tool (Vapi's `messages` for every tool, `toolMessages` per tool by its name on the server), or
+one function tool per tool for `POST /vapi/tool-calls` (each with its own `messages`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from tools import ToolSpec
 
 TOOL_NAME = "parlaePms"
 TIMEOUT_SECONDS = 20
@@ -42,19 +46,41 @@ def tool_messages(request_start: str) -> list[dict[str, Any]]:
     return [{"type": "request-start", "content": request_start}, *(dict(m) for m in DEFAULT_MESSAGES[1:])]
 
 
-def vapi_tool(url: str, *, token: str | None = None, credential_id: str | None = None) -> dict[str, Any]:
-    """`metadata.protocol` is "shttp" (Streamable HTTP). Prefer a Vapi credential: Vapi echoes literal headers
-    back in `GET /assistant`."""
+def vapi_server(url: str, *, token: str | None = None, credential_id: str | None = None) -> dict[str, Any]:
+    """Where Vapi sends a tool's request, and how it proves the practice. Prefer a Vapi credential: Vapi echoes
+    literal headers back in `GET /assistant`."""
     server: dict[str, Any] = {"url": url, "timeoutSeconds": TIMEOUT_SECONDS}
     if credential_id:
         server["credentialId"] = credential_id
     elif token:
         server["headers"] = {"Authorization": f"Bearer {token}"}
+    return server
+
+
+def vapi_tool(url: str, *, token: str | None = None, credential_id: str | None = None) -> dict[str, Any]:
+    """The MCP tool: `metadata.protocol` is "shttp" (Streamable HTTP)."""
     return {
         "type": "mcp",
         "function": {"name": TOOL_NAME},
-        "server": server,
+        "server": vapi_server(url, token=token, credential_id=credential_id),
         "metadata": {"protocol": "shttp"},
         "messages": [dict(message) for message in DEFAULT_MESSAGES],
         "toolMessages": [{"name": name, "messages": tool_messages(content)} for name, content in REQUEST_START.items()],
     }
+
+
+def server_tools(
+    tools: Sequence[ToolSpec], url: str, *, token: str | None = None, credential_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Vapi function tools ("server tools") posting to `url` (`/vapi/tool-calls`): each with the tool's own
+    description and flat input schema, the same server and credential."""
+    return [
+        {
+            "type": "function",
+            "async": False,  # Vapi waits for the answer and speaks it
+            "function": {"name": tool.name, "description": tool.description, "parameters": tool.input_schema},
+            "server": vapi_server(url, token=token, credential_id=credential_id),
+            "messages": tool_messages(REQUEST_START[tool.name]),
+        }
+        for tool in tools
+    ]

@@ -15,11 +15,12 @@ from typing import Any
 
 import httpx
 
-from bench import report, scenarios
+from bench import paths, report, scenarios
 from bench.client import ToolClient, fresh_client_call, tool_client
 from bench.measure import Meter, ToolRecord, throughput, timed_block
 from bench.processes import Stack, running_stack
 from bench.upstream import Admin, Sikka
+from server.phones import to_e164
 
 WARM_UP_CALLS = 5
 CONCURRENCY = (1, 10, 50)
@@ -111,6 +112,11 @@ async def measure(stack: Stack, options: argparse.Namespace) -> dict[str, Any]:
             cold = await cold_call(meter, fixtures)
             await warm_up(tools, fixtures, options.writes)
             records = await tool_records(meter, fixtures, options)
+            progress(f"paths: searchPatients over tool-calls, MCP as Vapi, MCP kept: {options.reads} samples each")
+            phones = [(patient.spoken_phone, to_e164(patient.cell) or "") for patient in fixtures.patients]
+            compared = await paths.compare(
+                stack, sikka, scenarios.phone_lookup, phones, fixtures.call_id, options.reads
+            )
         base = await baselines(http, stack, fixtures)
     runs = []
     for concurrency in CONCURRENCY:
@@ -129,6 +135,7 @@ async def measure(stack: Stack, options: argparse.Namespace) -> dict[str, Any]:
             "audit": "on: every call appends to the hash chain before it answers",
         },
         "tools": {record.label: report.tool_figures(record) for record in records},
+        "paths": report.path_figures(compared),
         "baselines": {
             **base,
             "cold_check_availability": {

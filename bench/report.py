@@ -12,10 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import Throughput, ToolRecord, percentile
+from bench.paths import PATHS, PathRecord
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
+PATH_LABELS = {
+    "tool_calls_new_connection": "POST /vapi/tool-calls, new connection",
+    "tool_calls_reused_connection": "POST /vapi/tool-calls, connection kept",
+    "mcp_new_connection_initialize": "MCP: new connection, initialize, call",
+    "mcp_reused_connection": "MCP: connection kept, tools/call",
+}
 OVERHEAD_P50_MS = 3.0
 OVERHEAD_P99_MS = 15.0
+TOOL_CALLS_P50_MS = 3.0  # the tool-calls path, over the direct Sikka request, on a new connection per POST
+TOOL_CALLS_P99_MS = 8.0
 CALLS_PER_SECOND = 300.0
 GOAL_CONCURRENCY = 50
 READ_TOOLS = (
@@ -85,6 +94,27 @@ def tool_figures(record: ToolRecord) -> dict[str, Any]:
     }
 
 
+def path_figures(record: PathRecord) -> dict[str, Any]:
+    floor = record.ms["floor"]
+
+    def over(ms: list[float], q: float) -> float | None:
+        return rounded(percentile(ms, q) - percentile(floor, q))
+
+    return {
+        "tool": "searchPatients (phone)",
+        "floor_ms": latency(floor),
+        "paths": {
+            name: {
+                "ms": latency(record.ms[name]),
+                "overhead_ms": {"p50": over(record.ms[name], 50), "p99": over(record.ms[name], 99)},
+            }
+            for name in PATHS
+        },
+        "errors": len(record.errors),
+        "error_samples": record.errors[:5],
+    }
+
+
 def throughput_figures(run: Throughput) -> dict[str, Any]:
     calls = max(run.calls, 1)
     return {
@@ -112,6 +142,8 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     extra = {label: t for label, t in reads.items() if t["upstream_per_call"] > t["floor_upstream_per_call"]}
     top = next((t for t in results["throughput"] if t["concurrency"] == GOAL_CONCURRENCY), None)
     errors = sum(t["errors"] for t in tools.values()) + sum(t["errors"] for t in results["throughput"])
+    errors += results["paths"]["errors"]
+    tool_calls = results["paths"]["paths"]["tool_calls_new_connection"]["overhead_ms"]
 
     def over(values: dict[str, float | None], limit: float) -> str:
         missed = [f"{label} {value:.1f}" for label, value in values.items() if value is None or value > limit]
@@ -127,6 +159,15 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"overhead p99 <= {OVERHEAD_P99_MS:g} ms at concurrency 1",
             all(v is not None and v <= OVERHEAD_P99_MS for v in p99.values()),
             over(p99, OVERHEAD_P99_MS),
+        ),
+        goal(
+            f"tool-calls path (new connection per POST) overhead p50 <= {TOOL_CALLS_P50_MS:g} ms, "
+            f"p99 <= {TOOL_CALLS_P99_MS:g} ms",
+            tool_calls["p50"] is not None
+            and tool_calls["p99"] is not None
+            and tool_calls["p50"] <= TOOL_CALLS_P50_MS
+            and tool_calls["p99"] <= TOOL_CALLS_P99_MS,
+            f"p50 {_fmt(tool_calls['p50'])} ms, p99 {_fmt(tool_calls['p99'])} ms",
         ),
         goal(
             "warm reads make the minimum upstream requests",
@@ -194,6 +235,24 @@ def render(results: dict[str, Any]) -> str:
         f"per call (tools/call + tools/list) p50 {_fmt(base['fresh_client_ms']['p50'])} ms; cold checkAvailability "
         f"{_fmt(cold['ms'])} ms, {cold['upstream']} upstream requests"
     )
+    paths = results["paths"]
+    lines.append("")
+    lines.append(
+        f"Paths: warm {paths['tool']} as Vapi reaches it, bare HTTP client, matched with the floor "
+        f"(p50 {_fmt(paths['floor_ms']['p50'])}, p99 {_fmt(paths['floor_ms']['p99'])} ms)"
+    )
+    header, widths = ["path", "n", "p50", "p99", "over p50", "p99"], [44, 4, 6, 6, 8, 6]
+    lines.append(_row(header, widths))
+    for name, path in paths["paths"].items():
+        cells = [
+            PATH_LABELS[name],
+            path["ms"]["n"],
+            _fmt(path["ms"]["p50"]),
+            _fmt(path["ms"]["p99"]),
+            _fmt(path["overhead_ms"]["p50"]),
+            _fmt(path["overhead_ms"]["p99"]),
+        ]
+        lines.append(_row(cells, widths))
     lines.append("")
     lines.append(f"Throughput, read mix ({' + '.join(setup['mix'])}), one SDK client per worker")
     header = ["clients", "calls/s", "p50", "p99", "errors", "CPU ms", "cores: server", "sandbox", "bench"]

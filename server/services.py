@@ -21,7 +21,7 @@ from server.notify import ATTEMPT_TIMEOUT, MessageDelivery, NotifyEndpoints
 from server.phi.blind_index import BlindIndex
 from server.phi.cipher import PhiCipher
 from server.phi.keys import KeyProvider, key_provider_from_settings
-from server.phi.records import PhiRecords
+from server.phi.store import PhiStore
 from server.settings import Settings
 from server.sikka.client import SikkaClient
 from server.sikka.gateway import SikkaGateway
@@ -49,7 +49,7 @@ class Services:
     follower: WritebackFollower
     audit: AuditWriter
     blind_index: BlindIndex
-    phi_records: PhiRecords
+    phi_store: PhiStore
     tokens: PracticeTokenVerifier
     attempts: AttemptLimiter
     leases: Leases
@@ -131,7 +131,7 @@ def build_services(
         follower=WritebackFollower(writebacks, ledger, metrics=metrics),
         audit=AuditWriter(sessions),
         blind_index=blind_index,
-        phi_records=PhiRecords(sessions, cipher, blind_index),
+        phi_store=PhiStore(sessions, cipher, blind_index),
         tokens=PracticeTokenVerifier(sessions, settings.token_cache_seconds),
         attempts=AttemptLimiter(sessions),
         leases=Leases(sessions),

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -240,7 +240,7 @@ async def mcp_client(
         headers["X-Call-Id"] = call_id
     async with (
         httpx2.AsyncClient(headers=headers, timeout=30) as http,
-        Client(streamable_http_client(url, http_client=http), mode=mode) as client,  # type: ignore[arg-type]
+        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
     ):
         yield client
 
@@ -250,7 +250,14 @@ def practice_today() -> date:
     return datetime.now(DEMO_ZONE).date()
 
 
-def open_day(stack: Stack, after_days: int) -> date:
+class HasSandbox(Protocol):
+    """A stack over real ports or the in-process desk (tests/tools): anything that has a sandbox."""
+
+    @property
+    def sandbox(self) -> SandboxState: ...
+
+
+def open_day(stack: HasSandbox, after_days: int) -> date:
     """The first day `after_days` or more ahead on which the sandbox's schedule opens the practice."""
     schedule = stack.sandbox.practice(DEMO_OFFICE_ID).schedule
     day = practice_today() + timedelta(days=after_days)
@@ -259,7 +266,7 @@ def open_day(stack: Stack, after_days: int) -> date:
     return day
 
 
-def closed_day(stack: Stack, after_days: int) -> date:
+def closed_day(stack: HasSandbox, after_days: int) -> date:
     schedule = stack.sandbox.practice(DEMO_OFFICE_ID).schedule
     day = practice_today() + timedelta(days=after_days)
     while open_hours(schedule, day):

@@ -579,7 +579,7 @@ async def _for_staff(
 ) -> AppointmentResult:
     """Record the request (encrypted) for the practice's staff and say so: nothing was written."""
     details = {**args.model_dump(mode="json", by_alias=True, exclude={"date_of_birth"}), "request": kind}
-    await call.services.phi_records.add_followup(call.account_id, f"appointment_{kind}", details, call.vapi_call_id)
+    await call.services.phi_store.add_followup(call.account_id, f"appointment_{kind}", details, call.vapi_call_id)
     return AppointmentResult(
         message=f"The office will handle this {kind} itself; I've passed the request to the staff.",
         outcome="recorded_for_staff",

@@ -250,7 +250,7 @@ confirmed with the new patientId or honestly pending.
     idempotent=True,
 )
 async def create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatientResult:
-    records = call.services.phi_records
+    records = call.services.phi_store
     duplicate = await existing_patient(call, args)
     if duplicate is not None:  # no id or name in the answer: it would identify someone unverified
         call.entry.targeted(duplicate.patient_id)
@@ -288,7 +288,7 @@ async def create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatie
 
 
 async def _registration_for_staff(call: ToolCall, args: CreatePatientArgs) -> CreatePatientResult:
-    await call.services.phi_records.add_followup(
+    await call.services.phi_store.add_followup(
         call.account_id, "new_patient", args.model_dump(mode="json", by_alias=True), call.vapi_call_id
     )
     return CreatePatientResult(
@@ -301,7 +301,7 @@ async def _registration_for_staff(call: ToolCall, args: CreatePatientArgs) -> Cr
 async def _registration_result(
     call: ToolCall, args: CreatePatientArgs, outcome: WritebackOutcome, lookup: str
 ) -> CreatePatientResult:
-    records = call.services.phi_records
+    records = call.services.phi_store
     consents = args.consents.given() if args.consents else {}
     if outcome.status == "confirmed" and outcome.created_id:
         call.entry.touched(outcome.created_id)
@@ -371,7 +371,7 @@ async def update_patient(call: ToolCall, args: UpdatePatientArgs) -> UpdatePatie
     if not isinstance(patient, Patient):
         return patient
     metadata = await call.practice.metadata()
-    records = call.services.phi_records
+    records = call.services.phi_store
     if args.consents:
         await records.add_consents(call.account_id, patient.patient_id, args.consents.given(), call.vapi_call_id)
     for_staff = args.staff_changes()

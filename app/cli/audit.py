@@ -9,14 +9,7 @@ from typing import Any
 
 import click
 
-from app.cli.common import (
-    OperationFailed,
-    audited_operation,
-    emit,
-    json_option,
-    require_account,
-    with_services,
-)
+from app.cli.common import OperationFailed, audited_operation, emit, json_option, require_account, with_services
 from server.audit import anchor, chain
 from server.audit.anchor import Anchor, AnchorError, Anchoring
 from server.audit.report import breach_report

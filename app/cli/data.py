@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import click
 
-from app.cli.common import (
-    audited_operation,
-    emit,
-    json_option,
-    with_services,
-)
+from app.cli.common import audited_operation, emit, json_option, with_services
 from server.phi.reencrypt import reencrypt
 from server.retention import purge
 from server.services import Services

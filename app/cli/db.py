@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import click
 
-from app.cli.common import (
-    run_async,
-    settings_or_exit,
-)
+from app.cli.common import run_async, settings_or_exit
 from server.db import migrate
 from server.db.engine import create_engine
 

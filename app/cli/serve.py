@@ -8,12 +8,7 @@ from typing import Any
 import click
 import uvicorn
 
-from app.cli.common import (
-    active_integration,
-    fail_config,
-    run_async,
-    settings_or_exit,
-)
+from app.cli.common import active_integration, fail_config, run_async, settings_or_exit
 from app.demo import demo_app
 from app.http import NoDelayH11Protocol
 from app.mcp import build_mcp_server, serve_stdio

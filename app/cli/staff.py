@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import click
 
-from app.cli.common import (
-    audited_operation,
-    emit,
-    json_option,
-    require_account,
-    with_services,
-)
+from app.cli.common import audited_operation, emit, json_option, require_account, with_services
 from server.services import Services
 
 
@@ -40,7 +35,7 @@ def followups_list(account_id: str, as_json: bool) -> None:
                     "vapiCallId": row.vapi_call_id,
                     "details": details,
                 }
-                for row, details in await services.phi_records.open_followups(account_id)
+                for row, details in await services.phi_store.open_followups(account_id)
             ]
 
         return await audited_operation(services, "followups.list", "R", f"staff follow-ups for {account_id}", read)
@@ -59,19 +54,7 @@ def followups_list(account_id: str, as_json: bool) -> None:
 @json_option
 def followups_resolve(followup_id: str, as_json: bool) -> None:
     """Mark a follow-up done."""
-
-    async def run(services: Services) -> bool:
-        return await audited_operation(
-            services,
-            "followups.resolve",
-            "U",
-            f"resolve follow-up {followup_id}",
-            lambda: services.phi_records.resolve_followup(followup_id),
-        )
-
-    if not with_services(run):
-        raise click.ClickException(f"no open follow-up {followup_id}")
-    emit({"id": followup_id, "resolved": True}, as_json, [f"resolved {followup_id}"])
+    mark_resolved("follow-up", "followups.resolve", followup_id, as_json, lambda s: s.phi_store.resolve_followup)
 
 
 @click.group()
@@ -111,16 +94,22 @@ def messages_list(account_id: str, as_json: bool) -> None:
 @json_option
 def messages_resolve(message_id: str, as_json: bool) -> None:
     """Mark a message handled."""
+    mark_resolved("message", "messages.resolve", message_id, as_json, lambda s: s.messages.resolve)
+
+
+def mark_resolved(
+    kind: str,
+    action: str,
+    item_id: str,
+    as_json: bool,
+    resolver: Callable[[Services], Callable[[str], Coroutine[Any, Any, bool]]],
+) -> None:
+    """Resolve one open item, audited; exit 1 when there is no such open item."""
 
     async def run(services: Services) -> bool:
-        return await audited_operation(
-            services,
-            "messages.resolve",
-            "U",
-            f"resolve message {message_id}",
-            lambda: services.messages.resolve(message_id),
-        )
+        resolve = resolver(services)
+        return await audited_operation(services, action, "U", f"resolve {kind} {item_id}", lambda: resolve(item_id))
 
     if not with_services(run):
-        raise click.ClickException(f"no open message {message_id}")
-    emit({"id": message_id, "resolved": True}, as_json, [f"resolved {message_id}"])
+        raise click.ClickException(f"no open {kind} {item_id}")
+    emit({"id": item_id, "resolved": True}, as_json, [f"resolved {item_id}"])

@@ -6,13 +6,7 @@ from typing import Any
 
 import click
 
-from app.cli.common import (
-    audited_operation,
-    emit,
-    json_option,
-    require_account,
-    with_services,
-)
+from app.cli.common import audited_operation, emit, json_option, require_account, with_services
 from server.auth import issue_token, revoke_token
 from server.services import Services
 

@@ -100,7 +100,7 @@ async def breach_report(services: Services, account_id: str, since: datetime, un
         )
         for ref in _patient_refs(row):
             report.patients.setdefault(ref, []).append(access)
-    for consent in await services.phi_records.consents(account_id, since, until):
+    for consent in await services.phi_store.consents(account_id, since, until):
         report.consents.append(
             {
                 "patientRef": consent.patient_id,

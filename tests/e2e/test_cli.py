@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -54,8 +55,9 @@ class Cli:
             assert result.returncode == 0, result.stderr
         return result
 
-    def json(self, *args: str) -> dict[str, object]:
-        return json.loads(self.run(*args, "--json").stdout)  # type: ignore[no-any-return]
+    def json(self, *args: str) -> dict[str, Any]:
+        answer: dict[str, Any] = json.loads(self.run(*args, "--json").stdout)
+        return answer
 
 
 @pytest.fixture
@@ -205,6 +207,22 @@ def test_vapi_config_prints_the_mcp_tool(cli: Cli) -> None:
     assert insecure.returncode == 2
 
 
+def test_vapi_config_prints_server_tools_for_the_tool_calls_endpoint(cli: Cli) -> None:
+    account = cli.json("practices", "connect", "--office-id", DEMO_OFFICE_ID, "--secret-key", DEMO_SECRET_KEY)
+    account_id = str(account["accountId"])
+    printed = json.loads(
+        cli.run("vapi-config", "--account-id", account_id, "--url", "https://mcp.example.com", "--server-tools").stdout
+    )
+    assert [tool["function"]["name"] for tool in printed] == [tool.name for tool in ALL_TOOLS]
+    servers = {json.dumps(tool["server"], sort_keys=True) for tool in printed}
+    assert len(servers) == 1, "one token for every tool"
+    server = printed[0]["server"]
+    assert server["url"] == "https://mcp.example.com/vapi/tool-calls"
+    assert server["headers"]["Authorization"].startswith("Bearer pmt_")
+    mcp = json.loads(cli.run("vapi-config", "--account-id", account_id, "--url", "https://mcp.example.com/").stdout)
+    assert mcp["server"]["url"] == "https://mcp.example.com/mcp"
+
+
 async def test_stdio_serves_one_account(cli: Cli) -> None:
     account = cli.json("practices", "connect", "--office-id", DEMO_OFFICE_ID, "--secret-key", DEMO_SECRET_KEY)
     params = StdioServerParameters(
@@ -228,7 +246,7 @@ def test_retention_report_and_reencrypt_commands(cli: Cli) -> None:
     account = cli.json("practices", "connect", "--office-id", DEMO_OFFICE_ID, "--secret-key", DEMO_SECRET_KEY)
     dry = cli.json("retention", "purge", "--dry-run")
     assert dry["dryRun"] is True
-    assert set(dry["counts"]) >= {"pending_patients", "idempotency_keys", "pms_audit_logs"}  # type: ignore[arg-type]
+    assert set(dry["counts"]) >= {"pending_patients", "idempotency_keys", "pms_audit_logs"}
     report = json.loads(
         cli.run(
             "audit",
@@ -268,7 +286,7 @@ def test_retention_report_and_reencrypt_commands(cli: Cli) -> None:
     )
     assert moved["counts"]["vault_secrets"] == 1
     cli.env = rotated
-    assert cli.json("phi", "reencrypt", "--dry-run")["counts"]["vault_secrets"] == 0  # type: ignore[index]
+    assert cli.json("phi", "reencrypt", "--dry-run")["counts"]["vault_secrets"] == 0
     assert cli.json("audit", "verify")["intact"] is True
 
 

@@ -90,7 +90,7 @@ async def test_junk_forwarded_for_never_fails_other_callers(stack: Stack) -> Non
         _, problem = await chain.verify(session)
     await engine.dispose()
     assert problem is None, problem
-    tools = {row.vapi_call_id: row for row in rows if row.action == "searchPatients"}
+    tools = {str(row.vapi_call_id): row for row in rows if row.action == "searchPatients"}
     assert set(tools) == set(results)
     for call_id, row in tools.items():
         if call_id.startswith("junk-"):

@@ -142,7 +142,7 @@ def broken_database(services: Services) -> Iterator[None]:
     holders: list[Any] = [
         services,
         services.audit,
-        services.phi_records,
+        services.phi_store,
         services.blind_index,
         services.request_keys,
         services.follower.ledger,

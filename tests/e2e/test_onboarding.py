@@ -163,7 +163,7 @@ async def test_handshakes_are_rate_limited(database_url: str) -> None:
 
 
 async def test_malformed_handshakes_are_refused_and_change_nothing(database_url: str) -> None:
-    refused = [
+    refused: list[tuple[dict[str, Any] | bytes, int, str]] = [
         ({"Source": "Sikka", "Status": "Active"}, 400, "invalid or missing fields: MasterCustomerID"),
         ({"MasterCustomerID": "D1/../x", "EmailAddress": "leak@example.com"}, 400, "MasterCustomerID"),
         ({"MasterCustomerID": {"office": "D1"}}, 400, "MasterCustomerID"),
@@ -247,7 +247,7 @@ async def sync_now(settings: Settings) -> None:
 
 
 async def _equals(value: Awaitable[Any], expected: Any) -> bool:
-    return await value == expected
+    return bool(await value == expected)
 
 
 async def _has_rows(rows: Awaitable[list[AuditLog]]) -> bool:

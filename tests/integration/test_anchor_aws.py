@@ -56,9 +56,9 @@ def aws_anchors(aws: None) -> Aws:
         },
     )
     kms = boto3.client("kms", region_name=AWS_REGION)
-    aws = Aws(s3, kms, "")
-    aws.key_id = aws.hmac_key()
-    return aws
+    anchors = Aws(s3, kms, "")
+    anchors.key_id = anchors.hmac_key()
+    return anchors
 
 
 async def test_anchors_are_added_to_the_bucket_and_the_newest_authentic_one_is_used(aws_anchors: Aws) -> None:

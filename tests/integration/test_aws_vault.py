@@ -230,7 +230,8 @@ async def call_vault(vault: AwsVault, method: str) -> object:
         return await vault.put(ACCOUNT, credentials())
     if method == "get":
         return await vault.get(ACCOUNT)
-    return await vault.schedule_deletion(ACCOUNT, recovery_days=7)
+    await vault.schedule_deletion(ACCOUNT, recovery_days=7)
+    return None
 
 
 async def assert_translated(vault: AwsVault, method: str, expected: type[VaultError]) -> VaultError:

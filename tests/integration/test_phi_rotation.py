@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.db.models import Account, IdempotencyKey
+from server.db.models import Account, IdempotencyKey, WritebackStatus
 from server.messages import MessageDetails
 from server.phi.cipher import Binding
 from server.phi.reencrypt import ENCRYPTED_COLUMNS, reencrypt
@@ -26,7 +26,7 @@ async def write_one_of_each(services: Services) -> str:
         session.add(Account(id=ACCOUNT, name="Rotation Dental"))
     credentials = PracticeCredentials(office_id="D1", secret_key="s" * 32, practice_id="1")
     await services.vault.put(ACCOUNT, credentials)
-    records = services.phi_records
+    records = services.phi_store
     lookup = await records.pending_patient_lookup(ACCOUNT, "Ann", "Lee", "1980-01-01")  # creates the index key
     await records.add_pending_patient(ACCOUNT, "wb1", lookup, {"firstName": "Ann"})
     await records.add_followup(ACCOUNT, "contact_update", {"email": "a@example.com"}, "call-1")
@@ -34,7 +34,9 @@ async def write_one_of_each(services: Services) -> str:
     ledger = services.follower.ledger
     await ledger.record_pending(ACCOUNT, "wb2", "book_appointment", None)
     (pending,) = await ledger.claim_due(datetime.now(UTC) + timedelta(minutes=1), timedelta(0))
-    await ledger.finish(pending, pending.status, WritebackOutcome("confirmed", "wb2", "501", "Appointment created"))
+    await ledger.finish(
+        pending, WritebackStatus(pending.status), WritebackOutcome("confirmed", "wb2", "501", "Appointment created")
+    )
     result = await services.cipher.encrypt(
         b'{"message":"Booked."}', Binding("idempotency_keys", "result", "k" * 64, ACCOUNT)
     )

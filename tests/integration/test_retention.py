@@ -39,7 +39,7 @@ async def count(services: Services, model: type) -> int:
 
 
 async def seed(services: Services) -> None:
-    records = services.phi_records
+    records = services.phi_store
     await records.add_pending_patient(ACCOUNT, "275001", "lookup", {"firstName": "Ann"})
     await records.add_followup(ACCOUNT, "contact_update", {"email": "a@example.com"}, "call-1")
     await records.add_consents(ACCOUNT, "10001", {"sms": True}, "call-1")
@@ -86,7 +86,7 @@ async def test_breach_report(services: Services) -> None:
     await writer.write(record(ACCOUNT, 2, patient_ref="10001", phi_fields=["appointments"], actor="tok_b"))
     await writer.write(record(ACCOUNT, 3, patient_ref="10003", phi_accessed=False, phi_fields=[]))
     await writer.write(record("acc_other", 4, patient_ref="10009"))
-    await services.phi_records.add_consents(ACCOUNT, "10001", {"sms": True, "email": False}, "call-7")
+    await services.phi_store.add_consents(ACCOUNT, "10001", {"sms": True, "email": False}, "call-7")
     now = datetime.now(UTC)
     report = await breach_report(services, ACCOUNT, now - timedelta(hours=1), now + timedelta(hours=1))
     data = report.as_json()

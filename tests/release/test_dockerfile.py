@@ -100,7 +100,7 @@ def test_entry_point_and_command_are_the_projects_server(instructions: list[Inst
     entry_point = only(instructions, "ENTRYPOINT").exec_form()
     command = only(instructions, "CMD").exec_form()
     (script,) = entry_point
-    assert project()["scripts"] == {script: "app.cli:main"}  # type: ignore[comparison-overlap]
+    assert project()["scripts"] == {script: "app.cli:main"}
     assert tf.locals["container_entry_point"] == entry_point
 
     subcommand, *options = command

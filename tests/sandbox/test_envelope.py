@@ -35,7 +35,7 @@ async def test_offset_is_a_page_index(client: httpx.AsyncClient, headers: dict[s
 
 @pytest.mark.anyio
 async def test_pagination_links(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
-    params = {"limit": 50, "status": "active"}
+    params: dict[str, str | int] = {"limit": 50, "status": "active"}
     first = (await client.get("/v4/patients", headers=headers, params=params)).json()
     links = first["pagination"]
     assert links["previous"] == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import httpx
 import pydantic
@@ -180,7 +181,7 @@ async def test_next_writeback_delay(
         {"error_code": "API2002", "typo": 1},
     ],
 )
-def test_invalid_rules_are_rejected(state: SandboxState, rule: dict[str, object]) -> None:
+def test_invalid_rules_are_rejected(state: SandboxState, rule: dict[str, Any]) -> None:
     with pytest.raises(pydantic.ValidationError):
         state.faults.add(**rule)
 

@@ -15,7 +15,7 @@ from sandbox import (
 )
 from tests.sandbox.support import APP_HEADERS, FakeClock, error_code, items
 
-SCOPED = [
+SCOPED: list[tuple[str, dict[str, str]]] = [
     ("patients", {}),
     ("appointments", {}),
     ("providers", {}),

@@ -8,6 +8,7 @@ system secret.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -32,15 +33,18 @@ PRODUCTION_CHOICES = {"SECRETS_BACKEND", "METRICS_EMF_INTERVAL_SECONDS"}
 
 
 def environment(tf: Module) -> dict[str, str]:
-    return tf.locals["container_environment_defaults"]
+    values: dict[str, str] = tf.locals["container_environment_defaults"]
+    return values
 
 
 def secrets(tf: Module) -> dict[str, str]:
-    return tf.locals["container_secrets"]
+    values: dict[str, str] = tf.locals["container_secrets"]
+    return values
 
 
 def disabled(tf: Module) -> dict[str, str]:
-    return tf.locals["settings_disabled_in_production"]
+    values: dict[str, str] = tf.locals["settings_disabled_in_production"]
+    return values
 
 
 def is_secret_field(name: str) -> bool:
@@ -144,7 +148,8 @@ def literal_values(tf: Module) -> dict[str, str]:
 def settings_from(values: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
     for name in ENV_NAMES:
         monkeypatch.delenv(name, raising=False)
-    return Settings(**{name.lower(): value for name, value in values.items()})
+    fields: dict[str, Any] = {name.lower(): value for name, value in values.items()}
+    return Settings(**fields)
 
 
 def test_literal_values_are_valid_settings(tf: Module, monkeypatch: pytest.MonkeyPatch) -> None:

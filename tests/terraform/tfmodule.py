@@ -48,7 +48,8 @@ def clean(value: Any) -> Any:
 def parse_file(path: Path) -> dict[str, Any]:
     """Parse one .tf file; raises on a syntax error."""
     with path.open(encoding="utf-8") as handle:
-        return clean(hcl2.load(handle))
+        parsed: dict[str, Any] = clean(hcl2.load(handle))
+    return parsed
 
 
 def parse_errors(directory: Path) -> dict[str, str]:

@@ -11,6 +11,7 @@ from typing import cast
 import pytest
 
 from server.audit.decorator import AuditEntry
+from server.caller import Caller
 from server.sikka.billing import Balance, Carrier, Carriers, CoverageRow, CoverageTable, as_amount
 from server.sikka.client import Listing
 from server.sikka.records import Patient, PlanOnFile
@@ -239,7 +240,7 @@ class Balances:
 
 
 def dependent(rows: dict[str, Balance]) -> tuple[ToolCall, Patient]:
-    entry = AuditEntry("getPatientBalance", "R", "acct", "tok", ("balance",))
+    entry = AuditEntry("getPatientBalance", "R", Caller("acct", "tok"), ("balance",), "acct")
     call = cast(ToolCall, SimpleNamespace(practice=Balances(rows), entry=entry))
     return call, Patient("7", "Kid", "Lee", "", None, "Active", "", guarantor_id="5")
 

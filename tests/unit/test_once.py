@@ -43,7 +43,7 @@ def runs(results: list[str], outcome: str):  # type: ignore[no-untyped-def]
 
 
 async def test_a_duplicate_waits_for_the_first_outcome_and_replays_it() -> None:
-    claims, ran, answers = MemoryClaims(), [], []
+    claims, ran, answers = MemoryClaims(), list[str](), list[str]()
 
     async def request() -> None:
         answers.append(await once(claims, runs(ran, "booked"), keep=bool, busy=lambda: "busy", may_wait=lambda: True))
@@ -56,7 +56,7 @@ async def test_a_duplicate_waits_for_the_first_outcome_and_replays_it() -> None:
 
 
 async def test_an_outcome_not_kept_lets_go_so_the_next_request_runs() -> None:
-    claims, ran = MemoryClaims(), []
+    claims, ran = MemoryClaims(), list[str]()
     first = await once(claims, runs(ran, ""), keep=bool, busy=lambda: "busy", may_wait=lambda: True)
     second = await once(claims, runs(ran, "done"), keep=bool, busy=lambda: "busy", may_wait=lambda: True)
     assert (first, second, ran) == ("", "done", ["", "done"])

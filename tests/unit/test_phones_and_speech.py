@@ -48,7 +48,7 @@ def test_speech() -> None:
 def error_sentence(model: type, raw: dict[str, object]) -> str:
     with pytest.raises(ValidationError) as info:
         model.model_validate(raw)  # type: ignore[attr-defined]
-    return describe_errors(info.value.errors(include_input=False), model)  # type: ignore[arg-type]
+    return describe_errors(info.value.errors(include_input=False), model)
 
 
 @pytest.mark.parametrize(

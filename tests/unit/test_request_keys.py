@@ -41,7 +41,7 @@ async def test_keys_shorter_than_the_margin_are_renewed_once_per_half_life() -> 
         token_issued_at=T0,
         token_expiry=T0 + timedelta(seconds=60),  # far shorter than the one-hour margin
     )
-    grants = respx.post(f"{BASE}/request_key").mock(
+    grants: respx.Route = respx.post(f"{BASE}/request_key").mock(
         side_effect=lambda request: httpx.Response(200, json={"request_key": f"k{grants.call_count}"})
     )
     async with httpx.AsyncClient() as http:

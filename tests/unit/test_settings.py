@@ -62,7 +62,7 @@ def test_production_ready_with_kms_and_loopback_http() -> None:
         sikka_app_key="b" * 32,
         phi_kms_key_id="alias/parlae",
         sikka_api_url="http://127.0.0.1:8100/v4",
-    )  # type: ignore[call-arg]
+    )
     settings.require_production_ready()
 
 

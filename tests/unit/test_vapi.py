@@ -1,8 +1,9 @@
-"""The Vapi MCP tool JSON: every tool has its own request-start line and keeps the delayed and failed ones."""
+"""The Vapi tool JSON: every tool has its own request-start line and keeps the delayed and failed ones, in the MCP
+tool and in the server tools; server tools carry each tool's own flat schema."""
 
 from __future__ import annotations
 
-from app.vapi import DEFAULT_MESSAGES, REQUEST_START, vapi_tool
+from app.vapi import DEFAULT_MESSAGES, REQUEST_START, server_tools, vapi_tool
 from tools import ALL_TOOLS
 
 
@@ -20,3 +21,24 @@ def test_tool_messages_replace_the_defaults_per_tool_so_each_keeps_all_three() -
         assert messages[0]["content"] == REQUEST_START[name]
     assert by_name["takeMessage"][0]["content"] == "I'm writing that down for the staff."
     assert config["server"] == {"url": "https://mcp.example.com/mcp", "timeoutSeconds": 20, "credentialId": "cred_1"}
+
+
+def test_server_tools_are_one_function_tool_per_tool_with_its_flat_schema_and_the_same_server() -> None:
+    url = "https://mcp.example.com/vapi/tool-calls"
+    configs = server_tools(ALL_TOOLS, url, token="pmt_x")
+    assert [c["function"]["name"] for c in configs] == [tool.name for tool in ALL_TOOLS]
+    for config, tool in zip(configs, ALL_TOOLS, strict=True):
+        assert config["type"] == "function"
+        assert config["async"] is False
+        assert config["function"]["description"] == tool.description
+        assert config["function"]["parameters"] == tool.input_schema
+        assert "$defs" not in str(config["function"]["parameters"])
+        assert config["server"] == {"url": url, "timeoutSeconds": 20, "headers": {"Authorization": "Bearer pmt_x"}}
+        assert [m["type"] for m in config["messages"]] == [
+            "request-start",
+            "request-response-delayed",
+            "request-failed",
+        ]
+        assert config["messages"][0]["content"] == REQUEST_START[tool.name]
+    with_credential = server_tools(ALL_TOOLS[:1], url, credential_id="cred_1")
+    assert with_credential[0]["server"] == {"url": url, "timeoutSeconds": 20, "credentialId": "cred_1"}

@@ -25,7 +25,7 @@ class ConsentRecord:
     recorded_at: datetime
 
 
-class PhiRecords:
+class PhiStore:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], cipher: PhiCipher, blind_index: BlindIndex) -> None:
         self.sessions = sessions
         self.cipher = cipher
