@@ -5,7 +5,8 @@ with the same floor (the Sikka requests the tool must make, sent directly):
 - the MCP tool as Vapi uses it: a new connection per invocation, then `initialize`, `notifications/initialized`
   and `tools/call` (protocol 2025-11-25);
 - one MCP connection kept open, `tools/call` alone;
-- and, to isolate the cost of a new connection, tool-calls POSTs on one kept connection.
+- and, to isolate the cost of a new connection, tool-calls POSTs on one kept connection, and `GET /healthz` (no
+  tool at all) on a new connection and on a kept one.
 
 The client is bare HTTP/1.1 (one httpcore connection object, no client-side protocol stack), so what is measured
 is the server and the HTTP exchanges, not a client library's own cost. The order of the four rotates per sample
@@ -54,6 +55,10 @@ class BareHttp:
         url = urlsplit(self.server_url)
         origin = httpcore.Origin(url.scheme.encode(), (url.hostname or "").encode(), url.port or 80)
         return httpcore.AsyncHTTPConnection(origin)
+
+    async def get(self, connection: httpcore.AsyncHTTPConnection, path: str) -> int:
+        response = await connection.request("GET", f"{self.server_url}{path}")
+        return response.status
 
     async def post(
         self, connection: httpcore.AsyncHTTPConnection, path: str, body: dict[str, Any], **headers: str
@@ -143,11 +148,26 @@ async def tool_calls(
     return outcome_of(entry["result"])
 
 
+async def healthz(http: BareHttp, connection: httpcore.AsyncHTTPConnection | None = None) -> None:
+    """`GET /healthz` on `connection`, or on a new one."""
+    if connection is None:
+        async with http.connect() as new:
+            return await healthz(http, new)
+    if await http.get(connection, "/healthz") != 200:
+        raise PathError("healthz is not 200")
+    return None
+
+
+CONNECTION_BASELINES = ("healthz_new_connection", "healthz_reused_connection")
+
+
 @dataclass
 class PathRecord:
-    """Matched samples: each path's latency and the floor's."""
+    """Matched samples: each path's latency, the floor's, and the connection baselines'."""
 
-    ms: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in (*PATHS, "floor")})
+    ms: dict[str, list[float]] = field(
+        default_factory=lambda: {name: [] for name in (*PATHS, "floor", *CONNECTION_BASELINES)}
+    )
     errors: list[str] = field(default_factory=list)
 
 
@@ -183,6 +203,8 @@ async def compare(
                 (PATHS[1], partial(tool_calls, http, kept_for_tool_calls, arguments, call_id("path-tc-kept", i))),
                 (PATHS[2], partial(mcp_new_connection, http, arguments, call_id("path-mcp", i))),
                 (PATHS[3], partial(call_over_mcp, http, kept, arguments, call_id("path-kept", i))),
+                (CONNECTION_BASELINES[0], partial(healthz, http)),
+                (CONNECTION_BASELINES[1], partial(healthz, http, kept_for_tool_calls)),
             ]
             turn = i % len(work)
             for name, step in work[turn:] + work[:turn]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import Throughput, ToolRecord, percentile
-from bench.paths import PATHS, PathRecord
+from bench.paths import CONNECTION_BASELINES, PATHS, PathRecord
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 PATH_LABELS = {
@@ -110,6 +110,10 @@ def path_figures(record: PathRecord) -> dict[str, Any]:
             }
             for name in PATHS
         },
+        "connection_ms": {name: latency(record.ms[name]) for name in CONNECTION_BASELINES},
+        "new_connection_cost_ms_p50": rounded(
+            percentile(record.ms[CONNECTION_BASELINES[0]], 50) - percentile(record.ms[CONNECTION_BASELINES[1]], 50)
+        ),
         "errors": len(record.errors),
         "error_samples": record.errors[:5],
     }
@@ -253,6 +257,11 @@ def render(results: dict[str, Any]) -> str:
             _fmt(path["overhead_ms"]["p99"]),
         ]
         lines.append(_row(cells, widths))
+    new, kept = (paths["connection_ms"][name]["p50"] for name in CONNECTION_BASELINES)
+    lines.append(
+        f"A new connection costs {_fmt(paths['new_connection_cost_ms_p50'])} ms at p50 "
+        f"(GET /healthz on a new connection {_fmt(new)} ms, on a kept one {_fmt(kept)} ms)"
+    )
     lines.append("")
     lines.append(f"Throughput, read mix ({' + '.join(setup['mix'])}), one SDK client per worker")
     header = ["clients", "calls/s", "p50", "p99", "errors", "CPU ms", "cores: server", "sandbox", "bench"]
