@@ -5,6 +5,7 @@ patients, so they run in any order)."""
 
 from __future__ import annotations
 
+import socket
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -142,6 +143,16 @@ def requests_since(sandbox: SandboxState, before: Counter[str]) -> dict[str, int
     """The Sikka requests the sandbox answered since `before` (a copy of its counters), key requests aside."""
     made = Counter(sandbox.counters) - before
     return {name: n for name, n in made.items() if not name.startswith("POST /request_key")}
+
+
+@pytest.fixture(autouse=True)
+def no_port_opens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The harness is in process: a tool test that made anything listen on a port fails."""
+
+    def refuse(self: socket.socket, *args: Any) -> None:
+        raise AssertionError("tests/tools run in process: nothing may listen on a port")
+
+    monkeypatch.setattr(socket.socket, "listen", refuse)
 
 
 @pytest.fixture(scope="module")
