@@ -274,6 +274,13 @@ def closed_day(stack: HasSandbox, after_days: int) -> date:
     return day
 
 
+def patient_with_own_cell(stack: HasSandbox) -> dict[str, str]:
+    """An active demo patient whose cell phone no other patient shares (a phone search finds only them)."""
+    patients = list(stack.sandbox.practice(DEMO_OFFICE_ID).patients.values())
+    cells = [p["cell"] for p in patients]
+    return next(p for p in patients if p["status"] == "Active" and p["cell"] and cells.count(p["cell"]) == 1)
+
+
 def identity(patient: dict[str, str], **changes: str) -> dict[str, str]:
     """The identity check's arguments for a sandbox patient record: id, date of birth and full name."""
     given = {

@@ -6,9 +6,7 @@ and the MCP adapter over the SDK client are tested in process (tests/tools)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from io import StringIO
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,17 +15,10 @@ import pytest
 from sandbox import DEMO_OFFICE_ID
 from server.metrics import HTTP_METHODS
 from server.services import open_services
-from tests.support import Stack, call, mcp_client, running_stack
+from tests.support import Stack, call, mcp_client
 
 pytestmark = pytest.mark.anyio
 MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    database: Path = tmp_path_factory.mktemp("http") / "parlae.db"
-    with running_stack(f"sqlite+aiosqlite:///{database}") as running:
-        yield running
 
 
 async def test_phi_routes_answer_no_store_whatever_the_outcome(stack: Stack) -> None:

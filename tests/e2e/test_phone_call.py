@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -10,7 +9,7 @@ import httpx
 import pytest
 
 from sandbox import DEMO_OFFICE_ID
-from tests.support import Stack, call, identity, mcp_client, running_stack
+from tests.support import Stack, call, identity, mcp_client, patient_with_own_cell
 
 pytestmark = pytest.mark.anyio
 TOOLS = {
@@ -29,20 +28,6 @@ TOOLS = {
     "getPatientInsurance",
     "takeMessage",
 }
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    database = tmp_path_factory.mktemp("e2e") / "parlae.db"
-    with running_stack(f"sqlite+aiosqlite:///{database}") as running:
-        yield running
-
-
-def a_patient(stack: Stack) -> dict[str, str]:
-    """An active demo patient with a unique cell phone."""
-    patients = list(stack.sandbox.practice(DEMO_OFFICE_ID).patients.values())
-    cells = [p["cell"] for p in patients]
-    return next(p for p in patients if p["status"] == "Active" and p["cell"] and cells.count(p["cell"]) == 1)
 
 
 def as_spoken_format(cell: str) -> str:
@@ -78,7 +63,7 @@ async def test_tools_list_has_every_tool_with_schemas(stack: Stack) -> None:
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 async def test_a_whole_phone_call(stack: Stack, mode: str) -> None:
-    patient = a_patient(stack)
+    patient = patient_with_own_cell(stack)
     call_id = f"call-{mode}"
     async with mcp_client(stack.mcp_url, stack.token, call_id=call_id, mode=mode) as client:
         found = await call(client, "searchPatients", {"phone": as_spoken_format(patient["cell"])})
@@ -201,7 +186,7 @@ async def test_hosts_outside_parlae_allowed_hosts_are_refused(stack: Stack) -> N
 
 
 async def test_create_patient_refuses_a_duplicate(stack: Stack) -> None:
-    patient = a_patient(stack)
+    patient = patient_with_own_cell(stack)
     async with mcp_client(stack.mcp_url, stack.token, call_id="duplicate") as client:
         result = await call(
             client,

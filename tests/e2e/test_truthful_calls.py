@@ -5,7 +5,7 @@ short-lived Sikka keys, flat input schemas and unknown tools."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -14,7 +14,7 @@ from mcp import Client
 
 from server.auth import token_caller
 from server.services import open_services
-from tests.support import Stack, mcp_client, running_stack
+from tests.support import Stack, mcp_client
 from tests.tools.conftest import Desk
 from tests.tools.test_appointments import (
     test_a_closed_day_is_closed_not_full,
@@ -53,13 +53,6 @@ class HttpDesk(Desk):
         headers = {"X-Caller-Number": caller_number} if caller_number else None
         async with mcp_client(self.mcp_url, self.bearer, call_id=call_id, headers=headers) as client:
             yield client
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    database = tmp_path_factory.mktemp("truthful") / "parlae.db"
-    with running_stack(f"sqlite+aiosqlite:///{database}") as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from sandbox import DEMO_OFFICE_ID
-from tests.support import Stack, identity, open_day, running_stack
+from tests.support import Stack, identity, open_day
 
 NODE_DIR = Path(__file__).parents[1] / "node"
 SDK = NODE_DIR / "node_modules" / "@modelcontextprotocol" / "sdk"
@@ -22,13 +21,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed"),
     pytest.mark.skipif(not SDK.is_dir(), reason="tests/node has no node_modules (make test runs npm ci there)"),
 ]
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    database = tmp_path_factory.mktemp("node") / "parlae.db"
-    with running_stack(f"sqlite+aiosqlite:///{database}") as running:
-        yield running
 
 
 def run_plan(stack: Stack, tmp_path: Path, call_id: str, steps: list[dict[str, Any]]) -> dict[str, Any]:

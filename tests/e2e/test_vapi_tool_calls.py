@@ -4,7 +4,6 @@ errors in order, the calling number as search context (never identity), audit by
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,25 +11,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from sandbox import DEMO_OFFICE_ID
 from server.db.engine import create_engine, session_factory
 from server.db.models import AuditLog
-from tests.support import Stack, call, identity, mcp_client, open_day, running_stack
+from tests.support import Stack, call, identity, mcp_client, open_day, patient_with_own_cell
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    database = tmp_path_factory.mktemp("toolcalls") / "parlae.db"
-    with running_stack(f"sqlite+aiosqlite:///{database}") as running:
-        yield running
-
-
-def a_patient(stack: Stack) -> dict[str, str]:
-    patients = list(stack.sandbox.practice(DEMO_OFFICE_ID).patients.values())
-    cells = [p["cell"] for p in patients]
-    return next(p for p in patients if p["status"] == "Active" and p["cell"] and cells.count(p["cell"]) == 1)
 
 
 def message(calls: list[dict[str, Any]], call_id: str = "vapi-call-1", number: str | None = None) -> dict[str, Any]:
@@ -57,7 +42,7 @@ def results(response: httpx.Response) -> list[dict[str, Any]]:
 
 
 async def test_every_shape_gets_the_same_answer(stack: Stack) -> None:
-    arguments = {"name": a_patient(stack)["lastname"]}
+    arguments = {"name": patient_with_own_cell(stack)["lastname"]}
     calls = [
         as_function("a", "searchPatients", arguments),
         {"id": "b", "name": "searchPatients", "arguments": arguments},
@@ -119,7 +104,7 @@ async def test_a_body_that_is_not_a_tool_calls_message_is_400(stack: Stack) -> N
 
 
 async def test_the_calling_number_is_search_context_not_identity(stack: Stack) -> None:
-    patient = a_patient(stack)
+    patient = patient_with_own_cell(stack)
     number = "+1" + "".join(ch for ch in patient["cell"] if ch.isdigit())[-10:]
     searched = results(
         await post(stack, message([{"id": "s", "name": "searchPatients", "arguments": {}}], "vapi-number", number))
@@ -149,7 +134,7 @@ async def test_the_calling_number_is_search_context_not_identity(stack: Stack) -
 
 
 async def test_audit_rows_carry_the_vapi_call_id_and_retries_do_not_book_twice(stack: Stack) -> None:
-    patient = a_patient(stack)
+    patient = patient_with_own_cell(stack)
     day = open_day(stack, 30)
     openings = results(
         await post(
