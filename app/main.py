@@ -16,12 +16,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.mcp import auth_settings, build_mcp_server
+from app.mcp import SdkTokenVerifier, auth_settings, build_mcp_server
+from app.metrics import MetricsMiddleware, metrics_endpoint
 from app.toolcalls import PATH as TOOL_CALLS_PATH
 from app.toolcalls import tool_calls_route
 from server.emf import EmfEmitter
 from server.forwarded import ClientAddressMiddleware, TrustedProxies
-from server.metrics import MetricsMiddleware, metrics_endpoint
 from server.phi.keys import KeyProvider
 from server.practice_sync import sync_on_schedule
 from server.services import Services, build_services
@@ -105,7 +105,7 @@ def create_app(
         json_response=True,
         transport_security=transport_security(settings),
         auth=auth_settings(),
-        token_verifier=services.tokens,
+        token_verifier=SdkTokenVerifier(services.tokens),
     )
     session_manager = mcp.session_manager
 

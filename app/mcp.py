@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import mcp_types as types
 from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
@@ -20,7 +21,7 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 
-from server.auth import SCOPE, token_caller
+from server.auth import PracticeTokenVerifier, token_hash
 from server.caller import Caller
 from server.phones import to_e164
 from server.services import Services
@@ -38,6 +39,29 @@ INSTRUCTIONS = (
 CALL_ID_HEADERS = ("x-call-id", "x-chat-id")
 CALLER_NUMBER_HEADER = "x-caller-number"
 ISSUER_URL = "http://127.0.0.1:8000"  # the SDK requires one; this server is a resource server only
+SCOPE = "pms"
+
+
+class SdkTokenVerifier:
+    """The SDK's `TokenVerifier` on our practice tokens: the AccessToken carries the caller the token stands for."""
+
+    def __init__(self, tokens: PracticeTokenVerifier) -> None:
+        self.tokens = tokens
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        caller = await self.tokens.verify(token)
+        if caller is None:
+            return None
+        claims = {"token_id": caller.actor, "integration_id": caller.integration_id}
+        return AccessToken(token=token_hash(token), client_id=caller.account_id, scopes=[SCOPE], claims=claims)
+
+
+def token_caller(access: AccessToken | None) -> Caller | None:
+    """The caller a verified practice token stands for, from the SDK's AccessToken; None without one."""
+    if access is None or SCOPE not in access.scopes:
+        return None
+    claims = access.claims or {}
+    return Caller(access.client_id, str(claims["token_id"]), claims.get("integration_id"))
 
 
 def definition(spec: ToolSpec) -> types.Tool:

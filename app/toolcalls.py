@@ -24,7 +24,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.auth import token_caller
 from server.caller import Caller
 from server.phones import to_e164
 from server.services import Services
@@ -142,7 +141,7 @@ def tool_calls_route(tools: Sequence[ToolSpec]) -> Route:
     async def endpoint(request: Request) -> Response:
         services: Services = request.app.state.services
         token = _token(request)
-        caller = token_caller(await services.tokens.verify_token(token)) if token else None
+        caller = await services.tokens.verify(token) if token else None
         if caller is None:
             return JSONResponse(UNAUTHORIZED, status_code=401, headers={"WWW-Authenticate": "Bearer"})
         body = await _read(request)

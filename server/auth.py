@@ -1,4 +1,4 @@
-"""Practice access tokens: random, shown once, stored as SHA-256, revocable; verified for the MCP SDK.
+"""Practice access tokens: random, shown once, stored as SHA-256, revocable; verified into the Caller they stand for.
 
 A token maps to exactly one account (one practice location). Verification is cached briefly in-process,
 so a call costs no database read; revocation takes effect within the cache TTL (at once in this process).
@@ -12,7 +12,6 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from mcp.server.auth.provider import AccessToken
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,22 +19,12 @@ from server.caller import Caller
 from server.db.models import IntegrationStatus, PmsIntegration, PracticeToken, utcnow
 
 TOKEN_PREFIX = "pmt_"  # noqa: S105 (a prefix, not a secret)
-SCOPE = "pms"
 NEGATIVE_CACHE_SECONDS = 5.0
 MAX_CACHED = 10_000
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def token_caller(access: AccessToken | None) -> Caller | None:
-    """The caller a verified practice token stands for (its account, its id as the actor), or None."""
-    if access is None or SCOPE not in access.scopes:
-        return None
-    claims = access.claims or {}
-    integration = claims.get("integration_id")
-    return Caller(access.client_id, str(claims.get("token_id", "")), str(integration) if integration else None)
 
 
 @dataclass(frozen=True)
@@ -76,25 +65,25 @@ async def revoke_account_tokens(session: AsyncSession, account_id: str, label: s
 
 
 class PracticeTokenVerifier:
-    """The MCP SDK's `TokenVerifier`: bearer token -> AccessToken whose client_id is the account id."""
+    """Bearer token -> the caller it stands for: its account, its id as the actor, the account's integration."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], ttl_seconds: float) -> None:
         self.sessions = sessions
         self.ttl = ttl_seconds
         self.lookups = 0  # database lookups (cache misses)
-        self._cache: OrderedDict[str, tuple[AccessToken | None, float]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[Caller | None, float]] = OrderedDict()
 
-    async def verify_token(self, token: str) -> AccessToken | None:
+    async def verify(self, token: str) -> Caller | None:
         digest = token_hash(token)
         now = time.monotonic()
         cached = self._cache.get(digest)
         if cached is not None and now < cached[1]:
             return cached[0]
-        access = await self._lookup(digest)
-        self._remember(digest, access, now + (self.ttl if access else min(self.ttl, NEGATIVE_CACHE_SECONDS)))
-        return access
+        caller = await self._lookup(digest)
+        self._remember(digest, caller, now + (self.ttl if caller else min(self.ttl, NEGATIVE_CACHE_SECONDS)))
+        return caller
 
-    async def _lookup(self, digest: str) -> AccessToken | None:
+    async def _lookup(self, digest: str) -> Caller | None:
         self.lookups += 1
         async with self.sessions.begin() as session:
             row = (
@@ -114,21 +103,16 @@ class PracticeTokenVerifier:
             await session.execute(
                 update(PracticeToken).where(PracticeToken.id == token_id).values(last_used_at=utcnow())
             )
-        return AccessToken(
-            token=digest,
-            client_id=account_id,
-            scopes=[SCOPE],
-            claims={"token_id": token_id, "integration_id": integration_id},
-        )
+        return Caller(account_id, token_id, integration_id)
 
-    def _remember(self, digest: str, access: AccessToken | None, expires: float) -> None:
-        self._cache[digest] = (access, expires)
+    def _remember(self, digest: str, caller: Caller | None, expires: float) -> None:
+        self._cache[digest] = (caller, expires)
         self._cache.move_to_end(digest)
         while len(self._cache) > MAX_CACHED:
             self._cache.popitem(last=False)
 
     def forget_account(self, account_id: str) -> None:
         """Drop cached tokens of an account at once (deauthorisation in this process)."""
-        for digest, (access, _) in list(self._cache.items()):
-            if access is not None and access.client_id == account_id:
+        for digest, (caller, _) in list(self._cache.items()):
+            if caller is not None and caller.account_id == account_id:
                 del self._cache[digest]

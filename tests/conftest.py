@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from moto import mock_aws
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -25,6 +26,12 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 requires_postgres = pytest.mark.skipif(
     not TEST_DATABASE_URL, reason="TEST_DATABASE_URL is not set (PostgreSQL tests run in CI via .ci/run)"
 )
+
+# Property tests draw the same examples on every run, so a red build reproduces and CI never wanders into new inputs.
+# `HYPOTHESIS_PROFILE=explore make test` draws fresh examples for a local search.
+hypothesis_settings.register_profile("repeatable", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Iterator
 from typing import Any
@@ -57,6 +58,13 @@ def arguments_for(tool: str) -> st.SearchStrategy[dict[str, Any]]:
     return st.builds(lambda a, b: {**b, **a}, known, unknown)
 
 
+def appears_in(value: str, text: str) -> bool:
+    """Whether `value` occurs in `text` as itself, not as a piece of a longer word ("provi" in "providers")."""
+    before = r"(?<![0-9A-Za-z])" if value[0].isalnum() else ""
+    after = r"(?![0-9A-Za-z])" if value[-1].isalnum() else ""
+    return re.search(before + re.escape(value) + after, text) is not None
+
+
 def echoed(sent: dict[str, Any], text: str) -> list[str]:
     """Strings (of 5+ characters) from the arguments that appear in the answer text."""
     found = []
@@ -67,7 +75,7 @@ def echoed(sent: dict[str, Any], text: str) -> list[str]:
             and len(value.strip()) >= 5
             and value not in KNOWN_WORDS
             and not any(value in example for example in EXAMPLES_IN_MESSAGES)
-            and value in text
+            and appears_in(value, text)
         ):
             found.append(value)
         elif isinstance(value, dict):
@@ -80,6 +88,13 @@ def echoed(sent: dict[str, Any], text: str) -> list[str]:
 
     walk(sent)
     return found
+
+
+def test_the_echo_check_finds_values_not_pieces_of_our_own_words() -> None:
+    answer = '{"message":"this tool takes no arguments.","providers":[]}'
+    assert echoed({"provi": None}, answer) == []  # the drawn name is only part of our field name
+    assert echoed({"name": "Takes"}, "Takes no: Takes") == ["Takes"]
+    assert echoed({"x": "  spaced "}, "got   spaced here") == ["  spaced "]
 
 
 @pytest.mark.parametrize("tool", list(TOOLS))

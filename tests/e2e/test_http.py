@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from app.metrics import HTTP_METHODS
 from sandbox import DEMO_OFFICE_ID
-from server.metrics import HTTP_METHODS
 from server.services import open_services
 from tests.support import Stack, call, mcp_client
 

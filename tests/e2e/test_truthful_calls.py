@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import pytest
 from mcp import Client
 
-from server.auth import token_caller
 from server.services import open_services
 from tests.support import Stack, mcp_client
 from tests.tools.conftest import Desk
@@ -58,6 +57,6 @@ class HttpDesk(Desk):
 @pytest.fixture(scope="module")
 async def desk(stack: Stack) -> AsyncIterator[HttpDesk]:
     async with open_services(stack.settings) as services:
-        token = token_caller(await services.tokens.verify_token(stack.token))
-        assert token is not None
-        yield HttpDesk(stack.sandbox, services, token, mcp_url=stack.mcp_url, bearer=stack.token)
+        caller = await services.tokens.verify(stack.token)
+        assert caller is not None
+        yield HttpDesk(stack.sandbox, services, caller, mcp_url=stack.mcp_url, bearer=stack.token)

@@ -142,7 +142,7 @@ async def test_a_location_waits_pending_until_its_data_is_uploaded(services: Ser
     assert row.status == IntegrationStatus.PENDING
     assert (await services.vault.reload(row.account_id)).office_id == SECOND_OFFICE  # credentials stored already
     token = (await issue_token(services.sessions, row.account_id)).token
-    assert await services.tokens.verify_token(token) is None
+    assert await services.tokens.verify(token) is None
     exchanges = state.counters["POST /request_key:request_key"]
 
     still = await sync(services, office_id=SECOND_OFFICE)
@@ -152,9 +152,9 @@ async def test_a_location_waits_pending_until_its_data_is_uploaded(services: Ser
     state.set_uploaded(SECOND_OFFICE, "1")
     ready = await sync(services, office_id=SECOND_OFFICE)
     assert changed(ready, Change.ACTIVATED) == {SECOND}
-    access = await uncached(services).verify_token(token)  # (the refusal above is cached for a few seconds)
-    assert access is not None
-    assert access.client_id == row.account_id
+    caller = await uncached(services).verify(token)  # (the refusal above is cached for a few seconds)
+    assert caller is not None
+    assert caller.account_id == row.account_id
 
 
 async def test_a_location_missing_twice_in_a_row_is_deactivated_until_listed_again(
@@ -163,7 +163,7 @@ async def test_a_location_missing_twice_in_a_row_is_deactivated_until_listed_aga
     await sync(services)
     demo = await integration(services, *DEMO)
     token = (await issue_token(services.sessions, demo.account_id)).token
-    assert await services.tokens.verify_token(token) is not None  # and now cached
+    assert await services.tokens.verify(token) is not None  # and now cached
     state.set_listed(*DEMO, False)
 
     first = await sync(services)
@@ -171,12 +171,12 @@ async def test_a_location_missing_twice_in_a_row_is_deactivated_until_listed_aga
     assert first.unchanged == 1
     row = await integration(services, *DEMO)
     assert (row.status, row.missed_syncs) == (IntegrationStatus.ACTIVE, 1)
-    assert await services.tokens.verify_token(token) is not None  # one miss: still serving
+    assert await services.tokens.verify(token) is not None  # one miss: still serving
 
     second = await sync(services)
     assert changed(second, Change.DEACTIVATED) == {DEMO}
     assert (await integration(services, *DEMO)).status == IntegrationStatus.INACTIVE
-    assert await services.tokens.verify_token(token) is None  # refused at once in this process
+    assert await services.tokens.verify(token) is None  # refused at once in this process
     with pytest.raises(SecretNotFound):
         await services.vault.reload(demo.account_id)  # scheduled for deletion
     assert state.counters["DELETE /refresh_key"] == 1  # its Sikka keys revoked
@@ -189,7 +189,7 @@ async def test_a_location_missing_twice_in_a_row_is_deactivated_until_listed_aga
     row = await integration(services, *DEMO)
     assert (row.account_id, row.status, row.missed_syncs) == (demo.account_id, IntegrationStatus.ACTIVE, 0)
     assert (await services.vault.reload(demo.account_id)).office_id == DEMO_OFFICE_ID  # restored
-    assert await uncached(services).verify_token(token) is not None  # the assistant's token works again
+    assert await uncached(services).verify(token) is not None  # the assistant's token works again
 
 
 async def test_misses_count_only_in_a_row(services: Services, state: SandboxState) -> None:

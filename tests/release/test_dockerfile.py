@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 import pytest
 
-from app.cli import main
+from app.cli import command as cli_command
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.release.dockerfile import (
@@ -104,7 +104,7 @@ def test_entry_point_and_command_are_the_projects_server(instructions: list[Inst
     assert tf.locals["container_entry_point"] == entry_point
 
     subcommand, *options = command
-    serve = main.commands[subcommand]
+    serve = cli_command(subcommand)
     assert isinstance(serve, click.Command)
     declared = {opt for param in serve.params for opt in getattr(param, "opts", [])}
     assert {option for option in options if option.startswith("--")} <= declared
@@ -121,7 +121,7 @@ def test_workers_come_from_parlae_workers(instructions: list[Instruction]) -> No
     env = " ".join(instruction.arguments for instruction in final_stage(instructions) if instruction.keyword == "ENV")
     assert re.search(r"\bPARLAE_WORKERS=\d+\b", env)
     assert "--workers" not in only(instructions, "CMD").exec_form()
-    serve = main.commands["serve"]
+    serve = cli_command("serve")
     (workers,) = [param for param in serve.params if param.name == "workers"]
     assert workers.envvar == "PARLAE_WORKERS"
 

@@ -7,7 +7,7 @@ from typing import Any
 import click
 import pytest
 
-from app.cli import main
+from app.cli import command as cli_command
 from server.emf import METRICS, NAMESPACE
 from tests.terraform.tfmodule import Module, blocks
 
@@ -175,7 +175,7 @@ def test_jobs_run_the_expected_commands_with_least_privilege(tf: Module) -> None
 @pytest.mark.parametrize("job", sorted(EXPECTED_JOBS))
 def test_each_job_command_exists_in_the_cli(job: str) -> None:
     command, _ = EXPECTED_JOBS[job]
-    group = main.commands[command[0]]
+    group = cli_command(command[0])
     assert isinstance(group, click.Group)
     assert command[1] in group.commands, f"parlae-mcp {' '.join(command)} does not exist"
 

@@ -20,7 +20,7 @@ from mcp import Client
 
 from app.mcp import build_mcp_server
 from sandbox import DEMO_OFFICE_ID, DEMO_SECRET_KEY, SandboxConfig, SandboxState, create_sandbox_app
-from server.auth import issue_token, token_caller
+from server.auth import issue_token
 from server.caller import Caller
 from server.db import migrate
 from server.db.engine import create_engine
@@ -95,9 +95,9 @@ async def open_desk(
         onboarded = await Onboarding(services).authorize(office)
         assert onboarded.account_id, f"{office.office_id} was not activated"
         issued = await issue_token(services.sessions, onboarded.account_id, "desk")
-        token = token_caller(await services.tokens.verify_token(issued.token))
-        assert token is not None
-        yield Desk(state, services, token, office)
+        caller = await services.tokens.verify(issued.token)
+        assert caller is not None
+        yield Desk(state, services, caller, office)
 
 
 def sandbox_days_behind(days: int) -> tuple[SandboxConfig, date]:
