@@ -104,6 +104,7 @@ async def test_the_scheduled_sync_onboards_a_new_location_without_any_webhook(da
         await eventually(lambda: _equals(statuses(stack), demo))
         state.set_listed(SECOND_OFFICE, "1", True)  # the practice registered and its SPU uploaded its data
         await eventually(lambda: _equals(statuses(stack), {**demo, (SECOND_OFFICE, "1"): "ACTIVE"}))
+        await eventually(lambda: _equals(api_access(stack, SECOND_OFFICE), "on"))  # the same sync, after activating
         assert state.practice(SECOND_OFFICE).access  # its API access was turned on
         async with stack.sessions() as session:
             account_id = await session.scalar(
@@ -124,7 +125,8 @@ async def test_a_handshake_for_a_listed_office_onboards_it_at_once(database_url:
     async with running(database_url, state) as stack:
         response = await post_handshake(stack, body)
         assert (response.status_code, response.json()) == (202, {"status": "accepted", "sync": "started"})
-        await eventually(lambda: _equals(statuses(stack), {(SECOND_OFFICE, "1"): "ACTIVE"}))  # that office only
+        await eventually(lambda: _has_rows(syncs(stack, "webhook")))  # recorded when the sync has finished
+        assert await statuses(stack) == {(SECOND_OFFICE, "1"): "ACTIVE"}  # that office only
         (sync,) = await syncs(stack, "webhook")
         assert sync.request_summary.startswith(f"office {SECOND_OFFICE}: 1 activated")
         async with stack.sessions() as session:
@@ -252,6 +254,11 @@ async def _equals(value: Awaitable[Any], expected: Any) -> bool:
 
 async def _has_rows(rows: Awaitable[list[AuditLog]]) -> bool:
     return bool(await rows)
+
+
+async def api_access(stack: Running, office_id: str) -> str | None:
+    async with stack.sessions() as session:
+        return await session.scalar(select(PmsIntegration.api_access).filter_by(office_id=office_id))
 
 
 async def _status_of(stack: Running, account_id: str) -> str | None:
