@@ -24,7 +24,18 @@ pytestmark = pytest.mark.anyio
 EXAMPLES = 25
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 TOOLS = {tool.name: tool for tool in ALL_TOOLS}
-KNOWN_WORDS = {name for tool in ALL_TOOLS for name in tool.args.model_json_schema(by_alias=True)["properties"]}
+
+
+def property_names(schema: Any) -> set[str]:
+    """Every property name anywhere in a JSON schema: our own vocabulary, which answers may use."""
+    if isinstance(schema, list):
+        return set().union(*map(property_names, schema))
+    if not isinstance(schema, dict):
+        return set()
+    return set(schema.get("properties", {})).union(*map(property_names, schema.values()))
+
+
+KNOWN_WORDS = set().union(*(property_names([tool.input_schema, tool.output_schema]) for tool in ALL_TOOLS))
 # Examples our own error sentences quote ("like 408-555-0101"); a value that is part of one is not an echo.
 EXAMPLES_IN_MESSAGES = ("408-555-0101", "2026-12-01T09:30:00-05:00", "YYYY-MM-DD")
 
