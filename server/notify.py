@@ -7,6 +7,8 @@ practice's own URL (`parlae-mcp practices notify-url`), retried with backoff by 
 - The URL is https:// (http:// only to a loopback host, for tests) and used as configured: nothing is added to
   it (no PHI in URLs); redirects are not followed, so the body goes only where the practice said; the body's
   PHI travels only inside TLS. The body is never logged.
+- Setting a URL queues the practice's open messages that were left while it had none (or after it was
+  cleared), so nothing a caller said waits unseen for a URL that came later.
 - A 2xx answer is delivery; anything else, or no answer in time, is retried after each of RETRY_DELAYS, then
   the message is marked failed (`messages list` shows it). The queue is the database, so a message stored
   before a restart is delivered after it.
@@ -24,7 +26,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import httpx
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks import Webhook
 
@@ -77,6 +79,12 @@ class Endpoint:
     secret: str
 
 
+@dataclass(frozen=True)
+class EndpointSet:
+    secret: str  # shown once
+    queued: int  # open messages left without a URL, now queued for delivery to it
+
+
 class NotifyEndpoints:
     """The `message_endpoints` table: each practice's URL and encrypted signing secret."""
 
@@ -84,8 +92,8 @@ class NotifyEndpoints:
         self.sessions = sessions
         self.cipher = cipher
 
-    async def set(self, account_id: str, url: str) -> str:
-        """Store the (checked) URL with a new signing secret; the secret is returned to be shown once."""
+    async def set(self, account_id: str, url: str) -> EndpointSet:
+        """Store the (checked) URL with a new signing secret and queue the open messages that had nowhere to go."""
         url = check_notify_url(url)
         secret = new_secret()
         sealed = await self.cipher.encrypt(secret.encode(), endpoint_binding(account_id))
@@ -95,7 +103,16 @@ class NotifyEndpoints:
                 session.add(MessageEndpoint(account_id=account_id, url=url, secret=sealed))
             else:
                 row.url, row.secret, row.updated_at = url, sealed, utcnow()
-        return secret
+            queued = await session.execute(
+                update(StaffMessage)
+                .where(
+                    StaffMessage.account_id == account_id,
+                    StaffMessage.delivery == DeliveryStatus.OFF,
+                    StaffMessage.resolved_at.is_(None),
+                )
+                .values(delivery=DeliveryStatus.PENDING, next_attempt_at=utcnow(), attempts=0, last_error=None)
+            )
+        return EndpointSet(secret, int(queued.rowcount))  # type: ignore[attr-defined]
 
     async def clear(self, account_id: str) -> bool:
         async with self.sessions.begin() as session:

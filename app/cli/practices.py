@@ -21,7 +21,7 @@ from app.cli.common import (
 )
 from server.auth import issue_token
 from server.db.models import Account, PmsIntegration
-from server.notify import check_notify_url
+from server.notify import EndpointSet, check_notify_url
 from server.onboarding import NotConfirmed, Onboarding, PracticeRef
 from server.practice_sync import Change, claim, run_sync
 from server.services import Services
@@ -177,7 +177,7 @@ def practices_notify_url(account_id: str, url: str | None, clear: bool, as_json:
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--url") from None
 
-    async def run(services: Services) -> str | bool:
+    async def run(services: Services) -> EndpointSet | bool:
         await require_account(services, account_id)
         endpoints = services.notify_endpoints
         if url is None:
@@ -197,11 +197,15 @@ def practices_notify_url(account_id: str, url: str | None, clear: bool, as_json:
         )
 
     outcome = with_services(run)
-    if url is None:
+    if isinstance(outcome, bool):
         emit({"accountId": account_id, "cleared": bool(outcome)}, as_json, [f"notify URL cleared: {bool(outcome)}"])
         return
     emit(
-        {"accountId": account_id, "url": url, "secret": outcome},
+        {"accountId": account_id, "url": url, "secret": outcome.secret, "queued": outcome.queued},
         as_json,
-        [f"staff messages for {account_id} go to {url}", f"signing secret (shown once): {outcome}"],
+        [
+            f"staff messages for {account_id} go to {url}",
+            f"signing secret (shown once): {outcome.secret}",
+            f"open messages queued for delivery: {outcome.queued}",
+        ],
     )

@@ -86,7 +86,7 @@ async def test_a_message_is_stored_encrypted_listed_and_resolved(services: Servi
 
 
 async def test_a_message_is_posted_once_signed_with_its_id(services: Services) -> None:
-    secret = await services.notify_endpoints.set(ACCOUNT, URL)
+    secret = (await services.notify_endpoints.set(ACCOUNT, URL)).secret
     message_id = await services.messages.add(ACCOUNT, DETAILS, "routine", "call-1")
     assert (await row(services, message_id)).delivery == DeliveryStatus.PENDING
     receiver, clock = Receiver(204), Clock()
@@ -105,7 +105,7 @@ async def test_a_message_is_posted_once_signed_with_its_id(services: Services) -
 
 
 async def test_a_failed_attempt_is_retried_after_its_delay(services: Services) -> None:
-    secret = await services.notify_endpoints.set(ACCOUNT, URL)
+    secret = (await services.notify_endpoints.set(ACCOUNT, URL)).secret
     message_id = await services.messages.add(ACCOUNT, DETAILS, "routine", None)
     receiver, clock = Receiver(503, 200), Clock()
     delivery = worker(services, receiver, clock)
@@ -167,12 +167,35 @@ async def test_clearing_the_url_stops_delivery(services: Services) -> None:
 
 
 async def test_a_new_url_gets_a_new_secret(services: Services) -> None:
-    first = await services.notify_endpoints.set(ACCOUNT, URL)
-    second = await services.notify_endpoints.set(ACCOUNT, "https://practice.test/other")
+    first = (await services.notify_endpoints.set(ACCOUNT, URL)).secret
+    second = (await services.notify_endpoints.set(ACCOUNT, "https://practice.test/other")).secret
     assert first != second
     endpoint = await services.notify_endpoints.get(ACCOUNT)
     assert endpoint is not None
     assert (endpoint.url, endpoint.secret) == ("https://practice.test/other", second)
+
+
+async def test_setting_a_url_queues_the_open_messages_left_without_one(services: Services) -> None:
+    waiting = await services.messages.add(ACCOUNT, DETAILS, "urgent", "call-1")
+    handled = await services.messages.add(ACCOUNT, DETAILS, "routine", "call-2")
+    await services.messages.resolve(handled)
+    other_account = "acct_other"
+    async with services.sessions.begin() as session:
+        session.add(Account(id=other_account, name="Other Dental"))
+    elsewhere = await services.messages.add(other_account, DETAILS, "routine", "call-3")
+
+    configured = await services.notify_endpoints.set(ACCOUNT, URL)
+    assert configured.queued == 1  # the open one of this practice only
+    assert [(await row(services, m)).delivery for m in (waiting, handled, elsewhere)] == [
+        DeliveryStatus.PENDING,
+        DeliveryStatus.OFF,
+        DeliveryStatus.OFF,
+    ]
+    receiver = Receiver(204)
+    assert await worker(services, receiver, Clock()).run_once() == 1
+    (request,) = receiver.requests
+    assert Webhook(configured.secret).verify(request.content, dict(request.headers))["data"]["messageId"] == waiting
+    assert (await services.notify_endpoints.set(ACCOUNT, URL)).queued == 0  # delivered: not queued again
 
 
 async def test_bodies_and_details_never_reach_the_logs(services: Services, captured_logs: io.StringIO) -> None:
