@@ -103,6 +103,7 @@ async def test_a_message_survives_a_restart_and_is_delivered_signed_after_a_retr
     )
     secret = configured["secret"]
     assert secret.startswith("whsec_")
+    assert configured["queued"] == 0  # no message was waiting
 
     first = practice.app(deliver_every=3600, retry_after=0.2)  # its worker ran once at start, then sleeps
     try:
@@ -148,5 +149,6 @@ def test_notify_url_usage(practice: Practice) -> None:
     assert unknown.returncode == 1
     shown = practice.cli(*account, "--url", practice.receiver_url).stdout
     assert "signing secret (shown once): whsec_" in shown
+    assert "open messages queued for delivery: 0" in shown
     assert practice.cli_json(*account, "--clear") == {"accountId": practice.account_id, "cleared": True}
     assert practice.cli_json(*account, "--clear") == {"accountId": practice.account_id, "cleared": False}
