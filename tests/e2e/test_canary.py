@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from sandbox import DEMO_OFFICE_ID, SandboxState, registration_handshake
 from server.db.engine import create_engine
-from tests.support import Stack, call, mcp_client, running_stack, serve, signed_webhook
+from tests.support import Stack, call, mcp_client, practice_today, running_stack, serve, signed_webhook
 
 pytestmark = pytest.mark.anyio
 
@@ -97,7 +97,7 @@ async def run_phone_call(stack: Stack, patient_id: str) -> None:
         assert info["outcome"] == "ok", info
         wrong = await call(client, "getPatientInfo", {**me, "dateOfBirth": "1961-07-14"})
         assert wrong["outcome"] == "needs_verification"
-        day = date.today() + timedelta(days=4)
+        day = practice_today() + timedelta(days=4)
         slots = await call(
             client,
             "checkAvailability",

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,16 @@ from sandbox import (
     create_sandbox_app,
 )
 from tests.conftest import new_phi_key
-from tests.support import SECOND_OFFICE, SECOND_SECRET, ThreadedServer, call, mcp_client, serve, stack_settings
+from tests.support import (
+    SECOND_OFFICE,
+    SECOND_SECRET,
+    ThreadedServer,
+    call,
+    mcp_client,
+    practice_today,
+    serve,
+    stack_settings,
+)
 from tools import ALL_TOOLS
 
 pytestmark = pytest.mark.anyio
@@ -231,7 +240,9 @@ async def test_stdio_serves_one_account(cli: Cli) -> None:
     async with Client(params, mode="legacy") as client:
         tools = await client.list_tools()
         assert len(tools.tools) == len(ALL_TOOLS)
-        result = await client.call_tool("checkAvailability", {"date": (date.today() + timedelta(days=9)).isoformat()})
+        result = await client.call_tool(
+            "checkAvailability", {"date": (practice_today() + timedelta(days=9)).isoformat()}
+        )
     assert result.structured_content is not None
     assert result.structured_content["outcome"] in ("ok", "not_found")
 

@@ -7,13 +7,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import call, free_port, identity, mcp_client
+from tests.support import call, free_port, identity, mcp_client, practice_today
 from tools import ALL_TOOLS
 
 pytestmark = pytest.mark.anyio
@@ -78,7 +78,7 @@ async def test_demo_is_ready_quickly_and_serves_the_tools(demo: tuple[str, float
         assert (await call(client, "searchPatients", {"phone": patient["cell"]}))["outcome"] == "ok"
         info = await call(client, "getPatientInfo", me)
         assert info["outcome"] == "ok"
-        day = date.today() + timedelta(days=3)
+        day = practice_today() + timedelta(days=3)
         slots = await call(
             client,
             "checkAvailability",
@@ -90,7 +90,8 @@ async def test_demo_is_ready_quickly_and_serves_the_tools(demo: tuple[str, float
         )
         assert booked["outcome"] in ("confirmed", "pending"), booked
         appointment = {**me, "appointmentId": booked["appointmentId"]}
-        moved = await call(client, "rescheduleAppointment", {**appointment, "newStartTime": second["startTime"]})
+        move = {**appointment, "newStartTime": second["startTime"], "providerId": second["providerId"]}
+        moved = await call(client, "rescheduleAppointment", move)
         assert moved["outcome"] in ("confirmed", "pending"), moved
         assert (await call(client, "cancelAppointment", appointment))["outcome"] in ("confirmed", "pending")
         updated = await call(client, "updatePatient", {**me, "email": "new.address@example.com"})

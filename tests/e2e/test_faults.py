@@ -22,7 +22,7 @@ from server.db.engine import create_engine, session_factory
 from server.db.models import AuditLog
 from server.services import Services, build_services
 from server.vault.base import VaultUnavailable
-from tests.support import Stack, call, identity, mcp_client, running_stack, serve
+from tests.support import Stack, call, identity, mcp_client, practice_today, running_stack, serve
 from tools.base import AUDIT_FAILED
 
 pytestmark = pytest.mark.anyio
@@ -62,7 +62,7 @@ class Arguments:
 
     def patient(self) -> dict[str, str]:
         practice = self.stack.sandbox.practice(DEMO_OFFICE_ID)
-        today = date.today().isoformat()
+        today = practice_today().isoformat()
         owners = {
             a["patient_id"]
             for a in practice.appointments.values()
@@ -71,7 +71,7 @@ class Arguments:
         return next(p for p in practice.patients.values() if p["patient_id"] in owners and p["status"] == "Active")
 
     def appointment_of(self, patient: dict[str, str]) -> dict[str, str]:
-        today = date.today().isoformat()
+        today = practice_today().isoformat()
         return next(
             a
             for a in self.stack.sandbox.practice(DEMO_OFFICE_ID).appointments.values()
@@ -82,7 +82,7 @@ class Arguments:
         """09:00 on a day, at least 60 days out, when the practice (and `provider_id`) works at 09:00-09:30,
         read from the sandbox's own schedule (not from the weekday)."""
         schedule = self.stack.sandbox.practice(DEMO_OFFICE_ID).schedule
-        day = date.today() + timedelta(days=60 + next(self.serial))
+        day = practice_today() + timedelta(days=60 + next(self.serial))
 
         def open_at_nine(day: date) -> bool:
             hours = open_hours(schedule, day, provider_id=provider_id)
@@ -194,7 +194,7 @@ async def run(stack: Stack, tool: str, arguments: dict[str, Any], call_id: str) 
 
 async def still_serving(stack: Stack) -> None:
     async with mcp_client(stack.mcp_url, stack.token) as client:
-        result = await call(client, "checkAvailability", {"date": (date.today() + timedelta(days=9)).isoformat()})
+        result = await call(client, "checkAvailability", {"date": (practice_today() + timedelta(days=9)).isoformat()})
     assert result["outcome"] in ("ok", "not_found"), result
 
 

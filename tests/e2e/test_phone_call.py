@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from sandbox import DEMO_OFFICE_ID
-from tests.support import Stack, call, identity, mcp_client, patient_with_own_cell
+from tests.support import Stack, call, identity, mcp_client, patient_with_own_cell, practice_today
 
 pytestmark = pytest.mark.anyio
 TOOLS = {
@@ -75,7 +75,7 @@ async def test_a_whole_phone_call(stack: Stack, mode: str) -> None:
         assert info["outcome"] == "ok", info
         assert info["patient"]["firstName"] == patient["firstname"]
 
-        start = date.today() + timedelta(days=3)
+        start = practice_today() + timedelta(days=3)
         openings = await call(
             client,
             "checkAvailability",

@@ -55,7 +55,11 @@ def test_a_whole_phone_call_with_a_new_connection_per_tool_call(stack: Stack, tm
         {
             "tool": "rescheduleAppointment",
             "arguments": me,
-            "use": {"appointmentId": "3.appointmentId", "newStartTime": "2.slots.4.startTime"},
+            "use": {  # the slot's provider too: a move keeps the current provider unless told
+                "appointmentId": "3.appointmentId",
+                "newStartTime": "2.slots.4.startTime",
+                "providerId": "2.slots.4.providerId",
+            },
         },
         {"tool": "cancelAppointment", "arguments": me, "use": {"appointmentId": "3.appointmentId"}},
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -18,7 +18,7 @@ from server.settings import Settings
 from server.sikka.client import Deadline
 from server.sikka.errors import SikkaError, SikkaUnavailable
 from server.sikka.records import Patient
-from tests.support import ThreadedServer, onboard, serve, stack_settings
+from tests.support import ThreadedServer, onboard, practice_today, serve, stack_settings
 from tools.availability import DayPlan
 
 pytestmark = pytest.mark.anyio
@@ -153,7 +153,7 @@ async def book(services: Services, account_id: str, hour: int, *, days_ahead: in
     metadata = await practice.metadata()
     patient = Patient.from_item((await practice.items("patients", {"status": "Active"}))[0])
     provider = metadata.bookable_providers[0]
-    day = date.today() + timedelta(days=days_ahead)
+    day = practice_today() + timedelta(days=days_ahead)
     plan = DayPlan.build(day, metadata, [])
     while not any(start.hour <= hour < end.hour for start, end in plan.provider_hours(provider)):
         day += timedelta(days=1)
