@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import logging
 import os
@@ -11,7 +12,9 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import botocore.session
 import pytest
+from botocore.loaders import Loader, create_loader
 from hypothesis import settings as hypothesis_settings
 from moto import mock_aws
 from sqlalchemy import text
@@ -112,8 +115,16 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         ("AWS_DEFAULT_REGION", AWS_REGION),
     ):
         monkeypatch.setenv(variable, value)
+    monkeypatch.setattr(botocore.session, "create_loader", shared_botocore_loader)
     with mock_aws():
         yield
+
+
+@functools.cache
+def shared_botocore_loader(data_path: str | None) -> Loader:
+    """botocore's JSON models parsed once per test run: moto gives every test a new session, which would parse
+    them again (a few tenths of a second per test)."""
+    return create_loader(data_path)
 
 
 @pytest.fixture
