@@ -133,6 +133,17 @@ class SandboxState:
         """Authorize (list) or de-authorize a practice; keys of a wholly unlisted office stop working."""
         self._practices[office_id, practice_id].listed = listed
 
+    def set_secret_key(self, office_id: str, secret_key: str) -> None:
+        """The office authorised the app anew: `authorized_practices` lists a new secret key for all its locations.
+        Sikka does not say what becomes of keys issued with the old one; the least convenient reading is taken:
+        every request_key and refresh_key of the office stops working."""
+        for practice in self.practices(office_id):
+            practice.secret_key = secret_key
+        for refresh_key in [k for k, office in self._refresh_keys.items() if office == office_id]:
+            del self._refresh_keys[refresh_key]
+        for request_key in [k for k, key in self._keys.items() if key.office_id == office_id]:
+            del self._keys[request_key]
+
     def set_uploaded(self, office_id: str, practice_id: str, uploaded: bool = True) -> None:
         """Mark a location's data as uploaded (or not yet: its reads answer API2010)."""
         self._practices[office_id, practice_id].uploaded = uploaded

@@ -110,6 +110,12 @@ class Onboarding:
             log.warning("practice access not confirmed", account_id=result.account_id, error=type(exc).__name__)
         return result
 
+    async def secret_changed(self, account_id: str, item: Item) -> bool:
+        """Whether Sikka lists another secret key for this location than the one on file (the practice authorised
+        the app again, or Sikka issued a new key): its request keys must be exchanged again with the new one."""
+        on_file = await self.services.vault.get(account_id)
+        return not same_secret(item, on_file.secret_key)
+
     async def activate(self, item: Item, deadline: Deadline) -> OnboardingResult:
         """Exchange a request_key for a listed location, then write account, secret and integration together:
         ACTIVE when its data is uploaded, else PENDING."""

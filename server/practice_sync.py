@@ -2,7 +2,8 @@
 
 A listed location without an account becomes one (ACTIVE once its data is uploaded, PENDING before; see
 server/onboarding.py), a PENDING one whose data arrived and an INACTIVE or REVOKED one listed again are
-activated, and API access is turned on for every listed location not known to have it. A location missing from
+activated, an ACTIVE one that Sikka now lists with another secret key has its keys exchanged again with that
+key, and API access is turned on for every listed location not known to have it. A location missing from
 two syncs in a row is retired as INACTIVE. When Sikka cannot be read, nothing changes.
 
 One sync at a time across replicas (the lease SYNC_LEASE, renewed before each write), whoever starts it: the
@@ -51,6 +52,7 @@ class Change(StrEnum):
     MISSED = "missed"  # not listed this time (one more miss in a row deactivates it)
     DEACTIVATED = "deactivated"  # not listed twice in a row: INACTIVE
     ACCESS_ON = "access_on"  # API access turned on (`POST /practice_location`)
+    REKEYED = "rekeyed"  # ACTIVE, and Sikka lists a new secret key for it: keys exchanged again with that one
     FAILED = "failed"  # a step failed; the next sync retries it
 
 
@@ -175,10 +177,16 @@ async def integrations(services: Services, offices: set[str] | None) -> dict[Loc
 
 
 async def bring_in(onboarding: Onboarding, item: Item, current: PmsIntegration | None) -> LocationChange | None:
-    """A listed location: activated (or stored PENDING) unless already ACTIVE, or PENDING with no data yet."""
+    """A listed location: activated (or stored PENDING) unless already ACTIVE with the secret key Sikka lists, or
+    PENDING with no data yet."""
     office, practice = location(item)
-    if current is not None and current.status == IntegrationStatus.ACTIVE:
-        return None
+    rekey = current is not None and current.status == IntegrationStatus.ACTIVE
+    if current is not None and rekey:
+        try:
+            if not await onboarding.secret_changed(current.account_id, item):
+                return None
+        except VaultError as exc:
+            return LocationChange(office, practice, Change.FAILED, current.account_id, f"secret: {type(exc).__name__}")
     if current is not None and current.status == IntegrationStatus.PENDING and not data_ready(item):
         return LocationChange(office, practice, Change.PENDING, current.account_id)
     try:
@@ -186,8 +194,9 @@ async def bring_in(onboarding: Onboarding, item: Item, current: PmsIntegration |
     except (NotConfirmed, SikkaError, VaultError) as exc:
         account_id = current.account_id if current else None
         return LocationChange(office, practice, Change.FAILED, account_id, f"activate: {type(exc).__name__}")
-    change = Change.ACTIVATED if result.status == IntegrationStatus.ACTIVE else Change.PENDING
-    return LocationChange(office, practice, change, result.account_id)
+    if result.status != IntegrationStatus.ACTIVE:
+        return LocationChange(office, practice, Change.PENDING, result.account_id)
+    return LocationChange(office, practice, Change.REKEYED if rekey else Change.ACTIVATED, result.account_id)
 
 
 async def confirm(services: Services, integration_ids: list[str]) -> None:

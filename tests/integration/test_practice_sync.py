@@ -34,6 +34,7 @@ from server.practice_sync import (
 )
 from server.services import Services, open_services
 from server.settings import Settings
+from server.sikka.client import Deadline
 from server.sikka.errors import SikkaError
 from server.vault.base import SecretNotFound
 from tests.support import SECOND_OFFICE, SECOND_SECRET, serve, stack_settings
@@ -155,6 +156,23 @@ async def test_a_location_waits_pending_until_its_data_is_uploaded(services: Ser
     caller = await uncached(services).verify(token)  # (the refusal above is cached for a few seconds)
     assert caller is not None
     assert caller.account_id == row.account_id
+
+
+async def test_a_new_secret_key_on_sikka_is_taken_up_by_the_next_sync(services: Services, state: SandboxState) -> None:
+    await sync(services)
+    account_id = (await integration(services, *DEMO)).account_id
+    patients = services.gateway.practice(account_id, Deadline.after(10)).items
+    assert await patients("patients", {"limit": 1})
+    state.set_secret_key(DEMO_OFFICE_ID, "n" * 32)  # the office authorised the app again; its old keys are dead
+    with pytest.raises(SikkaError):
+        await services.gateway.practice(account_id, Deadline.after(10)).items("patients", {"limit": 1})
+
+    report = await sync(services)
+    assert changed(report, Change.REKEYED) == {DEMO, BROOKLYN}
+    assert (await services.vault.reload(account_id)).secret_key == "n" * 32
+    assert (await integration(services, *DEMO)).status == IntegrationStatus.ACTIVE
+    assert await services.gateway.practice(account_id, Deadline.after(10)).items("patients", {"limit": 1})
+    assert changed(await sync(services), Change.REKEYED) == set()  # the same key again: nothing to do
 
 
 async def test_a_location_missing_twice_in_a_row_is_deactivated_until_listed_again(
