@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import io
 import logging
 import os
 import secrets
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from pathlib import Path
 
 import botocore.session
@@ -51,14 +54,15 @@ def phi_key() -> str:
     return new_phi_key()
 
 
-async def create_postgres_database() -> str:
-    """A fresh, empty database on the test server; returns its URL."""
+async def create_postgres_database(template: str | None = None) -> str:
+    """A fresh database on the test server (empty, or a copy of `template`); returns its URL."""
     assert TEST_DATABASE_URL
     admin_url = make_url(TEST_DATABASE_URL)
     name = f"parlae_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
     async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     await admin.dispose()
     return admin_url.set(database=name).render_as_string(hide_password=False)
 
@@ -72,19 +76,51 @@ async def drop_postgres_database(url: str) -> None:
     await admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[requires_postgres, pytest.mark.postgres])])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A migrated, empty database: a SQLite file, and (with TEST_DATABASE_URL) a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-    else:
-        url = await create_postgres_database()
+async def migrated(url: str) -> str:
     engine = create_engine(url)
     await migrate.upgrade(engine)
     await engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated to head; each test gets a copy (the migrations themselves are tested on their
+    own, in tests/integration/test_database.py)."""
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    asyncio.run(migrated(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres() -> Iterator[str | None]:
+    """One PostgreSQL database migrated to head, the template of each test's database (None without one)."""
+    if not TEST_DATABASE_URL:
+        yield None
+        return
+    url = asyncio.run(create_postgres_database())
+    asyncio.run(migrated(url))
+    yield make_url(url).database
+    asyncio.run(drop_postgres_database(url))
+
+
+def sqlite_copy(template: Path, path: Path) -> str:
+    with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(path)) as target:
+        source.backup(target)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=[requires_postgres, pytest.mark.postgres])])
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: Path, migrated_postgres: str | None
+) -> AsyncIterator[str]:
+    """A migrated, empty database: a SQLite file, and (with TEST_DATABASE_URL) a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield sqlite_copy(migrated_sqlite, tmp_path / "test.db")
+        return
+    url = await create_postgres_database(template=migrated_postgres)
     yield url
-    if request.param == "postgres":
-        await drop_postgres_database(url)
+    await drop_postgres_database(url)
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
