@@ -35,7 +35,9 @@ Python API::
     `access`, `uploaded`, `reloading`, `writeback_delay_seconds` (per-practice override)
   - `practices(office_id=None)`, `set_listed(office_id, practice_id, listed)`,
     `set_uploaded(office_id, practice_id, uploaded=True)`, `set_reloading(office_id, practice_id,
-    reloading)`, `set_access(office_id, practice_ids, on)`, `expire_request_keys()`
+    reloading)`, `set_access(office_id, practice_ids, on)`, `set_spu_online(office_id, practice_id, online)`
+    (while a practice's SPU is off its writebacks stay queued and `check_spu=true` answers 412 API2017),
+    `expire_request_keys()`
   - `writebacks_of(office_id, practice_id=None) -> list[Writeback]` (`status_row()` is the
     /writeback_status item); `writebacks` is the queue of all of them
   - `counters` (Counter: "GET /patients", "POST /appointment", "PUT /appointments", ...,

@@ -13,6 +13,7 @@ POST   /_admin/practices       SandboxState.add_practice keyword arguments (201,
 POST   /_admin/practices/{office_id}/{practice_id}/listed  {"listed": bool}: authorize / delist a location
 POST   /_admin/practices/{office_id}/{practice_id}/data_ready  the location's data is uploaded (no body)
 POST   /_admin/practices/{office_id}/{practice_id}/data_insert {"in_progress": bool}: a data reload
+POST   /_admin/practices/{office_id}/{practice_id}/spu     {"online": bool}: stop or start the practice's SPU
 GET    /_admin/practices/{office_id}/{practice_id}/{appointments|patients|writebacks}
 POST   /_admin/keys/expire                                 every issued request_key expires now (204)
 GET    /_admin/config                                      the run-time settings
@@ -53,6 +54,12 @@ class Listed(BaseModel):
     listed: bool
 
 
+class Spu(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    online: bool
+
+
 class DataInsert(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -77,6 +84,7 @@ def _summary(practice: Practice) -> dict[str, Any]:
         "access": practice.access,
         "uploaded": practice.uploaded,
         "reloading": practice.reloading,
+        "spu_online": practice.spu_online,
         "patients": len(practice.patients),
         "appointments": len(practice.appointments),
         "writeback_delay_seconds": practice.writeback_delay_seconds,
@@ -162,6 +170,13 @@ async def data_insert(request: Request) -> Response:
     return JSONResponse(_summary(_state(request).practice(office_id, practice_id)))
 
 
+async def set_spu(request: Request) -> Response:
+    office_id, practice_id = request.path_params["office_id"], request.path_params["practice_id"]
+    online = Spu.model_validate(await _body(request)).online
+    _state(request).set_spu_online(office_id, practice_id, online)
+    return JSONResponse(_summary(_state(request).practice(office_id, practice_id)))
+
+
 async def records(request: Request) -> Response:
     state, params = _state(request), request.path_params
     practice = state.practice(params["office_id"], params["practice_id"])
@@ -223,6 +238,7 @@ ADMIN_ROUTES = [
     Route("/practices/{office_id}/{practice_id}/listed", _guarded(set_listed), methods=["POST"]),
     Route("/practices/{office_id}/{practice_id}/data_ready", _guarded(data_ready), methods=["POST"]),
     Route("/practices/{office_id}/{practice_id}/data_insert", _guarded(data_insert), methods=["POST"]),
+    Route("/practices/{office_id}/{practice_id}/spu", _guarded(set_spu), methods=["POST"]),
     Route("/practices/{office_id}/{practice_id}/{collection}", _guarded(records), methods=["GET"]),
     Route("/keys/expire", expire_keys, methods=["POST"]),
     Route("/config", _guarded(config), methods=["GET", "POST"]),

@@ -246,13 +246,16 @@ def supported_pmses(call: Call) -> Response:
 
 
 def writebacks(call: Call) -> Response:
+    """`GET /writebacks` (§20): the app's writebacks of every office (it is an APP call), by the day of their
+    `command_time`. Only `id` is a documented filter; `office_id`, `result` and `method` are fields, not
+    parameters, so they filter nothing (the least convenient reading: callers pick their office's rows)."""
     first, last = _date_param(call, "startdate"), _date_param(call, "enddate")
     if not 0 <= (last - first).days <= WRITEBACK_LIST_MAX_DAYS:
         raise invalid(f"enddate must be from startdate to {WRITEBACK_LIST_MAX_DAYS} days later.")
     rows = [
         writeback.listing_row() for writeback in call.state.writebacks if first <= writeback.request_time.date() <= last
     ]
-    return list_response(call, fields.WRITEBACKS, rows, _exact("office_id", "result", "method"))
+    return list_response(call, fields.WRITEBACKS, rows, _exact("id"))
 
 
 def delete_writeback(call: Call) -> Response:
@@ -381,7 +384,8 @@ def submit(kind: Kind) -> Handler:
 
     def handler(call: Call) -> Response:
         target = next(iter(call.request.path_params.values()), "")
-        writeback = call.state.submit(kind, call.office_id, call.body, target)
+        key = call.key.request_key if call.key else ""
+        writeback = call.state.submit(kind, call.office_id, call.body, target, request_key=key)
         receipt = envelope(
             kind.receipt,
             long_message=f"Id:{writeback.id}",

@@ -126,6 +126,9 @@ class Practice:
     """Whether Sikka is reloading the location's data (`Data-Insert: in progress`)."""
     writeback_delay_seconds: float | None = None
     """Overrides SandboxConfig.writeback_delay_seconds for this practice."""
+    spu_online: bool = True
+    """Whether the practice's SPU (the on-premises sync utility) is running: while it is off, writebacks stay
+    queued and `check_spu=true` submissions answer 412 API2017 (§12)."""
 
     @property
     def profile(self) -> Pms:

@@ -152,6 +152,15 @@ class SandboxState:
         """Start or end a data reload: `Data-Insert: in progress` while it lasts."""
         self._practices[office_id, practice_id].reloading = reloading
 
+    def set_spu_online(self, office_id: str, practice_id: str, online: bool) -> None:
+        """Stop or start a location's SPU. While it is off nothing is applied; once it is back, each writeback
+        it held is applied after the practice's writeback delay (in submission order)."""
+        practice = self._practices[office_id, practice_id]
+        self.complete_due_writebacks()
+        practice.spu_online = online
+        if online:
+            self.writebacks.release(practice.office_id, practice.practice_id, self.now(), self._delay(practice))
+
     def set_access(self, office_id: str, practice_ids: list[str], on: bool) -> None:
         """`POST /practice_location`: API access ON or OFF for listed locations of an office (all or none)."""
         listed = {p.practice_id: p for p in self.practices(office_id) if p.listed}
@@ -243,8 +252,11 @@ class SandboxState:
 
     # Writebacks
 
-    def submit(self, kind: Kind, office_id: str, payload: dict[str, Any], target: str = "") -> Writeback:
-        """Check and queue a writeback for a location of `office_id`, or raise Sikka's immediate error."""
+    def submit(
+        self, kind: Kind, office_id: str, payload: dict[str, Any], target: str = "", request_key: str = ""
+    ) -> Writeback:
+        """Check and queue a writeback for a location of `office_id`, or raise Sikka's immediate error
+        (412 API2017 when the body asks `check_spu` and the practice's SPU is off)."""
         practice = self._writable(office_id, text(payload, "practice_id"))
         if not kind.supported(practice.profile):
             raise SikkaError(
@@ -256,16 +268,10 @@ class SandboxState:
                 long_message=f"{kind.method} /{kind.endpoint} is not supported for {practice.pms}.",
             )
         values = kind.validate(practice, payload, target, self.now())
+        if text(payload, "check_spu").casefold() == "true" and not practice.spu_online:
+            raise SikkaError("API2017", log_message="Sikka platform utility is offline")
         fault = self.faults.on_writeback(kind.endpoint, kind.method)
-        delay = next(
-            seconds
-            for seconds in (
-                fault.delay_seconds,
-                practice.writeback_delay_seconds,
-                self.config.writeback_delay_seconds,
-            )
-            if seconds is not None
-        )
+        delay = fault.delay_seconds if fault.delay_seconds is not None else self._delay(practice)
         now = self.now()
         writeback = Writeback(
             id=next(self._ids.writeback),
@@ -278,9 +284,16 @@ class SandboxState:
             request_time=practice.local(now),
             due=now + timedelta(seconds=delay),
             failure=fault.failure,
+            request_key=request_key,
         )
         self.writebacks.add(writeback)
         return writeback
+
+    def _delay(self, practice: Practice) -> float:
+        """How long the practice's SPU takes to apply a writeback."""
+        if practice.writeback_delay_seconds is not None:
+            return practice.writeback_delay_seconds
+        return self.config.writeback_delay_seconds
 
     def _writable(self, office_id: str, practice_id: str) -> Practice:
         """The location a writeback names: listed, uploaded (else API2010) and with access on (else API2007)."""
@@ -296,8 +309,13 @@ class SandboxState:
         return practice
 
     def complete_due_writebacks(self) -> None:
+        """Apply every due writeback whose practice's SPU is running; hold the others until it is back."""
         for writeback in self.writebacks.pop_due(self.now()):
-            writeback.complete(self._practices[writeback.office_id, writeback.practice_id], self._ids)
+            practice = self._practices[writeback.office_id, writeback.practice_id]
+            if practice.spu_online:
+                writeback.complete(practice, self._ids)
+            else:
+                self.writebacks.hold(writeback)
 
     def writebacks_of(self, office_id: str, practice_id: str | None = None) -> list[Writeback]:
         """An office's (or one practice's) writebacks, current as of now."""

@@ -13,7 +13,7 @@ import heapq
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sandbox import rules
@@ -82,6 +82,8 @@ class Writeback:
     due: datetime
     failure: str | None = None
     """A failure forced by the fault injector."""
+    request_key: str = ""
+    """The request_key it was submitted with (`/writebacks` shows it partly masked)."""
     status: str = "Pending"
     has_error: bool = False
     completed_time: datetime | None = None
@@ -125,6 +127,15 @@ class Writeback:
             "created_id": self.created_id,
         }
 
+    def form_body(self) -> str:
+        """The original call as `/writebacks` documents it (§20): form-encoded but not escaped, the request_key
+        partly masked first, then the body's fields as sent, then `apiname` and the path's `id`."""
+        masked = f"{self.request_key[:4]}{'*' * max(0, len(self.request_key) - 4)}"
+        pairs = [("request_key", masked), *self.payload.items(), ("apiname", f"{self.kind.method} {self.kind.api}")]
+        if self.target:
+            pairs.append(("id", self.target))
+        return "&".join(f"{name}={value}" for name, value in pairs)
+
     def listing_row(self) -> Record:
         """The item `/writebacks` returns."""
         completed = self.completed_time
@@ -138,7 +149,7 @@ class Writeback:
             "method": self.kind.method,
             "completed_time": f"{completed:%Y-%m-%dT%H:%M:%S}" if completed else "",
             "api_name": self.kind.api,
-            "api_request_body": "&".join(f"{name}={value}" for name, value in self.payload.items()),
+            "api_request_body": self.form_body(),
             "command_time": f"{self.request_time:%Y-%m-%dT%H:%M:%S}",
             "duration_in_second": duration,
         }
@@ -150,6 +161,8 @@ class WritebackQueue:
     def __init__(self) -> None:
         self._all: dict[int, Writeback] = {}
         self._pending: list[tuple[datetime, int]] = []
+        self._held: list[int] = []
+        """Due writebacks of practices whose SPU is off, in submission order."""
 
     def __iter__(self) -> Iterator[Writeback]:
         return iter(self._all.values())
@@ -164,6 +177,19 @@ class WritebackQueue:
     def delete(self, writeback_id: int) -> None:
         """Forget a writeback; a pending one is then never applied."""
         del self._all[writeback_id]
+
+    def hold(self, writeback: Writeback) -> None:
+        """Keep a due writeback queued until its practice's SPU is back (`release`)."""
+        self._held.append(writeback.id)
+
+    def release(self, office_id: str, practice_id: str, now: datetime, delay_seconds: float) -> None:
+        """The practice's SPU is back: its held writebacks fall due after `delay_seconds`."""
+        held = [self._all[i] for i in self._held if i in self._all]
+        mine = [w for w in held if (w.office_id, w.practice_id) == (office_id, practice_id)]
+        self._held = [w.id for w in held if w not in mine]
+        for writeback in mine:
+            writeback.due = now + timedelta(seconds=delay_seconds)
+            heapq.heappush(self._pending, (writeback.due, writeback.id))
 
     def pop_due(self, now: datetime) -> Iterator[Writeback]:
         """The pending writebacks due by `now`, in due order, each removed from the heap."""

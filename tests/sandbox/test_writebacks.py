@@ -425,3 +425,39 @@ async def test_delays_per_config_practice_and_state_inspection(
     assert (await status(client, headers, writeback_id))["status"] == "Pending"
     clock.advance(25)
     assert (await status(client, headers, writeback_id))["status"] == "Success"
+
+
+@pytest.mark.anyio
+async def test_an_offline_spu_holds_writebacks_until_it_is_back(
+    state: SandboxState, clock: FakeClock, client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    state.set_spu_online(DEMO_OFFICE_ID, DEMO_PRACTICE_ID, False)
+    refused = await client.post("/v4/appointment", headers=headers, json=booking(check_spu="true"))
+    assert (refused.status_code, error_code(refused)) == (412, "API2017")
+    assert refused.json()["log_message"] == "Sikka platform utility is offline"  # §12: not long_message
+    queued = await submit(client, headers, "POST", "/v4/appointment", booking())
+    clock.advance(3600)
+    assert (await status(client, headers, queued))["status"] == "Pending"
+    state.set_spu_online(DEMO_OFFICE_ID, DEMO_PRACTICE_ID, True)
+    assert (await status(client, headers, queued))["status"] == "Pending"  # applied after the delay, not at once
+    clock.advance(1)
+    assert (await status(client, headers, queued))["status"] == "Success"
+    online = await client.post("/v4/appointment", headers=headers, json=booking(time="06:00", check_spu="true"))
+    assert online.status_code == 201
+
+
+@pytest.mark.anyio
+async def test_the_listing_shows_the_original_call_form_encoded_with_the_key_masked(
+    state: SandboxState, client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    appointment = first_appointment(state, status="Scheduled")["appointment_sr_no"]
+    cancel = {"op": "replace", "path": "/appointment_status", "value": "cancel.patient", "practice_id": "1"}
+    writeback_id = await submit(client, headers, "PATCH", f"/v4/appointments/{appointment}", cancel)
+    rows = await items(client, "/v4/writebacks", APP_HEADERS, startdate="2026-11-25", enddate="2026-11-25")
+    (row,) = [row for row in rows if row["id"] == writeback_id]
+    key = headers["Request-Key"]
+    assert row["api_request_body"] == (
+        f"request_key={key[:4]}{'*' * (len(key) - 4)}&op=replace&path=/appointment_status&value=cancel.patient"
+        f"&practice_id=1&apiname=PATCH appointments&id={appointment}"
+    )
+    assert key not in row["api_request_body"]
