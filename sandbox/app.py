@@ -408,17 +408,18 @@ async def serve(request: Request, endpoint: str, handler: Handler, auth: Auth) -
     allowed, limits = state.rate_window.hit(state.now(), state.config.rate_limit_per_minute)
     fault = state.faults.on_request(endpoint, request.method)
     delay = state.config.latency_seconds + fault.latency_seconds
-    if delay:
-        await asyncio.sleep(delay)
     key: RequestKey | None = None
     try:
+        body = await _json_body(request)  # the whole request is in: a client that leaves now changes nothing
+        if delay:
+            await asyncio.sleep(delay)
         if fault.response is not None:
             response = fault.response
         elif not allowed:
             raise SikkaError("API2012", long_message="Requests per minute exceeded")
         else:
             key = _authenticate(state, request, auth)
-            response = handler(Call(request, state, key, await _json_body(request), started))
+            response = handler(Call(request, state, key, body, started))
     except SikkaError as error:
         response = JSONResponse(error.body(), status_code=error.status)
     for name, value in limits.items():

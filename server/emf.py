@@ -60,6 +60,7 @@ METRICS: tuple[EmfMetric, ...] = (
     EmfMetric("AuditWriteFailures", "parlae_tool_calls_total", {"outcome": "audit_failed"}),
     EmfMetric("KeyRenewalFailures", "parlae_key_renewal_failures_total"),
     EmfMetric("WritebacksPendingOldestSeconds", "parlae_writebacks_pending_oldest_seconds", {}, "gauge", "Seconds"),
+    EmfMetric("StaffDeliveriesDead", "parlae_staff_deliveries_total", {"result": "dead"}),
     EmfMetric("PracticeSyncFailures", "parlae_practice_sync_runs_total", {"result": "failure"}),
 )
 

@@ -59,7 +59,18 @@ class Metrics:
         )
         self.writebacks_pending_oldest = Gauge(
             "parlae_writebacks_pending_oldest_seconds",
-            "Age of the oldest writeback still pending (0 when none), as the writeback follower last saw it.",
+            "Age of the oldest open write no person has taken over yet (0 when none), as the follower last saw it.",
+            registry=self.registry,
+        )
+        self.writes_open = Gauge(
+            "parlae_writes_open",
+            "Writes recorded and not final yet (pending at Sikka, or being looked up), as the follower last saw it.",
+            registry=self.registry,
+        )
+        self.staff_deliveries = Counter(
+            "parlae_staff_deliveries_total",
+            "Staff inbox deliveries by channel (email, webhook) and result (delivered, retry, dead).",
+            ["channel", "result"],
             registry=self.registry,
         )
         self.practice_sync_runs = Counter(

@@ -10,16 +10,16 @@ from sqlalchemy import ColumnElement, Table, delete, func, select
 
 from server.audit import chain
 from server.db.models import (
+    OPEN_INTENTS,
     AuditChainHead,
     AuditLog,
     Consent,
     IdempotencyKey,
     IdentityAttempt,
     PendingPatient,
-    StaffFollowup,
+    StaffDelivery,
     StaffMessage,
-    Writeback,
-    WritebackStatus,
+    WriteIntent,
     utcnow,
 )
 from server.services import Services
@@ -49,13 +49,13 @@ def rules(services: Services, now: datetime) -> dict[str, Rule]:
             IdempotencyKey.__table__,  # type: ignore[arg-type]
             IdempotencyKey.created_at < cutoff(settings.retention_idempotency_days),
         ),
-        "staff_followups": Rule(
-            StaffFollowup.__table__,  # type: ignore[arg-type]
-            StaffFollowup.created_at < cutoff(settings.retention_followups_days),
-        ),
         "staff_messages": Rule(
             StaffMessage.__table__,  # type: ignore[arg-type]
             StaffMessage.created_at < cutoff(settings.retention_messages_days),
+        ),
+        "staff_deliveries": Rule(
+            StaffDelivery.__table__,  # type: ignore[arg-type]
+            StaffDelivery.created_at < cutoff(settings.retention_messages_days),
         ),
         "consents": Rule(
             Consent.__table__,  # type: ignore[arg-type]
@@ -67,10 +67,11 @@ def rules(services: Services, now: datetime) -> dict[str, Rule]:
             IdentityAttempt.__table__,  # type: ignore[arg-type]
             IdentityAttempt.window_start < cutoff(IDENTITY_ATTEMPTS_DAYS),
         ),
-        "writebacks": Rule(
-            Writeback.__table__,  # type: ignore[arg-type]
-            (Writeback.status != WritebackStatus.PENDING)
-            & (Writeback.submitted_at < cutoff(settings.retention_idempotency_days)),
+        # Open writes are never purged: something must own them until they are final.
+        "write_intents": Rule(
+            WriteIntent.__table__,  # type: ignore[arg-type]
+            WriteIntent.state.not_in(OPEN_INTENTS)
+            & (WriteIntent.recorded_at < cutoff(settings.retention_idempotency_days)),
         ),
     }
 

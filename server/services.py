@@ -14,19 +14,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from server.audit.decorator import AuditWriter, note_upstream
 from server.auth import PracticeTokenVerifier
 from server.db.engine import create_engine, session_factory
+from server.delivery import InboxDelivery
+from server.inbox import StaffInbox
+from server.intents import WriteIntents
 from server.leases import Leases
-from server.messages import StaffMessages
+from server.mail import Mailer, SesMailer, StaffEmails
 from server.metrics import Metrics
-from server.notify import ATTEMPT_TIMEOUT, MessageDelivery, NotifyEndpoints
+from server.notify import ATTEMPT_TIMEOUT, NotifyEndpoints
 from server.phi.blind_index import BlindIndex
 from server.phi.cipher import PhiCipher
 from server.phi.keys import KeyProvider, key_provider_from_settings
 from server.phi.store import PhiStore
+from server.promises import IN_FLIGHT_MARGIN, WriteFollower
 from server.settings import Settings
 from server.sikka.client import SikkaClient
 from server.sikka.gateway import SikkaGateway
 from server.sikka.keys import RequestKeys
-from server.sikka.writeback import WritebackFollower, WritebackLedger, Writebacks
+from server.sikka.writeback import Writebacks
 from server.throttle import AttemptLimiter
 from server.vault.base import Vault
 from server.vault.cached import CachedVault
@@ -46,16 +50,18 @@ class Services:
     sikka: SikkaClient
     request_keys: RequestKeys
     gateway: SikkaGateway
-    follower: WritebackFollower
+    intents: WriteIntents
+    follower: WriteFollower
     audit: AuditWriter
     blind_index: BlindIndex
     phi_store: PhiStore
     tokens: PracticeTokenVerifier
     attempts: AttemptLimiter
     leases: Leases
-    messages: StaffMessages
+    inbox: StaffInbox
     notify_endpoints: NotifyEndpoints
-    delivery: MessageDelivery
+    staff_emails: StaffEmails
+    delivery: InboxDelivery
 
     async def aclose(self) -> None:
         await self.sikka.http.aclose()
@@ -112,12 +118,24 @@ def build_services(
         row_lock=engine.dialect.name == "postgresql",
         metrics=metrics,
     )
-    ledger = WritebackLedger(sessions, cipher)
-    writebacks = Writebacks(sikka, request_keys, ledger, budget_seconds=settings.writeback_budget_seconds)
+    inbox = StaffInbox(sessions, cipher, email_enabled=settings.email_enabled)
+    intents = WriteIntents(sessions, cipher, inbox, row_lock=engine.dialect.name == "postgresql")
+    writebacks = Writebacks(sikka, request_keys, intents, budget_seconds=settings.writeback_budget_seconds)
+    follower = WriteFollower(
+        writebacks,
+        intents,
+        request_keys,
+        max_pending=timedelta(seconds=settings.writeback_max_pending_seconds),
+        in_flight=timedelta(seconds=settings.sikka_deadline_seconds) + IN_FLIGHT_MARGIN,
+        metrics=metrics,
+    )
     blind_index = BlindIndex(sessions, cipher)
-    messages = StaffMessages(sessions, cipher)
     endpoints = NotifyEndpoints(sessions, cipher)
+    staff_emails = StaffEmails(sessions)
     notify_http = httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT, follow_redirects=False)
+    delivery = InboxDelivery(
+        sessions, inbox, endpoints, staff_emails, notify_http, build_mailer(settings), metrics=metrics
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -128,17 +146,29 @@ def build_services(
         sikka=sikka,
         request_keys=request_keys,
         gateway=SikkaGateway(sikka, request_keys, writebacks, settings.metadata_cache_seconds),
-        follower=WritebackFollower(writebacks, ledger, metrics=metrics),
+        intents=intents,
+        follower=follower,
         audit=AuditWriter(sessions),
         blind_index=blind_index,
         phi_store=PhiStore(sessions, cipher, blind_index),
         tokens=PracticeTokenVerifier(sessions, settings.token_cache_seconds),
         attempts=AttemptLimiter(sessions),
         leases=Leases(sessions),
-        messages=messages,
+        inbox=inbox,
         notify_endpoints=endpoints,
-        delivery=MessageDelivery(messages, endpoints, notify_http),
+        staff_emails=staff_emails,
+        delivery=delivery,
     )
+
+
+def build_mailer(settings: Settings) -> Mailer | None:
+    """SES when a sender is configured (with its TLS-requiring configuration set); no email otherwise."""
+    if not settings.ses_sender or not settings.ses_configuration_set:
+        return None
+    import boto3
+
+    client = boto3.client("sesv2", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+    return SesMailer(client, settings.ses_sender, settings.ses_configuration_set)
 
 
 @asynccontextmanager

@@ -9,7 +9,7 @@ import ipaddress
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from server.forwarded import TrustedProxies
@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     writeback_budget_seconds: float = Field(
         6.0, ge=0, le=15, description="How long a tool waits for a writeback before answering `pending`."
     )
+    writeback_max_pending_seconds: int = Field(
+        345_600,
+        ge=600,
+        description="A write still not applied after this long is handed to staff (a follow-up), never withdrawn; "
+        "the default, four days, outlasts a long weekend with the office's computer off.",
+    )
     booking_min_notice_minutes: int = Field(
         120, ge=0, le=7 * 24 * 60, description="Earliest bookable start, in minutes from now."
     )
@@ -112,15 +118,14 @@ class Settings(BaseSettings):
         description="How long practice metadata (providers, schedule, statuses; insurance carriers and coverage "
         "tables) is cached.",
     )
-    retention_pending_patients_days: int = Field(30, ge=1, description="Purge pending-patient PHI after N days.")
-    retention_idempotency_days: int = Field(
-        7, ge=1, description="Purge stored tool results (and finished writebacks) after N days."
+    retention_pending_patients_days: int = Field(
+        30, ge=1, description="Purge pending-patient PHI (kept by earlier versions) after N days."
     )
-    retention_followups_days: int = Field(
-        90, ge=1, description="Purge staff follow-ups (resolved or not) after N days."
+    retention_idempotency_days: int = Field(
+        7, ge=1, description="Purge stored tool results (and writes final that long) after N days."
     )
     retention_messages_days: int = Field(
-        90, ge=1, description="Purge messages callers left for staff (resolved or not) after N days."
+        90, ge=1, description="Purge staff inbox items (resolved or not) and their deliveries after N days."
     )
     retention_consents_days: int = Field(
         MIN_AUDIT_RETENTION_DAYS, ge=1, description="Purge consent records after N days."
@@ -129,6 +134,13 @@ class Settings(BaseSettings):
         MIN_AUDIT_RETENTION_DAYS,
         ge=MIN_AUDIT_RETENTION_DAYS,
         description="Purge audit records after N days (never fewer than six years).",
+    )
+    ses_sender: str | None = Field(
+        None,
+        description="From address of staff inbox emails (an SES-verified identity; unset: no email is sent).",
+    )
+    ses_configuration_set: str | None = Field(
+        None, validate_default=True, description="SES configuration set that requires TLS; required with SES_SENDER."
     )
     audit_anchor_url: str | None = Field(
         None,
@@ -218,6 +230,17 @@ class Settings(BaseSettings):
     def _check_proxies(cls, value: str) -> str:
         TrustedProxies.parse(value)
         return value
+
+    @field_validator("ses_configuration_set")
+    @classmethod
+    def _email_needs_tls_set(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("ses_sender") and not value:
+            raise ValueError("required with SES_SENDER (the configuration set is what requires TLS)")
+        return value
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.ses_sender)
 
     @classmethod
     def env_names(cls) -> list[str]:

@@ -1,7 +1,8 @@
 # Alarms: one SNS topic (encrypted with the ops key) that every alarm notifies, on ALARM and on OK.
 #   From the load balancer (AWS/ApplicationELB): 5xx rate, p99 target response time, unhealthy targets.
 #   From the service (Parlae/PMS, EMF lines the app prints every METRICS_EMF_INTERVAL_SECONDS, server/emf.py):
-#   audit write failures, Sikka error rate, writebacks pending too long, key renewal failures, sync failures.
+#   audit write failures, Sikka error rate, writes left without an owner, staff deliveries dead-lettered, key
+#   renewal failures, sync failures.
 #   From ECS (EventBridge): a job task (jobs.tf) that exits non-zero or cannot start.
 # docs/deploy.md says what each alarm means and what to check first.
 
@@ -12,8 +13,9 @@ locals {
   alb_dimensions    = { LoadBalancer = aws_lb.main.arn_suffix }
   target_dimensions = { LoadBalancer = aws_lb.main.arn_suffix, TargetGroup = aws_lb_target_group.app.arn_suffix }
 
-  # The follower withdraws a writeback after 30 minutes (server/sikka/writeback.py); older means it cannot.
-  writeback_pending_alarm_seconds = 45 * 60
+  # An open write is handed to staff at its maximum pending age (server/promises.py); one older than that and
+  # half an hour, still without a person, means the follower cannot reach it.
+  write_unowned_alarm_seconds = tonumber(local.container_environment["WRITEBACK_MAX_PENDING_SECONDS"]) + 1800
 
   # Alarms on a percentage: query id -> metric of the counts summed per minute, and the expression over them.
   rate_alarms = {
@@ -51,12 +53,19 @@ locals {
       threshold   = 1
       description = "Sikka refused to renew a practice's request key (or did not answer); that practice's calls fail."
     }
-    "writebacks-pending-too-long" = {
+    "writes-without-an-owner" = {
       metric      = "WritebacksPendingOldestSeconds"
       statistic   = "Maximum"
       period      = 300
-      threshold   = local.writeback_pending_alarm_seconds
-      description = "A writeback has been pending for more than 45 minutes: the follower cannot finish or withdraw it."
+      threshold   = local.write_unowned_alarm_seconds
+      description = "A write has been open past its maximum pending age without being handed to staff: the follower cannot reach it."
+    }
+    "staff-deliveries-dead-lettered" = {
+      metric      = "StaffDeliveriesDead"
+      statistic   = "Sum"
+      period      = 300
+      threshold   = 1
+      description = "A staff inbox item could not be emailed or posted after every retry (dead-lettered): staff may not know of it."
     }
     "practice-sync-failures" = {
       metric      = "PracticeSyncFailures"

@@ -19,6 +19,7 @@ locals {
     SIKKA_DEADLINE_SECONDS          = "5"
     SIKKA_REFRESH_MARGIN_SECONDS    = "3600"
     WRITEBACK_BUDGET_SECONDS        = "6"
+    WRITEBACK_MAX_PENDING_SECONDS   = "345600" # four days: a long weekend with the office's computer off
     BOOKING_MIN_NOTICE_MINUTES      = "120"
     WEBHOOK_ACCEPT_CALLBACK_KEY     = "false" # signed (Standard Webhooks) deliveries only
     SECRETS_BACKEND                 = "aws"
@@ -32,7 +33,6 @@ locals {
     PRACTICES_SYNC_INTERVAL_SECONDS = "300" # one replica reconciles with authorized_practices (a database lease)
     RETENTION_PENDING_PATIENTS_DAYS = "30"
     RETENTION_IDEMPOTENCY_DAYS      = "7"
-    RETENTION_FOLLOWUPS_DAYS        = "90"
     RETENTION_MESSAGES_DAYS         = "90"
     RETENTION_CONSENTS_DAYS         = "2196"
     RETENTION_AUDIT_DAYS            = "2196" # six years, leap days included; the app refuses fewer
@@ -41,6 +41,8 @@ locals {
     METRICS_EMF_INTERVAL_SECONDS    = "60"                   # one EMF line a minute: the Parlae/PMS metrics the alarms read
     AUDIT_ANCHOR_URL                = "s3://${aws_s3_bucket.audit.id}/${local.audit_anchor_prefix}"
     AUDIT_ANCHOR_KMS_KEY_ID         = aws_kms_key.audit_anchor.arn # only the audit-jobs role may use it (audit_anchor.tf)
+    SES_SENDER                      = local.staff_email_sender                               # email.tf
+    SES_CONFIGURATION_SET           = aws_sesv2_configuration_set.staff.configuration_set_name # requires TLS
   }
 
   # Every setting the app reads is named in the task definition: the disabled ones with an empty value, which

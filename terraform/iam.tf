@@ -126,6 +126,19 @@ data "aws_iam_policy_document" "task" {
     }
   }
 
+  # The staff inbox by email (email.tf): only as the staff identity, only through the TLS-requiring set.
+  statement {
+    sid       = "SendStaffEmailOnly"
+    effect    = "Allow"
+    actions   = ["ses:SendEmail"]
+    resources = [aws_sesv2_email_identity.staff.arn, aws_sesv2_configuration_set.staff.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "ses:FromAddress"
+      values   = [local.staff_email_sender]
+    }
+  }
+
   # Exported audit records: write-once objects (Object Lock) under audit/; no read, no delete.
   statement {
     sid       = "AuditArchivePutOnly"

@@ -119,3 +119,11 @@ output "audit_anchor_kms_key_arn" {
   description = "HMAC key for audit anchors (AUDIT_ANCHOR_KMS_KEY_ID)."
   value       = aws_kms_key.audit_anchor.arn
 }
+
+output "staff_email_dkim_records" {
+  description = "CNAME records (name => value) that verify the staff email domain with SES (created in Route 53 when route53_zone_id is set)."
+  value = {
+    for token in aws_sesv2_email_identity.staff.dkim_signing_attributes[0].tokens :
+    "${token}._domainkey.${var.staff_email_domain}" => "${token}.dkim.amazonses.com"
+  }
+}

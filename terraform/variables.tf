@@ -236,6 +236,27 @@ variable "sikka_api_url" {
   }
 }
 
+variable "staff_email_domain" {
+  description = "Domain the staff inbox emails come from (an SES domain identity this module creates; publish its DKIM records)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", var.staff_email_domain))
+    error_message = "staff_email_domain must be a lower-case DNS name."
+  }
+}
+
+variable "staff_email_local_part" {
+  description = "The part before @ of the staff inbox emails' From address."
+  type        = string
+  default     = "assistant"
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9._-]{0,63}$", var.staff_email_local_part))
+    error_message = "staff_email_local_part must be 1-64 lower-case letters, digits, dots, hyphens or underscores."
+  }
+}
+
 variable "log_level" {
   description = "LOG_LEVEL of the app."
   type        = string

@@ -175,3 +175,17 @@ def captured_logs() -> Iterator[io.StringIO]:
     handler.setStream(stream)
     yield stream
     configure_logging("WARNING")
+
+
+@pytest.fixture
+async def production_database_url(
+    tmp_path: Path, migrated_sqlite: Path, migrated_postgres: str | None
+) -> AsyncIterator[str]:
+    """One migrated, empty database for slow end-to-end scenarios: PostgreSQL (production's) when the run has
+    one, SQLite otherwise; scenarios whose meaning differs between the two take `database_url` instead."""
+    if migrated_postgres is None:
+        yield sqlite_copy(migrated_sqlite, tmp_path / "test.db")
+        return
+    url = await create_postgres_database(template=migrated_postgres)
+    yield url
+    await drop_postgres_database(url)

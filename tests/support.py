@@ -181,9 +181,20 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+@dataclass
+class ServerProcess:
+    url: str
+    process: subprocess.Popen[str]
+
+    def kill(self) -> None:
+        """kill -9: the process gets no chance to finish anything."""
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+
 @contextmanager
-def server_process(settings: Settings) -> Iterator[str]:
-    """`parlae-mcp serve` as its own process on a free port; its base URL."""
+def server_process(settings: Settings) -> Iterator[ServerProcess]:
+    """`parlae-mcp serve` as its own process on a free port, ready."""
     port = free_port()
     env = {**os.environ, **settings_env(settings), "LOG_LEVEL": "WARNING"}
     process = subprocess.Popen(
@@ -202,9 +213,10 @@ def server_process(settings: Settings) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise
             time.sleep(0.05)
-        yield url
+        yield ServerProcess(url, process)
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         process.wait(timeout=30)
 
 
@@ -299,3 +311,100 @@ async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str
         data = {"message": result.content[0].text if result.content else ""}  # type: ignore[union-attr]
     data["isError"] = bool(result.is_error)
     return data
+
+
+SES_SENDER = "assistant@parlae.test"
+SES_CONFIGURATION_SET = "parlae-staff-tls"
+
+
+def ses_ready(region: str = "us-east-1") -> None:
+    """In moto's SES: the verified sender and the configuration set that requires TLS (terraform/email.tf)."""
+    import boto3
+
+    client = boto3.client("sesv2", region_name=region)
+    client.create_email_identity(EmailIdentity=SES_SENDER)
+    client.create_configuration_set(
+        ConfigurationSetName=SES_CONFIGURATION_SET, DeliveryOptions={"TlsPolicy": "REQUIRE"}
+    )
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    to: list[str]
+    source: str
+    subject: str
+    body: str
+
+
+def ses_outbox(region: str = "us-east-1") -> list[SentEmail]:
+    """What moto's SES has sent, oldest first."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    sent = ses_backends[DEFAULT_ACCOUNT_ID][region].sent_messages
+    return [SentEmail(list(m.destinations["ToAddresses"]), m.source, m.subject, m.body) for m in sent]
+
+
+class TcpBlink:
+    """A TCP proxy to a database that can go away and come back, as a database server blinks: `cut()` resets
+    every open connection and refuses new ones until `restore()`. Runs its own event loop in a thread."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.up = threading.Event()
+        self.up.set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TcpBlink:
+        self._thread.start()
+        self._started.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(asyncio.start_server(self._accept, "127.0.0.1", self.port))
+        self._started.set()
+        self._loop.run_forever()
+
+    async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        if not self.up.is_set():
+            client_writer.close()
+            return
+        try:
+            server_reader, server_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_writer.close()
+            return
+        self._writers.update((client_writer, server_writer))
+        await asyncio.gather(self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer))
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+            self._writers.discard(writer)
+
+    def cut(self) -> None:
+        self.up.clear()
+
+        def reset() -> None:
+            for writer in list(self._writers):
+                writer.transport.abort()
+
+        self._loop.call_soon_threadsafe(reset)
+
+    def restore(self) -> None:
+        self.up.set()

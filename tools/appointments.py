@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
+from server.inbox import InboxKind, StaffNote
+from server.intents import Asked, HeldSlot, Hold, Intent, IntentState, Progress, Write
 from server.sikka import (
     Appointment,
     NeedsStaff,
@@ -16,9 +19,9 @@ from server.sikka import (
     Patient,
     PracticeMetadata,
     Provider,
-    WritebackOutcome,
     as_time,
     text,
+    writes,
 )
 from tools.arguments import (
     AppointmentId,
@@ -46,9 +49,9 @@ from tools.identity import VerifyArgs, verify
 from tools.results import AppointmentResult, AvailabilityResult, Slot
 from tools.spec import CHANGES, CREATES, READ_ONLY
 from tools.speech import spoken_day, spoken_list, spoken_time
+from tools.writing import callback_number, is_pending, patient_name, waiting
 
 DEFAULT_DURATION = 30
-FAILED_CODES = {"booked": "booking_failed", "moved": "reschedule_failed"}
 MAX_RANGE_DAYS = 14
 LOOKAHEAD_DAYS = 14
 NEXT_DATES = 3
@@ -271,12 +274,6 @@ class BookAppointmentArgs(VerifyArgs):
     notes: Note | None = Field(None, description="Reason for the visit, in a few words.")
 
 
-async def _day_plan(call: ToolCall, metadata: PracticeMetadata, day: date, ignore: str | None = None) -> DayPlan:
-    """Fresh appointments for one day (minus `ignore`, the appointment being moved)."""
-    appointments = [a for a in await call.practice.appointments(day, day) if a.appointment_id != ignore]
-    return DayPlan.build(day, metadata, appointments)
-
-
 def _providers(metadata: PracticeMetadata, provider_id: str | None) -> list[Provider]:
     return [p for p in metadata.bookable_providers if provider_id in (None, p.provider_id)]
 
@@ -324,39 +321,154 @@ def _not_bookable(call: ToolCall, metadata: PracticeMetadata, start: datetime) -
     return None
 
 
-def _taken(alternatives: list[Candidate], reason: str = "slot_taken") -> AppointmentResult:
+TAKEN = "That time was just taken or isn't open."
+
+
+def _taken(alternatives: list[Candidate], reason: str = "slot_taken", said: str = TAKEN) -> AppointmentResult:
     offer = f" I can offer {spoken_slots(alternatives)}." if alternatives else ""
     return AppointmentResult(
-        message=f"That time was just taken or isn't open.{offer}",
+        message=f"{said}{offer}",
         outcome="refused",
         code=reason,
         alternatives=[as_slot(c) for c in alternatives],
     )
 
 
-def _written(
-    outcome: WritebackOutcome, candidate: Candidate, verb: str, appointment_id: str | None
-) -> AppointmentResult:
-    when = f"{spoken_day(candidate.start.date())} at {spoken_time(candidate.start)}"
+def as_held(hold: Hold, zone: ZoneInfo) -> Appointment:
+    """An open booking or move of ours, as the appointment it will become (its slot is taken meanwhile)."""
+    return Appointment(
+        appointment_id=f"intent:{hold.intent_id}",
+        patient_id=hold.patient_ref or "",
+        provider_id=hold.provider_id,
+        start=hold.start.astimezone(zone).replace(tzinfo=None),
+        length_minutes=hold.minutes,
+        status="",
+        type="",
+        description="",
+        operatory=hold.operatory,
+        cancelled=False,
+    )
+
+
+def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The practice-local day as a UTC range."""
+    start = datetime.combine(day, time(), zone)
+    return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
+
+
+# What the verbs are called in codes and sentences.
+VERBS = {"booked": ("booking", "booking_failed"), "moved": ("move", "reschedule_failed")}
+
+
+def appointment_answer(facts: dict[str, str], progress: Progress) -> AppointmentResult:
+    """The answer about a booking, a move or a cancellation, from what its intent recorded and how far it got."""
+    verb, when = facts["verb"], facts["when"]
     fields = {
-        "start_time": candidate.start.isoformat(),
-        "provider_name": candidate.provider.display_name,
-        "reference": outcome.writeback_id,
+        "start_time": facts.get("startTime"),
+        "provider_name": facts.get("providerName"),
+        "reference": progress.writeback_id,
+        "office_system_offline": progress.office_offline or None,
     }
-    if outcome.status == "confirmed":
+    if verb == "cancelled":
+        return _cancellation_answer(facts, progress)
+    noun, failed_code = VERBS[verb]
+    if progress.state == IntentState.CONFIRMED:
         return AppointmentResult(
-            message=f"{verb.capitalize()} for {when} with {candidate.provider.display_name}.",
+            message=f"{verb.capitalize()} for {when} with {facts['providerName']}.",
             outcome="confirmed",
             code=f"appointment_{verb}",
-            appointment_id=outcome.created_id or appointment_id,
+            appointment_id=progress.created_id if verb == "booked" else facts.get("appointmentId"),
             **fields,
         )
+    if is_pending(progress):
+        return AppointmentResult(
+            message=f"I've sent the request for {when}; {waiting(progress)}.",
+            outcome="pending",
+            code=f"{verb}_pending",
+            appointment_id=facts.get("appointmentId"),
+            **fields,
+        )
+    if progress.state == IntentState.NOT_SENT:
+        return AppointmentResult(
+            message="That request did not reach the office system; please try again.",
+            outcome="unavailable",
+            code="write_not_sent",
+        )
     return AppointmentResult(
-        message=f"I've sent the request for {when}; the office system hasn't confirmed it yet.",
-        outcome="pending",
-        code=f"{verb}_pending",
-        appointment_id=appointment_id,
+        message=f"The office system did not accept that {noun}; the office staff have it and will call you back.",
+        outcome="refused",
+        code=failed_code,
+        appointment_id=facts.get("appointmentId"),
         **fields,
+    )
+
+
+def _cancellation_answer(facts: dict[str, str], progress: Progress) -> AppointmentResult:
+    when = facts["when"]
+    common = {
+        "appointment_id": facts.get("appointmentId"),
+        "reference": progress.writeback_id,
+        "office_system_offline": progress.office_offline or None,
+    }
+    if progress.state == IntentState.CONFIRMED:
+        return AppointmentResult(
+            message=f"The appointment on {when} is cancelled.",
+            outcome="confirmed",
+            code="appointment_cancelled",
+            **common,
+        )
+    if is_pending(progress):
+        return AppointmentResult(
+            message=f"I've asked the office system to cancel the appointment on {when}; {waiting(progress)}.",
+            outcome="pending",
+            code="cancel_pending",
+            **common,
+        )
+    if progress.state == IntentState.NOT_SENT:
+        return AppointmentResult(
+            message="That request did not reach the office system; please try again.",
+            outcome="unavailable",
+            code="write_not_sent",
+        )
+    return AppointmentResult(
+        message="The office system did not accept the cancellation; the staff will need to cancel it.",
+        outcome="refused",
+        code="cancel_failed",
+        **common,
+    )
+
+
+def replayed_appointment(intent: Intent) -> AppointmentResult:
+    return appointment_answer(intent.asked.facts, Progress.of(intent))
+
+
+@dataclass(frozen=True)
+class Booking:
+    """What a booking or a move needs besides the slot: who, how to write it, and how to say it."""
+
+    patient: Patient
+    verb: Literal["booked", "moved"]
+    write: Callable[[Candidate], Write]
+    moving: Appointment | None = None
+
+
+def _asked(call: ToolCall, booking: Booking, candidate: Candidate, minutes: int) -> Asked:
+    when = f"{spoken_day(candidate.start.date())} at {spoken_time(candidate.start)}"
+    provider = candidate.provider.display_name
+    action = "move the appointment to" if booking.moving else "book"
+    facts = {"verb": booking.verb, "when": when, "startTime": candidate.start.isoformat(), "providerName": provider}
+    if booking.moving:
+        facts["appointmentId"] = booking.moving.appointment_id
+    start = candidate.start.astimezone(UTC)
+    slot = HeldSlot(start, minutes, candidate.provider.provider_id, candidate.operatory.operatory)
+    return Asked(
+        tool=call.entry.action,
+        request=f"{action} {when} with {provider}",
+        who=patient_name(booking.patient),
+        callback_number=callback_number(call, booking.patient),
+        facts=facts,
+        patient_id=booking.patient.patient_id,
+        slot=slot,
     )
 
 
@@ -365,27 +477,57 @@ async def write_at_free_slot(
     metadata: PracticeMetadata,
     wanted: SlotRequest,
     providers: list[Provider],
-    write: Callable[[Candidate], Awaitable[WritebackOutcome]],
-    *,
-    verb: str,
-    moving: Appointment | None = None,
+    booking: Booking,
 ) -> AppointmentResult:
-    """Re-check the slot against fresh appointments (ignoring `moving`, the appointment being moved), write it
-    with a free operatory, and answer; a slot taken meanwhile (or refused by the PMS) offers alternatives."""
+    """Re-check the slot against fresh appointments and our own open writes (ignoring the appointment being
+    moved), record the write with a free operatory, send it and answer; a slot taken meanwhile (or refused by
+    the PMS) offers alternatives. Reading the open writes and recording this one is one serialised step, so no
+    two callers are both told "sent" for one chair."""
     refused = _not_bookable(call, metadata, wanted.start)
     if refused is not None:
         return refused
     day = wanted.start.date()
-    ignore = moving.appointment_id if moving else None
-    plan = await _day_plan(call, metadata, day, ignore=ignore)
-    candidate = _first_free(plan, providers, wanted.start, wanted.duration)
-    if candidate is None:
-        return _taken(_alternatives(call, plan, providers, wanted.duration, moving))
-    outcome = await write(candidate)
+    ignore = booking.moving.appointment_id if booking.moving else None
+    booked = await _booked(call, day, ignore)
+    minutes = int(wanted.duration.total_seconds() // 60)
+    async with call.services.intents.slot_guard(call.account_id) as guard:
+        holds = [h for h in await guard.holds(*day_bounds(day, metadata.zone)) if h.target_id != ignore or not ignore]
+        mine = next((h for h in holds if _same_request(h, booking, wanted)), None)
+        plan = DayPlan.build(day, metadata, [*booked, *(as_held(h, metadata.zone) for h in holds)])
+        candidate = None if mine else _first_free(plan, providers, wanted.start, wanted.duration)
+        intent = None
+        if candidate is not None:
+            asked = _asked(call, booking, candidate, minutes)
+            intent = await guard.record(booking.write(candidate), asked, call.caller, call.idempotency_key)
+    if mine is not None:
+        return await _already_requested(call, mine)
+    if intent is None or candidate is None:
+        return _taken(_alternatives(call, plan, providers, wanted.duration, booking.moving))
+    outcome = await call.send(intent)
+    answer = appointment_answer(intent.asked.facts, outcome.progress())
     if outcome.status == "failed":
-        fresh = await _day_plan(call, metadata, day, ignore=ignore)
-        return _taken(_alternatives(call, fresh, providers, wanted.duration, moving), FAILED_CODES[verb])
-    return _written(outcome, candidate, verb, ignore)
+        fresh = DayPlan.build(day, metadata, await _booked(call, day, ignore))
+        alternatives = _alternatives(call, fresh, providers, wanted.duration, booking.moving)
+        return _taken(alternatives, answer.code, answer.message.replace(" and will call you back", ""))
+    return answer
+
+
+async def _booked(call: ToolCall, day: date, ignore: str | None) -> list[Appointment]:
+    """Fresh appointments for one day, minus `ignore` (the appointment being moved)."""
+    return [a for a in await call.practice.appointments(day, day) if a.appointment_id != ignore]
+
+
+def _same_request(hold: Hold, booking: Booking, wanted: SlotRequest) -> bool:
+    """An open write of ours already asks for this: the same patient at the same start (and the same move)."""
+    same_target = hold.target_id == (booking.moving.appointment_id if booking.moving else None)
+    return hold.patient_ref == booking.patient.patient_id and hold.start == wanted.start and same_target
+
+
+async def _already_requested(call: ToolCall, hold: Hold) -> AppointmentResult:
+    intent = await call.services.intents.get(hold.intent_id)
+    if intent is None or not intent.open:  # it became final meanwhile: the next re-check sees the PMS
+        return _taken([])
+    return appointment_answer(intent.asked.facts, Progress.of(intent))
 
 
 @tool(
@@ -402,6 +544,7 @@ confirmed with the appointmentId, or honestly pending while the office system sa
     phi_fields=("appointments",),
     summary="appointment booking",
     idempotent=True,
+    replay=replayed_appointment,
 )
 async def book_appointment(call: ToolCall, args: BookAppointmentArgs) -> AppointmentResult:
     patient = await verify(call, args, AppointmentResult)
@@ -409,10 +552,11 @@ async def book_appointment(call: ToolCall, args: BookAppointmentArgs) -> Appoint
         return patient
     metadata = await call.practice.metadata()
     if not metadata.capabilities.new_appointment:
-        return await _for_staff(call, "booking", args)
+        return await _for_staff(call, InboxKind.APPOINTMENT_BOOKING, args, patient)
 
-    def write(candidate: Candidate) -> Awaitable[WritebackOutcome]:
-        return call.practice.book(
+    def write(candidate: Candidate) -> Write:
+        return writes.booking(
+            metadata,
             patient=patient,
             start=candidate.start.replace(tzinfo=None),
             length_minutes=args.duration_minutes,
@@ -428,11 +572,10 @@ async def book_appointment(call: ToolCall, args: BookAppointmentArgs) -> Appoint
             metadata,
             SlotRequest(local_start(args.start_time, metadata), timedelta(minutes=args.duration_minutes)),
             _providers(metadata, args.provider_id),
-            write,
-            verb="booked",
+            Booking(patient, "booked", write),
         )
     except NeedsStaff:  # the PMS needs what a call cannot give: nothing was sent
-        return await _for_staff(call, "booking", args)
+        return await _for_staff(call, InboxKind.APPOINTMENT_BOOKING, args, patient)
 
 
 # --- rescheduleAppointment / cancelAppointment ------------------------------------------------------
@@ -442,8 +585,10 @@ class ExistingAppointmentArgs(VerifyArgs):
     appointment_id: AppointmentId
 
 
-async def owned_appointment(call: ToolCall, args: ExistingAppointmentArgs) -> Appointment | AppointmentResult:
-    """The verified patient's own, future, not-cancelled appointment; otherwise a refusal to return."""
+async def owned_appointment(
+    call: ToolCall, args: ExistingAppointmentArgs
+) -> tuple[Patient, Appointment] | AppointmentResult:
+    """The verified patient and their own, future, not-cancelled appointment; otherwise a refusal to return."""
     patient = await verify(call, args, AppointmentResult)
     if not isinstance(patient, Patient):
         return patient
@@ -458,7 +603,7 @@ async def owned_appointment(call: ToolCall, args: ExistingAppointmentArgs) -> Ap
         return AppointmentResult(
             message="That appointment is already cancelled.", outcome="refused", code="already_cancelled"
         )
-    return appointment
+    return patient, appointment
 
 
 class RescheduleAppointmentArgs(ExistingAppointmentArgs):
@@ -480,19 +625,22 @@ time; keeps the current provider and length unless given. Safe to retry on the s
     phi_fields=("appointments",),
     summary="appointment reschedule",
     idempotent=True,
+    replay=replayed_appointment,
 )
 async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs) -> AppointmentResult:
     found = await owned_appointment(call, args)
     if isinstance(found, AppointmentResult):
         return found
+    patient, appointment = found
     metadata = await call.practice.metadata()
     if not metadata.capabilities.reschedule:
-        return await _for_staff(call, "reschedule", args, found.appointment_id)
-    minutes = args.duration_minutes or found.length_minutes or DEFAULT_DURATION
+        return await _for_staff(call, InboxKind.APPOINTMENT_RESCHEDULE, args, patient, appointment.appointment_id)
+    minutes = args.duration_minutes or appointment.length_minutes or DEFAULT_DURATION
 
-    def write(candidate: Candidate) -> Awaitable[WritebackOutcome]:
-        return call.practice.reschedule(
-            found.appointment_id,
+    def write(candidate: Candidate) -> Write:
+        return writes.move(
+            metadata,
+            appointment.appointment_id,
             start=candidate.start.replace(tzinfo=None),
             length_minutes=minutes,
             provider=candidate.provider,
@@ -500,24 +648,18 @@ async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs
         )
 
     wanted = SlotRequest(local_start(args.new_start_time, metadata), timedelta(minutes=minutes))
-    provider_id = args.provider_id or found.provider_id
-    if already_there(found, wanted, provider_id, metadata):
+    provider_id = args.provider_id or appointment.provider_id
+    if already_there(appointment, wanted, provider_id, metadata):
         when = f"{spoken_day(wanted.start.date())} at {spoken_time(wanted.start)}"
         return AppointmentResult(
             message=f"The appointment is already on {when}; nothing needs to change.",
             outcome="ok",
             code="already_at_that_time",
-            appointment_id=found.appointment_id,
+            appointment_id=appointment.appointment_id,
             start_time=wanted.start.isoformat(),
         )
     return await write_at_free_slot(
-        call,
-        metadata,
-        wanted,
-        _providers(metadata, provider_id),
-        write,
-        verb="moved",
-        moving=found,
+        call, metadata, wanted, _providers(metadata, provider_id), Booking(patient, "moved", write, appointment)
     )
 
 
@@ -538,51 +680,54 @@ same call; the answer is cancelled (confirmed), pending while the office system 
     phi_fields=("appointments",),
     summary="appointment cancellation",
     idempotent=True,
+    replay=replayed_appointment,
 )
 async def cancel_appointment(call: ToolCall, args: CancelAppointmentArgs) -> AppointmentResult:
     found = await owned_appointment(call, args)
     if isinstance(found, AppointmentResult):
         return found
+    patient, appointment = found
     metadata = await call.practice.metadata()
     if not metadata.capabilities.appointment_status:
-        return await _for_staff(call, "cancel", args, found.appointment_id)
+        return await _for_staff(call, InboxKind.APPOINTMENT_CANCEL, args, patient, appointment.appointment_id)
     try:
-        outcome = await call.practice.cancel(found.appointment_id)
+        write = writes.cancellation(metadata, appointment.appointment_id)
     except NeedsStaff:  # no status the PMS can write, or a staff member it needs: nothing was sent
-        return await _for_staff(call, "cancel", args, found.appointment_id)
-    when = f"{spoken_day(found.start.date())} at {spoken_time(found.start)}"
-    common = {"appointment_id": found.appointment_id, "reference": outcome.writeback_id}
-    if outcome.status == "confirmed":
-        return AppointmentResult(
-            message=f"The appointment on {when} is cancelled.",
-            outcome="confirmed",
-            code="appointment_cancelled",
-            **common,
-        )
-    if outcome.status == "pending":
-        return AppointmentResult(
-            message=f"I've asked the office system to cancel the appointment on {when}; it hasn't confirmed yet.",
-            outcome="pending",
-            code="cancel_pending",
-            **common,
-        )
-    return AppointmentResult(
-        message="The office system did not accept the cancellation; the staff will need to cancel it.",
-        outcome="refused",
-        code="cancel_failed",
-        **common,
+        return await _for_staff(call, InboxKind.APPOINTMENT_CANCEL, args, patient, appointment.appointment_id)
+    start = appointment.start.replace(tzinfo=metadata.zone)
+    when = f"{spoken_day(start.date())} at {spoken_time(start)}"
+    facts = {"verb": "cancelled", "when": when, "appointmentId": appointment.appointment_id}
+    asked = Asked(
+        tool=call.entry.action,
+        request=f"cancel the appointment on {when}",
+        who=patient_name(patient),
+        callback_number=callback_number(call, patient),
+        facts=facts,
+        patient_id=patient.patient_id,
     )
+    intent = await call.record(write, asked)
+    outcome = await call.send(intent)
+    return appointment_answer(facts, outcome.progress())
 
 
 async def _for_staff(
-    call: ToolCall, kind: str, args: VerifyArgs, appointment_id: str | None = None
+    call: ToolCall, kind: InboxKind, args: VerifyArgs, patient: Patient, appointment_id: str | None = None
 ) -> AppointmentResult:
-    """Record the request (encrypted) for the practice's staff and say so: nothing was written."""
-    details = {**args.model_dump(mode="json", by_alias=True, exclude={"date_of_birth"}), "request": kind}
-    await call.services.phi_store.add_followup(call.account_id, f"appointment_{kind}", details, call.vapi_call_id)
+    """Put the request (encrypted) in the staff inbox and say so: nothing was written."""
+    request = kind.value.removeprefix("appointment_")
+    details = args.model_dump(mode="json", by_alias=True, exclude={"date_of_birth"})
+    note = StaffNote(
+        reason=f"This practice system cannot take a {request} through the integration; please make it by hand.",
+        caller_name=patient_name(patient),
+        callback_number=callback_number(call, patient),
+        patient_id=patient.patient_id,
+        request=f"{request} (see details)",
+        details=details,
+    )
+    await call.services.inbox.post(call.account_id, kind, note, vapi_call_id=call.vapi_call_id)
     return AppointmentResult(
-        message=f"The office will handle this {kind} itself; I've passed the request to the staff.",
+        message=f"The office will handle this {request} itself; I've passed the request to the staff.",
         outcome="recorded_for_staff",
-        code=f"{kind}_recorded_for_staff",
+        code=f"{request}_recorded_for_staff",
         appointment_id=appointment_id,
     )

@@ -33,8 +33,8 @@ from server.sikka import (
 from server.vault import VaultError
 from tools.arguments import flat_schema
 from tools.context import ToolCall
-from tools.idempotency import once
-from tools.results import ToolResult
+from tools.idempotency import Replay, once
+from tools.results import ToolResult, WriteResult
 from tools.spec import Hints, ToolAnswer, ToolSpec
 
 log = get_logger(__name__)
@@ -45,6 +45,12 @@ R = TypeVar("R", bound=ToolResult)
 CANT_REACH = "I can't reach the office system right now"
 TRY_AGAIN = "I can't complete that right now. Please try again shortly."
 AUDIT_FAILED = "I can't complete that right now; please try again shortly or ask the office directly."
+# A write reached the practice system but its audit record could not be written: no data leaves, and the caller
+# is not invited to send it again (the write is tracked and followed; staff get it if it does not go through).
+SENT_UNAUDITED = (
+    "I sent your request to the office system, but I can't confirm it right now; please don't repeat it, the "
+    "office will follow up if it doesn't go through."
+)
 UNAVAILABLE_MESSAGES: dict[type[Exception], tuple[str, str]] = {
     RateLimited: ("rate_limited", f"{CANT_REACH}; it is busy. Please try again in a minute."),
     SpuOffline: (
@@ -129,9 +135,11 @@ def tool(
     phi_fields: tuple[str, ...],
     summary: str,
     idempotent: bool = False,
+    replay: Replay | None = None,
 ) -> Callable[[Callable[[ToolCall, A], Awaitable[R]]], ToolSpec]:
     """Declare a tool. `phi_fields` names the PHI the tool may touch (recorded in its audit rows); `summary` is
-    the audit record's PHI-free description; `idempotent` tools run once per (call id, tool, arguments)."""
+    the audit record's PHI-free description; `idempotent` tools run once per (call id, tool, arguments), and
+    `replay` says what a write tool answers, on a retry, about a write it recorded (tools/idempotency.py)."""
 
     def decorate(body: Callable[[ToolCall, A], Awaitable[R]]) -> ToolSpec:
         types = typing.get_type_hints(body)
@@ -140,7 +148,7 @@ def tool(
 
         async def execute(call: ToolCall, args: A) -> R:
             if idempotent:
-                return await once(call, name, args, result_model, lambda: body(call, args))
+                return await once(call, name, args, result_model, lambda: body(call, args), replay)
             return await body(call, args)
 
         @audited(name, crud=crud, phi_fields=phi_fields)
@@ -166,9 +174,10 @@ def tool(
             started = time.perf_counter()
             try:
                 result = await audited_body(services.audit, caller, services, raw)
-            except AuditUnavailable:  # fail closed: no audit record, no data
+            except AuditUnavailable as exc:  # fail closed: no audit record, no data
                 metrics.tool_calls.labels(name, "audit_failed").inc()
-                return ToolAnswer(None, AUDIT_FAILED)
+                sent = isinstance(exc.result, WriteResult) and exc.result.reference is not None
+                return ToolAnswer(None, SENT_UNAUDITED if sent else AUDIT_FAILED)
             metrics.tool_calls.labels(name, result.outcome).inc()
             metrics.tool_latency.labels(name).observe(time.perf_counter() - started)
             return ToolAnswer.of(result)

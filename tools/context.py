@@ -8,8 +8,9 @@ from functools import cached_property
 
 from server.audit import AuditEntry
 from server.caller import Caller
+from server.intents import Asked, Intent, Write
 from server.services import Services
-from server.sikka import Deadline, PracticeGateway
+from server.sikka import Deadline, PracticeGateway, WritebackOutcome
 
 
 @dataclass
@@ -17,6 +18,7 @@ class ToolCall:
     services: Services
     entry: AuditEntry  # the record `@audited` opened for this call
     deadline: Deadline
+    idempotency_key: str | None = None  # a write tool's key (tools/idempotency.py): its intents are found by it
 
     @classmethod
     def start(cls, services: Services, entry: AuditEntry) -> ToolCall:
@@ -46,3 +48,11 @@ class ToolCall:
     @cached_property
     def practice(self) -> PracticeGateway:
         return self.services.gateway.practice(self.account_id, self.deadline)
+
+    async def record(self, write: Write, asked: Asked) -> Intent:
+        """Record what is about to be written (intent before effect: server/intents.py)."""
+        return await self.services.intents.record(self.account_id, write, asked, self.caller, self.idempotency_key)
+
+    async def send(self, intent: Intent) -> WritebackOutcome:
+        """Send a recorded intent to the practice system and wait for it within the voice budget."""
+        return await self.practice.send(intent, self.caller)

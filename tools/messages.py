@@ -1,5 +1,5 @@
-"""takeMessage: a message for the practice's staff, stored encrypted before the answer (server/messages.py) and,
-where the practice has a notify URL, delivered to it (server/notify.py)."""
+"""takeMessage: a message for the practice's staff, stored encrypted in the staff inbox before the answer
+(server/inbox.py) and delivered to wherever the practice reads it (server/delivery.py: email, notify URL)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from server.messages import MessageDetails
+from server.inbox import InboxKind, StaffNote
 from server.phones import last_digits
 from server.sikka import Patient
 from tools.arguments import Args, Name, Phone
@@ -76,8 +76,11 @@ async def take_message(call: ToolCall, args: TakeMessageArgs) -> MessageResult:
         patient_id = patient.patient_id
     else:
         call.entry.touched()  # the caller's own details are PHI this call stores
-    details = MessageDetails(args.caller_name, number, args.reason, patient_id)
-    message_id = await call.services.messages.add(call.account_id, details, args.urgency, call.vapi_call_id)
+    note = StaffNote(reason=args.reason, caller_name=args.caller_name, callback_number=number, patient_id=patient_id)
+    inbox = call.services.inbox
+    message_id = await inbox.post(
+        call.account_id, InboxKind.MESSAGE, note, urgency=args.urgency, vapi_call_id=call.vapi_call_id
+    )
     return MessageResult(
         message=taken(args.urgency, number),
         outcome="confirmed",

@@ -8,8 +8,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
+from server.inbox import InboxKind, StaffNote
+from server.intents import Asked, Intent, IntentState, Progress
 from server.phones import last_digits
-from server.sikka import Appointment, NeedsStaff, Patient, PracticeMetadata, WritebackOutcome
+from server.sikka import Appointment, NeedsStaff, Patient, PracticeMetadata, writes
 from tools.arguments import Args, DateOfBirth, Name, Phone, ShortText
 from tools.base import tool
 from tools.context import ToolCall
@@ -26,6 +28,7 @@ from tools.results import (
 )
 from tools.spec import CHANGES, CREATES, READ_ONLY
 from tools.speech import mask_email, spoken_day, spoken_time
+from tools.writing import callback_number, is_pending, patient_name, waiting
 
 MAX_MATCHES = 5
 UPCOMING_WINDOW = timedelta(days=365)
@@ -233,6 +236,42 @@ async def existing_patient(call: ToolCall, args: CreatePatientArgs) -> Patient |
     return next(iter(by_name + by_phone), None)
 
 
+def registration_answer(facts: dict[str, str], progress: Progress) -> CreatePatientResult:
+    """The answer about a registration, from what its intent recorded and how far it got."""
+    common = {"reference": progress.writeback_id, "office_system_offline": progress.office_offline or None}
+    if progress.state == IntentState.CONFIRMED:
+        return CreatePatientResult(
+            message=f"{facts['firstName']} is now registered.",
+            outcome="confirmed",
+            code="patient_created",
+            patient_id=progress.created_id,
+            **common,
+        )
+    if is_pending(progress):
+        return CreatePatientResult(
+            message=f"I've sent the registration; {waiting(progress)}.",
+            outcome="pending",
+            code="registration_pending",
+            **common,
+        )
+    if progress.state == IntentState.NOT_SENT:
+        return CreatePatientResult(
+            message="That request did not reach the office system; please try again.",
+            outcome="unavailable",
+            code="write_not_sent",
+        )
+    return CreatePatientResult(
+        message="The office system did not accept the registration; the staff will need to add this patient.",
+        outcome="refused",
+        code="registration_failed",
+        **common,
+    )
+
+
+def replayed_registration(intent: Intent) -> CreatePatientResult:
+    return registration_answer(intent.asked.facts, Progress.of(intent))
+
+
 @tool(
     "createPatient",
     title="Register a new patient",
@@ -248,9 +287,9 @@ confirmed with the new patientId or honestly pending.
     phi_fields=("name", "dateOfBirth", "phone", "email", "address", "consents"),
     summary="new patient registration",
     idempotent=True,
+    replay=replayed_registration,
 )
 async def create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatientResult:
-    records = call.services.phi_store
     duplicate = await existing_patient(call, args)
     if duplicate is not None:  # no id or name in the answer: it would identify someone unverified
         call.entry.targeted(duplicate.patient_id)
@@ -259,22 +298,16 @@ async def create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatie
             outcome="refused",
             code="duplicate_patient",
         )
-    lookup = await records.pending_patient_lookup(
-        call.account_id, args.first_name, args.last_name, args.date_of_birth.isoformat()
-    )
-    pending = await records.pending_patient(call.account_id, lookup)
+    lookup = await registration_lookup(call, args)
+    pending = await call.services.intents.open_by_lookup(call.account_id, lookup)
     if pending is not None:
-        return CreatePatientResult(
-            message="This registration was already submitted and is still being saved by the office system.",
-            outcome="pending",
-            code="registration_pending",
-            reference=pending.writeback_id,
-        )
+        return replayed_registration(pending)
     metadata = await call.practice.metadata()
     if not metadata.capabilities.new_patient:
         return await _registration_for_staff(call, args)
     try:
-        outcome = await call.practice.create_patient(
+        write = writes.new_patient(
+            metadata,
             first_name=args.first_name,
             last_name=args.last_name,
             birthdate=args.date_of_birth,
@@ -284,49 +317,43 @@ async def create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatie
         )
     except NeedsStaff:
         return await _registration_for_staff(call, args)
-    return await _registration_result(call, args, outcome, lookup)
+    name = f"{args.first_name} {args.last_name}"
+    asked = Asked(
+        tool=call.entry.action,
+        request=f"register {name} as a new patient",
+        who=name,
+        callback_number=args.phone,
+        facts={"firstName": args.first_name},
+        lookup=lookup,
+    )
+    intent = await call.record(write, asked)
+    outcome = await call.send(intent)
+    if outcome.status == "confirmed" and outcome.created_id:
+        call.entry.touched(outcome.created_id)
+        consents = args.consents.given() if args.consents else {}
+        await call.services.phi_store.add_consents(call.account_id, outcome.created_id, consents, call.vapi_call_id)
+    return registration_answer(asked.facts, outcome.progress())
+
+
+async def registration_lookup(call: ToolCall, args: CreatePatientArgs) -> str:
+    """The blind index an open registration of this name and date of birth is found by."""
+    parts = (args.first_name.lower(), args.last_name.lower(), args.date_of_birth.isoformat())
+    return await call.services.blind_index.digest(call.account_id, "new-patient", *parts)
 
 
 async def _registration_for_staff(call: ToolCall, args: CreatePatientArgs) -> CreatePatientResult:
-    await call.services.phi_store.add_followup(
-        call.account_id, "new_patient", args.model_dump(mode="json", by_alias=True), call.vapi_call_id
+    note = StaffNote(
+        reason="This practice system cannot register patients through the integration; please register them.",
+        caller_name=f"{args.first_name} {args.last_name}",
+        callback_number=args.phone,
+        request="register a new patient (see details)",
+        details=args.model_dump(mode="json", by_alias=True),
     )
+    await call.services.inbox.post(call.account_id, InboxKind.NEW_PATIENT, note, vapi_call_id=call.vapi_call_id)
     return CreatePatientResult(
         message="This office registers new patients itself; I've passed the details to the staff.",
         outcome="recorded_for_staff",
         code="registration_recorded_for_staff",
-    )
-
-
-async def _registration_result(
-    call: ToolCall, args: CreatePatientArgs, outcome: WritebackOutcome, lookup: str
-) -> CreatePatientResult:
-    records = call.services.phi_store
-    consents = args.consents.given() if args.consents else {}
-    if outcome.status == "confirmed" and outcome.created_id:
-        call.entry.touched(outcome.created_id)
-        await records.add_consents(call.account_id, outcome.created_id, consents, call.vapi_call_id)
-        return CreatePatientResult(
-            message=f"{args.first_name} is now registered.",
-            outcome="confirmed",
-            code="patient_created",
-            patient_id=outcome.created_id,
-            reference=outcome.writeback_id,
-        )
-    if outcome.status == "pending":
-        details = {**args.model_dump(mode="json", by_alias=True), "writebackId": outcome.writeback_id}
-        await records.add_pending_patient(call.account_id, outcome.writeback_id, lookup, details)
-        return CreatePatientResult(
-            message="I've sent the registration; the office system is still saving it, so it isn't confirmed yet.",
-            outcome="pending",
-            code="registration_pending",
-            reference=outcome.writeback_id,
-        )
-    return CreatePatientResult(
-        message="The office system did not accept the registration; the staff will need to add this patient.",
-        outcome="refused",
-        code="registration_failed",
-        reference=outcome.writeback_id,
     )
 
 
@@ -352,6 +379,47 @@ class UpdatePatientArgs(VerifyArgs):
         return {name: value for name, value in changes.items() if value is not None}
 
 
+def update_answer(facts: dict[str, str], preferred: Progress | None) -> UpdatePatientResult:
+    """Say exactly what happened: confirmed, still pending, or handed to staff."""
+    state = preferred.state if preferred else None
+    confirmed, pending = state == IntentState.CONFIRMED, preferred is not None and is_pending(preferred)
+    common = {
+        "reference": preferred.writeback_id if preferred else None,
+        "office_system_offline": (preferred.office_offline or None) if preferred else None,
+        "updated_fields": ["preferredName"] if confirmed else [],
+    }
+    if state == IntentState.NOT_SENT:
+        return UpdatePatientResult(
+            message="That request did not reach the office system; please try again.",
+            outcome="unavailable",
+            code="write_not_sent",
+        )
+    if facts.get("forStaff") or state == IntentState.FAILED:
+        extra = " The preferred name is updated." if confirmed else ""
+        extra += " The preferred name change is still being saved." if pending else ""
+        return UpdatePatientResult(
+            message=f"I've passed the change to the office staff, who will update the record.{extra}",
+            outcome="recorded_for_staff",
+            code="recorded_for_staff",
+            **common,
+        )
+    if pending and preferred is not None:
+        return UpdatePatientResult(
+            message=f"I've sent the change; {waiting(preferred)}.", outcome="pending", code="update_pending", **common
+        )
+    if confirmed:
+        return UpdatePatientResult(
+            message="I've updated the preferred name.", outcome="confirmed", code="patient_updated", **common
+        )
+    return UpdatePatientResult(
+        message="I've recorded the contact preferences.", outcome="confirmed", code="consents_recorded"
+    )
+
+
+def replayed_update(intent: Intent) -> UpdatePatientResult:
+    return update_answer(intent.asked.facts, Progress.of(intent))
+
+
 @tool(
     "updatePatient",
     title="Update a patient's contact details",
@@ -365,64 +433,45 @@ change is recorded for the office staff and the answer says so (recorded_for_sta
     phi_fields=("phone", "email", "address", "preferredName", "consents"),
     summary="contact details update",
     idempotent=True,
+    replay=replayed_update,
 )
 async def update_patient(call: ToolCall, args: UpdatePatientArgs) -> UpdatePatientResult:
     patient = await verify(call, args, UpdatePatientResult)
     if not isinstance(patient, Patient):
         return patient
     metadata = await call.practice.metadata()
-    records = call.services.phi_store
     if args.consents:
-        await records.add_consents(call.account_id, patient.patient_id, args.consents.given(), call.vapi_call_id)
+        consents = args.consents.given()
+        await call.services.phi_store.add_consents(call.account_id, patient.patient_id, consents, call.vapi_call_id)
     for_staff = args.staff_changes()
-    preferred: WritebackOutcome | None = None
+    write = None
     # Sikka's PATCH /patient exists only for OrthoTrac and Dolphin, and cannot change phones, email or address.
     if args.preferred_name and metadata.capabilities.patient_update:
         with contextlib.suppress(NeedsStaff):  # a name too long for the PMS: left for staff
-            preferred = await call.practice.update_preferred_name(patient.patient_id, args.preferred_name)
-        if preferred is not None and preferred.status != "failed":
-            for_staff.pop("preferredName")
+            write = writes.preferred_name_change(metadata, patient.patient_id, args.preferred_name)
+    if write is not None:
+        for_staff.pop("preferredName")  # the write owns it: if it fails, staff get it from there
     if for_staff:
-        await records.add_followup(
-            call.account_id,
-            "contact_update",
-            {"patientId": patient.patient_id, **for_staff},
-            call.vapi_call_id,
+        note = StaffNote(
+            reason="The caller asked to change contact details this practice system cannot take through the "
+            "integration; please update the record.",
+            caller_name=patient_name(patient),
+            callback_number=callback_number(call, patient),
+            patient_id=patient.patient_id,
+            request="update contact details (see details)",
+            details=for_staff,
         )
-    return _update_result(preferred, bool(for_staff))
-
-
-def _update_result(preferred: WritebackOutcome | None, for_staff: bool) -> UpdatePatientResult:
-    """Say exactly what happened: confirmed, still pending, or handed to staff."""
-    confirmed = preferred is not None and preferred.status == "confirmed"
-    pending = preferred is not None and preferred.status == "pending"
-    reference = preferred.writeback_id if preferred else None
-    updated = ["preferredName"] if confirmed else []
-    if for_staff:
-        extra = " The preferred name is updated." if confirmed else ""
-        extra += " The preferred name change is still being saved." if pending else ""
-        return UpdatePatientResult(
-            message=f"I've passed the change to the office staff, who will update the record.{extra}",
-            outcome="recorded_for_staff",
-            code="recorded_for_staff",
-            updated_fields=updated,
-            reference=reference,
-        )
-    if pending:
-        return UpdatePatientResult(
-            message="I've sent the change; the office system hasn't confirmed it yet.",
-            outcome="pending",
-            code="update_pending",
-            reference=reference,
-        )
-    if confirmed:
-        return UpdatePatientResult(
-            message="I've updated the preferred name.",
-            outcome="confirmed",
-            code="patient_updated",
-            updated_fields=updated,
-            reference=reference,
-        )
-    return UpdatePatientResult(
-        message="I've recorded the contact preferences.", outcome="confirmed", code="consents_recorded"
+        await call.services.inbox.post(call.account_id, InboxKind.CONTACT_UPDATE, note, vapi_call_id=call.vapi_call_id)
+    facts = {"forStaff": "yes" if for_staff else ""}
+    if write is None:
+        return update_answer(facts, None)
+    asked = Asked(
+        tool=call.entry.action,
+        request="change the preferred name",
+        who=patient_name(patient),
+        callback_number=callback_number(call, patient),
+        facts=facts,
+        patient_id=patient.patient_id,
     )
+    outcome = await call.send(await call.record(write, asked))
+    return update_answer(facts, outcome.progress())

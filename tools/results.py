@@ -92,6 +92,9 @@ class PatientInfoResult(ToolResult):
 
 class WriteResult(ToolResult):
     reference: str | None = Field(None, description="Sikka writeback id to quote while a write is pending.")
+    office_system_offline: bool | None = Field(
+        None, description="True when the office's computer is offline: the request is saved and waits for it."
+    )
 
 
 class CreatePatientResult(WriteResult):

@@ -21,7 +21,6 @@ COMMANDS = {
     "audit": "app.cli.audit:audit",
     "retention": "app.cli.data:retention",
     "phi": "app.cli.data:phi",
-    "followups": "app.cli.staff:followups",
     "messages": "app.cli.staff:messages",
     "vapi-config": "app.cli.vapi:vapi_config",
 }

@@ -1,4 +1,5 @@
-"""`practices connect|sync|list|notify-url`: practice locations and their integrations."""
+"""`practices connect|sync|list|notify-url|staff-email`: practice locations, their integrations, and where their
+staff inbox is delivered."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from app.cli.common import (
 )
 from server.auth import issue_token
 from server.db.models import Account, PmsIntegration
+from server.mail import StaffAddress, check_address
 from server.notify import EndpointSet, check_notify_url
 from server.onboarding import NotConfirmed, Onboarding, PracticeRef
 from server.practice_sync import Change, claim, run_sync
@@ -206,6 +208,62 @@ def practices_notify_url(account_id: str, url: str | None, clear: bool, as_json:
         [
             f"staff messages for {account_id} go to {url}",
             f"signing secret (shown once): {outcome.secret}",
-            f"open messages queued for delivery: {outcome.queued}",
+            f"open inbox items queued for delivery: {outcome.queued}",
+        ],
+    )
+
+
+@practices.command("staff-email")
+@click.option("--account-id", required=True)
+@click.option("--email", "address", default=None, help="The address the practice's staff read.")
+@click.option(
+    "--booking-notices/--no-booking-notices",
+    default=False,
+    show_default=True,
+    help="Also send a notice of every booking the assistant makes (by email and to the notify URL).",
+)
+@click.option("--clear", is_flag=True, help="Stop emailing the inbox (items stay listed for staff).")
+@json_option
+def practices_staff_email(
+    account_id: str, address: str | None, booking_notices: bool, clear: bool, as_json: bool
+) -> None:
+    """Where this practice's staff inbox is emailed (Amazon SES, TLS required); open items are queued for it."""
+    if (address is None) == (not clear):
+        raise click.UsageError("give --email or --clear")
+    if address is not None:
+        try:
+            address = check_address(address)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--email") from None
+
+    async def run(services: Services) -> StaffAddress | bool:
+        await require_account(services, account_id)
+        emails = services.staff_emails
+        if address is None:
+            clear_it = lambda: emails.clear(account_id)  # noqa: E731
+            return await audited_operation(
+                services, "practices.staff_email", "D", f"clear staff email of {account_id}", clear_it
+            )
+        set_it = lambda: emails.set(account_id, address, booking_notices=booking_notices)  # noqa: E731
+        return await audited_operation(
+            services, "practices.staff_email", "U", f"set staff email of {account_id}", set_it
+        )
+
+    outcome = with_services(run)
+    if isinstance(outcome, bool):
+        emit({"accountId": account_id, "cleared": outcome}, as_json, [f"staff email cleared: {outcome}"])
+        return
+    notices = "with" if outcome.booking_notices else "without"
+    emit(
+        {
+            "accountId": account_id,
+            "email": outcome.address,
+            "bookingNotices": outcome.booking_notices,
+            "queued": outcome.queued,
+        },
+        as_json,
+        [
+            f"the staff inbox of {account_id} is emailed to {outcome.address} ({notices} booking notices)",
+            f"open inbox items queued for email: {outcome.queued}",
         ],
     )

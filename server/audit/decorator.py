@@ -55,7 +55,12 @@ def upstream_calls() -> Iterator[list[str]]:
 
 
 class AuditUnavailable(Exception):
-    """The audit record could not be written; the call must not return data."""
+    """The audit record could not be written; the call must not return data. `result` is what the call would have
+    answered (its caller may say, without data, that a write was sent)."""
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class AuditedResult(Protocol):
@@ -199,7 +204,10 @@ def audited(
                     with anyio.CancelScope(shield=True):  # a cancelled call is still audited
                         await writer.write(entry.record("failed", 500, type(exc).__name__, upstream))
                     raise
-            await writer.write(entry.record(*result.audit_outcome(), upstream))
+            try:
+                await writer.write(entry.record(*result.audit_outcome(), upstream))
+            except AuditUnavailable as exc:
+                raise AuditUnavailable(str(exc), result) from exc
             return result
 
         wrapper.audit_action = action  # type: ignore[attr-defined]

@@ -218,34 +218,61 @@ class VaultSecret(Base):
     delete_after: Mapped[datetime | None]
 
 
-class WritebackStatus(StrEnum):
-    PENDING = "pending"
-    CONFIRMED = "confirmed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"  # too old: withdrawn with DELETE /writebacks
+class IntentState(StrEnum):
+    """Where a write the assistant was asked to make stands (server/intents.py)."""
+
+    INTENDED = "intended"  # recorded before the Sikka request; no receipt stored (yet)
+    SUBMITTED = "submitted"  # Sikka's receipt (writeback id) stored: followed until final
+    CONFIRMED = "confirmed"  # applied in the PMS
+    FAILED = "failed"  # the PMS or Sikka refused it after accepting it
+    NOT_SENT = (
+        "not_sent"  # Sikka never took it: refused at once, or absent from its listing once it could not be in flight
+    )
+    WITHDRAWN = "withdrawn"  # deleted at Sikka while pending (only earlier versions did this)
 
 
-class Writeback(Base):
-    """A Sikka writeback still being followed after a tool answered `pending`, and its final outcome."""
+OPEN_INTENTS = (IntentState.INTENDED, IntentState.SUBMITTED)
 
-    __tablename__ = "writebacks"
+
+class WriteIntent(Base):
+    """A write to the PMS, recorded before it is sent and followed until it is final or in a person's hands.
+    PHI (the body, who asked, what the answers say) is in `data`, encrypted; the plain columns are identifiers
+    and the slot a pending booking holds."""
+
+    __tablename__ = "write_intents"
     __table_args__ = (
-        UniqueConstraint("account_id", "writeback_id", name="uq_writebacks_account_writeback"),
-        Index("ix_writebacks_status_next_poll", "status", "next_poll_at"),
+        UniqueConstraint("account_id", "writeback_id", name="uq_write_intents_account_writeback"),
+        Index("ix_write_intents_state_next_check", "state", "next_check_at"),
+        Index("ix_write_intents_account_slot", "account_id", "slot_start"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     account_id: Mapped[str] = mapped_column(String(32))
-    writeback_id: Mapped[str] = mapped_column(String(32))
+    tool: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32))
+    method: Mapped[str] = mapped_column(String(8))
+    endpoint: Mapped[str] = mapped_column(String(200))
     target_id: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default=WritebackStatus.PENDING)
+    patient_ref: Mapped[str | None] = mapped_column(String(64))
+    vapi_call_id: Mapped[str | None] = mapped_column(String(128))
+    idempotency_key: Mapped[str | None] = mapped_column(String(64), index=True)  # blind index of the tool call
+    lookup: Mapped[str | None] = mapped_column(String(64), index=True)  # blind index (a registration's name + DOB)
+    slot_start: Mapped[datetime | None]  # a booking's or move's new start (UTC): held while the write is open
+    slot_minutes: Mapped[int | None] = mapped_column(Integer)
+    provider_id: Mapped[str | None] = mapped_column(String(64))
+    operatory: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[str | None] = mapped_column(Text)  # encrypted; null only for writebacks recorded before intents
+    state: Mapped[str] = mapped_column(String(16), default=IntentState.INTENDED)
+    writeback_id: Mapped[str | None] = mapped_column(String(32))
     created_id: Mapped[str | None] = mapped_column(String(64))
     result: Mapped[str | None] = mapped_column(Text)  # Sikka's message, encrypted (it may echo record data)
-    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
-    next_poll_at: Mapped[datetime] = mapped_column(default=utcnow)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    office_offline: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    submitted_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    next_check_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    handed_to_staff_at: Mapped[datetime | None]  # when a staff follow-up took it over
 
 
 class IdentityAttempt(Base):
@@ -285,6 +312,7 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     call_key: Mapped[str | None] = mapped_column(String(64), index=True)  # blind index of the call id
     completed_at: Mapped[datetime | None]
+    claimed_until: Mapped[datetime | None]  # an unsettled claim past this time was left by a dead process
 
 
 class PendingPatient(Base):
@@ -300,20 +328,6 @@ class PendingPatient(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
-class StaffFollowup(Base):
-    """A change the PMS cannot take through Sikka, kept (encrypted) for the practice's staff."""
-
-    __tablename__ = "staff_followups"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    account_id: Mapped[str] = mapped_column(String(32), index=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    vapi_call_id: Mapped[str | None] = mapped_column(String(128))
-    data: Mapped[str] = mapped_column(Text)  # encrypted
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    resolved_at: Mapped[datetime | None]
-
-
 class Consent(Base):
     """A communication consent given during a call (channel, granted, call id, time), encrypted."""
 
@@ -326,31 +340,81 @@ class Consent(Base):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"  # to be posted to the practice's notify URL
-    DELIVERED = "delivered"
-    FAILED = "failed"  # every attempt failed: staff see it in `messages list`
-    OFF = "off"  # the practice has no notify URL
+class InboxKind(StrEnum):
+    """What an item in the staff inbox is about."""
+
+    MESSAGE = "message"  # a caller's message (takeMessage)
+    WRITE_FAILED = "write_failed"  # a write the assistant sent was refused by the PMS or Sikka
+    WRITE_UNCONFIRMED = "write_unconfirmed"  # still not applied after WRITEBACK_MAX_PENDING_SECONDS
+    WRITE_NOT_SENT = "write_not_sent"  # a write that never reached Sikka, found after a crash
+    BOOKING_MADE = "booking_made"  # a booking the assistant made (a notice, for practices that want one)
+    # Requests the PMS cannot take through Sikka, recorded for staff (`recorded_for_staff`).
+    APPOINTMENT_BOOKING = "appointment_booking"
+    APPOINTMENT_RESCHEDULE = "appointment_reschedule"
+    APPOINTMENT_CANCEL = "appointment_cancel"
+    NEW_PATIENT = "new_patient"
+    CONTACT_UPDATE = "contact_update"
 
 
 class StaffMessage(Base):
-    """A message a caller left for the practice's staff (takeMessage); the caller's details are encrypted."""
+    """One item of the practice's staff inbox: a caller's message, a write that needs a person, or a request the
+    PMS cannot take. Who, what and why are encrypted in `data`; deliveries are `staff_deliveries` rows."""
 
     __tablename__ = "staff_messages"
-    __table_args__ = (Index("ix_staff_messages_delivery_next", "delivery", "next_attempt_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     account_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(32), default=InboxKind.MESSAGE, server_default=InboxKind.MESSAGE.value)
     vapi_call_id: Mapped[str | None] = mapped_column(String(128))
     urgency: Mapped[str] = mapped_column(String(16))
-    data: Mapped[str] = mapped_column(Text)  # encrypted: caller name, callback number, reason, patient id
+    data: Mapped[str] = mapped_column(Text)  # encrypted
+    # The table an item was sealed for when it came from before the inbox (`staff_followups`); null: this one.
+    sealed_as: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     resolved_at: Mapped[datetime | None]
-    delivery: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.OFF)
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # to be sent (again) at next_attempt_at
+    DELIVERED = "delivered"
+    DEAD = "dead"  # every attempt failed: dead-lettered (metric, alarm); the item stays in `messages list`
+
+
+class DeliveryChannel(StrEnum):
+    EMAIL = "email"  # Amazon SES to the practice's staff address
+    WEBHOOK = "webhook"  # a Standard Webhooks signed POST to the practice's notify URL
+
+
+class StaffDelivery(Base):
+    """One inbox item on its way to one channel: a DB-backed queue that survives restarts."""
+
+    __tablename__ = "staff_deliveries"
+    __table_args__ = (
+        UniqueConstraint("item_id", "channel", name="uq_staff_deliveries_item_channel"),
+        Index("ix_staff_deliveries_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    item_id: Mapped[str] = mapped_column(String(32), index=True)
+    account_id: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(String(100))  # "HTTP 503", "ConnectError": never a body
+    last_error: Mapped[str | None] = mapped_column(String(100))  # "HTTP 503", "MessageRejected": never a body
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class StaffEmail(Base):
+    """Where a practice's staff read the inbox by email, and whether they want a notice of every booking."""
+
+    __tablename__ = "staff_emails"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    address: Mapped[str] = mapped_column(String(320))
+    booking_notices: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class MessageEndpoint(Base):
@@ -365,25 +429,29 @@ class MessageEndpoint(Base):
 
 
 __all__ = [
+    "OPEN_INTENTS",
     "Account",
     "AuditChainHead",
     "AuditLog",
     "Base",
     "Consent",
+    "DeliveryChannel",
     "DeliveryStatus",
     "IdempotencyKey",
     "IdentityAttempt",
+    "InboxKind",
     "IntegrationStatus",
+    "IntentState",
     "MessageEndpoint",
     "PendingPatient",
     "PhiIndexKey",
     "PmsIntegration",
     "PracticeToken",
-    "StaffFollowup",
+    "StaffDelivery",
+    "StaffEmail",
     "StaffMessage",
     "SyncLease",
     "VaultSecret",
     "WebhookEvent",
-    "Writeback",
-    "WritebackStatus",
+    "WriteIntent",
 ]

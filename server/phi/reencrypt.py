@@ -15,12 +15,12 @@ from server.db.models import (
     MessageEndpoint,
     PendingPatient,
     PhiIndexKey,
-    StaffFollowup,
     StaffMessage,
     VaultSecret,
-    Writeback,
+    WriteIntent,
 )
-from server.messages import message_binding
+from server.inbox import item_binding
+from server.intents import data_binding, result_binding
 from server.notify import endpoint_binding
 from server.phi.cipher import Binding, PhiCipher
 from server.services import Services
@@ -60,13 +60,11 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn(
         PendingPatient, PendingPatient.data, lambda r: Binding("pending_patients", "data", r.id, r.account_id)
     ),
-    EncryptedColumn(
-        StaffFollowup, StaffFollowup.data, lambda r: Binding("staff_followups", "data", r.id, r.account_id)
-    ),
     EncryptedColumn(Consent, Consent.data, lambda r: Binding("consents", "data", r.id, r.account_id)),
-    EncryptedColumn(StaffMessage, StaffMessage.data, lambda r: message_binding(r.id, r.account_id)),
+    EncryptedColumn(StaffMessage, StaffMessage.data, lambda r: item_binding(r.id, r.account_id, r.sealed_as)),
     EncryptedColumn(MessageEndpoint, MessageEndpoint.secret, lambda r: endpoint_binding(r.account_id)),
-    EncryptedColumn(Writeback, Writeback.result, lambda r: Binding("writebacks", "result", r.id, r.account_id)),
+    EncryptedColumn(WriteIntent, WriteIntent.data, lambda r: data_binding(r.id, r.account_id)),
+    EncryptedColumn(WriteIntent, WriteIntent.result, lambda r: result_binding(r.id, r.account_id)),
 )
 
 
@@ -77,7 +75,7 @@ async def reencrypt(services: Services, *, dry_run: bool = False) -> dict[str, i
     counts: dict[str, int] = {}
     for spec in ENCRYPTED_COLUMNS:
         name = spec.model.__tablename__
-        counts[name] = 0
+        counts.setdefault(name, 0)
         async with services.sessions.begin() as session:
             rows = (await session.scalars(select(spec.model).where(spec.column.is_not(None)))).all()
             for row in rows:

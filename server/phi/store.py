@@ -1,17 +1,16 @@
-"""PHI this service keeps itself: consents, staff follow-ups and pending new patients, each encrypted and
-bound to its row, with blind indexes for the lookups."""
+"""Consents callers give during a call, each encrypted and bound to its row, found by a blind index of the
+patient id. (Staff items live in server/inbox.py, writes in server/intents.py.)"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.db.models import Consent, PendingPatient, StaffFollowup, new_id, utcnow
+from server.db.models import Consent, new_id, utcnow
 from server.phi.blind_index import BlindIndex
 from server.phi.cipher import Binding, PhiCipher
 
@@ -74,60 +73,3 @@ class PhiStore:
                 )
             )
         return records
-
-    async def add_followup(self, account_id: str, kind: str, details: dict[str, Any], vapi_call_id: str | None) -> str:
-        row_id = new_id()
-        data = await self.cipher.encrypt_json(details, Binding("staff_followups", "data", row_id, account_id))
-        async with self.sessions.begin() as session:
-            session.add(
-                StaffFollowup(id=row_id, account_id=account_id, kind=kind, vapi_call_id=vapi_call_id, data=data)
-            )
-        return row_id
-
-    async def open_followups(self, account_id: str) -> list[tuple[StaffFollowup, dict[str, Any]]]:
-        async with self.sessions() as session:
-            rows = (
-                await session.scalars(
-                    select(StaffFollowup)
-                    .where(StaffFollowup.account_id == account_id, StaffFollowup.resolved_at.is_(None))
-                    .order_by(StaffFollowup.created_at)
-                )
-            ).all()
-        return [
-            (
-                row,
-                await self.cipher.decrypt_json(row.data, Binding("staff_followups", "data", row.id, account_id)),
-            )
-            for row in rows
-        ]
-
-    async def resolve_followup(self, followup_id: str) -> bool:
-        async with self.sessions.begin() as session:
-            result = await session.execute(
-                update(StaffFollowup)
-                .where(StaffFollowup.id == followup_id, StaffFollowup.resolved_at.is_(None))
-                .values(resolved_at=utcnow())
-            )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    async def pending_patient_lookup(self, account_id: str, first: str, last: str, birthdate: str) -> str:
-        return await self.blind_index.digest(account_id, "new-patient", first.lower(), last.lower(), birthdate)
-
-    async def add_pending_patient(
-        self, account_id: str, writeback_id: str, lookup: str, details: dict[str, Any]
-    ) -> None:
-        row_id = new_id()
-        data = await self.cipher.encrypt_json(details, Binding("pending_patients", "data", row_id, account_id))
-        async with self.sessions.begin() as session:
-            session.add(
-                PendingPatient(id=row_id, account_id=account_id, writeback_id=writeback_id, lookup=lookup, data=data)
-            )
-
-    async def pending_patient(self, account_id: str, lookup: str) -> PendingPatient | None:
-        async with self.sessions() as session:
-            return await session.scalar(
-                select(PendingPatient)
-                .where(PendingPatient.account_id == account_id, PendingPatient.lookup == lookup)
-                .order_by(PendingPatient.created_at.desc())
-                .limit(1)
-            )

@@ -1,5 +1,6 @@
 """The Sikka v4 gateway: the only code that talks to Sikka. Tools and the webhook import from here only."""
 
+from server.sikka import writes
 from server.sikka.billing import Balance, Carriers, CoverageRow, CoverageTable
 from server.sikka.client import Deadline, Item, Listing, SikkaClient
 from server.sikka.errors import (
@@ -66,4 +67,5 @@ __all__ = [
     "WritebackOutcome",
     "as_time",
     "text",
+    "writes",
 ]

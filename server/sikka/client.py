@@ -21,7 +21,7 @@ import httpx
 
 from server.logs import get_logger
 from server.metrics import Metrics
-from server.sikka.errors import RateLimited, SikkaError, SikkaUnavailable, classify
+from server.sikka.errors import RateLimited, SikkaError, SikkaNoAnswer, SikkaUnavailable, classify
 
 log = get_logger(__name__)
 
@@ -144,10 +144,10 @@ class SikkaClient:
                 error: SikkaError = SikkaUnavailable(f"cannot connect to Sikka ({type(exc).__name__})")
                 retryable = True
             except httpx.TransportError as exc:
-                error = SikkaUnavailable(f"Sikka did not answer ({type(exc).__name__})")
+                error = SikkaNoAnswer(f"Sikka did not answer ({type(exc).__name__})")
                 retryable = idempotent
             except TimeoutError:
-                raise SikkaUnavailable("Sikka did not answer before the deadline") from None
+                raise SikkaNoAnswer("Sikka did not answer before the deadline") from None
             except SikkaError as exc:
                 error = exc
                 retryable = idempotent and exc.status in RETRYABLE_STATUSES
@@ -175,7 +175,7 @@ class SikkaClient:
     ) -> SikkaResponse:
         remaining = deadline.remaining()
         if remaining <= 0:
-            raise TimeoutError
+            raise SikkaUnavailable("the deadline passed before the request was sent")
         if self.on_request is not None:
             self.on_request(method, endpoint)
         timeout = httpx.Timeout(remaining, connect=min(CONNECT_TIMEOUT_SECONDS, remaining))

@@ -85,6 +85,10 @@ class SikkaUnavailable(SikkaError):
     kind = "unavailable"
 
 
+class SikkaNoAnswer(SikkaUnavailable):
+    """The request was sent but no answer came (timeout, connection lost): Sikka may have acted on it."""
+
+
 class SikkaValidationError(SikkaError):
     """Any other 4xx: Sikka rejected the request itself."""
 

@@ -9,13 +9,13 @@ chairs, providers and bookings never enter this one's answers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import date
 
 import anyio
 
+from server.caller import Caller
+from server.intents import Intent
 from server.phones import stored_forms, to_e164
-from server.sikka import writes
 from server.sikka.billing import Balance, Carriers, CoverageTable
 from server.sikka.cache import PracticeCache
 from server.sikka.client import Deadline, Item, Listing, Params, SikkaClient
@@ -303,71 +303,6 @@ class PracticeGateway:
             {"startdate": start.isoformat(), "enddate": end.isoformat(), "fields": "get_all"},
         )
 
-    async def _write(
-        self, kind: str, method: str, endpoint: str, body: dict[str, Any], target_id: str | None = None
-    ) -> WritebackOutcome:
-        return await self.gateway.writebacks.write(
-            self.account_id, kind, method, endpoint, body, deadline=self.deadline, target_id=target_id
-        )
-
-    async def create_patient(
-        self,
-        *,
-        first_name: str,
-        last_name: str,
-        birthdate: date,
-        phone: str,
-        email: str | None,
-        address: dict[str, str],
-    ) -> WritebackOutcome:
-        """Raises NeedsStaff when the PMS needs what a call cannot give (nothing is sent then)."""
-        body = writes.new_patient(
-            await self.metadata(),
-            first_name=first_name,
-            last_name=last_name,
-            birthdate=birthdate,
-            phone=phone,
-            email=email,
-            address=address,
-        )
-        return await self._write("create_patient", "POST", "patient", body)
-
-    async def update_preferred_name(self, patient_id: str, preferred_name: str) -> WritebackOutcome:
-        body = writes.preferred_name_change(await self.metadata(), preferred_name)
-        return await self._write("update_patient", "PATCH", f"patient/{patient_id}", body, patient_id)
-
-    async def book(
-        self,
-        *,
-        patient: Patient,
-        start: datetime,
-        length_minutes: int,
-        provider: Provider,
-        operatory: Operatory,
-        visit: str | None,
-        note: str | None,
-    ) -> WritebackOutcome:
-        body = writes.booking(
-            await self.metadata(),
-            patient=patient,
-            start=start,
-            length_minutes=length_minutes,
-            provider=provider,
-            operatory=operatory,
-            visit=visit,
-            note=note,
-        )
-        return await self._write("book_appointment", "POST", "appointment", body)
-
-    async def reschedule(
-        self, appointment_id: str, *, start: datetime, length_minutes: int, provider: Provider, operatory: Operatory
-    ) -> WritebackOutcome:
-        body = writes.move(
-            await self.metadata(), start=start, length_minutes=length_minutes, provider=provider, operatory=operatory
-        )
-        path = f"appointments/{appointment_id}"
-        return await self._write("reschedule_appointment", "PUT", path, body, appointment_id)
-
-    async def cancel(self, appointment_id: str) -> WritebackOutcome:
-        body = writes.cancellation(await self.metadata())
-        return await self._write("appointment_status", "PATCH", f"appointments/{appointment_id}", body, appointment_id)
+    async def send(self, intent: Intent, caller: Caller) -> WritebackOutcome:
+        """Send a recorded intent (server/intents.py) and wait for it inside this call's deadline and budget."""
+        return await self.gateway.writebacks.send(intent, caller, self.deadline)

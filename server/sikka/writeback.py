@@ -1,27 +1,31 @@
-"""Asynchronous writes ("writebacks"): submit, parse the `Id:N` receipt, poll inside a voice budget,
-and keep following the ones still pending in the background until they are final."""
+"""Asynchronous writes ("writebacks", reference §12, §20) for recorded intents (server/intents.py): submit,
+store the `Id:N` receipt at once, poll inside a voice budget; find a write at Sikka when its receipt was lost.
+
+Every submission asks `check_spu=true` first. When the practice's SPU (the on-premises utility that applies
+writebacks) is offline, Sikka answers 412 API2017 without queueing anything; the write is then sent again
+without the check, so it waits in Sikka's own queue until the office's computer is back (our follower keeps
+following it), and the caller hears at once that the office system is offline and the request is saved.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, Literal
 
 import anyio
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from server.caller import Caller
 from server.db.engine import DATABASE_ERRORS
-from server.db.models import Writeback, WritebackStatus, utcnow
-from server.db.queue import claim_due
+from server.db.models import IntentState, utcnow
+from server.intents import Intent, Progress, WriteIntents
 from server.logs import get_logger
-from server.metrics import Metrics
-from server.phi.cipher import Binding, PhiCipher
-from server.sikka.client import Deadline, SikkaClient, SikkaResponse
-from server.sikka.errors import SikkaError, SikkaUnavailable
+from server.sikka.client import Deadline, Item, SikkaClient, SikkaResponse
+from server.sikka.errors import SikkaError, SikkaNoAnswer, SikkaUnavailable, SpuOffline
 from server.sikka.keys import RequestKeys
 from server.sikka.records import as_bool, text
 
@@ -31,18 +35,39 @@ _RECEIPT_ID = re.compile(r"^\s*Id\s*:\s*(\d+)\s*$", re.IGNORECASE)
 _STATUS_URL_ID = re.compile(r"[?&]id=(\d+)")
 POLL_DELAYS = (0.25, 0.5, 0.75, 1.0)
 STATUS_DEADLINE_SECONDS = 3.0
-
-RETRY_LATER: tuple[type[Exception], ...] = (SikkaError, *DATABASE_ERRORS)  # the follower tries again next round
+LISTING_DEADLINE_SECONDS = 5.0
+FOLLOWER_TAKES_OVER = timedelta(seconds=5)  # after the voice budget, the follower's first look
 
 
 @dataclass(frozen=True, slots=True)
 class WritebackOutcome:
-    """`confirmed` with the PMS id (`created_id`), `failed` with Sikka's reason, or honestly `pending`."""
+    """`confirmed` with the PMS id (`created_id`), `failed` with Sikka's reason, honestly `pending`, or `unknown`:
+    the request left but no answer came, so whether Sikka took it is found out later (never re-sent blindly)."""
 
-    status: Literal["confirmed", "pending", "failed"]
-    writeback_id: str
+    status: Literal["confirmed", "pending", "failed", "unknown"]
+    writeback_id: str | None
     created_id: str | None = None
     message: str = ""
+    office_offline: bool = False
+
+    def progress(self) -> Progress:
+        state = {
+            "confirmed": IntentState.CONFIRMED,
+            "failed": IntentState.FAILED,
+            "pending": IntentState.SUBMITTED,
+            "unknown": IntentState.INTENDED,
+        }[self.status]
+        return Progress(state, self.writeback_id, self.created_id, self.office_offline, self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    writeback_id: str
+    office_offline: bool
+
+
+class ReceiptMissing(SikkaUnavailable):
+    """Sikka answered 2xx to a write without a writeback id: it may have queued it."""
 
 
 def parse_receipt(response: SikkaResponse) -> str:
@@ -52,8 +77,17 @@ def parse_receipt(response: SikkaResponse) -> str:
     if match is None:
         match = _STATUS_URL_ID.search(str(envelope.get("more_information") or ""))
     if match is None:
-        raise SikkaUnavailable("Sikka accepted the write but returned no writeback id")
+        raise ReceiptMissing("Sikka accepted the write but returned no writeback id", status=response.status)
     return match.group(1)
+
+
+def may_have_reached(exc: SikkaError) -> bool:
+    """Whether a failed write may still have been queued: no answer, a 5xx (a gateway can hide a request that was
+    processed), or a 2xx we could not read. Anything else is Sikka refusing it."""
+    if isinstance(exc, SikkaNoAnswer | ReceiptMissing):
+        return True
+    status = exc.status
+    return isinstance(exc, SikkaUnavailable) and status is not None and (status >= 500 or status < 400)
 
 
 # Where a writeback_status item may carry the id of the record a write created (reference §20, §23.7: only
@@ -78,14 +112,41 @@ def read_status(response: SikkaResponse, writeback_id: str, kind: str) -> Writeb
     return WritebackOutcome("confirmed", writeback_id, created_id=created, message=message)
 
 
+def form_fields(encoded: str) -> dict[str, str]:
+    """`api_request_body` of a `/writebacks` row: `name=value&...`, values not escaped (§20's example has
+    "value=Ready to go back"); a value is everything up to the next `&name=`."""
+    fields: dict[str, str] = {}
+    for part in encoded.split("&"):
+        name, sep, value = part.partition("=")
+        if sep:
+            fields[name.strip()] = value
+        elif fields:  # an "&" inside the previous value
+            last = next(reversed(fields))
+            fields[last] += "&" + part
+    return fields
+
+
+def same_write(row: Item, intent: Intent, office_id: str) -> bool:
+    """Whether a `/writebacks` row is this intent's request: same office, method and body (as sent)."""
+    if text(row, "office_id") != office_id or text(row, "method").upper() != intent.method:
+        return False
+    sent = form_fields(text(row, "api_request_body"))
+    return all(sent.get(name) == str(value) for name, value in intent.body.items())
+
+
+def listing_days(day: date) -> tuple[str, str]:
+    """A window around a day in any zone (Sikka's `command_time` zone is undocumented), within the 7-day limit."""
+    return (day - timedelta(days=1)).isoformat(), (day + timedelta(days=1)).isoformat()
+
+
 class Writebacks:
-    """Submits writebacks for a practice and waits for them within a budget."""
+    """Sends recorded intents to Sikka and waits for them within a budget."""
 
     def __init__(
         self,
         client: SikkaClient,
         request_keys: RequestKeys,
-        ledger: WritebackLedger,
+        ledger: WriteIntents,
         *,
         budget_seconds: float,
         sleep: Callable[[float], Any] = anyio.sleep,
@@ -95,37 +156,61 @@ class Writebacks:
         self.ledger = ledger
         self.budget_seconds = budget_seconds
         self.sleep = sleep
+        self.unsaved: dict[str, Receipt] = {}  # receipts the database could not take yet (the follower retries)
 
-    async def submit(
-        self, account_id: str, method: str, endpoint: str, body: dict[str, Any], deadline: Deadline
-    ) -> str:
-        response = await self.request_keys.send(account_id, deadline, method, endpoint, json_body=body)
-        return parse_receipt(response)
+    async def submit(self, intent: Intent, deadline: Deadline) -> Receipt:
+        """POST/PUT/PATCH the intent's body with `check_spu`; with the SPU offline, queue it without the check."""
+        send = self.request_keys.send
+        body = {**intent.body, "check_spu": "true"}
+        try:
+            response = await send(intent.account_id, deadline, intent.method, intent.endpoint, json_body=body)
+            return Receipt(parse_receipt(response), office_offline=False)
+        except SpuOffline:
+            log.info("practice system offline: the write waits in Sikka's queue", account_id=intent.account_id)
+        response = await send(intent.account_id, deadline, intent.method, intent.endpoint, json_body=intent.body)
+        return Receipt(parse_receipt(response), office_offline=True)
 
     async def status(
-        self, account_id: str, writeback_id: str, kind: str, deadline: Deadline | None = None, *, rekey: bool = True
+        self, account_id: str, writeback_id: str, kind: str, deadline: Deadline | None = None
     ) -> WritebackOutcome:
-        """One `writeback_status` poll, inside `deadline` (the caller's budget; the follower's own otherwise).
-        `rekey=False` for the background follower: a rejected key is renewed by the next tool call, not in a loop."""
+        """One `writeback_status` poll, inside `deadline` (the caller's budget; the follower's own otherwise)."""
         deadline = deadline or Deadline.after(STATUS_DEADLINE_SECONDS)
         response = await self.request_keys.send(
-            account_id, deadline, "GET", "writeback_status", params={"id": writeback_id}, rekey=rekey
+            account_id, deadline, "GET", "writeback_status", params={"id": writeback_id}
         )
         return read_status(response, writeback_id, kind)
 
-    async def write(
-        self,
-        account_id: str,
-        kind: str,
-        method: str,
-        endpoint: str,
-        body: dict[str, Any],
-        *,
-        deadline: Deadline,
-        target_id: str | None = None,
-    ) -> WritebackOutcome:
-        """Submit, then poll until final or the budget is spent; a pending one is recorded and followed."""
-        writeback_id = await self.submit(account_id, method, endpoint, body, deadline)
+    async def send(self, intent: Intent, caller: Caller, deadline: Deadline) -> WritebackOutcome:
+        """Send a recorded intent for `caller` and wait for its outcome inside the budget. Sikka refusing it marks
+        it not sent and raises; no answer leaves it to be found out (`unknown`)."""
+        try:
+            receipt = await self.submit(intent, deadline)
+        except SikkaError as exc:
+            if may_have_reached(exc):
+                log.warning("write outcome unknown", account_id=intent.account_id, intent_id=intent.id)
+                return WritebackOutcome("unknown", None)
+            await self.ledger.not_sent(intent, exc.message, actor=caller, tell_staff=False)
+            raise
+        await self.keep_receipt(intent, receipt)
+        if receipt.office_offline:
+            return WritebackOutcome("pending", receipt.writeback_id, office_offline=True)
+        outcome = await self._poll(intent, receipt.writeback_id, deadline)
+        if outcome.status in ("confirmed", "failed"):
+            await self._finish(dataclasses.replace(intent, writeback_id=receipt.writeback_id), outcome, caller)
+        return outcome
+
+    async def keep_receipt(self, intent: Intent, receipt: Receipt) -> None:
+        """Store the receipt now; if the database cannot take it, keep it for the follower to store."""
+        first_check = utcnow() + timedelta(seconds=self.budget_seconds) + FOLLOWER_TAKES_OVER
+        try:
+            await self.ledger.submitted(
+                intent.id, receipt.writeback_id, office_offline=receipt.office_offline, first_check=first_check
+            )
+        except DATABASE_ERRORS as exc:
+            log.error("writeback receipt not stored yet", intent_id=intent.id, error=type(exc).__name__)
+            self.unsaved[intent.id] = receipt
+
+    async def _poll(self, intent: Intent, writeback_id: str, deadline: Deadline) -> WritebackOutcome:
         budget = Deadline.after(min(self.budget_seconds, deadline.remaining()))
         outcome = WritebackOutcome("pending", writeback_id)
         for attempt in itertools.count():
@@ -133,136 +218,31 @@ class Writebacks:
             if delay >= budget.remaining():
                 break
             await self.sleep(delay)
-            try:  # one re-key at most: after a failed poll the write is pending and the follower takes over
-                outcome = await self.status(account_id, writeback_id, kind, budget)
+            try:  # after a failed poll the write is pending and the follower takes over
+                outcome = await self.status(intent.account_id, writeback_id, intent.kind, budget)
             except SikkaError as exc:
                 log.info("writeback status unavailable", writeback_id=writeback_id, code=exc.code)
                 break
             if outcome.status != "pending":
-                return outcome
-        await self.ledger.record_pending(account_id, writeback_id, kind, target_id)
+                break
         return outcome
 
+    async def _finish(self, intent: Intent, outcome: WritebackOutcome, caller: Caller) -> None:
+        """Record a final outcome seen inside the call; if the database cannot take it, the follower will."""
+        state = IntentState.CONFIRMED if outcome.status == "confirmed" else IntentState.FAILED
+        try:
+            await self.ledger.finish(intent, state, created_id=outcome.created_id, reason=outcome.message, actor=caller)
+        except DATABASE_ERRORS as exc:
+            log.error("write outcome not stored yet", intent_id=intent.id, error=type(exc).__name__)
 
-class WritebackLedger:
-    """The `writebacks` table: pending writebacks and their final outcomes (Sikka's message encrypted)."""
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], cipher: PhiCipher) -> None:
-        self.sessions = sessions
-        self.cipher = cipher
-
-    async def record_pending(self, account_id: str, writeback_id: str, kind: str, target_id: str | None) -> None:
-        async with self.sessions.begin() as session:
-            session.add(Writeback(account_id=account_id, writeback_id=writeback_id, kind=kind, target_id=target_id))
-
-    async def claim_due(self, now: datetime, poll_interval: timedelta, limit: int = 50) -> list[Writeback]:
-        """Take due rows and push their next poll out (SKIP LOCKED on PostgreSQL: replicas share work)."""
-        waiting = Writeback.status == WritebackStatus.PENDING
-        return await claim_due(
-            self.sessions,
-            Writeback,
-            waiting=waiting,
-            due_at=Writeback.next_poll_at,
-            now=now,
-            lease=poll_interval,
-            limit=limit,
-        )
-
-    async def oldest_pending_since(self) -> datetime | None:
-        """When the oldest writeback still pending was submitted (None when none is pending)."""
-        async with self.sessions() as session:
-            oldest: datetime | None = await session.scalar(
-                select(func.min(Writeback.submitted_at)).where(Writeback.status == WritebackStatus.PENDING)
-            )
-        return oldest
-
-    async def finish(self, row: Writeback, status: WritebackStatus, outcome: WritebackOutcome | None) -> None:
-        result = None
-        if outcome is not None and outcome.message:
-            binding = Binding("writebacks", "result", row.id, row.account_id)
-            result = await self.cipher.encrypt(outcome.message.encode(), binding)
-        async with self.sessions.begin() as session:
-            await session.execute(
-                update(Writeback)
-                .where(Writeback.id == row.id, Writeback.status == WritebackStatus.PENDING)
-                .values(
-                    status=status,
-                    created_id=outcome.created_id if outcome else None,
-                    result=result,
-                    completed_at=utcnow(),
-                )
-            )
-
-    async def result_text(self, row: Writeback) -> str:
-        if not row.result:
-            return ""
-        return (await self.cipher.decrypt(row.result, Binding("writebacks", "result", row.id, row.account_id))).decode()
-
-
-class WritebackFollower:
-    """Background task: polls pending writebacks until final; withdraws the ones older than `max_age`. After each
-    round it sets `parlae_writebacks_pending_oldest_seconds` (the alarm for writebacks stuck pending reads it)."""
-
-    def __init__(
-        self,
-        writebacks: Writebacks,
-        ledger: WritebackLedger,
-        *,
-        poll_interval: timedelta = timedelta(seconds=10),
-        max_age: timedelta = timedelta(minutes=30),
-        clock: Callable[[], datetime] = utcnow,
-        metrics: Metrics | None = None,
-    ) -> None:
-        self.writebacks = writebacks
-        self.ledger = ledger
-        self.poll_interval = poll_interval
-        self.max_age = max_age
-        self.clock = clock
-        self.metrics = metrics
-
-    async def run_once(self) -> int:
-        """Poll every due writeback once; returns how many became final."""
-        now = self.clock()
-        finished = 0
-        for row in await self.ledger.claim_due(now, self.poll_interval):
-            try:
-                finished += await self._follow(row, now)
-            except RETRY_LATER as exc:
-                log.info("writeback follow-up deferred", writeback_id=row.writeback_id, error=type(exc).__name__)
-        if self.metrics is not None:
-            oldest = await self.ledger.oldest_pending_since()
-            age = (now - oldest).total_seconds() if oldest is not None else 0.0
-            self.metrics.writebacks_pending_oldest.set(max(age, 0.0))
-        return finished
-
-    async def _follow(self, row: Writeback, now: datetime) -> int:
-        outcome = await self.writebacks.status(row.account_id, row.writeback_id, row.kind, rekey=False)
-        if outcome.status == "confirmed":
-            await self.ledger.finish(row, WritebackStatus.CONFIRMED, outcome)
-        elif outcome.status == "failed":
-            await self.ledger.finish(row, WritebackStatus.FAILED, outcome)
-        elif now - row.submitted_at > self.max_age:
-            await self._withdraw(row)
-            await self.ledger.finish(row, WritebackStatus.CANCELLED, None)
-        else:
-            return 0
-        log.info("writeback final", writeback_id=row.writeback_id, status=outcome.status, account_id=row.account_id)
-        return 1
-
-    async def _withdraw(self, row: Writeback) -> None:
-        client = self.writebacks.client
-        await client.send(
-            "DELETE",
+    async def find(self, intent: Intent, office_id: str) -> list[str]:
+        """The ids of `/writebacks` rows (APP) that are this intent's request, oldest first."""
+        first, last = listing_days(intent.recorded_at.date())
+        listing = await self.client.get_listing(
             "writebacks",
-            headers=client.app_headers(),
-            deadline=Deadline.after(STATUS_DEADLINE_SECONDS),
-            params={"id": row.writeback_id},
+            headers=self.client.app_headers(),
+            deadline=Deadline.after(LISTING_DEADLINE_SECONDS),
+            params={"startdate": first, "enddate": last},
         )
-
-    async def run_forever(self, every: float = 5.0) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except DATABASE_ERRORS as exc:
-                log.warning("writeback follower: database unavailable", error=type(exc).__name__)
-            await anyio.sleep(every)
+        rows = [row for row in listing.items if same_write(row, intent, office_id)]
+        return [text(row, "id") for row in sorted(rows, key=lambda row: text(row, "command_time")) if text(row, "id")]

@@ -1,5 +1,5 @@
-"""Writeback bodies as Sikka documents them for the practice's PMS (reference §13–§17), completed from the
-practice's own settings, or refused with `NeedsStaff` before anything is sent.
+"""Writebacks (`Write`: kind, method, endpoint, body) as Sikka documents them for the practice's PMS (reference
+§13–§17), completed from the practice's own settings, or refused with `NeedsStaff` before anything is sent.
 
 Fields a call cannot supply come from the practice: the appointment type from its `appttype` list (matched to
 the caller's words), a staff member (`provider_type` Staff) or PMS user where the PMS requires one (the first
@@ -13,6 +13,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
+from server.intents import Write
 from server.phones import is_nanp, national_digits, pms_format
 from server.sikka.metadata import PracticeMetadata
 from server.sikka.pms import NeedsStaff, WriteKind
@@ -78,7 +79,7 @@ def booking(
     operatory: Operatory,
     visit: str | None,
     note: str | None,
-) -> Body:
+) -> Write:
     """`POST /appointment` (§13): `start` is practice-local wall time."""
     rules = metadata.rules
     if rules.books_by_staff:
@@ -109,15 +110,21 @@ def booking(
         if not patient.guarantor_id:
             raise NeedsStaff("this practice system needs the patient's guarantor on a booking")
         body["guarantor_id"] = patient.guarantor_id
-    return _with_people(metadata, "book", body)
+    return Write("book_appointment", "POST", "appointment", _with_people(metadata, "book", body))
 
 
 def move(
-    metadata: PracticeMetadata, *, start: datetime, length_minutes: int, provider: Provider, operatory: Operatory
-) -> Body:
+    metadata: PracticeMetadata,
+    appointment_id: str,
+    *,
+    start: datetime,
+    length_minutes: int,
+    provider: Provider,
+    operatory: Operatory,
+) -> Write:
     """`PUT /appointments/{id}` (§14): date, time and operatory always (Dentrix G6 needs all three for a broken
     appointment), with an active provider."""
-    return {
+    body = {
         "practice_id": metadata.practice_id,
         "provider_id": provider.provider_id,
         "date": start.date().isoformat(),
@@ -125,16 +132,18 @@ def move(
         "length": str(length_minutes),
         "operatory": operatory.operatory,
     }
+    return Write("reschedule_appointment", "PUT", f"appointments/{appointment_id}", body, appointment_id)
 
 
-def cancellation(metadata: PracticeMetadata) -> Body:
+def cancellation(metadata: PracticeMetadata, appointment_id: str) -> Write:
     """`PATCH /appointments/{id}` (§15) with the practice's own cancellation status (a practice_variables value)."""
     status = metadata.cancel_status()
     if status is None:
         raise NeedsStaff("the practice has no cancellation status this practice system can write")
     body: Body = {"op": "replace", "path": "/appointment_status", "value": status.value}
     body["practice_id"] = metadata.practice_id
-    return _with_people(metadata, "cancel", body)
+    endpoint = f"appointments/{appointment_id}"
+    return Write("appointment_status", "PATCH", endpoint, _with_people(metadata, "cancel", body), appointment_id)
 
 
 def new_patient(
@@ -146,7 +155,7 @@ def new_patient(
     phone: str,
     email: str | None,
     address: dict[str, str],
-) -> Body:
+) -> Write:
     """`POST /patient` (§16), with the practice's first bookable provider."""
     rules = metadata.rules
     if rules.registers_by_staff:
@@ -166,10 +175,10 @@ def new_patient(
     }
     if email:
         body["email"] = email
-    return _with_people(metadata, "create_patient", body)
+    return Write("create_patient", "POST", "patient", _with_people(metadata, "create_patient", body))
 
 
-def preferred_name_change(metadata: PracticeMetadata, preferred_name: str) -> Body:
+def preferred_name_change(metadata: PracticeMetadata, patient_id: str, preferred_name: str) -> Write:
     """`PATCH /patient/{id}` (§17): only OrthoTrac and Dolphin take it; length limits per PMS."""
     rules = metadata.rules
     if not rules.patient_update:
@@ -177,4 +186,5 @@ def preferred_name_change(metadata: PracticeMetadata, preferred_name: str) -> Bo
     if len(preferred_name) > rules.preferred_name_limit:
         raise NeedsStaff("the preferred name is longer than this practice system accepts")
     body: Body = {"practice_id": metadata.practice_id, "preferred_name": preferred_name}
-    return _with_people(metadata, "update_patient", body)
+    body = _with_people(metadata, "update_patient", body)
+    return Write("update_patient", "PATCH", f"patient/{patient_id}", body, patient_id)

@@ -171,11 +171,10 @@ MATRIX: dict[str, tuple[dict[str, Any], tuple[str, str]]] = {
 
 
 async def audited(db: async_sessionmaker[Any], call_id: str) -> int:
+    """The call's own audit records (a write it sent adds records of its own: `write.requested`, `write.outcome`)."""
+    tool_call = (AuditLog.vapi_call_id == call_id) & AuditLog.action.not_like("write.%")
     async with db() as session:
-        return int(
-            await session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.vapi_call_id == call_id))
-            or 0
-        )
+        return int(await session.scalar(select(func.count()).select_from(AuditLog).where(tool_call)) or 0)
 
 
 @pytest.fixture

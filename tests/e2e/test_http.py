@@ -97,5 +97,5 @@ async def test_the_caller_number_header_is_the_default_callback_number(stack: St
     assert (taken["outcome"], taken["code"]) == ("confirmed", "message_taken"), taken
     assert taken["message"].endswith("they will call you back at the number ending in 0177.")
     async with open_services(stack.settings) as services:
-        stored = {m.id: m for m in await services.messages.open_messages(stack.account_id)}
-    assert stored[taken["messageId"]].details.callback_number == "+19175550177"
+        stored = {m.id: m for m in await services.inbox.open_items(stack.account_id)}
+    assert stored[taken["messageId"]].note.callback_number == "+19175550177"

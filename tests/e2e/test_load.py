@@ -32,8 +32,8 @@ BOOKINGS = 60  # distinct slots, each booked twice with one call id (a model ret
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The sandbox (in this process), and the service as its own process under uvicorn, as in production."""
     database = tmp_path_factory.mktemp("load") / "parlae.db"
-    with running_stack(f"sqlite+aiosqlite:///{database}") as running, server_process(running.settings) as url:
-        running.app_url = url
+    with running_stack(f"sqlite+aiosqlite:///{database}") as running, server_process(running.settings) as server:
+        running.app_url = server.url
         yield running
 
 

@@ -93,8 +93,8 @@ async def wait_for(condition: Callable[[], Awaitable[bool]], seconds: float = 20
 
 async def is_delivered(practice: Practice) -> bool:
     async with open_services(practice.settings) as services:
-        (message,) = await services.messages.open_messages(practice.account_id)
-    return message.delivery == "delivered"
+        (message,) = await services.inbox.open_items(practice.account_id)
+    return [d.status for d in message.deliveries] == ["delivered"]
 
 
 async def test_a_message_survives_a_restart_and_is_delivered_signed_after_a_retry(practice: Practice) -> None:
@@ -114,7 +114,8 @@ async def test_a_message_survives_a_restart_and_is_delivered_signed_after_a_retr
     assert (taken["outcome"], taken["code"]) == ("confirmed", "message_taken"), taken
     assert practice.receiver.received == []
     (waiting,) = practice.cli_json("messages", "list", "--account-id", practice.account_id)["messages"]
-    assert (waiting["id"], waiting["delivery"], waiting["callerName"]) == (taken["messageId"], "pending", "Jo Caller")
+    assert (waiting["id"], waiting["kind"], waiting["callerName"]) == (taken["messageId"], "message", "Jo Caller")
+    assert [(d["channel"], d["status"]) for d in waiting["deliveries"]] == [("webhook", "pending")]
     assert waiting["callbackNumber"] == "+12125550142"
 
     second = practice.app(deliver_every=0.1, retry_after=0.2)
@@ -128,7 +129,8 @@ async def test_a_message_survives_a_restart_and_is_delivered_signed_after_a_retr
         data = Webhook(secret).verify(body, headers)["data"]
         assert (data["reason"], data["urgency"], data["callId"]) == (MESSAGE["reason"], "soon", "call-restart")
     (delivered,) = practice.cli_json("messages", "list", "--account-id", practice.account_id)["messages"]
-    assert (delivered["deliveryAttempts"], delivered["lastDeliveryError"]) == (2, None)
+    (webhook,) = delivered["deliveries"]
+    assert (webhook["status"], webhook["attempts"], webhook["lastError"]) == ("delivered", 2, None)
 
     resolved = practice.cli_json("messages", "resolve", "--id", taken["messageId"])
     assert resolved == {"id": taken["messageId"], "resolved": True}
@@ -149,6 +151,6 @@ def test_notify_url_usage(practice: Practice) -> None:
     assert unknown.returncode == 1
     shown = practice.cli(*account, "--url", practice.receiver_url).stdout
     assert "signing secret (shown once): whsec_" in shown
-    assert "open messages queued for delivery: 0" in shown
+    assert "open inbox items queued for delivery: 0" in shown
     assert practice.cli_json(*account, "--clear") == {"accountId": practice.account_id, "cleared": True}
     assert practice.cli_json(*account, "--clear") == {"accountId": practice.account_id, "cleared": False}

@@ -1,4 +1,5 @@
-"""The Sikka gateway against the sandbox over real HTTP: key lifecycle, caching, writebacks, deadlines."""
+"""The Sikka gateway against the sandbox over real HTTP: key lifecycle, caching, deadlines (writes:
+tests/integration/test_intents.py)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,13 @@ from typing import Any
 
 import anyio
 import pytest
-from sqlalchemy import select
 
 from sandbox import DEMO_OFFICE_ID, DEMO_SECRET_KEY, SandboxConfig, SandboxState, create_sandbox_app
-from server.db.models import Writeback
 from server.services import Services, open_services
 from server.settings import Settings
 from server.sikka.client import Deadline
 from server.sikka.errors import SikkaError, SikkaUnavailable
-from server.sikka.records import Patient
-from tests.support import ThreadedServer, onboard, practice_today, serve, stack_settings
-from tools.availability import DayPlan
+from tests.support import ThreadedServer, onboard, serve, stack_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -146,78 +143,6 @@ async def test_warm_calls_do_not_read_the_vault(practice: tuple[Settings, str]) 
         assert services.vault.reads == reads
 
 
-async def book(services: Services, account_id: str, hour: int, *, days_ahead: int = 40) -> Any:
-    """Book the first demo patient with the first bookable provider at `hour`, on the first day at least
-    `days_ahead` days out that the practice's own schedule has that provider working then."""
-    practice = services.gateway.practice(account_id, Deadline.after(30))
-    metadata = await practice.metadata()
-    patient = Patient.from_item((await practice.items("patients", {"status": "Active"}))[0])
-    provider = metadata.bookable_providers[0]
-    day = practice_today() + timedelta(days=days_ahead)
-    plan = DayPlan.build(day, metadata, [])
-    while not any(start.hour <= hour < end.hour for start, end in plan.provider_hours(provider)):
-        day += timedelta(days=1)
-        plan = DayPlan.build(day, metadata, [])
-    return await practice.book(
-        patient=patient,
-        start=datetime.combine(day, datetime.min.time()).replace(hour=hour),
-        length_minutes=30,
-        provider=provider,
-        operatory=metadata.open_operatories[0],
-        visit=None,
-        note=None,
-    )
-
-
-async def test_a_writeback_that_completes_in_a_second_is_confirmed_with_created_id(
-    practice: tuple[Settings, str], sandbox: tuple[SandboxState, ThreadedServer]
-) -> None:
-    settings, account_id = practice
-    state, _ = sandbox
-    async with open_services(settings) as services:
-        outcome = await book(services, account_id, hour=9)
-    assert outcome.status == "confirmed"
-    (writeback,) = state.writebacks_of(DEMO_OFFICE_ID)
-    assert outcome.created_id == writeback.status_row()["created_id"]
-    assert outcome.created_id != outcome.writeback_id
-    assert outcome.created_id in state.practice(DEMO_OFFICE_ID).appointments
-
-
-async def test_a_slow_writeback_is_pending_then_followed_to_its_end(
-    practice: tuple[Settings, str], sandbox: tuple[SandboxState, ThreadedServer], clock: ShiftedClock
-) -> None:
-    settings, account_id = practice
-    state, _ = sandbox
-    state.config.writeback_delay_seconds = 30
-    settings = settings.model_copy(update={"writeback_budget_seconds": 1.5})
-    async with open_services(settings) as services:
-        started = time.monotonic()
-        outcome = await book(services, account_id, hour=10)
-        assert outcome.status == "pending"
-        assert time.monotonic() - started < settings.writeback_budget_seconds + 1
-        assert await services.follower.run_once() == 0  # still pending at Sikka
-        clock.offset = timedelta(seconds=31)
-        services.follower.clock = clock  # the follower's next poll is due on the same (shifted) clock
-        assert await services.follower.run_once() == 1
-        async with services.sessions() as session:
-            row = await session.scalar(select(Writeback).where(Writeback.writeback_id == outcome.writeback_id))
-    assert row is not None
-    assert row.status == "confirmed"
-    assert row.created_id in state.practice(DEMO_OFFICE_ID).appointments
-
-
-async def test_a_failing_writeback_reports_sikkas_message(
-    practice: tuple[Settings, str], sandbox: tuple[SandboxState, ThreadedServer]
-) -> None:
-    settings, account_id = practice
-    state, _ = sandbox
-    state.faults.add(endpoint="appointment", writeback_failure="Appointment already scheduled for this time slot")
-    async with open_services(settings) as services:
-        outcome = await book(services, account_id, hour=11)
-    assert outcome.status == "failed"
-    assert outcome.message == "Appointment already scheduled for this time slot"
-
-
 async def test_latency_past_the_deadline_fails_as_unavailable_in_time(
     practice: tuple[Settings, str], sandbox: tuple[SandboxState, ThreadedServer]
 ) -> None:
@@ -231,30 +156,3 @@ async def test_latency_past_the_deadline_fails_as_unavailable_in_time(
             await services.gateway.practice(account_id, Deadline.after(5)).items("patients")
         elapsed = time.monotonic() - started
     assert elapsed <= 5.5
-
-
-async def test_a_writeback_pending_too_long_is_withdrawn(
-    practice: tuple[Settings, str], sandbox: tuple[SandboxState, ThreadedServer]
-) -> None:
-    settings, account_id = practice
-    state, _ = sandbox
-    state.config.writeback_delay_seconds = 3600
-    settings = settings.model_copy(update={"writeback_budget_seconds": 0.5})
-    oldest = "parlae_writebacks_pending_oldest_seconds"
-    async with open_services(settings) as services:
-        outcome = await book(services, account_id, hour=14)
-        assert outcome.status == "pending"
-        services.follower.clock = lambda: datetime.now(UTC) + timedelta(minutes=10)  # still within the maximum age
-        assert await services.follower.run_once() == 0
-        age = services.metrics.registry.get_sample_value(oldest)
-        assert age is not None
-        assert 600 <= age < 660  # the alarm reads this age
-        services.follower.clock = lambda: datetime.now(UTC) + timedelta(hours=1)  # past the 30-minute maximum age
-        assert await services.follower.run_once() == 1
-        assert services.metrics.registry.get_sample_value(oldest) == 0
-        async with services.sessions() as session:
-            row = await session.scalar(select(Writeback).where(Writeback.writeback_id == outcome.writeback_id))
-    assert row is not None
-    assert row.status == "cancelled"
-    assert state.counters["DELETE /writebacks"] == 1
-    assert not any(w.status_row()["id"] == outcome.writeback_id for w in state.writebacks_of(DEMO_OFFICE_ID))

@@ -11,7 +11,20 @@ from sqlalchemy import func, select, update
 from server.audit import chain
 from server.audit.decorator import AuditWriter
 from server.audit.report import breach_report
-from server.db.models import AuditLog, Consent, IdempotencyKey, IdentityAttempt, PendingPatient, StaffFollowup
+from server.caller import Caller
+from server.db.models import (
+    AuditLog,
+    Consent,
+    IdempotencyKey,
+    IdentityAttempt,
+    InboxKind,
+    IntentState,
+    PendingPatient,
+    StaffMessage,
+    WriteIntent,
+)
+from server.inbox import StaffNote
+from server.intents import Asked, Write
 from server.retention import purge
 from server.services import Services, open_services
 from server.throttle import AttemptLimiter, Limit
@@ -39,12 +52,13 @@ async def count(services: Services, model: type) -> int:
 
 
 async def seed(services: Services) -> None:
-    records = services.phi_store
-    await records.add_pending_patient(ACCOUNT, "275001", "lookup", {"firstName": "Ann"})
-    await records.add_followup(ACCOUNT, "contact_update", {"email": "a@example.com"}, "call-1")
-    await records.add_consents(ACCOUNT, "10001", {"sms": True}, "call-1")
+    await services.inbox.post(
+        ACCOUNT, InboxKind.CONTACT_UPDATE, StaffNote("update", details={"email": "a@example.com"}), vapi_call_id=None
+    )
+    await services.phi_store.add_consents(ACCOUNT, "10001", {"sms": True}, "call-1")
     async with services.sessions.begin() as session:
         session.add(IdempotencyKey(key_hash="k" * 64, account_id=ACCOUNT, tool="bookAppointment", status="done"))
+        session.add(PendingPatient(id="p1", account_id=ACCOUNT, writeback_id="275001", lookup="l" * 64, data="x"))
 
 
 async def test_purge_deletes_old_phi_and_keeps_young_records(services: Services) -> None:
@@ -54,7 +68,7 @@ async def test_purge_deletes_old_phi_and_keeps_young_records(services: Services)
     dry = await purge(services, dry_run=True)
     assert dry["pending_patients"] == 1
     assert dry["idempotency_keys"] == 1
-    assert dry["staff_followups"] == 0
+    assert dry["staff_messages"] == 0
     assert dry["consents"] == 0
     assert await count(services, PendingPatient) == 1  # a dry run deletes nothing
 
@@ -62,8 +76,21 @@ async def test_purge_deletes_old_phi_and_keeps_young_records(services: Services)
     assert deleted == {**dry, "pms_audit_logs": 0}
     assert await count(services, PendingPatient) == 0
     assert await count(services, IdempotencyKey) == 0
-    assert await count(services, StaffFollowup) == 1
+    assert await count(services, StaffMessage) == 1
     assert await count(services, Consent) == 1
+
+
+async def test_open_writes_are_never_purged_and_final_ones_are_after_their_days(services: Services) -> None:
+    write = Write("book_appointment", "POST", "appointment", {"patient_id": "10001"})
+    asked = Asked(tool="bookAppointment", request="book", who="Ann Lee", callback_number=None)
+    open_one = await services.intents.record(ACCOUNT, write, asked, Caller(ACCOUNT, "tok"), None)
+    final = await services.intents.record(ACCOUNT, write, asked, Caller(ACCOUNT, "tok"), None)
+    await services.intents.not_sent(final, "refused", actor=Caller.system("t"), tell_staff=False)
+    await age(services, WriteIntent, "recorded_at", services.settings.retention_idempotency_days + 30)
+    assert (await purge(services, dry_run=False))["write_intents"] == 1
+    async with services.sessions() as session:
+        left = (await session.scalars(select(WriteIntent))).all()
+    assert [(row.id, row.state) for row in left] == [(open_one.id, IntentState.INTENDED)]
 
 
 async def test_purge_keeps_audit_records_younger_than_six_years(services: Services) -> None:

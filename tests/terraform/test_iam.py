@@ -11,6 +11,7 @@ from tests.terraform.tfmodule import (
     Statement,
     actions,
     conditions,
+    one,
     principals,
     reference_name,
     resources,
@@ -149,9 +150,7 @@ def test_iam_kms_use_is_only_on_the_key_and_only_via_secrets_manager_s3_or_with_
                 "s3.${local.region}.amazonaws.com",
             }
             context_keys = [key for key in found if key.startswith("kms:EncryptionContext:")]
-            assert context_keys, (
-                f"{sid}: via-service use must also pin the encryption context (which secret/bucket)"
-            )
+            assert context_keys, f"{sid}: via-service use must also pin the encryption context (which secret/bucket)"
         else:
             assert found == PHI_CONTEXT, f"{sid}: direct key use needs the PHI encryption context"
             assert sorted(actions(statement)) == PHI_KEY_ACTIONS, sid
@@ -206,9 +205,7 @@ def test_key_policy_scopes_each_service(tf: Module) -> None:
         if log_group["name"] == "${each.value}":  # the RDS export groups
             assert log_group["for_each"] == "${toset(local.db_log_group_names)}"
         else:
-            assert log_group["name"] in listed, (
-                f"log group {log_group['name']} is not in local.log_group_arns"
-            )
+            assert log_group["name"] in listed, f"log group {log_group['name']} is not in local.log_group_arns"
 
 
 # --- the other keys, the audit-jobs role, the scheduler's role ---------------------------------------------------
@@ -280,3 +277,18 @@ def test_the_scheduler_starts_only_the_scheduled_jobs_in_the_cluster(tf: Module)
     assert resources(passing) == ["${aws_iam_role.execution.arn}", "${aws_iam_role.audit_jobs.arn}"]
     assert conditions(passing) == {"iam:PassedToService": ["ecs-tasks.amazonaws.com"]}
     assert set(by_sid) == {"RunScheduledJobTasks", "TagStartedTasks", "PassTheJobsRoles"}
+
+
+def test_the_service_sends_email_only_as_the_staff_identity_through_the_tls_set(tf: Module) -> None:
+    sending = [s for s in all_role_statements(tf) if any(service_of(a) == "ses" for a in actions(s))]
+    (statement,) = sending
+    assert actions(statement) == ["ses:SendEmail"]
+    assert resources(statement) == [
+        "${aws_sesv2_email_identity.staff.arn}",
+        "${aws_sesv2_configuration_set.staff.arn}",
+    ]
+    assert conditions(statement) == {"ses:FromAddress": ["${local.staff_email_sender}"]}
+    configuration = tf.resource("aws_sesv2_configuration_set", "staff")
+    assert one(configuration["delivery_options"])["tls_policy"] == "REQUIRE"
+    identity = tf.resource("aws_sesv2_email_identity", "staff")
+    assert identity["configuration_set_name"] == "${aws_sesv2_configuration_set.staff.configuration_set_name}"

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 import pytest
 
 from app.cli import command as cli_command
 from server.emf import METRICS, NAMESPACE
-from tests.terraform.tfmodule import Module, blocks
+from tests.terraform.tfmodule import Module, blocks, one
 
 TOPIC = "${aws_sns_topic.alarms.arn}"
 OPS_KEY = "${aws_kms_key.ops.arn}"
@@ -27,14 +25,10 @@ SERVICE_METRICS = {
     "SikkaRequests",
     "SikkaErrors",
     "WritebacksPendingOldestSeconds",
+    "StaffDeliveriesDead",
     "KeyRenewalFailures",
     "PracticeSyncFailures",
 }
-
-
-def one(items: Any) -> dict[str, Any]:
-    (found,) = blocks(items)
-    return found
 
 
 def alarm_metrics(tf: Module) -> dict[str, set[tuple[str, str]]]:
@@ -86,7 +80,7 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_on_ok(tf: Module) -> None:
         len(tf.locals[alarm["for_each"].removeprefix("${local.").removesuffix("}")]) if "for_each" in alarm else 1
         for alarm in alarms.values()
     )
-    assert instances == 8, "the eight alarms of docs/deploy.md"
+    assert instances == 9, "the nine alarms of docs/deploy.md"
     for name, alarm in alarms.items():
         assert alarm["alarm_actions"] == [TOPIC], name
         assert alarm["ok_actions"] == [TOPIC], name
@@ -126,11 +120,19 @@ def test_p99_response_time_uses_the_p99_statistic(tf: Module) -> None:
     assert 0 < tf.default("alarm_p99_response_seconds") < 20
 
 
-def test_writebacks_pending_alarm_fires_after_the_follower_would_have_withdrawn_them(tf: Module) -> None:
-    spec = tf.locals["service_alarms"]["writebacks-pending-too-long"]
-    assert spec["statistic"] == "Maximum"
-    assert spec["threshold"] == "${local.writeback_pending_alarm_seconds}"
-    assert tf.locals["writeback_pending_alarm_seconds"] == "${45 * 60}"
+def test_the_unowned_write_alarm_fires_only_after_the_follower_should_have_handed_the_write_to_staff(
+    tf: Module,
+) -> None:
+    spec = tf.locals["service_alarms"]["writes-without-an-owner"]
+    assert (spec["metric"], spec["statistic"]) == ("WritebacksPendingOldestSeconds", "Maximum")
+    assert spec["threshold"] == "${local.write_unowned_alarm_seconds}"
+    expected = 'tonumber(local.container_environment["WRITEBACK_MAX_PENDING_SECONDS"]) + 1800'
+    assert tf.locals["write_unowned_alarm_seconds"] == "${" + expected + "}"
+
+
+def test_a_dead_lettered_staff_delivery_raises_an_alarm(tf: Module) -> None:
+    spec = tf.locals["service_alarms"]["staff-deliveries-dead-lettered"]
+    assert (spec["metric"], spec["statistic"], spec["threshold"]) == ("StaffDeliveriesDead", "Sum", 1)
 
 
 def test_the_topic_is_encrypted_and_only_alarms_and_the_job_rule_publish(tf: Module) -> None:

@@ -30,6 +30,7 @@ EXPECTED_FILES = {
     "ecr.tf",
     "alarms.tf",
     "jobs.tf",
+    "email.tf",
 }
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.terraform.tfmodule import REPO_ROOT, Module, as_list, blocks
+from tests.terraform.tfmodule import REPO_ROOT, Module, as_list, blocks, one
 
 KMS_KEY = "${aws_kms_key.main.arn}"
 # ALB policies that refuse TLS 1.0/1.1 (AWS's TLS 1.2+ and TLS 1.3 families).
@@ -29,12 +29,6 @@ REQUIRED_OUTPUTS = {
     "system_secret_arn",
     "audit_bucket_name",
 }
-
-
-def one(items: Any) -> dict[str, Any]:
-    found = blocks(items)
-    assert len(found) == 1, f"expected exactly one block, got {len(found)}"
-    return found[0]
 
 
 # --- variables and outputs ------------------------------------------------------------------------
@@ -269,9 +263,7 @@ def test_audit_archive_is_versioned_locked_in_compliance_mode_for_six_years_and_
     assert bucket.get("force_destroy", False) is False
     versioning = one(tf.resource("aws_s3_bucket_versioning", "audit")["versioning_configuration"])
     assert versioning["status"] == "Enabled"
-    lock = one(
-        one(tf.resource("aws_s3_bucket_object_lock_configuration", "audit")["rule"])["default_retention"]
-    )
+    lock = one(one(tf.resource("aws_s3_bucket_object_lock_configuration", "audit")["rule"])["default_retention"])
     assert lock["mode"] == "COMPLIANCE"
     assert lock["days"] == "${var.audit_object_lock_days}"
     assert tf.default("audit_object_lock_days") >= 2192

@@ -27,6 +27,8 @@ KNOWN_AT_APPLY_TIME = {
     "FORWARDED_ALLOW_IPS",
     "AUDIT_ANCHOR_URL",
     "AUDIT_ANCHOR_KMS_KEY_ID",
+    "SES_SENDER",
+    "SES_CONFIGURATION_SET",
 }
 # Plain values production sets on purpose to something other than the app's default.
 PRODUCTION_CHOICES = {"SECRETS_BACKEND", "METRICS_EMF_INTERVAL_SECONDS"}
@@ -53,7 +55,7 @@ def is_secret_field(name: str) -> bool:
 
 def test_container_definition_takes_environment_and_secrets_from_the_locals(tf: Module) -> None:
     merged = tf.locals["container_environment"]
-    assert "local.settings_disabled_in_production : name => \"\"" in merged
+    assert 'local.settings_disabled_in_production : name => ""' in merged
     assert merged.index("settings_disabled_in_production") < merged.index("local.container_environment_defaults")
     assert merged.rstrip("})").endswith("var.app_environment_overrides")
     container = tf.locals["container_definition"]

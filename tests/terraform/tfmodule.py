@@ -19,9 +19,7 @@ import hcl2
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO_ROOT / "terraform"
 
-_METADATA_KEYS = frozenset(
-    {"__is_block__", "__comments__", "__inline_comments__", "__start_line__", "__end_line__"}
-)
+_METADATA_KEYS = frozenset({"__is_block__", "__comments__", "__inline_comments__", "__start_line__", "__end_line__"})
 _REFERENCE = re.compile(r"\$\{(var|local)\.([A-Za-z0-9_]+)\}")
 
 Statement = dict[str, Any]
@@ -140,6 +138,13 @@ def load_module(directory: Path = TERRAFORM_DIR) -> Module:
             module.locals.update(entry)
         module.terraform.extend(blocks(parsed.get("terraform")))
     return module
+
+
+def one(items: Any) -> dict[str, Any]:
+    """The single block of a nested block list."""
+    found = blocks(items)
+    assert len(found) == 1, f"expected exactly one block, got {len(found)}"
+    return found[0]
 
 
 def statements(document: dict[str, Any]) -> list[Statement]:

@@ -42,11 +42,11 @@ async def test_a_message_is_stored_once_per_call_and_linked_only_to_a_verified_p
     )
     assert refused["code"] == "identity_mismatch"
     assert refused.get("messageId") is None
-    stored = {m.id: m for m in await desk.services.messages.open_messages(desk.account_id)}
-    assert stored[first["messageId"]].details.callback_number == "+12125550142"
-    assert stored[first["messageId"]].details.patient_id is None
-    assert stored[linked["messageId"]].details.patient_id == patient["patient_id"]
-    assert stored[first["messageId"]].delivery == "off"  # no notify URL configured for this practice
+    stored = {m.id: m for m in await desk.services.inbox.open_items(desk.account_id)}
+    assert stored[first["messageId"]].note.callback_number == "+12125550142"
+    assert stored[first["messageId"]].note.patient_id is None
+    assert stored[linked["messageId"]].note.patient_id == patient["patient_id"]
+    assert stored[first["messageId"]].deliveries == []  # no channel configured for this practice
     assert len([m for m in stored.values() if m.vapi_call_id in ("message-call", "message-refused")]) == 1
 
 
@@ -60,8 +60,8 @@ async def test_the_callback_number_defaults_to_the_calling_number(desk: Desk) ->
     assert taken["message"].endswith("they will call you back at the number ending in 0177.")
     unknown = await desk.call("takeMessage", message, "message-no-number")
     assert (unknown["isError"], unknown["code"]) == (True, "callback_number_needed")
-    stored = {m.id: m for m in await desk.services.messages.open_messages(desk.account_id)}
-    assert stored[taken["messageId"]].details.callback_number == "+19175550177"
+    stored = {m.id: m for m in await desk.services.inbox.open_items(desk.account_id)}
+    assert stored[taken["messageId"]].note.callback_number == "+19175550177"
     assert not any(m.vapi_call_id == "message-no-number" for m in stored.values())
 
 

@@ -30,7 +30,7 @@ def test_an_unknown_command_is_a_usage_error() -> None:
 def test_jobs_and_data_commands_do_not_load_the_server() -> None:
     probe = (
         "import sys; from app.cli import command\n"
-        "for name in ('db', 'retention', 'audit', 'practices', 'tokens', 'phi', 'followups', 'messages'):\n"
+        "for name in ('db', 'retention', 'audit', 'practices', 'tokens', 'phi', 'messages'):\n"
         "    command(name)\n"
         f"print(sorted(m for m in sys.modules if any(m == p or m.startswith(p + '.') for p in {SERVER_ONLY!r})))"
     )

@@ -13,8 +13,11 @@ import httpx
 import pytest
 import respx
 
+from server.caller import Caller
+from server.db.models import IntentState
+from server.intents import Asked, Intent
 from server.sikka.client import Deadline, SikkaClient
-from server.sikka.errors import AppNotAuthorized
+from server.sikka.errors import AppNotAuthorized, SikkaValidationError
 from server.sikka.gateway import PracticeGateway, SikkaGateway
 from server.sikka.keys import RequestKeys
 from server.sikka.writeback import WritebackOutcome, Writebacks
@@ -27,12 +30,52 @@ pytestmark = pytest.mark.anyio
 BASE = "https://sikka.test/v4"
 
 
-class PendingLedger:
-    def __init__(self) -> None:
-        self.pending: list[str] = []
+class RecordingLedger:
+    """What the write path tells the intent ledger, in order."""
 
-    async def record_pending(self, account_id: str, writeback_id: str, kind: str, target_id: str | None) -> None:
-        self.pending.append(writeback_id)
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, ...]] = []
+        self.database_down = False
+
+    async def submitted(self, intent_id: str, writeback_id: str, *, office_offline: bool, first_check: Any) -> None:
+        if self.database_down:
+            raise OSError("connection refused")
+        self.steps.append(("submitted", writeback_id, str(office_offline)))
+
+    async def not_sent(self, intent: Intent, reason: str, *, actor: Caller, tell_staff: bool) -> bool:
+        self.steps.append(("not_sent", reason))
+        return True
+
+    async def finish(self, intent: Intent, state: IntentState, **values: Any) -> bool:
+        self.steps.append(("finish", state.value, str(values.get("created_id"))))
+        return True
+
+
+def booking_intent() -> Intent:
+    return Intent(
+        id="i1",
+        account_id=ACCOUNT,
+        tool="bookAppointment",
+        kind="book_appointment",
+        method="POST",
+        endpoint="appointment",
+        state=IntentState.INTENDED,
+        writeback_id=None,
+        created_id=None,
+        office_offline=False,
+        recorded_at=datetime.now(UTC),
+        submitted_at=None,
+        handed_to_staff_at=None,
+        vapi_call_id="call-1",
+        patient_ref="10001",
+        target_id=None,
+        body={"patient_id": "10001", "time": "09:30"},
+        asked=Asked(tool="bookAppointment", request="book", who="Ann Lee", callback_number=None),
+        reason="",
+    )
+
+
+CALLER = Caller(ACCOUNT, "tok_1", call_id="call-1")
 
 
 def envelope(items: list[dict[str, str]]) -> dict[str, Any]:
@@ -59,7 +102,7 @@ async def gateway() -> Any:
     async with httpx.AsyncClient() as http:
         client = SikkaClient(http=http, base_url=BASE, app_id="app", app_key="key")
         sessions = RequestKeys(client, CachedVault(MemoryVault(credentials)), cast(Any, None))
-        writebacks = Writebacks(client, sessions, cast(Any, PendingLedger()), budget_seconds=0.6)
+        writebacks = Writebacks(client, sessions, cast(Any, RecordingLedger()), budget_seconds=0.6)
         yield SikkaGateway(client, sessions, writebacks, metadata_ttl_seconds=900)
 
 
@@ -212,20 +255,82 @@ async def test_an_expired_key_is_replaced_once(gateway: SikkaGateway) -> None:
     assert json.loads(grants.calls.last.request.content)["grant_type"] == "refresh_key"
 
 
+def ledger(gateway: SikkaGateway) -> RecordingLedger:
+    return cast(RecordingLedger, gateway.writebacks.ledger)
+
+
+async def send(gateway: SikkaGateway) -> WritebackOutcome:
+    return await gateway.writebacks.send(booking_intent(), CALLER, Deadline.after(5))
+
+
 @respx.mock
 async def test_a_rejected_status_poll_rekeys_once_then_the_write_is_pending(gateway: SikkaGateway) -> None:
     respx.post(f"{BASE}/appointment").respond(201, json={"error_code": "API2016", "long_message": "Id:555"})
     polls = respx.get(f"{BASE}/writeback_status").respond(401, json={"short_message": "unauthorized"})
     grants = respx.post(f"{BASE}/request_key").respond(json={"request_key": "key-2", "expires_in": "86400 second(s)"})
 
-    outcome = await gateway.writebacks.write(
-        ACCOUNT, "book_appointment", "POST", "appointment", {}, deadline=Deadline.after(5)
-    )
-
-    assert outcome == WritebackOutcome("pending", "555")
+    assert await send(gateway) == WritebackOutcome("pending", "555")
     assert grants.call_count == 1
     assert polls.call_count == 2  # the poll, and its one retry with the new key
+    assert ledger(gateway).steps == [("submitted", "555", "False")]  # stored before any poll
 
-    with pytest.raises(Exception, match="unauthorized"):  # the follower polls without re-keying
-        await gateway.writebacks.status(ACCOUNT, "555", "book_appointment", rekey=False)
-    assert grants.call_count == 1
+
+@respx.mock
+async def test_every_write_asks_sikka_to_check_the_practice_system_first(gateway: SikkaGateway) -> None:
+    posts = respx.post(f"{BASE}/appointment").respond(201, json={"error_code": "API2016", "long_message": "Id:7"})
+    respx.get(f"{BASE}/writeback_status").respond(
+        200, json=[envelope([{"id": "7", "is_completed": "True", "has_error": "False", "created_id": "901"}])]
+    )
+    outcome = await send(gateway)
+    assert (outcome.status, outcome.created_id) == ("confirmed", "901")
+    assert json.loads(posts.calls.last.request.content) == {"patient_id": "10001", "time": "09:30", "check_spu": "true"}
+    assert ledger(gateway).steps == [("submitted", "7", "False"), ("finish", "confirmed", "901")]
+
+
+@respx.mock
+async def test_an_offline_practice_system_queues_the_write_at_sikka_and_answers_at_once(gateway: SikkaGateway) -> None:
+    offline = httpx.Response(412, json={"error_code": "API2017", "log_message": "Sikka platform utility is offline"})
+    queued = httpx.Response(201, json={"error_code": "API2016", "long_message": "Id:8"})
+    posts = respx.post(f"{BASE}/appointment").mock(side_effect=[offline, queued])
+    polls = respx.get(f"{BASE}/writeback_status")
+    outcome = await send(gateway)
+    assert outcome == WritebackOutcome("pending", "8", office_offline=True)
+    assert [json.loads(call.request.content).get("check_spu") for call in posts.calls] == ["true", None]
+    assert polls.call_count == 0  # nothing will change before the office's computer is back: no waiting
+    assert ledger(gateway).steps == [("submitted", "8", "True")]
+
+
+@respx.mock
+async def test_a_write_sikka_refuses_is_recorded_as_not_sent(gateway: SikkaGateway) -> None:
+    respx.post(f"{BASE}/appointment").respond(400, json={"error_code": "API1026", "short_message": "Invalid"})
+    with pytest.raises(SikkaValidationError):
+        await send(gateway)
+    assert ledger(gateway).steps == [("not_sent", "Invalid")]
+
+
+@respx.mock
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.ReadTimeout("no answer"),
+        httpx.Response(503, json={"error_code": "API2002"}),
+        httpx.Response(201, json={"error_code": "API2016", "long_message": "queued"}),  # 2xx without an id
+    ],
+)
+async def test_a_write_that_may_have_reached_sikka_is_unknown_and_never_resent(
+    gateway: SikkaGateway, answer: httpx.Response | Exception
+) -> None:
+    posts = respx.post(f"{BASE}/appointment").mock(side_effect=[answer])
+    assert await send(gateway) == WritebackOutcome("unknown", None)
+    assert posts.call_count == 1
+    assert ledger(gateway).steps == []  # left as intended: the follower looks for it at Sikka
+
+
+@respx.mock
+async def test_a_receipt_the_database_cannot_take_is_kept_for_the_follower(gateway: SikkaGateway) -> None:
+    respx.post(f"{BASE}/appointment").respond(201, json={"error_code": "API2016", "long_message": "Id:9"})
+    respx.get(f"{BASE}/writeback_status").respond(200, json=[envelope([{"id": "9", "is_completed": "False"}])])
+    ledger(gateway).database_down = True
+    outcome = await send(gateway)
+    assert outcome == WritebackOutcome("pending", "9")  # the caller still hears the truth
+    assert gateway.writebacks.unsaved["i1"].writeback_id == "9"

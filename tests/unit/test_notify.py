@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from server.messages import Message, MessageDetails
+from server.inbox import Item, StaffNote
 from server.notify import Endpoint, check_notify_url, new_secret, signed_request
 
 
@@ -38,10 +38,10 @@ def test_refused_urls_say_why_without_repeating_them(url: str, reason: str) -> N
     assert "example" not in str(refused.value)
 
 
-def message() -> Message:
-    details = MessageDetails("Jo Doe", "+12125550199", "Question about my bill", "7")
+def message() -> Item:
+    note = StaffNote("Question about my bill", caller_name="Jo Doe", callback_number="+12125550199", patient_id="7")
     created = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
-    return Message("m1", "acct", "call-1", "soon", created, None, "pending", 1, None, details)
+    return Item("m1", "acct", "message", "soon", "call-1", created, None, note)
 
 
 def test_a_signed_request_verifies_with_the_practices_secret_only() -> None:
@@ -53,13 +53,18 @@ def test_a_signed_request_verifies_with_the_practices_secret_only() -> None:
     assert Webhook(secret).verify(body, headers)["data"] == {
         "messageId": "m1",
         "accountId": "acct",
+        "kind": "message",
         "createdAt": "2026-12-07T15:00:00+00:00",
         "urgency": "soon",
         "callId": "call-1",
+        "reason": "Question about my bill",
         "callerName": "Jo Doe",
         "callbackNumber": "+12125550199",
-        "reason": "Question about my bill",
         "patientId": "7",
+        "request": None,
+        "sikkaSaid": None,
+        "reference": None,
+        "details": None,
     }
     assert json.loads(body)["type"] == "staff_message.created"
     with pytest.raises(WebhookVerificationError):

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from server.intents import Write
 from server.sikka.metadata import Capabilities, PracticeMetadata
 from server.sikka.pms import NeedsStaff, pms_key, rules_for
 from server.sikka.records import Choice, Patient, Provider
@@ -34,27 +35,35 @@ def metadata_for(pms: str, **changes: Any) -> PracticeMetadata:
 
 
 def book(metadata: PracticeMetadata, visit: str | None = "cleaning", note: str | None = None) -> dict[str, Any]:
-    return booking(
-        metadata,
-        patient=PATIENT,
-        start=START,
-        length_minutes=60,
-        provider=ABLE,
-        operatory=OP1,
-        visit=visit,
-        note=note,
+    return body_of(
+        booking(
+            metadata,
+            patient=PATIENT,
+            start=START,
+            length_minutes=60,
+            provider=ABLE,
+            operatory=OP1,
+            visit=visit,
+            note=note,
+        )
     )
 
 
+def body_of(write: Write) -> dict[str, Any]:
+    return write.body
+
+
 def register(metadata: PracticeMetadata, first: str = "Ann", last: str = "Lee") -> dict[str, Any]:
-    return new_patient(
-        metadata,
-        first_name=first,
-        last_name=last,
-        birthdate=date(1990, 1, 2),
-        phone="+14085550101",
-        email=None,
-        address={},
+    return body_of(
+        new_patient(
+            metadata,
+            first_name=first,
+            last_name=last,
+            birthdate=date(1990, 1, 2),
+            phone="+14085550101",
+            email=None,
+            address={},
+        )
     )
 
 
@@ -136,8 +145,14 @@ def test_cornerstone_sends_the_guarantor_and_planet_dds_is_left_to_staff() -> No
 
 
 def test_a_move_always_carries_date_time_and_operatory() -> None:
-    body = move(metadata_for("Dentrix"), start=START, length_minutes=30, provider=BRIEF, operatory=OP1)
-    assert body == {
+    write = move(metadata_for("Dentrix"), "70001", start=START, length_minutes=30, provider=BRIEF, operatory=OP1)
+    assert (write.kind, write.method, write.endpoint, write.target_id) == (
+        "reschedule_appointment",
+        "PUT",
+        "appointments/70001",
+        "70001",
+    )
+    assert write.body == {
         "practice_id": "1",
         "provider_id": BRIEF.provider_id,
         "date": "2026-12-07",
@@ -148,20 +163,22 @@ def test_a_move_always_carries_date_time_and_operatory() -> None:
 
 
 def test_cancellation_sends_the_practice_variables_value() -> None:
-    assert cancellation(metadata_for("Open Dental")) == {
+    write = cancellation(metadata_for("Open Dental"), "70001")
+    assert (write.kind, write.method, write.endpoint) == ("appointment_status", "PATCH", "appointments/70001")
+    assert write.body == {
         "op": "replace",
         "path": "/appointment_status",
         "value": "cancel",
         "practice_id": "1",
     }
-    assert cancellation(metadata_for("OrthoTrac"))["staff"] == STAFF.provider_id
+    assert cancellation(metadata_for("OrthoTrac"), "70001").body["staff"] == STAFF.provider_id
 
 
 def test_dentrix_never_writes_a_broken_status() -> None:
     only_broken = (Choice("sched", "Scheduled"), Choice("broken", "Broken"))
     with pytest.raises(NeedsStaff):
-        cancellation(metadata_for("Dentrix", statuses=only_broken))
-    assert cancellation(metadata_for("Eaglesoft", statuses=only_broken))["value"] == "broken"
+        cancellation(metadata_for("Dentrix", statuses=only_broken), "70001")
+    assert cancellation(metadata_for("Eaglesoft", statuses=only_broken), "70001").body["value"] == "broken"
 
 
 # --- POST /patient, PATCH /patient (§16, §17) --------------------------------------------------------------
@@ -201,12 +218,17 @@ def test_dolphin_registration_names_a_user_and_orthotrac_is_left_to_staff() -> N
 
 
 def test_preferred_name_updates_only_where_documented_and_within_limits() -> None:
-    assert preferred_name_change(metadata_for("Dolphin"), "Annie") == {"practice_id": "1", "preferred_name": "Annie"}
-    assert preferred_name_change(metadata_for("OrthoTrac"), "Annie")["staff"] == STAFF.provider_id
+    write = preferred_name_change(metadata_for("Dolphin"), "10001", "Annie")
+    assert (write.method, write.endpoint, write.body) == (
+        "PATCH",
+        "patient/10001",
+        {"practice_id": "1", "preferred_name": "Annie"},
+    )
+    assert preferred_name_change(metadata_for("OrthoTrac"), "10001", "Annie").body["staff"] == STAFF.provider_id
     with pytest.raises(NeedsStaff):
-        preferred_name_change(metadata_for("OrthoTrac"), "A" * 21)
+        preferred_name_change(metadata_for("OrthoTrac"), "10001", "A" * 21)
     with pytest.raises(NeedsStaff):
-        preferred_name_change(metadata_for("Dentrix"), "Annie")
+        preferred_name_change(metadata_for("Dentrix"), "10001", "Annie")
 
 
 # --- names, capabilities, types ------------------------------------------------------------------------------
