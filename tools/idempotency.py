@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from server.calls import call_key
 from server.db.models import IdempotencyKey, utcnow
 from server.once import STEP_SECONDS, UNCLAIMED, Unclaimed
 from server.once import once as run_once
@@ -39,9 +40,8 @@ async def once(call: ToolCall, tool: str, args: BaseModel, result_type: type[R],
         return await work()
     index = call.services.blind_index
     key = await index.digest(call.account_id, "idempotency", call.vapi_call_id, tool, normalised(args))
-    call_key = await index.digest(call.account_id, "idempotency-call", call.vapi_call_id)
     return await run_once(
-        ToolResults(call, key, call_key, tool, result_type),
+        ToolResults(call, key, await call_key(index, call.account_id, call.vapi_call_id), tool, result_type),
         work,
         keep=lambda result: result.outcome != "unavailable",
         busy=lambda: result_type(
