@@ -24,7 +24,7 @@ from tools.results import (
     UpcomingAppointment,
     UpdatePatientResult,
 )
-from tools.spec import CHANGES, CREATES, READ_ONLY
+from tools.spec import CHANGES, CHECKS_IDENTITY, CREATES
 from tools.speech import mask_email, spoken_day, spoken_time
 
 MAX_MATCHES = 5
@@ -63,7 +63,7 @@ at most 5 matches with patientId, firstName and lastName only; with more, ask fo
 again. Then verify identity with getPatientInfo (patientId, dateOfBirth and the full name) before sharing or
 changing anything.
 """,
-    hints=READ_ONLY,
+    hints=CHECKS_IDENTITY,
     crud="R",
     phi_fields=("name", "phone", "dateOfBirth"),
     summary="patient search",
@@ -153,7 +153,7 @@ birth the caller states; only when they match does it return the name, preferred
 phone, a masked email, upcoming appointments (with appointmentId, for rescheduling or cancelling) and the last
 visit. Do not guess the date of birth: repeated failed checks on one call are refused.
 """,
-    hints=READ_ONLY,
+    hints=CHECKS_IDENTITY,
     crud="R",
     phi_fields=("name", "preferredName", "phone", "email", "appointments", "lastVisit"),
     summary="identity check and patient details",
