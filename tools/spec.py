@@ -43,6 +43,7 @@ class ToolAnswer:
 
     @property
     def is_error(self) -> bool:
+        """MCP's `isError`: invalid or unavailable, or failed closed (Vapi's tool-calls map outcomes themselves)."""
         return self.result is None or self.result.is_error
 
     @classmethod
