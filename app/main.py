@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import toolcalls
+from app import mcp_http, toolcalls
 from app.limits import BodyLimit
 from app.mcp import SdkTokenVerifier, auth_settings, build_mcp_server
 from app.mcp_http import MCP_PATH, McpFront
@@ -31,12 +31,11 @@ from tools import ALL_TOOLS, ToolSpec
 from webhook import routes as webhook
 
 PHI_PATHS = frozenset({MCP_PATH, webhook.PATH, toolcalls.PATH})  # responses never cached (NoStore)
-# Request bodies (BodyLimit): the webhook's 64 KiB, Vapi's server messages with a long call's conversation, and
-# MCP's JSON-RPC (tool arguments are small; the SDK's own limit is 4 MiB); other routes take no body.
+# Request bodies (BodyLimit): each route's own limit; the others take no body.
 BODY_LIMITS = {
     webhook.PATH: webhook.MAX_BODY_BYTES,
     toolcalls.PATH: toolcalls.MAX_BODY_BYTES,
-    MCP_PATH: 1024 * 1024,
+    MCP_PATH: mcp_http.MAX_BODY_BYTES,
 }
 DEFAULT_BODY_LIMIT = 64 * 1024
 

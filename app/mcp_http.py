@@ -34,6 +34,7 @@ from app.bearer import challenge
 from app.limits import MAX_CALLS_PER_REQUEST, replaying
 
 MCP_PATH = "/mcp"
+MAX_BODY_BYTES = 1024 * 1024  # JSON-RPC with tool arguments, which are small (the SDK's own 4 MiB never binds)
 VERSION_HEADER = "mcp-protocol-version"
 ASSUMED_VERSION = "2025-03-26"  # a client that sends no MCP-Protocol-Version header (the transport spec's rule)
 BATCH_VERSIONS = frozenset({"2024-11-05", "2025-03-26"})  # JSON-RPC batches, until 2025-06-18 removed them
