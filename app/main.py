@@ -12,26 +12,32 @@ from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import mcp_http, toolcalls
+from app.limits import BodyLimit
 from app.mcp import SdkTokenVerifier, auth_settings, build_mcp_server
+from app.mcp_http import MCP_PATH, McpFront
 from app.metrics import MetricsMiddleware, metrics_endpoint
-from app.toolcalls import PATH as TOOL_CALLS_PATH
-from app.toolcalls import tool_calls_route
 from server.emf import EmfEmitter
 from server.forwarded import ClientAddressMiddleware, TrustedProxies
 from server.phi.keys import KeyProvider
 from server.practice_sync import sync_on_schedule
 from server.services import Services, build_services
 from server.settings import Settings
-from tools import ALL_TOOLS
-from webhook.routes import PATH as WEBHOOK_PATH
-from webhook.routes import webhook_routes
+from tools import ALL_TOOLS, ToolSpec
+from webhook import routes as webhook
 
-MCP_PATH = "/mcp"
-PHI_PATHS = frozenset({MCP_PATH, WEBHOOK_PATH, TOOL_CALLS_PATH})  # responses never cached (NoStore)
+PHI_PATHS = frozenset({MCP_PATH, webhook.PATH, toolcalls.PATH})  # responses never cached (NoStore)
+# Request bodies (BodyLimit): each route's own limit; the others take no body.
+BODY_LIMITS = {
+    webhook.PATH: webhook.MAX_BODY_BYTES,
+    toolcalls.PATH: toolcalls.MAX_BODY_BYTES,
+    MCP_PATH: mcp_http.MAX_BODY_BYTES,
+}
+DEFAULT_BODY_LIMIT = 64 * 1024
 
 
 async def healthz(request: Request) -> Response:
@@ -45,20 +51,6 @@ async def readyz(request: Request) -> Response:
     if await services.database_ready():
         return JSONResponse({"status": "ready"})
     return JSONResponse({"status": "unavailable", "reason": "database unreachable"}, status_code=503)
-
-
-class PostOnly:
-    """Stateless MCP needs only POST; a GET would open an SSE stream that never ends."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == MCP_PATH and scope["method"] != "POST":
-            response = PlainTextResponse("Method Not Allowed", status_code=405, headers={"Allow": "POST"})
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
 
 
 class NoStore:
@@ -96,10 +88,12 @@ def create_app(
     extra_routes: Sequence[BaseRoute] = (),
     services: Services | None = None,
     on_startup: Callable[[Services], Awaitable[None]] | None = None,
+    tools: Sequence[ToolSpec] = ALL_TOOLS,
 ) -> Starlette:
-    """The whole service. Tests and demo mode may pass a Sikka transport, PHI keys, or ready services."""
+    """The whole service. Tests and demo mode may pass a Sikka transport, PHI keys, or ready services; tests may
+    serve other tools."""
     services = services or build_services(settings, sikka_transport=sikka_transport, keys=keys)
-    mcp = build_mcp_server(ALL_TOOLS, lambda: nullcontext(services))
+    mcp = build_mcp_server(tools, lambda: nullcontext(services))
     mcp_app = mcp.streamable_http_app(
         stateless_http=True,
         json_response=True,
@@ -133,15 +127,16 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
-        *webhook_routes(),
-        tool_calls_route(ALL_TOOLS),
+        *webhook.webhook_routes(),
+        toolcalls.tool_calls_route(tools),
         *extra_routes,
-        Mount("/", app=PostOnly(mcp_app)),  # last, so the endpoint stays /mcp
+        Mount("/", app=McpFront(mcp_app)),  # last, so the endpoint stays /mcp
     ]
     middleware = [
         Middleware(ClientAddressMiddleware, trusted=TrustedProxies.parse(settings.forwarded_allow_ips)),
         Middleware(MetricsMiddleware, metrics=services.metrics),
         Middleware(NoStore, paths=PHI_PATHS),
+        Middleware(BodyLimit, limits=BODY_LIMITS, default=DEFAULT_BODY_LIMIT),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.services = services

@@ -1,6 +1,11 @@
 """The Vapi tool definitions that give an assistant this server's tools, with what the assistant says while each
 tool runs: one MCP tool (Vapi's `messages` for every tool, `toolMessages` per tool by its name on the server), or
-one function tool per tool for `POST /vapi/tool-calls` (each with its own `messages`)."""
+one function tool per tool for `POST /vapi/tool-calls` (each with its own `messages`).
+
+Only a start line and a "still checking" line: no `request-complete` and no `request-failed`. Vapi speaks either
+of those *instead of* asking the model to respond, so a fixed line there would replace the server's own
+sentence (a date to correct, a detail to ask for, the real reason the office is unreachable) with one that may
+be false, and leave the model no turn to act on the answer (docs/vapi.md §4, §5)."""
 
 from __future__ import annotations
 
@@ -19,7 +24,6 @@ DEFAULT_MESSAGES = (
         "content": "Still checking with the office system...",
         "timingMilliseconds": DELAYED_AFTER_MS,
     },
-    {"type": "request-failed", "content": "I'm sorry, I can't reach the office system right now."},
 )
 # What the caller hears as each tool starts (tests/unit/test_vapi.py: one for every tool, no other names).
 # `messages` still covers a tool added after an assistant was configured.
@@ -42,7 +46,7 @@ REQUEST_START = {
 
 
 def tool_messages(request_start: str) -> list[dict[str, Any]]:
-    """A tool's own messages replace the defaults (Vapi): its start line, then the shared delayed and failed."""
+    """A tool's own messages replace the defaults (Vapi): its start line, then the shared delayed line."""
     return [{"type": "request-start", "content": request_start}, *(dict(m) for m in DEFAULT_MESSAGES[1:])]
 
 

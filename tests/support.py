@@ -46,6 +46,7 @@ from server.onboarding import Onboarding, PracticeRef
 from server.services import open_services
 from server.settings import Settings
 from tests.conftest import make_settings
+from tests.outcome_codes import CODES
 
 DEMO_ZONE = ZoneInfo("America/New_York")  # the demo practice's ("Eastern Standard Time")
 WEBHOOK_SECRET = "whsec_dGVzdCB3ZWJob29rIHNlY3JldCBmb3IgcGFybGFlIHRlc3Rz"
@@ -304,11 +305,15 @@ def identity(patient: dict[str, str], **changes: str) -> dict[str, str]:
 
 
 async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """Call a tool; return its structured result (with `isError` added)."""
+    """Call a tool; return its structured result (with `isError` added). Every answer's code must be one
+    tests/outcome_codes.py lists for the tool, with its outcome (that list is what the speaking test covers)."""
     result = await client.call_tool(tool, arguments)
     data = dict(result.structured_content or {})
     if not data:
         data = {"message": result.content[0].text if result.content else ""}  # type: ignore[union-attr]
+    elif tool in CODES:
+        listed = CODES[tool].get(data["code"])
+        assert listed == data["outcome"], f"list {tool}'s {data['code']} ({data['outcome']}) in tests/outcome_codes.py"
     data["isError"] = bool(result.is_error)
     return data
 

@@ -20,7 +20,7 @@ from tools.context import ToolCall
 from tools.gather import both
 from tools.identity import VerifyArgs, verify
 from tools.results import BalanceResult, InsurancePlan, Outcome, PatientInsuranceResult, PlanCoverage
-from tools.spec import READ_ONLY
+from tools.spec import CHECKS_IDENTITY
 from tools.speech import dollars, spoken_dollars, spoken_list
 from tools.treatments import coverage_for, label_for
 
@@ -67,7 +67,7 @@ account total, in dollars (negative is a credit). Needs patientId, dateOfBirth a
 phoneOnFile), as getPatientInfo. When the amounts are on the guarantor's account (a parent's or spouse's), the
 answer says so.
 """,
-    hints=READ_ONLY,
+    hints=CHECKS_IDENTITY,
     crud="R",
     phi_fields=("balance",),
     summary="patient balance",
@@ -166,7 +166,7 @@ coverage table lists for each plan (percentage, copay, whether the deductible ap
 practice's, not the insurer's answer: say "the plan on file lists", never that something is covered. Needs
 patientId, dateOfBirth and the full name (or phoneOnFile), as getPatientInfo.
 """,
-    hints=READ_ONLY,
+    hints=CHECKS_IDENTITY,
     crud="R",
     phi_fields=("insurance",),
     summary="patient insurance",

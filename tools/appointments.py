@@ -49,7 +49,7 @@ from tools.identity import VerifyArgs, verify
 from tools.results import AppointmentResult, AvailabilityResult, Slot
 from tools.spec import CHANGES, CREATES, READ_ONLY
 from tools.speech import spoken_day, spoken_list, spoken_time
-from tools.writing import callback_number, is_pending, patient_name, waiting
+from tools.writing import NOT_SENT, callback_number, is_pending, patient_name, waiting
 
 DEFAULT_DURATION = 30
 MAX_RANGE_DAYS = 14
@@ -390,7 +390,7 @@ def appointment_answer(facts: dict[str, str], progress: Progress) -> Appointment
         )
     if progress.state == IntentState.NOT_SENT:
         return AppointmentResult(
-            message="That request did not reach the office system; please try again.",
+            message=NOT_SENT,
             outcome="unavailable",
             code="write_not_sent",
         )
@@ -426,7 +426,7 @@ def _cancellation_answer(facts: dict[str, str], progress: Progress) -> Appointme
         )
     if progress.state == IntentState.NOT_SENT:
         return AppointmentResult(
-            message="That request did not reach the office system; please try again.",
+            message=NOT_SENT,
             outcome="unavailable",
             code="write_not_sent",
         )

@@ -134,7 +134,7 @@ StartTime = Annotated[
 ]
 PatientId = _id_type("patientId", "patientId from searchPatients.")
 AppointmentId = _id_type("appointmentId", "appointmentId from getPatientInfo or an earlier booking.")
-ProviderId = _id_type("providerId", "providerId from checkAvailability.")
+ProviderId = _id_type("providerId", "providerId as getProviders lists it (each checkAvailability slot has one).")
 Duration = Annotated[int, Field(ge=10, le=240, description="Length in minutes (default 30; e.g. 30, 60, 90).")]
 Name = Annotated[str, Field(min_length=1, max_length=60)]
 ShortText = Annotated[str, Field(min_length=1, max_length=100)]

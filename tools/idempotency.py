@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from server.calls import call_key
 from server.db.engine import DATABASE_ERRORS
 from server.db.models import IdempotencyKey, IntentState, utcnow
 from server.intents import Intent
@@ -59,11 +60,10 @@ async def once(
         return await work()
     index = call.services.blind_index
     key = await index.digest(call.account_id, "idempotency", call.vapi_call_id, tool, normalised(args))
-    call_key = await index.digest(call.account_id, "idempotency-call", call.vapi_call_id)
     call.idempotency_key = key
     truth = Truth(call, key, result_type, replay)
     result = await run_once(
-        ToolResults(call, key, call_key, tool, result_type, truth),
+        ToolResults(call, key, await call_key(index, call.account_id, call.vapi_call_id), tool, result_type, truth),
         lambda: truth.before(work),
         keep=lambda result: result.outcome != "unavailable",
         busy=lambda: result_type(

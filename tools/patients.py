@@ -26,9 +26,9 @@ from tools.results import (
     UpcomingAppointment,
     UpdatePatientResult,
 )
-from tools.spec import CHANGES, CREATES, READ_ONLY
+from tools.spec import CHANGES, CHECKS_IDENTITY, CREATES
 from tools.speech import mask_email, spoken_day, spoken_time
-from tools.writing import callback_number, is_pending, patient_name, waiting
+from tools.writing import NOT_SENT, callback_number, is_pending, patient_name, waiting
 
 MAX_MATCHES = 5
 UPCOMING_WINDOW = timedelta(days=365)
@@ -66,7 +66,7 @@ at most 5 matches with patientId, firstName and lastName only; with more, ask fo
 again. Then verify identity with getPatientInfo (patientId, dateOfBirth and the full name) before sharing or
 changing anything.
 """,
-    hints=READ_ONLY,
+    hints=CHECKS_IDENTITY,
     crud="R",
     phi_fields=("name", "phone", "dateOfBirth"),
     summary="patient search",
@@ -156,7 +156,7 @@ birth the caller states; only when they match does it return the name, preferred
 phone, a masked email, upcoming appointments (with appointmentId, for rescheduling or cancelling) and the last
 visit. Do not guess the date of birth: repeated failed checks on one call are refused.
 """,
-    hints=READ_ONLY,
+    hints=CHECKS_IDENTITY,
     crud="R",
     phi_fields=("name", "preferredName", "phone", "email", "appointments", "lastVisit"),
     summary="identity check and patient details",
@@ -256,7 +256,7 @@ def registration_answer(facts: dict[str, str], progress: Progress) -> CreatePati
         )
     if progress.state == IntentState.NOT_SENT:
         return CreatePatientResult(
-            message="That request did not reach the office system; please try again.",
+            message=NOT_SENT,
             outcome="unavailable",
             code="write_not_sent",
         )
@@ -390,7 +390,7 @@ def update_answer(facts: dict[str, str], preferred: Progress | None) -> UpdatePa
     }
     if state == IntentState.NOT_SENT:
         return UpdatePatientResult(
-            message="That request did not reach the office system; please try again.",
+            message=NOT_SENT,
             outcome="unavailable",
             code="write_not_sent",
         )

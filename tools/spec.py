@@ -20,17 +20,20 @@ from tools.results import ToolResult
 
 @dataclass(frozen=True)
 class Hints:
-    """What calling the tool does to the world (MCP's tool annotations say the same)."""
+    """What calling the tool does to the world (MCP's tool annotations say the same). `idempotent` holds for any
+    client: a write runs once per call only with a call id (`X-Call-Id`), so no write is idempotent."""
 
     read_only: bool
     destructive: bool
-    idempotent: bool = True
+    idempotent: bool
     open_world: bool = True
 
 
-READ_ONLY = Hints(read_only=True, destructive=False)
-CREATES = Hints(read_only=False, destructive=False)
-CHANGES = Hints(read_only=False, destructive=True)
+READ_ONLY = Hints(read_only=True, destructive=False, idempotent=True)
+# Reads behind the identity check: a failed check spends the patient's, the token's and the call's attempts.
+CHECKS_IDENTITY = Hints(read_only=False, destructive=False, idempotent=False)
+CREATES = Hints(read_only=False, destructive=False, idempotent=False)
+CHANGES = Hints(read_only=False, destructive=True, idempotent=False)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class ToolAnswer:
 
     @property
     def is_error(self) -> bool:
+        """MCP's `isError`: invalid or unavailable, or failed closed (Vapi's tool-calls map outcomes themselves)."""
         return self.result is None or self.result.is_error
 
     @classmethod

@@ -14,6 +14,8 @@ from server.phones import to_e164
 from server.sikka import Patient
 from tools.context import ToolCall
 
+NOT_SENT = "The office system never received that request; please try again."
+
 
 def waiting(progress: Progress) -> str:
     """The clause that says why a write is not confirmed yet, and what happens next."""

@@ -1,14 +1,17 @@
 """`POST /api/sikka/webhook/authorize`: every delivery audited; two kinds of body.
 
 Our signed authorization event (`app.authorized`/`app.deauthorized`): verify, parse, confirm with Sikka,
-onboard. 413 over 64 KiB · 401 bad or stale signature · 400 bad JSON or schema (with the reason) · 403 wrong
+onboard. 401 bad or stale signature · 400 bad JSON or schema (with the reason) · 403 wrong
 app_id or a practice Sikka does not confirm · 409 a deauthorisation Sikka contradicts · 503 Sikka or the vault
 is unavailable (the sender retries; nothing was written) · 200/202 otherwise. Redeliveries replay the first answer.
 
 Sikka's registration handshake (PascalCase, unsigned; recognised by its shape before any signature check,
-webhook/handshake.py): 413 over 64 KiB · 400 without a valid `MasterCustomerID` · otherwise 202, whether or not
+webhook/handshake.py): 400 without a valid `MasterCustomerID` · otherwise 202, whether or not
 Sikka lists the office (Sikka retries other answers and disables a webhook after five failures); the sync it
 may start runs after the answer.
+
+A body over `MAX_BODY_BYTES` (64 KiB) never reaches this route: the app's body limit (app/limits.py) answers 413
+before any route runs, so such a request is neither read nor audited.
 """
 
 from __future__ import annotations
@@ -43,12 +46,8 @@ from webhook.signature import SignatureInvalid, verify
 log = get_logger(__name__)
 
 PATH = "/api/sikka/webhook/authorize"
-MAX_BODY_BYTES = 64 * 1024
+MAX_BODY_BYTES = 64 * 1024  # enforced by the app (app/limits.py), like every route's limit
 REPLAY_WAIT_SECONDS = 10.0
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 @dataclass
@@ -71,19 +70,6 @@ def refuse(status: int, code: str, reason: str) -> Answer:
     return Answer(status, {"error": reason}, code)
 
 
-async def read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BodyTooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def parse(body: bytes) -> AuthorizationEvent | Answer:
     try:
         data = json.loads(body)
@@ -104,10 +90,7 @@ def invalid_fields(exc: ValidationError) -> Answer:
 @audited("sikkaAuthorizationWebhook", crud="E", phi_fields=())
 async def handle(entry: AuditEntry, services: Services, request: Request) -> Answer:
     settings = services.settings
-    try:
-        body = await read_body(request)
-    except BodyTooLarge:
-        return refuse(413, "body_too_large", f"body exceeds {MAX_BODY_BYTES} bytes")
+    body = await request.body()  # at most MAX_BODY_BYTES (the app's body limit)
     handshake = handshake_fields(body)
     if handshake is not None:
         return await on_handshake(entry, services, handshake)

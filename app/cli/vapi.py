@@ -10,7 +10,7 @@ import click
 
 from app import vapi
 from app.cli.common import active_integration, audited_operation, with_services
-from app.main import MCP_PATH
+from app.mcp_http import MCP_PATH
 from app.toolcalls import PATH as TOOL_CALLS_PATH
 from server.auth import issue_token
 from server.services import Services

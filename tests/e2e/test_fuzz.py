@@ -1,5 +1,6 @@
-"""Fuzzing (hypothesis, bounded): arbitrary tool arguments and arbitrary webhook bodies and headers never cause a
-5xx or a traceback, and error texts never repeat what was sent (values could be PHI or secrets)."""
+"""Fuzzing (hypothesis, bounded): arbitrary tool arguments, webhook bodies and headers, Vapi server messages and
+JSON-RPC bodies on /mcp never cause a 5xx or a traceback, and error texts never repeat what was sent (values
+could be PHI or secrets) nor a validator's own words."""
 
 from __future__ import annotations
 
@@ -177,3 +178,58 @@ async def test_arbitrary_webhook_deliveries(stack: Stack, body: bytes, headers: 
     assert "Traceback" not in response.text
     assert WEBHOOK_SECRET not in response.text
     assert stack.settings.sikka_app_key.get_secret_value() not in response.text  # type: ignore[union-attr]
+
+
+server_messages = st.fixed_dictionaries(
+    {"type": st.sampled_from(["tool-calls", "status-update", "end-of-call-report", "hang", "other"]) | json_values},
+    optional={
+        "toolCallList": st.lists(
+            st.fixed_dictionaries(
+                {"id": json_values},
+                optional={"name": st.sampled_from(sorted(TOOLS)) | json_values, "arguments": json_values},
+            )
+            | json_values,
+            max_size=3,
+        )
+        | json_values,
+        "toolWithToolCallList": json_values,
+        "status": st.sampled_from(["in-progress", "ended"]) | json_values,
+        "call": st.fixed_dictionaries({"id": json_values}, optional={"customer": json_values}) | json_values,
+    },
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(message=server_messages | json_values)
+async def test_arbitrary_vapi_server_messages(stack: Stack, message: Any) -> None:
+    headers = {"Authorization": f"Bearer {stack.token}"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.post(f"{stack.app_url}/vapi/tool-calls", json={"message": message}, headers=headers)
+    assert response.status_code in (200, 400), response.text
+    assert "Traceback" not in response.text
+    for entry in response.json().get("results", []) if response.status_code == 200 else []:
+        assert "\n" not in entry.get("result", entry.get("error", ""))
+
+
+jsonrpc_messages = st.fixed_dictionaries(
+    {},
+    optional={
+        "jsonrpc": st.sampled_from(["2.0", "1.0"]) | json_values,
+        "id": json_values,
+        "method": st.sampled_from(["tools/list", "ping", "tools/call", "initialize"]) | json_values,
+        "params": json_values,
+        "result": json_values,
+        "error": json_values,
+    },
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=jsonrpc_messages | st.lists(jsonrpc_messages, max_size=3) | json_values)
+async def test_arbitrary_json_rpc_on_mcp(stack: Stack, body: Any) -> None:
+    headers = {"Authorization": f"Bearer {stack.token}", "Accept": "application/json, text/event-stream"}
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.post(f"{stack.app_url}/mcp", json=body, headers=headers)
+    assert response.status_code in (200, 202, 400), response.text
+    assert "Traceback" not in response.text
+    assert "errors.pydantic.dev" not in response.text

@@ -1,18 +1,25 @@
-"""`POST /vapi/tool-calls` through uvicorn: Vapi's three tool-call shapes, both credential headers, per-call
-errors in order, the calling number as search context (never identity), audit by call id, idempotent retries."""
+"""`POST /vapi/tool-calls` through uvicorn: Vapi's three tool-call shapes and the older `toolWithToolCallList`,
+both credential headers (and the RFC 6750 challenge), slips answered as results in order, at most 20 calls, 200
+for every other server message, the end of a call ending its state, a long call's message within the body limit,
+deep nesting refused, the calling number as search context (never identity), audit by call id, idempotent
+retries."""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from app.toolcalls import MAX_BODY_BYTES
+from server.calls import call_key
 from server.db.engine import create_engine, session_factory
-from server.db.models import AuditLog
+from server.db.models import AuditLog, IdempotencyKey, IdentityAttempt
+from server.services import open_services
 from tests.support import Stack, call, identity, mcp_client, open_day, patient_with_own_cell
 
 pytestmark = pytest.mark.anyio
@@ -41,6 +48,15 @@ def results(response: httpx.Response) -> list[dict[str, Any]]:
     return found
 
 
+async def audit_rows(stack: Stack, call_id: str) -> list[AuditLog]:
+    engine = create_engine(stack.settings.database_url)
+    try:
+        async with session_factory(engine)() as session:
+            return list((await session.scalars(select(AuditLog).where(AuditLog.vapi_call_id == call_id))).all())
+    finally:
+        await engine.dispose()
+
+
 async def test_every_shape_gets_the_same_answer(stack: Stack) -> None:
     arguments = {"name": patient_with_own_cell(stack)["lastname"]}
     calls = [
@@ -65,13 +81,15 @@ async def test_both_credential_headers_and_401_without_a_valid_token(stack: Stac
     value = f"Bearer {stack.token}" if header == "Authorization" else stack.token
     body = message([as_function("a", "checkAvailability", {"date": open_day(stack, 3).isoformat()})])
     assert results(await post(stack, body, {header: value}))[0]["name"] == "checkAvailability"
-    for refused in ({}, {header: "Bearer nope" if header == "Authorization" else "nope"}):
-        response = await post(stack, body, refused)
-        assert response.status_code == 401
-        assert response.headers["www-authenticate"] == "Bearer"
+    none_sent = await post(stack, body, {})
+    assert none_sent.status_code == 401
+    assert none_sent.headers["www-authenticate"] == "Bearer"  # RFC 6750 §3.1: no error code without credentials
+    wrong = await post(stack, body, {header: "Bearer nope" if header == "Authorization" else "nope"})
+    assert wrong.status_code == 401
+    assert wrong.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
-async def test_failures_are_per_call_errors_in_order_with_200(stack: Stack) -> None:
+async def test_slips_are_results_the_model_acts_on_in_order_with_200(stack: Stack) -> None:
     day = open_day(stack, 4).isoformat()
     calls = [
         as_function("1", "checkAvailability", {"date": day}),
@@ -83,24 +101,109 @@ async def test_failures_are_per_call_errors_in_order_with_200(stack: Stack) -> N
     ]
     answered = results(await post(stack, message(calls, "vapi-errors")))
     assert [r["toolCallId"] for r in answered] == ["1", "2", "3", "4", "5", "6"]
-    assert [("result" in r, "error" in r) for r in answered] == [
-        (True, False),
-        (False, True),
-        (False, True),
-        (False, True),
-        (False, True),
-        (True, False),
+    assert all("result" in r and "error" not in r for r in answered)
+    slips = [json.loads(r["result"]) for r in answered[1:5]]
+    assert [(s["outcome"], s["code"]) for s in slips] == [
+        ("invalid", "invalid_arguments"),
+        ("invalid", "unknown_tool"),
+        ("invalid", "invalid_arguments"),
+        ("invalid", "invalid_arguments"),
     ]
-    assert "next tuesday" not in answered[3]["error"]
-    assert json.loads(answered[3]["error"])["code"] == "invalid_arguments"
+    assert "next tuesday" not in answered[3]["result"]
 
 
-async def test_a_body_that_is_not_a_tool_calls_message_is_400(stack: Stack) -> None:
-    for body in ({"message": {"type": "status-update"}}, {"nothing": True}, ["a list"]):
+async def test_at_most_twenty_calls_run_and_the_rest_are_errors_without_running(stack: Stack) -> None:
+    calls = [{"id": f"c{n}", "name": "getProviders", "arguments": {}} for n in range(25)]
+    calls[3] = {"id": "c3", "type": "function", "function": {"name": "getProviders", "arguments": "[" * 100_000}}
+    answered = results(await post(stack, message(calls, "vapi-cap")))
+    assert [r["toolCallId"] for r in answered] == [f"c{n}" for n in range(25)]
+    codes = [json.loads(r["result"])["code"] for r in answered[:20]]
+    assert codes == ["providers_found"] * 3 + ["invalid_arguments"] + ["providers_found"] * 16
+    for refused in answered[20:]:
+        assert set(refused) == {"toolCallId", "name", "error"}
+        assert json.loads(refused["error"])["code"] == "too_many_calls"
+    assert len(await audit_rows(stack, "vapi-cap")) == 19  # the tools that ran
+
+
+async def test_older_payloads_with_only_tool_with_tool_call_list_are_answered(stack: Stack) -> None:
+    legacy = [
+        {"name": "getProviders", "toolCall": {"id": "l1", "parameters": {}}},
+        {
+            "type": "function",
+            "function": {"name": "checkInsuranceAccepted", "parameters": {"type": "object"}},
+            "toolCall": {
+                "id": "l2",
+                "type": "function",
+                "function": {"name": "checkInsuranceAccepted", "arguments": json.dumps({"carrier": "Delta"})},
+            },
+        },
+    ]
+    body = {"message": {"type": "tool-calls", "toolWithToolCallList": legacy, "call": {"id": "vapi-legacy"}}}
+    answered = results(await post(stack, body))
+    assert [(r["toolCallId"], r["name"]) for r in answered] == [
+        ("l1", "getProviders"),
+        ("l2", "checkInsuranceAccepted"),
+    ]
+    assert json.loads(answered[0]["result"])["code"] == "providers_found"
+    assert json.loads(answered[1]["result"])["outcome"] in ("ok", "not_found")
+
+
+@pytest.mark.parametrize(
+    "kind", ["conversation-update", "hang", "transcript", "speech-update", "model-output", "user-interrupted"]
+)
+async def test_every_other_server_message_gets_200(stack: Stack, kind: str) -> None:
+    body = {"message": {"type": kind, "call": {"id": "vapi-other"}, "messages": [], "artifact": {"messages": []}}}
+    response = await post(stack, body)
+    assert (response.status_code, response.json()) == (200, {})
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_a_body_that_is_not_a_server_message_is_400(stack: Stack) -> None:
+    for body in ({"message": {"status": "ended"}}, {"nothing": True}, ["a list"], {"message": {"type": 5}}):
         assert (await post(stack, body)).status_code == 400
+    tool_calls_without_calls = {"message": {"type": "tool-calls", "call": {"id": "x"}}}
+    assert (await post(stack, tool_calls_without_calls)).status_code == 400
     response = await post(stack, message([]))
     assert response.json() == {"results": []}
     assert response.headers["cache-control"] == "no-store"
+
+
+async def test_deep_nesting_is_400_not_a_crash(stack: Stack, captured_logs: StringIO) -> None:
+    headers = {"Authorization": f"Bearer {stack.token}", "Content-Type": "application/json"}
+    async with httpx.AsyncClient(base_url=stack.app_url) as http:
+        for body in (b'{"message": ' * 50_000, b"[" * 200_000, b'{"message": {"type": "hang", "x": ' + b"[" * 5000):
+            response = await http.post("/vapi/tool-calls", content=body, headers=headers)
+            assert response.status_code == 400, response.text
+            assert "nested too deeply" in response.json()["error"]
+    assert "RecursionError" not in captured_logs.getvalue()
+    assert "Traceback" not in captured_logs.getvalue()
+
+
+def long_call(calls: list[dict[str, Any]], turns: int) -> dict[str, Any]:
+    """A tool-calls message late in a long call: Vapi sends the conversation so far, several times over."""
+    said = [
+        {"role": "user" if n % 2 else "bot", "message": f"Turn {n}: " + "words spoken on the call " * 12}
+        for n in range(turns)
+    ]
+    openai = [{"role": "user" if n % 2 else "assistant", "content": m["message"]} for n, m in enumerate(said)]
+    body = message(calls, "vapi-long")
+    transcript = " ".join(m["message"] for m in said)
+    body["message"]["artifact"] = {"messages": said, "messagesOpenAIFormatted": openai, "transcript": transcript}
+    body["message"]["messages"] = said
+    body["message"]["messagesOpenAIFormatted"] = openai
+    return body
+
+
+async def test_a_long_calls_message_is_answered_and_the_limit_is_well_past_it(stack: Stack) -> None:
+    calls = [{"id": "p", "name": "getPracticeInfo", "arguments": {}}]
+    long = long_call(calls, 1600)  # some 100,000 words said (hours of talk), five copies of each
+    assert 2 * 1024 * 1024 < len(json.dumps(long).encode()) < MAX_BODY_BYTES
+    assert json.loads(results(await post(stack, long))[0]["result"])["code"] == "practice_info"
+    too_long = long_call(calls, 3000)
+    assert len(json.dumps(too_long).encode()) > MAX_BODY_BYTES
+    response = await post(stack, too_long)
+    assert response.status_code == 413
+    assert response.json() == {"error": f"the body exceeds {MAX_BODY_BYTES} bytes"}
 
 
 async def test_the_calling_number_is_search_context_not_identity(stack: Stack) -> None:
@@ -123,9 +226,7 @@ async def test_the_calling_number_is_search_context_not_identity(stack: Stack) -
             ),
         )
     )
-    assert (
-        json.loads(not_verified[0]["error"])["code"] == "invalid_arguments"
-    )  # a date of birth and name are still needed
+    assert json.loads(not_verified[0]["result"])["code"] == "invalid_arguments"  # a date of birth and name needed
     async with mcp_client(
         stack.mcp_url, stack.token, call_id="mcp-number", headers={"X-Caller-Number": patient["cell"]}
     ) as client:
@@ -160,11 +261,72 @@ async def test_audit_rows_carry_the_vapi_call_id_and_retries_do_not_book_twice(s
     again = json.loads(results(await post(stack, booking))[0]["result"])  # Vapi or the model sends it again
     assert first["outcome"] == "confirmed", first
     assert again["appointmentId"] == first["appointmentId"]
-    engine = create_engine(stack.settings.database_url)
-    try:
-        async with session_factory(engine)() as session:
-            rows = (await session.scalars(select(AuditLog).where(AuditLog.vapi_call_id == "vapi-book"))).all()
-    finally:
-        await engine.dispose()
+    rows = await audit_rows(stack, "vapi-book")
     assert [row.action for row in rows] == ["checkAvailability", "bookAppointment", "bookAppointment"]
     assert all(row.actor.startswith("tok_") for row in rows)
+
+
+async def call_state(stack: Stack, call_id: str) -> tuple[int, int, int]:
+    """(per-call attempt counters, stored write outcomes, the patient's and token's counters) of the call."""
+    async with open_services(stack.settings) as services:
+        key = await call_key(services.blind_index, stack.account_id, call_id)
+        async with services.sessions() as session:
+            counters = select(func.count()).select_from(IdentityAttempt).where(IdentityAttempt.subject == call_id)
+            outcomes = select(func.count()).select_from(IdempotencyKey).where(IdempotencyKey.call_key == key)
+            others = select(func.count()).select_from(IdentityAttempt).where(IdentityAttempt.scope != "call")
+            return (
+                int(await session.scalar(counters) or 0),
+                int(await session.scalar(outcomes) or 0),
+                int(await session.scalar(others) or 0),
+            )
+
+
+async def test_the_end_of_a_call_ends_its_server_side_state(stack: Stack) -> None:
+    patient = patient_with_own_cell(stack)
+    call_id, number = "vapi-ending", "+14155550123"
+    started = await post(
+        stack,
+        {
+            "message": {
+                "type": "status-update",
+                "status": "in-progress",
+                "call": {"id": call_id, "customer": {"number": number}},
+            }
+        },
+    )
+    assert (started.status_code, started.json()) == (200, {})
+    calls = [
+        {"id": "v", "name": "getPatientInfo", "arguments": identity(patient, dateOfBirth="1901-02-03")},
+        {"id": "m", "name": "takeMessage", "arguments": {"callerName": "Sam Caller", "reason": "Please call back"}},
+    ]
+    answered = [json.loads(r["result"]) for r in results(await post(stack, message(calls, call_id, number)))]
+    assert [(a["outcome"], a["code"]) for a in answered] == [
+        ("needs_verification", "identity_mismatch"),
+        ("confirmed", "message_taken"),
+    ]
+    counters, outcomes, others = await call_state(stack, call_id)
+    assert (counters, outcomes) == (1, 1)
+    ended = {
+        "message": {
+            "type": "status-update",
+            "status": "ended",
+            "endedReason": "customer-ended-call",
+            "call": {"id": call_id},
+        }
+    }
+    assert (await post(stack, ended, {})).status_code == 401  # the same credentials as tool calls
+    assert (await call_state(stack, call_id))[:2] == (1, 1)
+    response = await post(stack, ended)
+    assert (response.status_code, response.json()) == (200, {})
+    assert await call_state(stack, call_id) == (0, 0, others)  # the patient's and the token's counters stay
+    report = {
+        "message": {
+            "type": "end-of-call-report",
+            "endedReason": "customer-ended-call",
+            "call": {"id": call_id},
+            "artifact": {"messages": []},
+        }
+    }
+    assert (await post(stack, report)).json() == {}
+    rows = await audit_rows(stack, call_id)
+    assert [row.action for row in rows] == ["getPatientInfo", "takeMessage", "vapi.callEnded", "vapi.callEnded"]

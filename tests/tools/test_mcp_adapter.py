@@ -1,6 +1,6 @@
-"""The MCP adapter (app/mcp.py) as a client sees it: flat input schemas in `tools/list`, only the tools
-capability (after the initialize handshake and after discovery), unknown tools and methods as JSON-RPC errors,
-unknown arguments refused by the tool without being echoed."""
+"""The MCP adapter (app/mcp.py) as a client sees it: flat input schemas in `tools/list`, truthful annotations, only
+the tools capability (after the initialize handshake and after discovery), unknown tools and methods as JSON-RPC
+errors, unknown arguments refused by the tool without being echoed."""
 
 from __future__ import annotations
 
@@ -72,3 +72,34 @@ async def test_only_tools_are_advertised(desk: Desk, mode: str, captured_logs: S
     assert capabilities.resources is None
     assert prompt.value.error.code == types.METHOD_NOT_FOUND == -32601  # method not found, not a crash
     assert "Traceback" not in captured_logs.getvalue()
+
+
+READS = {"checkAvailability", "getPracticeInfo", "getProviders", "checkInsuranceAccepted"}
+CHANGES = {"updatePatient", "rescheduleAppointment", "cancelAppointment"}
+
+
+async def test_annotations_say_what_a_call_does_for_any_client(desk: Desk) -> None:
+    """Only reads that check nobody's identity are read-only and idempotent: a failed identity check spends
+    attempts, and a write runs once per call only with a call id (`X-Call-Id`)."""
+    async with desk.client() as client:
+        listed = {tool.name: tool.annotations for tool in (await client.list_tools()).tools}
+    assert set(listed) == {tool.name for tool in ALL_TOOLS}
+    for name, hints in listed.items():
+        assert hints is not None
+        assert hints.read_only_hint is (name in READS), name
+        assert hints.idempotent_hint is (name in READS), name
+        assert hints.destructive_hint is (name in CHANGES), name
+        assert hints.open_world_hint is True
+    message = {"callerName": "Twice Told", "callbackNumber": "+14155550199", "reason": "No call id"}
+    first = await desk.call("takeMessage", message, call_id=None)
+    second = await desk.call("takeMessage", message, call_id=None)
+    assert first["messageId"] != second["messageId"]  # without a call id, the same call twice is two messages
+
+
+def test_provider_ids_point_to_where_they_come_from() -> None:
+    """Inside checkAvailability too: the ids are listed by getProviders and carried by each slot."""
+    by_name = {tool.name: tool.input_schema["properties"] for tool in ALL_TOOLS}
+    for name in ("checkAvailability", "bookAppointment"):
+        said = by_name[name]["providerId"]["description"]
+        assert "getProviders" in said, name
+        assert "from checkAvailability" not in said, name

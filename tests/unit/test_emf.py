@@ -66,6 +66,7 @@ def test_counters_are_reported_as_changes_since_the_previous_line() -> None:
         "AuditWriteFailures": 2,
         "KeyRenewalFailures": 1,
         "WritebacksPendingOldestSeconds": 0,
+        "StaffDeliveriesDead": 0,
         "PracticeSyncFailures": 0,
     }
     assert second == {**dict.fromkeys(first, 0), "SikkaRequests": 3, "SikkaErrors": 1}
@@ -191,3 +192,13 @@ async def test_run_emits_every_interval_until_cancelled() -> None:
 
         await EmfEmitter(metrics.registry, interval_seconds=0.01, write=write).run()
     assert [document["SikkaRequests"] for document in lines.documents()] == [0, 1, 1, 1]
+
+
+def test_dead_lettered_staff_deliveries_are_counted_whatever_the_channel() -> None:
+    metrics, lines = Metrics(), Lines()
+    source = emitter(metrics, lines)
+    metrics.staff_deliveries.labels("email", "dead").inc()
+    metrics.staff_deliveries.labels("webhook", "dead").inc()
+    metrics.staff_deliveries.labels("email", "delivered").inc(7)
+    source.emit()
+    assert lines.documents()[0]["StaffDeliveriesDead"] == 2
