@@ -40,8 +40,8 @@ locals {
     FORWARDED_ALLOW_IPS             = local.alb_subnet_cidrs # the ALB nodes: the app takes the address the ALB appended
     METRICS_EMF_INTERVAL_SECONDS    = "60"                   # one EMF line a minute: the Parlae/PMS metrics the alarms read
     AUDIT_ANCHOR_URL                = "s3://${aws_s3_bucket.audit.id}/${local.audit_anchor_prefix}"
-    AUDIT_ANCHOR_KMS_KEY_ID         = aws_kms_key.audit_anchor.arn # only the audit-jobs role may use it (audit_anchor.tf)
-    SES_SENDER                      = local.staff_email_sender                               # email.tf
+    AUDIT_ANCHOR_KMS_KEY_ID         = aws_kms_key.audit_anchor.arn                             # only the audit-jobs role may use it (audit_anchor.tf)
+    SES_SENDER                      = local.staff_email_sender                                 # email.tf
     SES_CONFIGURATION_SET           = aws_sesv2_configuration_set.staff.configuration_set_name # requires TLS
   }
 

@@ -14,7 +14,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from sandbox import DEMO_OFFICE_ID
 from server.audit import chain
@@ -150,16 +150,16 @@ async def test_2000_calls_from_50_clients(stack: Stack) -> None:
 
 
 async def audited_calls(stack: Stack) -> int:
-    """Audit rows of the practice, after checking that every chain is intact."""
+    """Tool-call audit rows of the practice, after checking that every chain is intact and that every write a
+    call sent has its `write.requested` record and, once final, its `write.outcome`."""
     engine = create_engine(stack.settings.database_url)
     async with session_factory(engine)() as session:
-        rows = await session.scalar(
-            select(func.count()).select_from(AuditLog).where(AuditLog.account_id == stack.account_id)
-        )
+        actions = Counter(await session.scalars(select(AuditLog.action).where(AuditLog.account_id == stack.account_id)))
         _, problem = await chain.verify(session)
     await engine.dispose()
     assert problem is None, problem.describe()
-    return int(rows or 0)
+    assert actions["write.requested"] >= actions["write.outcome"] > 0
+    return sum(count for action, count in actions.items() if not action.startswith("write."))
 
 
 def assert_no_double_booking(stack: Stack, slots: list[dict[str, Any]]) -> None:

@@ -262,7 +262,13 @@ async def test_audit_rows_carry_the_vapi_call_id_and_retries_do_not_book_twice(s
     assert first["outcome"] == "confirmed", first
     assert again["appointmentId"] == first["appointmentId"]
     rows = await audit_rows(stack, "vapi-book")
-    assert [row.action for row in rows] == ["checkAvailability", "bookAppointment", "bookAppointment"]
+    assert [row.action for row in rows] == [
+        "checkAvailability",
+        "write.requested",  # recorded before the booking was sent
+        "write.outcome",  # confirmed within the voice budget
+        "bookAppointment",
+        "bookAppointment",  # the replay: nothing sent again
+    ]
     assert all(row.actor.startswith("tok_") for row in rows)
 
 
