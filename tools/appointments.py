@@ -345,7 +345,7 @@ def _written(
     }
     if outcome.status == "confirmed":
         return AppointmentResult(
-            message=f"{verb.capitalize()} for {when} with {candidate.provider.display_name}.",
+            message=f"{verb.capitalize()} for {when}.",
             outcome="confirmed",
             code=f"appointment_{verb}",
             appointment_id=outcome.created_id or appointment_id,

@@ -10,7 +10,20 @@ from pydantic import Field, model_validator
 
 from server.phones import last_digits
 from server.sikka import Appointment, NeedsStaff, Patient, PracticeMetadata, WritebackOutcome
-from tools.arguments import Args, DateOfBirth, Name, Phone, ShortText
+from tools.arguments import (
+    AddressLine,
+    Args,
+    DateOfBirth,
+    Email,
+    FirstName,
+    FullName,
+    LastName,
+    Phone,
+    PlaceName,
+    PostalCode,
+    PreferredName,
+    State,
+)
 from tools.base import tool
 from tools.context import ToolCall
 from tools.gather import both
@@ -36,7 +49,7 @@ UPCOMING_WINDOW = timedelta(days=365)
 
 class SearchPatientsArgs(Args):
     phone: Phone | None = None
-    name: ShortText | None = Field(None, description='Full name ("Jane Doe") or a single first or last name.')
+    name: FullName | None = Field(None, description='Full name ("Jane Doe") or a single first or last name.')
     date_of_birth: DateOfBirth | None = None
 
     def summary(self) -> str:
@@ -60,8 +73,8 @@ Find the caller's patient record by phone number (any phone on file) or name, op
 birth. Call this first, with the number or name the caller gives; a date of birth alone is not a search. With
 no phone or name, it searches by the number the call comes from (when the platform provides it). Returns
 at most 5 matches with patientId, firstName and lastName only; with more, ask for the date of birth and search
-again. Then verify identity with getPatientInfo (patientId, dateOfBirth and the full name) before sharing or
-changing anything.
+again (a date of birth none of them has is a failed identity check: identity_mismatch). Then verify identity
+with getPatientInfo (patientId, dateOfBirth and the full name) before sharing or changing anything.
 """,
     hints=READ_ONLY,
     crud="R",
@@ -177,12 +190,11 @@ async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResul
         last_visit=patient.last_visit.isoformat() if patient.last_visit else None,
         upcoming_appointments=upcoming(appointments, metadata, datetime.now(UTC)),
     )
-    called = patient.preferred_name or patient.first_name
     if info.upcoming_appointments:
         first = datetime.fromisoformat(info.upcoming_appointments[0].start_time)
-        message = f"Verified. {called}'s next appointment is {spoken_day(first.date())} at {spoken_time(first)}."
+        message = f"Verified. The next appointment is {spoken_day(first.date())} at {spoken_time(first)}."
     else:
-        message = f"Verified. {called} has no upcoming appointments."
+        message = "Verified. There are no upcoming appointments."
     return PatientInfoResult(message=message, outcome="ok", code="patient_verified", patient=info)
 
 
@@ -190,10 +202,10 @@ async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResul
 
 
 class Address(Args):
-    line1: ShortText | None = None
-    city: Name | None = None
-    state: str | None = Field(None, max_length=20)
-    postal_code: str | None = Field(None, max_length=12)
+    line1: AddressLine | None = None
+    city: PlaceName | None = None
+    state: State | None = None
+    postal_code: PostalCode | None = None
 
     def to_sikka(self) -> dict[str, str]:
         pairs = (
@@ -215,33 +227,35 @@ class Consents(Args):
 
 
 class CreatePatientArgs(Args):
-    first_name: Name
-    last_name: Name
+    first_name: FirstName
+    last_name: LastName
     date_of_birth: DateOfBirth
     phone: Phone
-    email: str | None = Field(None, max_length=100, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: Email | None = None
     address: Address | None = None
     consents: Consents | None = Field(None, description="Contact consents the caller gave on this call.")
 
 
-async def existing_patient(call: ToolCall, args: CreatePatientArgs) -> Patient | None:
-    """Same name + date of birth, or same phone + date of birth."""
+async def on_file(call: ToolCall, args: CreatePatientArgs) -> list[Patient]:
+    """Patients with this phone or this first and last name, whatever their birthdate (the birthdate is never
+    what decides the answer, so a registration cannot confirm one)."""
     by_name, by_phone = await both(
-        call.practice.find_patients(first_name=args.first_name, last_name=args.last_name, birthdate=args.date_of_birth),
-        call.practice.find_patients(phone=args.phone, birthdate=args.date_of_birth),
+        call.practice.find_patients(first_name=args.first_name, last_name=args.last_name),
+        call.practice.find_patients(phone=args.phone),
     )
-    return next(iter(by_name + by_phone), None)
+    return list({p.patient_id: p for p in by_name + by_phone}.values())
 
 
 @tool(
     "createPatient",
     title="Register a new patient",
     description="""
-Register a new patient after searchPatients found no record. Needs first and last name, date of birth and
-phone; email, address and contact consents are optional. Refuses to create a duplicate (same name and date of
-birth, or same phone and date of birth) without saying whose record it is: then find and verify the caller with
-searchPatients and getPatientInfo. The practice system saves new records asynchronously: the answer is either
-confirmed with the new patientId or honestly pending.
+Register a new patient after searchPatients found no record. Needs first and last name (as on an ID: letters,
+spaces, hyphens, apostrophes, periods), date of birth and phone; email, address and contact consents are
+optional. When anyone with this phone number or this name is already on file, nothing is created: the details
+go to the office staff, who finish the registration (recorded_for_staff); that answer says nothing about who is
+on file. Otherwise the practice system saves the new record asynchronously: the answer is either confirmed with
+the new patientId or honestly pending.
 """,
     hints=CREATES,
     crud="C",
@@ -251,17 +265,10 @@ confirmed with the new patientId or honestly pending.
 )
 async def create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatientResult:
     records = call.services.phi_store
-    duplicate = await existing_patient(call, args)
-    if duplicate is not None:  # no id or name in the answer: it would identify someone unverified
-        call.entry.targeted(duplicate.patient_id)
-        return CreatePatientResult(
-            message="It looks like this patient is already registered, so I did not create a new record.",
-            outcome="refused",
-            code="duplicate_patient",
-        )
-    lookup = await records.pending_patient_lookup(
-        call.account_id, args.first_name, args.last_name, args.date_of_birth.isoformat()
-    )
+    existing = await on_file(call, args)
+    if existing:  # a duplicate, a relative or a guess alike: the same answer, and no record in the PMS
+        return await _registration_for_staff(call, args, existing)
+    lookup = await records.pending_patient_lookup(call.account_id, args.first_name, args.last_name, args.phone)
     pending = await records.pending_patient(call.account_id, lookup)
     if pending is not None:
         return CreatePatientResult(
@@ -272,7 +279,7 @@ async def create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatie
         )
     metadata = await call.practice.metadata()
     if not metadata.capabilities.new_patient:
-        return await _registration_for_staff(call, args)
+        return await _registration_for_staff(call, args, [])
     try:
         outcome = await call.practice.create_patient(
             first_name=args.first_name,
@@ -283,16 +290,25 @@ async def create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatie
             address=args.address.to_sikka() if args.address else {},
         )
     except NeedsStaff:
-        return await _registration_for_staff(call, args)
+        return await _registration_for_staff(call, args, [])
     return await _registration_result(call, args, outcome, lookup)
 
 
-async def _registration_for_staff(call: ToolCall, args: CreatePatientArgs) -> CreatePatientResult:
-    await call.services.phi_store.add_followup(
-        call.account_id, "new_patient", args.model_dump(mode="json", by_alias=True), call.vapi_call_id
-    )
+async def _registration_for_staff(
+    call: ToolCall, args: CreatePatientArgs, existing: list[Patient]
+) -> CreatePatientResult:
+    """Record the registration for the staff, with the records already on file that share its phone or name
+    (and which of them share its birthdate: staff see a likely duplicate; the caller hears the same either way)."""
+    call.entry.targeted(*(p.patient_id for p in existing))
+    call.entry.touched()  # the caller's details are PHI this call stores
+    details = {
+        **args.model_dump(mode="json", by_alias=True),
+        "onFileWithSamePhoneOrName": [p.patient_id for p in existing],
+        "onFileWithSameBirthdate": [p.patient_id for p in existing if p.birthdate == args.date_of_birth],
+    }
+    await call.services.phi_store.add_followup(call.account_id, "new_patient", details, call.vapi_call_id)
     return CreatePatientResult(
-        message="This office registers new patients itself; I've passed the details to the staff.",
+        message="I've passed the details to the office staff, who will finish the registration.",
         outcome="recorded_for_staff",
         code="registration_recorded_for_staff",
     )
@@ -307,7 +323,7 @@ async def _registration_result(
         call.entry.touched(outcome.created_id)
         await records.add_consents(call.account_id, outcome.created_id, consents, call.vapi_call_id)
         return CreatePatientResult(
-            message=f"{args.first_name} is now registered.",
+            message="The patient is now registered.",
             outcome="confirmed",
             code="patient_created",
             patient_id=outcome.created_id,
@@ -335,9 +351,9 @@ async def _registration_result(
 
 class UpdatePatientArgs(VerifyArgs):
     phone: Phone | None = None
-    email: str | None = Field(None, max_length=100, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: Email | None = None
     address: Address | None = None
-    preferred_name: Name | None = None
+    preferred_name: PreferredName | None = None
     consents: Consents | None = None
 
     @model_validator(mode="after")

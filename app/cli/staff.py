@@ -10,6 +10,7 @@ import click
 
 from app.cli.common import audited_operation, emit, json_option, require_account, with_services
 from server.services import Services
+from server.text import visible
 
 
 @click.group()
@@ -66,7 +67,8 @@ def messages() -> None:
 @click.option("--account-id", required=True)
 @json_option
 def messages_list(account_id: str, as_json: bool) -> None:
-    """Open messages, decrypted, with their delivery state (contains PHI: for the practice's staff only)."""
+    """Open messages, decrypted, with their delivery state (contains PHI: for the practice's staff only).
+    Line breaks, control and bidi characters are printed as escapes, so no message can forge or reorder lines."""
 
     async def run(services: Services) -> list[dict[str, Any]]:
         await require_account(services, account_id)
@@ -81,8 +83,8 @@ def messages_list(account_id: str, as_json: bool) -> None:
         {"messages": items},
         as_json,
         [
-            f"{i['id']}  {i['createdAt']}  {i['urgency']:<7}  {i['delivery']:<9}  {i['callerName']}  "
-            f"{i['callbackNumber']}  {i['reason']}"
+            f"{i['id']}  {i['createdAt']}  {i['urgency']:<7}  {i['delivery']:<9}  {visible(i['callerName'])}  "
+            f"{visible(i['callbackNumber'])}  {visible(i['reason'])}"
             for i in items
         ]
         or ["no open messages"],

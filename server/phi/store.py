@@ -110,8 +110,10 @@ class PhiStore:
             )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def pending_patient_lookup(self, account_id: str, first: str, last: str, birthdate: str) -> str:
-        return await self.blind_index.digest(account_id, "new-patient", first.lower(), last.lower(), birthdate)
+    async def pending_patient_lookup(self, account_id: str, first: str, last: str, phone: str) -> str:
+        """A registration's blind index: its name and phone, never its birthdate (whether one is pending must not
+        depend on a birthdate, or it would confirm one)."""
+        return await self.blind_index.digest(account_id, "new-patient", first.lower(), last.lower(), phone)
 
     async def add_pending_patient(
         self, account_id: str, writeback_id: str, lookup: str, details: dict[str, Any]

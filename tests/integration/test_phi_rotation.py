@@ -27,7 +27,7 @@ async def write_one_of_each(services: Services) -> str:
     credentials = PracticeCredentials(office_id="D1", secret_key="s" * 32, practice_id="1")
     await services.vault.put(ACCOUNT, credentials)
     records = services.phi_store
-    lookup = await records.pending_patient_lookup(ACCOUNT, "Ann", "Lee", "1980-01-01")  # creates the index key
+    lookup = await records.pending_patient_lookup(ACCOUNT, "Ann", "Lee", "+14085550101")  # creates the index key
     await records.add_pending_patient(ACCOUNT, "wb1", lookup, {"firstName": "Ann"})
     await records.add_followup(ACCOUNT, "contact_update", {"email": "a@example.com"}, "call-1")
     await records.add_consents(ACCOUNT, "10001", {"sms": True}, "call-1")
