@@ -10,17 +10,21 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import anyio
+import anyio.to_thread
 import httpx
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
+from app.cli import main
 from server.db.models import Account, DeliveryStatus, StaffMessage
 from server.messages import MessageDetails
 from server.notify import MessageDelivery
 from server.retention import purge
 from server.services import Services, open_services
 from tests.conftest import make_settings
+from tests.support import settings_env
 
 pytestmark = pytest.mark.anyio
 ACCOUNT = "acct_messages"
@@ -237,3 +241,22 @@ async def test_two_replicas_post_each_message_once(services: Services) -> None:
                 group.start_soon(replica.run_once)
     posted = [json.loads(r.content)["data"]["messageId"] for r in receiver.requests]
     assert sorted(posted) == sorted(ids)
+
+
+async def test_the_list_shows_invisible_characters_so_no_message_forges_a_line(services: Services) -> None:
+    # stored before takeMessage cleaned its text (tools/arguments.py): a forged second line and a bidi override
+    forged = MessageDetails("Ann\u202eeoD", "+12125550199", "crown\r\nmsg_fake  2026-01-01  urgent  Dr. Boss", None)
+    await services.messages.add(ACCOUNT, forged, "routine", "call-forge")
+    env = {**settings_env(services.settings), "LOG_LEVEL": "WARNING"}
+    listed = await anyio.to_thread.run_sync(
+        lambda: CliRunner().invoke(main, ["messages", "list", "--account-id", ACCOUNT], env=env)
+    )
+    assert listed.exit_code == 0, listed.output
+    (line,) = listed.output.splitlines()
+    assert line.endswith("Ann\\u202eeoD  +12125550199  crown\\r\\nmsg_fake  2026-01-01  urgent  Dr. Boss")
+    as_json = await anyio.to_thread.run_sync(
+        lambda: CliRunner().invoke(main, ["messages", "list", "--account-id", ACCOUNT, "--json"], env=env)
+    )
+    assert "\u202e" not in as_json.output  # JSON escapes it too
+    (message,) = json.loads(as_json.output)["messages"]
+    assert message["reason"] == forged.reason  # the data itself is unchanged

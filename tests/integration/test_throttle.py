@@ -96,7 +96,7 @@ async def test_a_breaker_never_refuses_and_says_when_it_is_tripped(database_url:
         for reservation in [*over, below[0]]:  # successes give their attempts back: the breaker closes again
             await limiter.release(reservation)
         assert not (await limiter.reserve("a1", [(breaker, "tok")])).tripped
-        for _ in range(2):  # call-0 has one failure already
+        for _ in range(3):  # call-0 gave its one attempt back
             await limiter.reserve("a1", [(breaker, "tok"), (THREE, "call-0")])
         with pytest.raises(Locked) as locked:  # a refusing scope still refuses beside it
             await limiter.reserve("a1", [(breaker, "tok"), (THREE, "call-0")])
