@@ -299,8 +299,7 @@ async def _registration_for_staff(
 ) -> CreatePatientResult:
     """Record the registration for the staff, with the records already on file that share its phone or name
     (and which of them share its birthdate: staff see a likely duplicate; the caller hears the same either way)."""
-    call.entry.targeted(*(p.patient_id for p in existing))
-    call.entry.touched()  # the caller's details are PHI this call stores
+    call.entry.targeted(*(p.patient_id for p in existing))  # compared with the registration, nothing disclosed
     details = {
         **args.model_dump(mode="json", by_alias=True),
         "onFileWithSamePhoneOrName": [p.patient_id for p in existing],
