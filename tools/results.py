@@ -5,8 +5,9 @@ Outcomes: `ok` (a read answered), `confirmed`, `pending`, `recorded_for_staff`, 
 
 The `message` is built only from this service's own words, numbers, dates and times: never from a PMS record's
 free text (names, appointment descriptions, carrier, provider, practice or holiday names) nor from a caller's.
-That text appears only in the structured fields, typed `RecordText` here: cleaned (server/text.py `plain`: one
-line, no control or invisible characters) and cut to a realistic length, whoever builds the result.
+That text appears only in the structured fields typed `RecordName`, `RecordLabel` or `RecordLine` here: cleaned
+(server/text.py `plain`: one line, no control or invisible characters) and cut to a realistic length, whoever
+builds the result.
 """
 
 from __future__ import annotations
