@@ -53,6 +53,11 @@ class Patient:
         return {"patientId": self.patient_id, "dateOfBirth": self.birthdate, "name": name}
 
 
+def spelled(number: str | int) -> str:
+    """A number's digits as letters ("307" -> "dah"), for unique names that are still names."""
+    return "".join(chr(ord("a") + int(digit)) for digit in str(number))
+
+
 @dataclass
 class Fixtures:
     """Demo data the samples rotate through, and this run's id (unique names, phones and call ids)."""
@@ -364,7 +369,7 @@ async def writes(meter: Meter, fixtures: Fixtures, samples: int) -> WriteRecords
             "createPatient",
             {
                 "firstName": first,
-                "lastName": f"Tool{fixtures.run}x{i}",
+                "lastName": f"Tool{spelled(fixtures.run)}x{spelled(i)}",  # names are letters only
                 "dateOfBirth": NEW_PATIENT_BIRTHDATE,
                 "phone": phone,
             },

@@ -28,7 +28,6 @@ from server.db.models import (
     utcnow,
 )
 from server.phi.cipher import Binding, PhiCipher
-from server.text import visible
 
 __all__ = ["InboxKind", "Item", "Sealed", "StaffInbox", "StaffNote", "item_binding", "queue_open_items"]
 
@@ -112,10 +111,8 @@ class Item:
     deliveries: list[Delivery] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        """What `messages list --json` prints; free text made visible (no control or bidi characters)."""
-        note = {
-            name: visible(value) if isinstance(value, str) else value for name, value in self.note.as_json().items()
-        }
+        """What `messages list --json` prints (JSON escapes control and bidi characters itself)."""
+        note = self.note.as_json()
         return {
             "id": self.id,
             "kind": self.kind,

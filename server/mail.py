@@ -17,12 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.models import DeliveryChannel, InboxKind, StaffEmail, utcnow
 from server.inbox import Item, queue_open_items
-from server.text import visible
+from server.text import plain
 
 if TYPE_CHECKING:
     from mypy_boto3_sesv2 import SESV2Client
 
 MAX_ADDRESS_LENGTH = 320
+LINE_LIMIT = 600  # one fact per line, however long a caller talked
 SUBJECTS: dict[str, str] = {
     InboxKind.MESSAGE: "A caller left a message",
     InboxKind.WRITE_FAILED: "A change the assistant sent was refused by the office system",
@@ -55,7 +56,7 @@ def subject(item: Item) -> str:
 
 
 def body(item: Item) -> str:
-    """The email's text: the minimum necessary to act, one fact per line, free text made visible."""
+    """The email's text: the minimum necessary to act, one fact per line, free text on one line."""
     note = item.note
     lines = [
         ("Why", note.reason),
@@ -69,7 +70,7 @@ def body(item: Item) -> str:
         ("Received", item.created_at.strftime("%Y-%m-%d %H:%M UTC")),
         ("Item", f"{item.id} (parlae-mcp messages resolve --id {item.id} once handled)"),
     ]
-    return "\n".join(f"{label}: {visible(value)}" for label, value in lines if value) + "\n"
+    return "\n".join(f"{label}: {plain(value, LINE_LIMIT)}" for label, value in lines if value) + "\n"
 
 
 class Mailer(Protocol):

@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     token_cache_seconds: float = Field(
         30.0, ge=0, le=300, description="How long a verified practice token is cached (revocation delay)."
     )
+    identity_breaker_delay_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=10,
+        description="How long each identity check waits while a practice token is over its hourly failed-check "
+        "threshold (a circuit breaker that slows guessing instead of refusing every caller).",
+    )
     metadata_cache_seconds: float = Field(
         900.0,
         ge=0,

@@ -1,6 +1,6 @@
-# Audit anchors: every hour `parlae-mcp audit anchor` writes each account's audit chain head, MAC'd with an HMAC
-# key in KMS, under anchors/ of the Object Lock audit bucket (audit_archive.tf); `parlae-mcp audit verify` checks
-# the chain against them. Only the audit-jobs role (the audit-anchor and audit-verify tasks in jobs.tf) can use the
+# Audit anchors: every audit_anchor_interval_minutes (10 by default, jobs.tf) `parlae-mcp audit anchor` writes
+# each account's audit chain head, MAC'd with an HMAC key in KMS, under anchors/ of the Object Lock audit bucket
+# (audit_archive.tf); `parlae-mcp audit verify` checks the chain against them. Only the audit-jobs role (the audit-anchor and audit-verify tasks in jobs.tf) can use the
 # key or the prefix; the web service cannot, so a compromised replica cannot forge an anchor.
 
 locals {

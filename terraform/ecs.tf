@@ -29,6 +29,7 @@ locals {
     PHI_KMS_KEY_ID                  = aws_kms_key.main.arn
     PARLAE_ALLOWED_HOSTS            = "${var.domain_name}:*"
     TOKEN_CACHE_SECONDS             = "30"
+    IDENTITY_BREAKER_DELAY_SECONDS  = "2" # identity checks wait this long while the token is over its failed-check threshold
     METADATA_CACHE_SECONDS          = "900"
     PRACTICES_SYNC_INTERVAL_SECONDS = "300" # one replica reconciles with authorized_practices (a database lease)
     RETENTION_PENDING_PATIENTS_DAYS = "30"

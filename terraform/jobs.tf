@@ -5,7 +5,7 @@
 #
 #   db-upgrade       run before each deploy (docs/deploy.md; output run_migrations_command)
 #   retention-purge  daily, EventBridge Scheduler
-#   audit-anchor     hourly, EventBridge Scheduler
+#   audit-anchor     every audit_anchor_interval_minutes (10 by default), EventBridge Scheduler
 #   audit-verify     daily, EventBridge Scheduler; also run by hand when checking the chain
 #
 # A job that exits non-zero or cannot start is reported on the alarm topic (alarms.tf).
@@ -21,7 +21,7 @@ locals {
   # Job -> when it runs (EventBridge Scheduler expressions, UTC).
   job_schedules = {
     "retention-purge" = "cron(15 3 * * ? *)"
-    "audit-anchor"    = "cron(5 * * * ? *)"
+    "audit-anchor"    = "rate(${var.audit_anchor_interval_minutes} minutes)" # the unanchored window (docs/hipaa.md)
     "audit-verify"    = "cron(45 4 * * ? *)"
   }
 

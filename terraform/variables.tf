@@ -356,6 +356,17 @@ variable "audit_object_lock_days" {
   }
 }
 
+variable "audit_anchor_interval_minutes" {
+  description = "Minutes between audit anchor runs. Records written since the last anchor are protected by the hash chain alone: this is the window in which a database writer could cut a chain's tail unnoticed (docs/hipaa.md)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.audit_anchor_interval_minutes >= 5 && var.audit_anchor_interval_minutes <= 60 && floor(var.audit_anchor_interval_minutes) == var.audit_anchor_interval_minutes
+    error_message = "audit_anchor_interval_minutes must be a whole number of minutes from 5 to 60."
+  }
+}
+
 variable "alb_log_retention_days" {
   description = "Days to keep ALB and S3 access logs in the log bucket."
   type        = number

@@ -29,8 +29,8 @@ OWNED: Codes = {"appointment_not_found": "not_found", "already_cancelled": "refu
 
 OWN_CODES: dict[str, Codes] = {
     "searchPatients": {
+        **IDENTITY,
         "name_or_phone_needed": "needs_verification",
-        "too_many_attempts": "needs_verification",
         "no_match": "not_found",
         "too_many_matches": "needs_verification",
         "patients_found": "ok",
@@ -38,7 +38,6 @@ OWN_CODES: dict[str, Codes] = {
     "getPatientInfo": {**IDENTITY, "patient_verified": "ok"},
     "createPatient": {
         **ONCE,
-        "duplicate_patient": "refused",
         "registration_pending": "pending",
         "registration_recorded_for_staff": "recorded_for_staff",
         "patient_created": "confirmed",

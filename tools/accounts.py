@@ -128,32 +128,33 @@ def plan_answer(plan: PlanOnFile, carriers: Carriers, table: CoverageTable | Non
     return PlanAnswer(InsurancePlan(rank=plan.rank, carrier_name=name, coverage=coverage), row)
 
 
-def coverage_sentence(carrier: str, row: CoverageRow, asked: str) -> str:
-    """ "The plan on file with Delta Dental of Illinois lists crowns at 50 percent, after the deductible"."""
+def coverage_sentence(rank: str, row: CoverageRow, asked: str) -> str:
+    """ "The primary plan on file lists crowns at 50 percent, after the deductible" (the carrier's name, the
+    PMS's free text, stays in the structured plans)."""
     share = f"at {row.percentage} percent" if row.percentage is not None else "without a percentage"
     extras = [f"with a {spoken_dollars(row.co_pay)} copay"] if row.co_pay else []
     if row.deductible_applies:
         extras.append("after the deductible")
     detail = f", {' and '.join(extras)}" if extras else ""
-    return f"The plan on file with {carrier} lists {label_for(asked)} {share}{detail}"
+    return f"The {rank} plan on file lists {label_for(asked)} {share}{detail}"
 
 
 def insurance_sentence(answers: list[PlanAnswer], asked: str | None) -> tuple[str, str]:
     """(code, message) for the plans on file and, when asked, what the table lists for the category."""
     if not answers:
         return "no_insurance_on_file", "I don't see any insurance on file for this patient."
-    on_file = spoken_list([f"{a.plan.carrier_name} as {a.plan.rank}" for a in answers])
+    on_file = spoken_list([f"a {a.plan.rank} plan" for a in answers])
     if not asked:
-        return "insurance_on_file", f"The insurance on file is {on_file}."
+        return "insurance_on_file", f"The patient has {on_file} on file."
     listed = next((a for a in answers if a.row is not None), None)
     if listed is None or listed.row is None:
         which = "that plan" if len(answers) == 1 else "these plans"
         return (
             "coverage_not_listed",
-            f"The insurance on file is {on_file}, but the practice's coverage table doesn't list "
+            f"The patient has {on_file} on file, but the practice's coverage table doesn't list "
             f"{label_for(asked)} for {which}, so the office will need to check.",
         )
-    return "coverage_listed", f"{coverage_sentence(listed.plan.carrier_name, listed.row, asked)}; {NOT_A_GUARANTEE}."
+    return "coverage_listed", f"{coverage_sentence(listed.plan.rank, listed.row, asked)}; {NOT_A_GUARANTEE}."
 
 
 @tool(

@@ -374,7 +374,7 @@ def appointment_answer(facts: dict[str, str], progress: Progress) -> Appointment
     noun, failed_code = VERBS[verb]
     if progress.state == IntentState.CONFIRMED:
         return AppointmentResult(
-            message=f"{verb.capitalize()} for {when} with {facts['providerName']}.",
+            message=f"{verb.capitalize()} for {when}.",
             outcome="confirmed",
             code=f"appointment_{verb}",
             appointment_id=progress.created_id if verb == "booked" else facts.get("appointmentId"),

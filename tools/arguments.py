@@ -6,6 +6,7 @@ Parsing happens in "before" validators that raise plain sentences, so a rejected
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -14,9 +15,12 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from pydantic.alias_generators import to_camel
 
 from server.phones import to_e164
+from server.text import is_person_name, plain
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+_SPACES = re.compile(" +")
 EARLIEST_BIRTHDATE = date(1900, 1, 1)
+UNBOUNDED = 1_000_000  # free text is cleaned first, then its field's max_length refuses what is too long
 
 
 def flat_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -136,6 +140,53 @@ PatientId = _id_type("patientId", "patientId from searchPatients.")
 AppointmentId = _id_type("appointmentId", "appointmentId from getPatientInfo or an earlier booking.")
 ProviderId = _id_type("providerId", "providerId as getProviders lists it (each checkAvailability slot has one).")
 Duration = Annotated[int, Field(ge=10, le=240, description="Length in minutes (default 30; e.g. 30, 60, 90).")]
-Name = Annotated[str, Field(min_length=1, max_length=60)]
-ShortText = Annotated[str, Field(min_length=1, max_length=100)]
-Note = Annotated[str, Field(max_length=500)]
+
+
+def _name_parser(argument: str, max_length: int, max_words: int) -> Callable[[Any], str]:
+    """A name exactly as tools/identity.py and the PMS will see it: NFC, single spaces; refused (without echoing
+    it) unless it is shaped like a name (server/text.py `is_person_name`)."""
+
+    def parse(value: Any) -> str:
+        text = _SPACES.sub(" ", unicodedata.normalize("NFC", value).strip()) if isinstance(value, str) else ""
+        if not is_person_name(text, max_length=max_length, max_words=max_words):
+            raise ValueError(
+                f"{argument} must be a name: letters, spaces, hyphens, apostrophes and periods only, "
+                f"at most {max_length} characters"
+            )
+        return text
+
+    return parse
+
+
+def person_name(argument: str, description: str, *, max_length: int = 40, max_words: int = 5) -> Any:
+    """A name argument (`argument` is its camelCase name, for the error sentence)."""
+    return Annotated[
+        str,
+        BeforeValidator(_name_parser(argument, max_length, max_words)),
+        WithJsonSchema({"type": "string", "description": description, "maxLength": max_length}),
+    ]
+
+
+def _cleaned(value: Any) -> Any:
+    return plain(value, UNBOUNDED) if isinstance(value, str) else value
+
+
+def free_text(max_length: int, *, min_length: int = 0) -> Any:
+    """Free text (a note, a reason): line breaks, control and invisible characters removed before it is stored
+    or sent on; refused when still longer than `max_length`."""
+    return Annotated[str, BeforeValidator(_cleaned), Field(min_length=min_length, max_length=max_length)]
+
+
+FirstName = person_name("firstName", "The first name, as on an ID.")
+LastName = person_name("lastName", "The last name, as on an ID.")
+PreferredName = person_name("preferredName", "The name the patient likes to be called.")
+FullName = person_name("name", 'The full name as the caller says it, e.g. "Jane Doe".', max_length=80, max_words=8)
+CallerName = person_name("callerName", "The caller's name as they say it.", max_length=80, max_words=8)
+PlaceName = person_name("city", "City or town.", max_words=6)
+ShortText = free_text(100, min_length=1)
+Note = free_text(500)
+Reason = free_text(500, min_length=1)
+AddressLine = free_text(100)
+State = free_text(20)
+PostalCode = free_text(12)
+Email = Annotated[str, BeforeValidator(_cleaned), Field(max_length=100, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]

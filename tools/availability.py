@@ -182,17 +182,14 @@ def open_slots(
 
 
 def closure(hours: DayHours, day: date) -> str | None:
-    """ "Friday, December 25 for Christmas Day" (the day alone for an unnamed holiday or an ordinary closed
-    day) when the office is closed on `day`; None when its hours that day have open spans."""
-    if hours.holiday:
-        name = "" if hours.holiday == "holiday" else f" for {hours.holiday}"
-        return f"{spoken_day(day)}{name}"
-    return spoken_day(day) if hours.closed else None
+    """ "Friday, December 25" when the office is closed on `day` (a holiday or an ordinary closed day); None when
+    its hours that day have open spans. A holiday's name is the PMS's free text: never part of a sentence."""
+    return spoken_day(day) if hours.holiday or hours.closed else None
 
 
 def closed_on(metadata: PracticeMetadata, day: date, provider_id: str | None) -> str | None:
-    """How to say a day is closed ("The office is closed on Friday, December 25 for Christmas Day"), or None
-    when the practice is open that day and one of the (asked) bookable providers works."""
+    """How to say a day is closed ("The office is closed on Friday, December 25"), or None when the practice
+    is open that day and one of the (asked) bookable providers works."""
     closed = closure(metadata.schedule.practice_day(day), day)
     if closed is not None:
         return f"The office is closed on {closed}"

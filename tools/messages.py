@@ -3,32 +3,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from server.inbox import InboxKind, StaffNote
 from server.phones import last_digits
 from server.sikka import Patient
-from tools.arguments import Args, Name, Phone
+from tools.arguments import Args, CallerName, Phone, Reason
 from tools.base import tool
 from tools.context import ToolCall
 from tools.identity import VerifyArgs, verify
 from tools.results import MessageResult
 from tools.spec import CREATES
 
-Reason = Annotated[str, Field(min_length=1, max_length=500, description="What the call is about, in a few words.")]
 Urgency = Literal["routine", "soon", "urgent"]
 
 
 class TakeMessageArgs(Args):
-    caller_name: Name = Field(description="The caller's name as they say it.")
+    caller_name: CallerName
     callback_number: Phone | None = Field(
         None,
         description="Where staff should call back, in any common format. Without it: the number the call comes "
         "from, when the platform gives it (confirm it with the caller).",
     )
-    reason: Reason
+    reason: Reason = Field(description="What the call is about, in a few words.")
     urgency: Urgency = Field(
         "routine", description="routine (default), soon (today if possible) or urgent (as soon as possible)."
     )

@@ -12,7 +12,20 @@ from server.inbox import InboxKind, StaffNote
 from server.intents import Asked, Intent, IntentState, Progress
 from server.phones import last_digits
 from server.sikka import Appointment, NeedsStaff, Patient, PracticeMetadata, writes
-from tools.arguments import Args, DateOfBirth, Name, Phone, ShortText
+from tools.arguments import (
+    AddressLine,
+    Args,
+    DateOfBirth,
+    Email,
+    FirstName,
+    FullName,
+    LastName,
+    Phone,
+    PlaceName,
+    PostalCode,
+    PreferredName,
+    State,
+)
 from tools.base import tool
 from tools.context import ToolCall
 from tools.gather import both
@@ -39,7 +52,7 @@ UPCOMING_WINDOW = timedelta(days=365)
 
 class SearchPatientsArgs(Args):
     phone: Phone | None = None
-    name: ShortText | None = Field(None, description='Full name ("Jane Doe") or a single first or last name.')
+    name: FullName | None = Field(None, description='Full name ("Jane Doe") or a single first or last name.')
     date_of_birth: DateOfBirth | None = None
 
     def summary(self) -> str:
@@ -63,8 +76,8 @@ Find the caller's patient record by phone number (any phone on file) or name, op
 birth. Call this first, with the number or name the caller gives; a date of birth alone is not a search. With
 no phone or name, it searches by the number the call comes from (when the platform provides it). Returns
 at most 5 matches with patientId, firstName and lastName only; with more, ask for the date of birth and search
-again. Then verify identity with getPatientInfo (patientId, dateOfBirth and the full name) before sharing or
-changing anything.
+again (a date of birth none of them has is a failed identity check: identity_mismatch). Then verify identity
+with getPatientInfo (patientId, dateOfBirth and the full name) before sharing or changing anything.
 """,
     hints=CHECKS_IDENTITY,
     crud="R",
@@ -180,12 +193,11 @@ async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResul
         last_visit=patient.last_visit.isoformat() if patient.last_visit else None,
         upcoming_appointments=upcoming(appointments, metadata, datetime.now(UTC)),
     )
-    called = patient.preferred_name or patient.first_name
     if info.upcoming_appointments:
         first = datetime.fromisoformat(info.upcoming_appointments[0].start_time)
-        message = f"Verified. {called}'s next appointment is {spoken_day(first.date())} at {spoken_time(first)}."
+        message = f"Verified. The next appointment is {spoken_day(first.date())} at {spoken_time(first)}."
     else:
-        message = f"Verified. {called} has no upcoming appointments."
+        message = "Verified. There are no upcoming appointments."
     return PatientInfoResult(message=message, outcome="ok", code="patient_verified", patient=info)
 
 
@@ -193,10 +205,10 @@ async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResul
 
 
 class Address(Args):
-    line1: ShortText | None = None
-    city: Name | None = None
-    state: str | None = Field(None, max_length=20)
-    postal_code: str | None = Field(None, max_length=12)
+    line1: AddressLine | None = None
+    city: PlaceName | None = None
+    state: State | None = None
+    postal_code: PostalCode | None = None
 
     def to_sikka(self) -> dict[str, str]:
         pairs = (
@@ -218,22 +230,23 @@ class Consents(Args):
 
 
 class CreatePatientArgs(Args):
-    first_name: Name
-    last_name: Name
+    first_name: FirstName
+    last_name: LastName
     date_of_birth: DateOfBirth
     phone: Phone
-    email: str | None = Field(None, max_length=100, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: Email | None = None
     address: Address | None = None
     consents: Consents | None = Field(None, description="Contact consents the caller gave on this call.")
 
 
-async def existing_patient(call: ToolCall, args: CreatePatientArgs) -> Patient | None:
-    """Same name + date of birth, or same phone + date of birth."""
+async def on_file(call: ToolCall, args: CreatePatientArgs) -> list[Patient]:
+    """Patients with this phone or this first and last name, whatever their birthdate (the birthdate is never
+    what decides the answer, so a registration cannot confirm one)."""
     by_name, by_phone = await both(
-        call.practice.find_patients(first_name=args.first_name, last_name=args.last_name, birthdate=args.date_of_birth),
-        call.practice.find_patients(phone=args.phone, birthdate=args.date_of_birth),
+        call.practice.find_patients(first_name=args.first_name, last_name=args.last_name),
+        call.practice.find_patients(phone=args.phone),
     )
-    return next(iter(by_name + by_phone), None)
+    return list({p.patient_id: p for p in by_name + by_phone}.values())
 
 
 def registration_answer(facts: dict[str, str], progress: Progress) -> CreatePatientResult:
@@ -241,7 +254,7 @@ def registration_answer(facts: dict[str, str], progress: Progress) -> CreatePati
     common = {"reference": progress.writeback_id, "office_system_offline": progress.office_offline or None}
     if progress.state == IntentState.CONFIRMED:
         return CreatePatientResult(
-            message=f"{facts['firstName']} is now registered.",
+            message="The patient is now registered.",
             outcome="confirmed",
             code="patient_created",
             patient_id=progress.created_id,
@@ -276,11 +289,12 @@ def replayed_registration(intent: Intent) -> CreatePatientResult:
     "createPatient",
     title="Register a new patient",
     description="""
-Register a new patient after searchPatients found no record. Needs first and last name, date of birth and
-phone; email, address and contact consents are optional. Refuses to create a duplicate (same name and date of
-birth, or same phone and date of birth) without saying whose record it is: then find and verify the caller with
-searchPatients and getPatientInfo. The practice system saves new records asynchronously: the answer is either
-confirmed with the new patientId or honestly pending.
+Register a new patient after searchPatients found no record. Needs first and last name (as on an ID: letters,
+spaces, hyphens, apostrophes, periods), date of birth and phone; email, address and contact consents are
+optional. When anyone with this phone number or this name is already on file, nothing is created: the details
+go to the office staff, who finish the registration (recorded_for_staff); that answer says nothing about who is
+on file. Otherwise the practice system saves the new record asynchronously: the answer is either confirmed with
+the new patientId or honestly pending.
 """,
     hints=CREATES,
     crud="C",
@@ -290,21 +304,16 @@ confirmed with the new patientId or honestly pending.
     replay=replayed_registration,
 )
 async def create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatientResult:
-    duplicate = await existing_patient(call, args)
-    if duplicate is not None:  # no id or name in the answer: it would identify someone unverified
-        call.entry.targeted(duplicate.patient_id)
-        return CreatePatientResult(
-            message="It looks like this patient is already registered, so I did not create a new record.",
-            outcome="refused",
-            code="duplicate_patient",
-        )
+    existing = await on_file(call, args)
+    if existing:  # a duplicate, a relative or a guess alike: the same answer, and no record in the PMS
+        return await _registration_for_staff(call, args, existing)
     lookup = await registration_lookup(call, args)
     pending = await call.services.intents.open_by_lookup(call.account_id, lookup)
     if pending is not None:
         return replayed_registration(pending)
     metadata = await call.practice.metadata()
     if not metadata.capabilities.new_patient:
-        return await _registration_for_staff(call, args)
+        return await _registration_for_staff(call, args, [])
     try:
         write = writes.new_patient(
             metadata,
@@ -316,14 +325,13 @@ async def create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatie
             address=args.address.to_sikka() if args.address else {},
         )
     except NeedsStaff:
-        return await _registration_for_staff(call, args)
+        return await _registration_for_staff(call, args, [])
     name = f"{args.first_name} {args.last_name}"
     asked = Asked(
         tool=call.entry.action,
         request=f"register {name} as a new patient",
         who=name,
         callback_number=args.phone,
-        facts={"firstName": args.first_name},
         lookup=lookup,
     )
     intent = await call.record(write, asked)
@@ -336,22 +344,39 @@ async def create_patient(call: ToolCall, args: CreatePatientArgs) -> CreatePatie
 
 
 async def registration_lookup(call: ToolCall, args: CreatePatientArgs) -> str:
-    """The blind index an open registration of this name and date of birth is found by."""
-    parts = (args.first_name.lower(), args.last_name.lower(), args.date_of_birth.isoformat())
+    """The blind index an open registration of this name and phone is found by (not the birthdate: a lookup by
+    birthdate would answer whether one was right)."""
+    parts = (args.first_name.lower(), args.last_name.lower(), args.phone)
     return await call.services.blind_index.digest(call.account_id, "new-patient", *parts)
 
 
-async def _registration_for_staff(call: ToolCall, args: CreatePatientArgs) -> CreatePatientResult:
+async def _registration_for_staff(
+    call: ToolCall, args: CreatePatientArgs, existing: list[Patient]
+) -> CreatePatientResult:
+    """Put the registration in the staff inbox, with the records already on file that share its phone or name
+    (and which of them share its birthdate: staff see a likely duplicate; the caller hears the same either way)."""
+    call.entry.targeted(*(p.patient_id for p in existing))  # compared with the registration, nothing disclosed
+    details = {
+        **args.model_dump(mode="json", by_alias=True),
+        "onFileWithSamePhoneOrName": [p.patient_id for p in existing],
+        "onFileWithSameBirthdate": [p.patient_id for p in existing if p.birthdate == args.date_of_birth],
+    }
+    reason = (
+        "Someone with this phone or name is already on file, so nothing was created; please check and finish the "
+        "registration."
+        if existing
+        else "This practice system cannot register patients through the integration; please register them."
+    )
     note = StaffNote(
-        reason="This practice system cannot register patients through the integration; please register them.",
+        reason=reason,
         caller_name=f"{args.first_name} {args.last_name}",
         callback_number=args.phone,
         request="register a new patient (see details)",
-        details=args.model_dump(mode="json", by_alias=True),
+        details=details,
     )
     await call.services.inbox.post(call.account_id, InboxKind.NEW_PATIENT, note, vapi_call_id=call.vapi_call_id)
     return CreatePatientResult(
-        message="This office registers new patients itself; I've passed the details to the staff.",
+        message="I've passed the details to the office staff, who will finish the registration.",
         outcome="recorded_for_staff",
         code="registration_recorded_for_staff",
     )
@@ -362,9 +387,9 @@ async def _registration_for_staff(call: ToolCall, args: CreatePatientArgs) -> Cr
 
 class UpdatePatientArgs(VerifyArgs):
     phone: Phone | None = None
-    email: str | None = Field(None, max_length=100, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: Email | None = None
     address: Address | None = None
-    preferred_name: Name | None = None
+    preferred_name: PreferredName | None = None
     consents: Consents | None = None
 
     @model_validator(mode="after")

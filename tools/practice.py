@@ -64,15 +64,16 @@ def opening_hours(day: OpeningDay) -> OpeningHours:
     )
 
 
-def open_sentence(name: str, week: list[OpeningDay], now: datetime) -> tuple[bool, str]:
-    """Whether the office is open at `now` (practice-local) and how to say it, with the week's holidays."""
+def open_sentence(week: list[OpeningDay], now: datetime) -> tuple[bool, str]:
+    """Whether the office is open at `now` (practice-local) and how to say it, with the days of the week it is
+    closed for a holiday (their names stay in the structured hours)."""
     closes = open_until(week, now)
     if closes is not None:
-        said = f"{name} is open now until {spoken_time(closes)}"
+        said = f"The office is open now until {spoken_time(closes)}"
     elif (opens := next_opening(week, now)) is not None:
-        said = f"{name} is closed now and opens {spoken_opening(opens, now.date())}"
+        said = f"The office is closed now and opens {spoken_opening(opens, now.date())}"
     else:
-        said = f"{name} is closed now, and I don't see opening hours in the coming week"
+        said = "The office is closed now, and I don't see opening hours in the coming week"
     holidays = [closed for d in week if d.hours.holiday and (closed := closure(d.hours, d.day))]
     if holidays:
         said += f"; note that the office is closed on {spoken_list(holidays)}"
@@ -84,8 +85,7 @@ def practice_info(metadata: PracticeMetadata, now: datetime) -> PracticeInfoResu
     local = now.astimezone(metadata.zone)
     week = coming_week(metadata, local.date())
     practice = metadata.practice
-    name = practice.name or "The office"
-    is_open, said = open_sentence(name, week, local)
+    is_open, said = open_sentence(week, local)
     phone = to_e164(practice.phone)
     return PracticeInfoResult(
         message=said,
@@ -133,19 +133,15 @@ def role_of(provider: Provider) -> Role:
     return "dentist"
 
 
-def spoken_name(provider: Provider, role: Role) -> str:
-    return provider.display_name if role == "hygienist" else f"Dr. {provider.display_name}"
-
-
-def spoken_team(providers: list[ProviderInfo], by_id: dict[str, Provider]) -> str:
-    """ "The dentists are Dr. Sarah Chen and Dr. Michael Patel, and the hygienist is Maria Lopez"."""
-    groups = []
+def spoken_team(providers: list[ProviderInfo]) -> str:
+    """ "The office has 2 dentists and 1 hygienist": counts by role; the names (the PMS's free text) stay in the
+    structured `providers`."""
+    counts = []
     for role, (one, many) in ROLE_NOUNS.items():
-        names = [spoken_name(by_id[p.provider_id], role) for p in providers if p.role == role]
-        if names:
-            groups.append(f"the {one} is {names[0]}" if len(names) == 1 else f"the {many} are {spoken_list(names)}")
-    said = groups[-1] if len(groups) == 1 else f"{', '.join(groups[:-1])}, and {groups[-1]}"
-    return said[0].upper() + said[1:]
+        count = sum(p.role == role for p in providers)
+        if count:
+            counts.append(f"{count} {one if count == 1 else many}")
+    return f"The office has {spoken_list(counts)}"
 
 
 @tool(
@@ -173,7 +169,7 @@ async def get_providers(call: ToolCall, args: NoArgs) -> ProvidersResult:
         ProviderInfo(provider_id=p.provider_id, name=p.display_name, role=role_of(p), specialty=p.specialty or None)
         for p in bookable
     ]
-    said = spoken_team(providers, {p.provider_id: p for p in bookable})
+    said = spoken_team(providers)
     return ProvidersResult(message=f"{said}.", outcome="ok", code="providers_found", providers=providers)
 
 
@@ -215,13 +211,13 @@ async def check_insurance_accepted(call: ToolCall, args: CheckInsuranceArgs) -> 
     found = match_carrier(args.carrier, carriers.names)
     if found.matches:
         return InsuranceAcceptedResult(
-            message=f"Yes, the office works with {spoken_list(found.matches)}; {NOT_A_PROMISE}.",
+            message=f"Yes, the office works with that insurance company; {NOT_A_PROMISE}.",
             outcome="ok",
             code="carrier_accepted",
             accepted=True,
             matches=found.matches,
         )
-    similar = f" It does work with {spoken_list(found.similar)}." if found.similar else ""
+    similar = " It does work with companies of a similar name." if found.similar else ""
     return InsuranceAcceptedResult(
         message=f"I don't see that insurance company on the office's list; the staff can confirm.{similar}",
         outcome="not_found",

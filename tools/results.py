@@ -2,14 +2,23 @@
 
 Outcomes: `ok` (a read answered), `confirmed`, `pending`, `recorded_for_staff`, `not_found`,
 `needs_verification`, `refused`, `invalid` (bad arguments) and `unavailable` (upstream down).
+
+The `message` is built only from this service's own words, numbers, dates and times: never from a PMS record's
+free text (names, appointment descriptions, carrier, provider, practice or holiday names) nor from a caller's.
+That text appears only in the structured fields typed `RecordName`, `RecordLabel` or `RecordLine` here: cleaned
+(server/text.py `plain`: one line, no control or invisible characters) and cut to a realistic length, whoever
+builds the result.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from server.text import plain
 
 Outcome = Literal[
     "ok",
@@ -34,7 +43,22 @@ AUDIT_OUTCOMES: dict[str, tuple[str, int]] = {
     "invalid": ("failed", 400),
     "unavailable": ("failed", 503),
 }
+# Answers whose audit differs from their outcome's: a duplicate request that found the first still running did
+# nothing and knows no result (it is not a success, nor a 202 for work it started).
+AUDIT_BY_CODE: dict[str, tuple[str, int]] = {
+    "duplicate_in_progress": ("failed", 409),
+}
 ERROR_OUTCOMES = frozenset({"invalid", "unavailable"})
+
+
+def record_text(limit: int) -> Callable[[str], str]:
+    """Free text from the practice's records, as data: cleaned and cut to `limit` characters."""
+    return lambda text: plain(text, limit)
+
+
+RecordName = Annotated[str, AfterValidator(record_text(60))]  # a patient's or provider's name
+RecordLabel = Annotated[str, AfterValidator(record_text(80))]  # an appointment type, carrier, category, holiday
+RecordLine = Annotated[str, AfterValidator(record_text(160))]  # a practice's name, address or website
 
 
 class Model(BaseModel):
@@ -47,7 +71,7 @@ class ToolResult(Model):
     code: str = Field(description="Stable machine-readable reason, e.g. `patients_found`, `slot_taken`.")
 
     def audit_outcome(self) -> tuple[str, int, str | None]:
-        audit, status = AUDIT_OUTCOMES[self.outcome]
+        audit, status = AUDIT_BY_CODE.get(self.code) or AUDIT_OUTCOMES[self.outcome]
         return audit, status, None if audit == "success" else self.code
 
     @property
@@ -57,8 +81,8 @@ class ToolResult(Model):
 
 class PatientMatch(Model):
     patient_id: str
-    first_name: str
-    last_name: str
+    first_name: RecordName
+    last_name: RecordName
 
 
 class SearchPatientsResult(ToolResult):
@@ -71,17 +95,17 @@ class SearchPatientsResult(ToolResult):
 class UpcomingAppointment(Model):
     appointment_id: str
     start_time: str = Field(description="ISO 8601 with the practice's UTC offset.")
-    provider_name: str
-    appointment_type: str
+    provider_name: RecordName
+    appointment_type: RecordLabel
 
 
 class PatientInfo(Model):
     patient_id: str
-    first_name: str
-    last_name: str
-    preferred_name: str | None = None
+    first_name: RecordName
+    last_name: RecordName
+    preferred_name: RecordName | None = None
     phone_last_digits: str | None = Field(None, description="Last 4 digits only.")
-    email_masked: str | None = Field(None, description="e.g. j***@example.com")
+    email_masked: RecordLabel | None = Field(None, description="e.g. j***@example.com")
     last_visit: str | None = Field(None, description="YYYY-MM-DD")
     upcoming_appointments: list[UpcomingAppointment] = Field(default_factory=list)
 
@@ -108,8 +132,8 @@ class UpdatePatientResult(WriteResult):
 class Slot(Model):
     start_time: str = Field(description="ISO 8601 local time with offset, e.g. 2026-12-01T09:30:00-05:00.")
     provider_id: str
-    provider_name: str
-    operatory: str
+    provider_name: RecordName
+    operatory: RecordLabel
 
 
 class DatedResult(ToolResult):
@@ -126,7 +150,7 @@ class AvailabilityResult(DatedResult):
 class AppointmentResult(WriteResult, DatedResult):
     appointment_id: str | None = None
     start_time: str | None = None
-    provider_name: str | None = None
+    provider_name: RecordName | None = None
     alternatives: list[Slot] = Field(default_factory=list, description="Offered when the time was just taken.")
 
 
@@ -140,15 +164,17 @@ class OpeningHours(Model):
     weekday: str
     open: bool
     hours: list[TimeSpan] = Field(default_factory=list)
-    holiday: str | None = Field(None, description="The holiday's name when the office is closed for one.")
-    said: str = Field(description='e.g. "8:00 AM to 12:00 PM and 1:00 PM to 5:00 PM", "closed for Founders Day".')
+    holiday: RecordLabel | None = Field(None, description="The holiday's name when the office is closed for one.")
+    said: RecordLine = Field(
+        description='e.g. "8:00 AM to 12:00 PM and 1:00 PM to 5:00 PM", "closed for Founders Day".'
+    )
 
 
 class PracticeInfoResult(ToolResult):
-    name: str | None = None
-    address: str | None = None
+    name: RecordLine | None = None
+    address: RecordLine | None = None
     phone: str | None = Field(None, description="The office's main number (for a transfer, use transferCall).")
-    website: str | None = None
+    website: RecordLine | None = None
     time_zone: str | None = Field(None, description="IANA time zone, e.g. America/New_York.")
     open_now: bool | None = None
     hours: list[OpeningHours] = Field(default_factory=list, description="Today and the next six days.")
@@ -156,9 +182,9 @@ class PracticeInfoResult(ToolResult):
 
 class ProviderInfo(Model):
     provider_id: str = Field(description="For checkAvailability's providerId.")
-    name: str
+    name: RecordName
     role: Literal["dentist", "hygienist", "specialist"]
-    specialty: str | None = None
+    specialty: RecordLabel | None = None
 
 
 class ProvidersResult(ToolResult):
@@ -167,8 +193,10 @@ class ProvidersResult(ToolResult):
 
 class InsuranceAcceptedResult(ToolResult):
     accepted: bool | None = Field(None, description="The carrier is on the practice's list (coverage is not).")
-    matches: list[str] = Field(default_factory=list, description="The practice's carriers that match the name.")
-    similar: list[str] = Field(default_factory=list, description="Carriers sharing part of the name, when none match.")
+    matches: list[RecordLabel] = Field(default_factory=list, description="The practice's carriers that match the name.")
+    similar: list[RecordLabel] = Field(
+        default_factory=list, description="Carriers sharing part of the name, when none match."
+    )
 
 
 class BalanceResult(ToolResult):
@@ -181,7 +209,7 @@ class BalanceResult(ToolResult):
 
 
 class PlanCoverage(Model):
-    category: str = Field(description="The practice's coverage-table category, e.g. Crowns.")
+    category: RecordLabel = Field(description="The practice's coverage-table category, e.g. Crowns.")
     percentage_covered: int | None = None
     co_pay: str | None = Field(None, description="Dollars, when the table lists one.")
     deductible_applies: bool
@@ -189,7 +217,7 @@ class PlanCoverage(Model):
 
 class InsurancePlan(Model):
     rank: Literal["primary", "secondary"]
-    carrier_name: str
+    carrier_name: RecordLabel
     coverage: PlanCoverage | None = Field(None, description="What the practice's table lists for the asked category.")
 
 

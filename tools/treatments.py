@@ -61,6 +61,7 @@ def coverage_for(said: str, rows: Sequence[CoverageRow]) -> CoverageRow | None:
 
 
 def label_for(said: str) -> str:
-    """How to say what was asked about: the treatment's label, else the caller's own words."""
+    """How to say what was asked about: the treatment's label, else "that treatment" (the caller's own words
+    are never repeated into a sentence)."""
     treatment = treatment_for(said)
-    return treatment.label if treatment else " ".join(said.split())
+    return treatment.label if treatment else "that treatment"

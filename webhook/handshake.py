@@ -5,8 +5,11 @@ an immediate sync of the office it names (`MasterCustomerID`), which believes `a
 Only the office id and the status are read (webhook/models.py).
 
 Immediate syncs are rate-limited by markers in the database, so the limits hold across replicas: one per
-office per PER_OFFICE and one per OVERALL in all (a flood of made-up offices stays a trickle of Sikka calls).
-A handshake over a limit, or while another sync runs, is deferred to the scheduled sync.
+OVERALL in all, then one per office per PER_OFFICE (a flood of made-up offices stays a trickle of Sikka calls).
+The overall marker is taken first, so a flood writes at most one office marker per OVERALL; whoever takes it
+also deletes the expired markers, so handshakes leave no rows behind (at most one per office of the last
+PER_OFFICE, plus the overall one). A handshake over a limit, or while another sync runs, is deferred to the
+scheduled sync.
 """
 
 from __future__ import annotations
@@ -48,9 +51,10 @@ async def start_office_sync(services: Services, office_id: str) -> Sync | None:
     sync runs (the scheduled sync picks the office up). The claim itself calls nobody outside the database."""
     leases = services.leases
     try:
-        if not await leases.once_per(f"handshake:{office_id}", PER_OFFICE):
-            return None
         if not await leases.once_per("handshake", OVERALL):
+            return None
+        await leases.purge_expired()
+        if not await leases.once_per(f"handshake:{office_id}", PER_OFFICE):
             return None
         lease = await claim(services)
     except DATABASE_ERRORS as exc:

@@ -90,8 +90,8 @@ def anchor_summary(configured: bool, latest: Anchor | None) -> dict[str, Any]:
 @audit.command("anchor")
 @json_option
 def audit_anchor(as_json: bool) -> None:
-    """Write every account's chain head, signed, to AUDIT_ANCHOR_URL (run it hourly). Refuses (exit 1) when a
-    chain disagrees with the previous anchor, so a rolled-back chain is never anchored."""
+    """Write every account's chain head, signed, to AUDIT_ANCHOR_URL (run it every few minutes). Refuses (exit 1)
+    when a chain disagrees with the previous anchor, so a rolled-back chain is never anchored."""
 
     async def run(services: Services) -> dict[str, Any]:
         anchoring = anchor.anchoring_from_settings(services.settings)

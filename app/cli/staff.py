@@ -21,7 +21,8 @@ def messages() -> None:
 @click.option("--account-id", required=True)
 @json_option
 def messages_list(account_id: str, as_json: bool) -> None:
-    """Open items, decrypted, with their kind and deliveries (contains PHI: for the practice's staff only)."""
+    """Open items, decrypted, with their kind and deliveries (contains PHI: for the practice's staff only). Line
+    breaks, control and bidi characters are printed as escapes, so no item can forge or reorder lines."""
 
     async def run(services: Services) -> list[dict[str, Any]]:
         await require_account(services, account_id)
@@ -36,7 +37,7 @@ def messages_list(account_id: str, as_json: bool) -> None:
 
 
 def line(item: dict[str, Any]) -> str:
-    """One item on one line: its text cannot break the listing (controls and bidi marks are already gone)."""
+    """One item on one line: its text cannot break the listing (controls and bidi marks shown as escapes)."""
     deliveries = ",".join(f"{d['channel']}:{d['status']}" for d in item["deliveries"]) or "not delivered"
     who = " ".join(part for part in (item["callerName"], item["callbackNumber"]) if part)
     what = "; ".join(part for part in (item["request"], item["reason"], item["sikkaSaid"]) if part)

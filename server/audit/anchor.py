@@ -1,7 +1,8 @@
 """Audit chain anchors: every account's chain head (account, seq, hash, and when that record was written),
 authenticated with a key the database does not hold and written outside it by `parlae-mcp audit anchor`
-(hourly). Against the newest authentic anchor, removing or rewriting anchored records, or cutting a chain's tail
-and rolling its head back, no longer verifies.
+(every few minutes: terraform's `audit_anchor_interval_minutes`, 10 by default). Against the newest authentic
+anchor, removing or rewriting anchored records, or cutting a chain's tail and rolling its head back, no longer
+verifies; records written since it are protected by the chain alone until the next run.
 
 One document per run, never overwritten: `{"version": 1, "anchoredAt", "heads": [{"accountId", "seq", "hash",
 "recordedAt"}], "keyId", "mac"}`, where mac = HMAC-SHA256 over the SHA-256 of the RFC 8785 canonical JSON of

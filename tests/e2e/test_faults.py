@@ -101,9 +101,9 @@ class Arguments:
             "searchPatients": {"phone": patient["cell"]},
             "getPatientInfo": me,
             "checkAvailability": {"date": self.start_time()[:10]},
-            "createPatient": {
-                "firstName": f"Fault{n}",
-                "lastName": "Tester",
+            "createPatient": {  # a new name (letters only) and phone each time: never on file
+                "firstName": "Fault",
+                "lastName": "Tester" + "".join(chr(ord("a") + int(digit)) for digit in str(n)),
                 "dateOfBirth": "1990-01-01",
                 "phone": f"212-555-{1000 + n:04d}",
             },

@@ -178,7 +178,7 @@ async def test_hosts_outside_parlae_allowed_hosts_are_refused(stack: Stack) -> N
     assert response.status_code == 421
 
 
-async def test_create_patient_refuses_a_duplicate(stack: Stack) -> None:
+async def test_create_patient_records_a_duplicate_for_staff_and_creates_nothing(stack: Stack) -> None:
     patient = patient_with_own_cell(stack)
     async with mcp_client(stack.mcp_url, stack.token, call_id="duplicate") as client:
         result = await call(
@@ -191,7 +191,7 @@ async def test_create_patient_refuses_a_duplicate(stack: Stack) -> None:
                 "phone": "212-555-0100",
             },
         )
-    assert (result["outcome"], result["code"]) == ("refused", "duplicate_patient")
+    assert (result["outcome"], result["code"]) == ("recorded_for_staff", "registration_recorded_for_staff")
     assert result.get("patientId") is None  # the answer names no one: the caller is not verified yet
     assert patient["firstname"] not in result["message"]
     assert not [w for w in stack.sandbox.writebacks_of(DEMO_OFFICE_ID) if w.status_row()["api"] == "patients"]

@@ -11,11 +11,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import httpx
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
+from app.cli import main
 from server.db.models import Account, DeliveryStatus, InboxKind, StaffDelivery, StaffMessage
 from server.delivery import InboxDelivery
 from server.inbox import StaffNote
@@ -23,7 +26,7 @@ from server.mail import SesMailer
 from server.retention import purge
 from server.services import Services, build_mailer, open_services
 from tests.conftest import make_settings
-from tests.support import SES_CONFIGURATION_SET, SES_SENDER, ses_outbox, ses_ready
+from tests.support import SES_CONFIGURATION_SET, SES_SENDER, ses_outbox, ses_ready, settings_env
 
 pytestmark = pytest.mark.anyio
 ACCOUNT = "acct_messages"
@@ -336,3 +339,23 @@ async def test_two_replicas_deliver_each_item_once(services: Services) -> None:
                 group.start_soon(replica.run_once)
     posted = [json.loads(r.content)["data"]["messageId"] for r in receiver.requests]
     assert sorted(posted) == sorted(ids)
+
+
+async def test_the_list_shows_invisible_characters_so_no_item_forges_a_line(services: Services) -> None:
+    # stored before takeMessage cleaned its text (tools/arguments.py): a forged second line and a bidi override
+    reason = "crown\r\nmsg_fake  2026-01-01  urgent  Dr. Boss"
+    forged = StaffNote(reason, caller_name="Ann\u202eeoD", callback_number="+12125550199")
+    await services.inbox.post(ACCOUNT, InboxKind.MESSAGE, forged, vapi_call_id="call-forge")
+    env = {**settings_env(services.settings), "LOG_LEVEL": "WARNING"}
+    listed = await anyio.to_thread.run_sync(
+        lambda: CliRunner().invoke(main, ["messages", "list", "--account-id", ACCOUNT], env=env)
+    )
+    assert listed.exit_code == 0, listed.output
+    (line,) = listed.output.splitlines()
+    assert line.endswith("Ann\\u202eeoD +12125550199  crown\\r\\nmsg_fake  2026-01-01  urgent  Dr. Boss")
+    as_json = await anyio.to_thread.run_sync(
+        lambda: CliRunner().invoke(main, ["messages", "list", "--account-id", ACCOUNT, "--json"], env=env)
+    )
+    assert "\u202e" not in as_json.output  # JSON escapes it too
+    (item,) = json.loads(as_json.output)["messages"]
+    assert item["reason"] == forged.reason  # the data itself is unchanged

@@ -1,16 +1,22 @@
 """Leases and markers in the database (server/leases.py), on SQLite and on PostgreSQL, with two engines standing
-for two replicas."""
+for two replicas; the registration handshake's rate-limit markers cleaned as they expire (webhook/handshake.py)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import anyio
 import pytest
+from sqlalchemy import select
 
 from server.db.engine import create_engine, session_factory
+from server.db.models import SyncLease
 from server.leases import LeaseLost, Leases
+from server.services import Services, open_services
+from tests.conftest import make_settings
+from webhook.handshake import OVERALL, PER_OFFICE, start_office_sync
 
 pytestmark = pytest.mark.anyio
 NOON = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -118,3 +124,24 @@ async def test_twenty_simultaneous_claims_get_one_lease(replicas: tuple[Leases, 
         for n in range(20):
             group.start_soon(claim, n)
     assert len(granted) == 1
+
+
+async def test_a_flood_of_handshakes_leaves_no_marker_rows_behind(database_url: str) -> None:
+    clock = Clock()
+    async with open_services(make_settings(database_url)) as services:
+        timed = replace(services, leases=Leases(services.sessions, clock))
+        for n in range(60):  # a made-up office a second, for a minute
+            await start_office_sync(timed, f"D9{n:04d}")
+            clock.now += timedelta(seconds=1)
+        flooded = await marker_names(services)
+        clock.now += 2 * PER_OFFICE
+        await start_office_sync(timed, "D80000")  # the next handshake clears what has expired
+        after = await marker_names(services)
+    assert len(flooded) <= PER_OFFICE / OVERALL + 1  # one office marker per OVERALL at most, not one per handshake
+    assert after == ["handshake", "handshake:D80000"]
+
+
+async def marker_names(services: Services) -> list[str]:
+    async with services.sessions() as session:
+        names = await session.scalars(select(SyncLease.name).where(SyncLease.name.like("handshake%")))
+        return sorted(names)

@@ -83,3 +83,23 @@ async def test_twenty_simultaneous_attempts_at_most_the_limit_get_through(databa
         for engine in engines:
             await engine.dispose()
     assert len(granted) == 5
+
+
+async def test_a_breaker_never_refuses_and_says_when_it_is_tripped(database_url: str) -> None:
+    breaker = Limit("token", failures=3, window=timedelta(hours=1), refuses=False)
+    engine = create_engine(database_url)
+    limiter = AttemptLimiter(session_factory(engine), Clock())
+    try:
+        below = [await limiter.reserve("a1", [(breaker, "tok")]) for _ in range(3)]
+        over = [await limiter.reserve("a1", [(breaker, "tok"), (THREE, f"call-{n}")]) for n in range(5)]
+        assert [r.tripped for r in below + over] == [False] * 3 + [True] * 5
+        for reservation in [*over, below[0]]:  # successes give their attempts back: the breaker closes again
+            await limiter.release(reservation)
+        assert not (await limiter.reserve("a1", [(breaker, "tok")])).tripped
+        for _ in range(3):  # call-0 gave its one attempt back
+            await limiter.reserve("a1", [(breaker, "tok"), (THREE, "call-0")])
+        with pytest.raises(Locked) as locked:  # a refusing scope still refuses beside it
+            await limiter.reserve("a1", [(breaker, "tok"), (THREE, "call-0")])
+        assert locked.value.scope == "call"
+    finally:
+        await engine.dispose()

@@ -122,7 +122,8 @@ async def test_insurance_on_file_names_carriers_and_quotes_the_coverage_table(de
     primary = carrier_name(desk, patient["primary_insurance_company_id"])
     secondary = carrier_name(desk, patient["secondary_insurance_company_id"])
     on_file = await desk.call("getPatientInsurance", identity(patient), "insurance")
-    assert on_file["message"] == f"The insurance on file is {primary} as primary and {secondary} as secondary.", on_file
+    assert on_file["message"] == "The patient has a primary plan and a secondary plan on file.", on_file
+    assert [(p["rank"], p["carrierName"]) for p in on_file["plans"]] == [("primary", primary), ("secondary", secondary)]
     crowns = await desk.call("getPatientInsurance", {**identity(patient), "category": "a crown"}, "insurance")
     expected = next(
         row
@@ -131,7 +132,7 @@ async def test_insurance_on_file_names_carriers_and_quotes_the_coverage_table(de
     )
     assert crowns["code"] == "coverage_listed", crowns
     assert crowns["message"].startswith(
-        f"The plan on file with {primary} lists crowns at {expected['percentage_covered']} percent"
+        f"The primary plan on file lists crowns at {expected['percentage_covered']} percent"
     )
     assert "not a guarantee" in crowns["message"]
     assert crowns["plans"][0]["coverage"] == {

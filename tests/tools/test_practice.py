@@ -60,8 +60,9 @@ async def test_practice_info_has_this_weeks_hours_with_the_holiday_and_closed_da
     assert (info["name"], info["website"], info["timeZone"]) == (practice.name, practice.website, "America/New_York")
     assert info["phone"] == pms_format(to_e164(practice.phone) or "")
     assert info["address"].startswith(practice.address)
-    assert info["message"].startswith(f"{practice.name} is {'open' if info['openNow'] else 'closed'} now")
-    assert f"the office is closed on {spoken_day(holiday)} for {HOLIDAY_NAME}." in info["message"]
+    assert info["message"].startswith(f"The office is {'open' if info['openNow'] else 'closed'} now")
+    assert f"the office is closed on {spoken_day(holiday)}." in info["message"]
+    assert HOLIDAY_NAME not in info["message"]  # the PMS's text: in the structured hours only
     days = [date.fromisoformat(h["day"]) for h in info["hours"]]
     assert days == [days[0] + timedelta(days=n) for n in range(7)]
     assert holiday in days
@@ -90,9 +91,8 @@ async def test_providers_are_the_bookable_ones_with_roles(desk: Desk) -> None:
         ("DDS2", "dentist"),
         ("HYG1", "hygienist"),
     ]  # not the inactive dentist (DDS0), not front-desk staff (STF1)
-    assert (
-        found["message"] == "The dentists are Dr. Sarah Chen and Dr. Michael Patel, and the hygienist is Maria Lopez."
-    )
+    assert found["message"] == "The office has 2 dentists and 1 hygienist."
+    assert [p["name"] for p in found["providers"]] == ["Sarah Chen", "Michael Patel", "Maria Lopez"]
 
 
 async def test_a_carrier_is_matched_by_a_partial_name_and_others_are_not(desk: Desk) -> None:

@@ -10,7 +10,17 @@ import pytest
 from pydantic import ValidationError
 
 from server.sikka.records import Patient
-from tools.identity import PER_CALL, PER_PATIENT, PER_TOKEN, VerifyArgs, identifies, name_matches, scopes
+from tools.identity import (
+    PER_CALL,
+    PER_NUMBER,
+    PER_PATIENT,
+    PER_TOKEN,
+    VerifyArgs,
+    identifies,
+    name_matches,
+    on_record,
+    scopes,
+)
 
 PATIENT = Patient.from_item(
     {
@@ -63,13 +73,23 @@ def test_the_second_identifier_is_required() -> None:
         args()
 
 
-def test_a_call_without_a_call_id_is_not_held_to_other_calls() -> None:
-    with_id = SimpleNamespace(actor="tok_1", vapi_call_id="call-9")
-    without = SimpleNamespace(actor="tok_1", vapi_call_id=None)
-    assert scopes(with_id, ["10001", "10001"]) == [  # type: ignore[arg-type]
+def test_an_attempt_counts_against_the_patients_the_call_the_number_and_the_token_breaker() -> None:
+    full = SimpleNamespace(actor="tok_1", vapi_call_id="call-9", caller_number="+14085550101")
+    bare = SimpleNamespace(actor="tok_1", vapi_call_id=None, caller_number=None)
+    assert scopes(full, ["10001", "10001"]) == [  # type: ignore[arg-type]
         (PER_PATIENT, "10001"),
-        (PER_TOKEN, "tok_1"),
         (PER_CALL, "call-9"),
+        (PER_NUMBER, "+14085550101"),
+        (PER_TOKEN, "tok_1"),
     ]
-    assert scopes(without, ["10001"]) == [(PER_PATIENT, "10001"), (PER_TOKEN, "tok_1")]  # type: ignore[arg-type]
+    # a call without a call id or a number is not held to other calls' failures; the token never refuses
+    assert scopes(bare, ["10001"]) == [(PER_PATIENT, "10001"), (PER_TOKEN, "tok_1")]  # type: ignore[arg-type]
+    assert [limit.refuses for limit in (PER_PATIENT, PER_CALL, PER_NUMBER, PER_TOKEN)] == [True, True, True, False]
     assert date(1984, 12, 10) == PATIENT.birthdate
+
+
+def test_a_number_is_on_record_in_any_of_the_patients_phones() -> None:
+    assert on_record(PATIENT, "+14085550101")
+    assert on_record(PATIENT, "+12125550199")
+    assert not on_record(PATIENT, "+14085550102")
+    assert not on_record(PATIENT, None)

@@ -190,20 +190,24 @@ def test_insurance_sentences_quote_the_table_never_member_ids() -> None:
     carriers = Carriers((Carrier("10", "Delta Dental of Illinois"), Carrier("20", "MetLife")))
     plans = patient_with(PlanOnFile("primary", "10", ""), PlanOnFile("secondary", "20", "")).plans
     on_file = [plan_answer(plan, carriers, None, None) for plan in plans]
-    assert insurance_sentence(on_file, None) == (
+    assert insurance_sentence(on_file, None) == (  # carriers' names (the PMS's text) only in the plans
         "insurance_on_file",
-        "The insurance on file is Delta Dental of Illinois as primary and MetLife as secondary.",
+        "The patient has a primary plan and a secondary plan on file.",
     )
+    assert [a.plan.carrier_name for a in on_file] == ["Delta Dental of Illinois", "MetLife"]
     crowns = [plan_answer(plan, carriers, TABLE, "crowns") for plan in plans]
     code, said = insurance_sentence(crowns, "crowns")
     assert code == "coverage_listed"
     assert said == (
-        "The plan on file with Delta Dental of Illinois lists crowns at 50 percent, with a $25.00 copay and after "
+        "The primary plan on file lists crowns at 50 percent, with a $25.00 copay and after "
         "the deductible; that is the practice's table, not a guarantee of coverage."
     )
     assert [a.plan.coverage.percentage_covered for a in crowns if a.plan.coverage] == [50, 60]
     whitening = [plan_answer(plan, carriers, TABLE, "whitening") for plan in plans]
-    assert insurance_sentence(whitening, "whitening")[0] == "coverage_not_listed"
+    code, said = insurance_sentence(whitening, "whitening")
+    assert code == "coverage_not_listed"
+    assert "that treatment" in said
+    assert "whitening" not in said  # the caller's own words are not repeated
     assert insurance_sentence([], None) == (
         "no_insurance_on_file",
         "I don't see any insurance on file for this patient.",

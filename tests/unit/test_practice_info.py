@@ -45,10 +45,10 @@ def at(day: date, clock: str) -> datetime:
 
 def test_open_now_with_the_weeks_holiday_and_closed_days() -> None:
     info = practice_info(with_holiday(), at(MONDAY, "10:00").astimezone(UTC))
-    assert info.message == (
-        "Happy Test Dental is open now until 12:00 PM; "
-        "note that the office is closed on Thursday, December 10 for Founders Day."
+    assert info.message == (  # the holiday's name (the PMS's text) only in the structured hours
+        "The office is open now until 12:00 PM; note that the office is closed on Thursday, December 10."
     )
+    assert info.name == "Happy Test Dental"
     assert info.open_now is True
     assert [h.day for h in info.hours] == [f"2026-12-{d:02d}" for d in range(7, 14)]
     by_day = {h.weekday: h for h in info.hours}
@@ -83,13 +83,13 @@ def test_open_now_with_the_weeks_holiday_and_closed_days() -> None:
 def test_closed_now_says_when_it_opens(moment: datetime, said: str) -> None:
     info = practice_info(with_holiday(), moment)
     assert info.open_now is False
-    assert info.message.startswith(f"Happy Test Dental is {said}")
+    assert info.message.startswith(f"The office is {said}")
 
 
 def test_a_week_without_hours_is_said_so() -> None:
     no_rows = dataclasses.replace(practice(), practice=PROFILE, schedule=PracticeSchedule.from_items([], "1"))
     info = practice_info(no_rows, at(MONDAY, "10:00"))
-    assert info.message == "Happy Test Dental is closed now, and I don't see opening hours in the coming week."
+    assert info.message == "The office is closed now, and I don't see opening hours in the coming week."
     assert not any(h.open for h in info.hours)
 
 
@@ -97,7 +97,7 @@ def test_unnamed_holidays_are_listed_by_day() -> None:
     closed = practice(weekly_holidays=("tuesday", "wednesday"))
     info = practice_info(dataclasses.replace(closed, practice=PROFILE), at(MONDAY, "13:00"))
     assert info.message == (
-        "Happy Test Dental is open now until 5:00 PM; "
+        "The office is open now until 5:00 PM; "
         "note that the office is closed on Tuesday, December 8 and Wednesday, December 9."
     )
     assert [h.said for h in info.hours[1:3]] == ["closed", "closed"]
@@ -125,7 +125,7 @@ def test_roles_come_from_the_type_and_specialty(kind: str, specialty: str, role:
     assert role_of(provider("P", "A", "B", kind, specialty)) == role
 
 
-def test_the_team_is_said_by_role_with_titles() -> None:
+def test_the_team_is_said_by_role_in_numbers_and_named_only_in_the_list() -> None:
     team = [
         provider("D1", "Sarah", "Chen", "Provider", "General Dentist"),
         provider("D2", "Michael", "Patel", "Provider", "General Dentist"),
@@ -133,8 +133,6 @@ def test_the_team_is_said_by_role_with_titles() -> None:
         provider("O1", "Ann", "Ortiz", "Provider", "Orthodontist"),
     ]
     infos = [ProviderInfo(provider_id=p.provider_id, name=p.display_name, role=role_of(p)) for p in team]
-    assert spoken_team(infos, {p.provider_id: p for p in team}) == (
-        "The dentists are Dr. Sarah Chen and Dr. Michael Patel, the hygienist is Maria Lopez, "
-        "and the specialist is Dr. Ann Ortiz"
-    )
-    assert spoken_team(infos[2:3], {p.provider_id: p for p in team}) == "The hygienist is Maria Lopez"
+    assert spoken_team(infos) == "The office has 2 dentists, 1 hygienist and 1 specialist"
+    assert spoken_team(infos[2:3]) == "The office has 1 hygienist"
+    assert [info.name for info in infos] == ["Sarah Chen", "Michael Patel", "Maria Lopez", "Ann Ortiz"]
