@@ -129,33 +129,33 @@ class Onboarding:
         next sync reads it again. A location that has an account already is re-keyed under the renewal lock.
         A location whose time zone is unknown is stored PENDING without keys, the reason in `last_error` (never
         served in a guessed zone); each sync tries again."""
-        listed = PracticeCredentials(
+        from_listing = PracticeCredentials(
             office_id=text(item, "office_id"),
             secret_key=text(item, "secret_key"),
             practice_id=text(item, "practice_id"),
             practice_name=text(item, "practice_name"),
             pms_type=text(item, "practice_management_system"),
         )
-        office_id, practice_id = listed.office_id, listed.practice_id
+        office_id, practice_id = from_listing.office_id, from_listing.practice_id
         pmses = await self.services.gateway.supported_pmses(deadline)
-        features = _features(Capabilities.for_pms(listed.pms_type, pmses))
+        features = _features(Capabilities.for_pms(from_listing.pms_type, pmses))
         async with self._keys_held(office_id, practice_id):
             try:
                 time_zone = resolve_zone_name(text(item, ZONE_FIELD), text(item, "state"))
             except UnknownZone as exc:
                 log.warning("practice not activated: unknown time zone", office_id=office_id, zone=exc.reported)
-                return await self._store(listed, item, features, IntegrationStatus.PENDING, access, problem=exc)
+                return await self._store(from_listing, item, features, IntegrationStatus.PENDING, access, problem=exc)
             granted_at = utcnow()
             try:
                 grant = await exchange_request_key(
-                    self.services.sikka, office_id, listed.secret_key, deadline, granted_at
+                    self.services.sikka, office_id, from_listing.secret_key, deadline, granted_at
                 )
             except PracticeNotAuthorized as exc:
                 await forget_access(self.services.sessions, office_id)
                 raise NotConfirmed(f"request_key exchange refused ({exc.code})") from None
             except SikkaAuthError as exc:
                 raise NotConfirmed(f"request_key exchange refused ({exc.code})") from None
-            credentials = listed.model_copy(
+            credentials = from_listing.model_copy(
                 update={
                     "time_zone": time_zone,
                     "request_key": grant.request_key,

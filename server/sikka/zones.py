@@ -1,9 +1,11 @@
 """Practice time zones. Sikka reports the PMS server's zone, usually as a Windows name ("Eastern Standard Time",
 "SA Western Standard Time"); tools need an IANA zone to turn wall times into instants.
 
-Windows names map through the Unicode CLDR table windowsZones.xml (each Windows zone's territory-"001" IANA
-zone), as the `tzlocal` package ships it (`tzlocal.windows_tz.win_tz`); Windows' daylight names ("Eastern
-Daylight Time") are read as their standard zone, and an IANA name is taken as it is. With no zone reported, a US
+Windows names map through the Unicode CLDR table windowsZones.xml, as the `tzlocal` package ships it
+(`tzlocal.windows_tz`): the zone of the location's state when CLDR lists it under that Windows zone ("SA Western
+Standard Time" in PR: America/Puerto_Rico), else the Windows zone's main IANA zone (CLDR territory "001":
+America/La_Paz). Windows' daylight names ("Eastern Daylight Time") are read as their standard zone, and an IANA
+name is taken as it is. With no zone reported, a US
 state that lies wholly in one zone gives it. Anything else is an `UnknownZone`: never a guess, since a practice
 served in the wrong zone offers and books every slot hours off (server/onboarding.py keeps such a location from
 serving and says why).
@@ -13,9 +15,10 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tzlocal.windows_tz import win_tz
+from tzlocal.windows_tz import tz_win, win_tz
 
 WINDOWS_TO_IANA = {name.casefold(): zone for name, zone in win_tz.items()}
+IANA_TO_WINDOWS = {zone: name.casefold() for zone, name in tz_win.items()}
 # US states whose whole area shares one zone: what a location's state says when Sikka gives no zone name.
 STATE_TO_IANA = {
     **dict.fromkeys("CT DC DE GA MA MD ME NC NH NJ NY OH PA RI SC VA VT WV".split(), "America/New_York"),
@@ -47,14 +50,20 @@ def resolve_zone_name(reported: str, state: str = "") -> str:
         if by_state is None:
             raise UnknownZone(candidate)
         return by_state
-    folded = candidate.casefold()
-    standard = folded.replace(" daylight time", " standard time")
-    mapped = WINDOWS_TO_IANA.get(folded) or WINDOWS_TO_IANA.get(standard) or candidate
+    windows = next((n for n in (candidate.casefold(), _standard(candidate)) if n in WINDOWS_TO_IANA), None)
+    if windows is not None:
+        local = STATE_TO_IANA.get(state.strip().upper())
+        return local if local and IANA_TO_WINDOWS.get(local) == windows else WINDOWS_TO_IANA[windows]
     try:
-        ZoneInfo(mapped)
+        ZoneInfo(candidate)
     except (ZoneInfoNotFoundError, ValueError):
         raise UnknownZone(candidate) from None
-    return mapped
+    return candidate
+
+
+def _standard(name: str) -> str:
+    """Windows' daylight name of a zone as its standard name: "Eastern Daylight Time" -> "eastern standard time"."""
+    return name.casefold().replace(" daylight time", " standard time")
 
 
 def zone(name: str) -> ZoneInfo:

@@ -206,13 +206,18 @@ async def test_a_location_in_a_zone_outside_the_us_mainland_is_served_in_its_zon
     services: Services, state: SandboxState
 ) -> None:
     state.add_practice(
-        SECOND_OFFICE, secret_key=SECOND_SECRET, name="Sonrisa Dental", seed=7, time_zone="SA Western Standard Time"
+        SECOND_OFFICE,
+        secret_key=SECOND_SECRET,
+        name="Sonrisa Dental",
+        seed=7,
+        time_zone="SA Western Standard Time",
+        state="PR",
     )
     assert changed(await sync(services, office_id=SECOND_OFFICE), Change.ACTIVATED) == {SECOND}
     row = await integration(services, *SECOND)
-    assert (row.time_zone, row.last_error) == ("America/La_Paz", None)  # UTC-4 all year, as Puerto Rico
+    assert (row.time_zone, row.last_error) == ("America/Puerto_Rico", None)  # was America/New_York: an hour off
     metadata = await services.gateway.practice(row.account_id, Deadline.after(10)).metadata()
-    assert metadata.zone.key == "America/La_Paz"
+    assert metadata.zone.key == "America/Puerto_Rico"
 
 
 async def test_a_new_secret_key_on_sikka_is_taken_up_by_the_next_sync(services: Services, state: SandboxState) -> None:

@@ -30,6 +30,19 @@ def test_windows_and_iana_names(reported: str, iana: str) -> None:
     assert resolve_zone_name(reported) == iana
 
 
+@pytest.mark.parametrize(
+    ("reported", "state", "iana"),
+    [
+        ("SA Western Standard Time", "PR", "America/Puerto_Rico"),  # CLDR lists it under that Windows zone
+        ("Eastern Standard Time", "NY", "America/New_York"),
+        ("Pacific Standard Time", "NY", "America/Los_Angeles"),  # the state's zone is not that Windows zone's
+        ("SA Western Standard Time", "", "America/La_Paz"),
+    ],
+)
+def test_the_states_zone_when_cldr_lists_it_under_the_windows_zone(reported: str, state: str, iana: str) -> None:
+    assert resolve_zone_name(reported, state) == iana
+
+
 def test_every_windows_zone_cldr_maps_is_known_here() -> None:
     for name in win_tz:
         ZoneInfo(resolve_zone_name(name))
