@@ -3,7 +3,7 @@
 It imitates Sikka as documented (docs/sikka-reference.md), not as any client expects: where the docs are
 explicit it is exactly as strict, where they are ambiguous it takes the least convenient reading, and the
 module that implements each choice says so (sandbox.schedule, sandbox.query, sandbox.rules, sandbox.pms,
-sandbox.details, sandbox.billing, sandbox.app). It reproduces the documented shapes and quirks (every
+sandbox.details, sandbox.billing, sandbox.app, sandbox.state). It reproduces the documented shapes and quirks (every
 value a string, 204 on empty results, page-index `offset`, API1025 as HTTP 400, array-wrapped
 `writeback_status`, asynchronous writebacks checked per PMS at submission) for a deterministic demo
 office, and lets tests inject faults and inspect what happened.

@@ -10,10 +10,12 @@ the reads Sikka filters by `practice_id` (practices, patients, appointments, pro
 practice_schedule, appointment_statuses, practice_variables, appointments_available_slots,
 writeback_details, patient_balance, insurance_companies, insurance_plan_coverage) take it as the
 location's id ("1", as `/practices` lists it, also where rows show "1-1", §23.2): filtered when given,
-every location otherwise. Naming a location whose access is off answers API2007; a read covering a
-location whose data is not uploaded yet answers API2010 (HTTP 500, §5). `operatories` is scoped by its
-mandatory `cust_id` instead. The endpoints §3 names (patients, appointments) send `Data-Insert`:
-"in progress" while a location in scope is reloading, else "completed".
+every location otherwise. Naming a location whose access is off answers API2007, and so does a key grant
+(`POST /request_key`, exchange or refresh) while a location it covers has its access off (the conservative
+reading of what the docs leave open; sandbox.state); a read covering a location whose data is not uploaded yet
+answers API2010 (HTTP 500, §5). `operatories` is scoped by its mandatory `cust_id` instead. The endpoints §3
+names (patients, appointments) send `Data-Insert`: "in progress" while a location in scope is reloading, else
+"completed".
 """
 
 from __future__ import annotations

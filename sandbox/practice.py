@@ -20,7 +20,9 @@ from sandbox.schedule import Interval
 HREF_BASE = "https://api.sikkasoft.com/v4"
 """Item `href`s point at Sikka's host as in the documented examples; pagination links use the sandbox's."""
 
-# Sikka reports Windows time-zone names; the sandbox needs the IANA zone behind them.
+# Sikka reports the PMS server's Windows time-zone name; the sandbox needs the IANA zone behind it. The text is
+# undocumented (§23.23): besides the usual US names, zones of US territories and neighbours, and (the least
+# convenient reading) the localised name a Windows server set to Spanish reports, which no table maps.
 WINDOWS_ZONES = {
     "Eastern Standard Time": "America/New_York",
     "Central Standard Time": "America/Chicago",
@@ -29,6 +31,10 @@ WINDOWS_ZONES = {
     "Pacific Standard Time": "America/Los_Angeles",
     "Alaskan Standard Time": "America/Anchorage",
     "Hawaiian Standard Time": "Pacific/Honolulu",
+    "Aleutian Standard Time": "America/Adak",
+    "SA Western Standard Time": "America/Puerto_Rico",
+    "Mountain Standard Time (Mexico)": "America/Mazatlan",
+    "Hora estándar del Pacífico": "America/Los_Angeles",
 }
 
 ORTHO_PMSES = frozenset({"orthotrac", "dolphin"})

@@ -51,7 +51,7 @@ class SandboxState:
         self._ids = Ids()
         self._practices: dict[tuple[str, str], Practice] = {}
         self._keys: dict[str, RequestKey] = {}
-        self._refresh_keys: dict[str, str] = {}
+        self._refresh_keys: dict[str, tuple[str, str]] = {}  # refresh_key -> (office_id, secret_key) granted
         self.add_practice(
             DEMO_OFFICE_ID,
             DEMO_PRACTICE_ID,
@@ -139,7 +139,7 @@ class SandboxState:
         every request_key and refresh_key of the office stops working."""
         for practice in self.practices(office_id):
             practice.secret_key = secret_key
-        for refresh_key in [k for k, office in self._refresh_keys.items() if office == office_id]:
+        for refresh_key in [k for k, (office, _) in self._refresh_keys.items() if office == office_id]:
             del self._refresh_keys[refresh_key]
         for request_key in [k for k, key in self._keys.items() if key.office_id == office_id]:
             del self._keys[request_key]
@@ -186,19 +186,26 @@ class SandboxState:
 
     def issue_key(self, office_id: str, secret_key: str) -> RequestKey:
         """A new request_key and refresh_key for an office whose secret matches a listed practice."""
-        if not any(p.listed and p.secret_key == secret_key for p in self.practices(office_id)):
-            raise SikkaError("API2007")
+        self._require_access(office_id, secret_key)
         refresh_key = secrets.token_hex(16)
-        self._refresh_keys[refresh_key] = office_id
+        self._refresh_keys[refresh_key] = (office_id, secret_key)
         return self._new_key(office_id, refresh_key)
 
     def refresh(self, refresh_key: str) -> RequestKey:
         """A new request_key for the office of `refresh_key` (which stays the same)."""
-        office_id = self._refresh_keys.get(refresh_key)
-        if office_id is None:
+        granted = self._refresh_keys.get(refresh_key)
+        if granted is None:
             raise SikkaError("API2003", long_message="refresh_key is incorrect.")
-        self._require_listed(office_id)
-        return self._new_key(office_id, refresh_key)
+        self._require_access(*granted)
+        return self._new_key(granted[0], refresh_key)
+
+    def _require_access(self, office_id: str, secret_key: str) -> None:
+        """A grant (exchange or refresh) is for the listed locations of the office that share its secret key.
+        Sikka does not say what a grant answers while a location's API access is off (§8); the conservative
+        reading is taken: 401 API2007 when any of those locations has its access off (turn it on first)."""
+        covered = [p for p in self.practices(office_id) if p.listed and p.secret_key == secret_key]
+        if not covered or not all(p.access for p in covered):
+            raise SikkaError("API2007")
 
     def resolve_key(self, request_key: str | None) -> RequestKey:
         """The live key behind a `Request-Key` header, counting the request."""

@@ -86,11 +86,12 @@ class Metrics:
         )
         self.practice_sync_locations = Counter(
             "parlae_practice_sync_locations_total",
-            "Practice locations the sync put into service (added) or took out of it (removed).",
+            "Practice locations the sync put into service (added), took out of it (removed), kept although not"
+            " listed, the listing being implausible (held), or could not bring in (failed: access, keys, time zone).",
             ["change"],
             registry=self.registry,
         )
         for result in ("success", "failure"):  # exported at 0 from the start, so alarms have data
             self.practice_sync_runs.labels(result)
-        for change in ("added", "removed"):
+        for change in ("added", "removed", "held", "failed"):
             self.practice_sync_locations.labels(change)

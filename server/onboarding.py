@@ -3,17 +3,19 @@
 Activate: the location must be listed by `authorized_practices` (show=all) and a request_key exchange must
 succeed; then the account, the vault secret and the integration are written in one transaction: ACTIVE when
 Sikka has its data (`data_insert_date` set), PENDING before (a sync activates it once the data is there).
-Authorise (signed webhook, `practices connect`): the same, for one location named with its secret_key; a
-location Sikka does not list yet stores nothing. Either way API access for the location is then turned on
-(`POST /practice_location`) unless `GET /practice_location` shows it on. Retire: stop serving a location
-Sikka no longer lists (REVOKED by a signed deauthorisation, INACTIVE by the sync; server/practice_sync.py).
+API access comes first: Sikka refuses a key grant (API2007) while a location the grant covers has its access off,
+so the caller turns it on (`POST /practice_location`, an app call that needs no request key) unless
+`GET /practice_location` shows it on, and only then exchanges keys. Authorise (signed webhook, `practices connect`):
+the same, for one location named with its secret_key; a location Sikka does not list yet stores nothing. Retire:
+stop serving a location Sikka no longer lists (REVOKED by a signed deauthorisation, INACTIVE by the sync;
+server/practice_sync.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,15 +29,16 @@ from server.logs import get_logger
 from server.services import Services
 from server.sikka.client import Deadline, Item
 from server.sikka.errors import PracticeNotAuthorized, SikkaAuthError, SikkaError
-from server.sikka.keys import exchange_request_key, revoke_keys
+from server.sikka.keys import exchange_request_key, forget_access, revoke_keys
 from server.sikka.metadata import Capabilities
 from server.sikka.records import text
-from server.sikka.zones import resolve_zone_name
+from server.sikka.zones import UnknownZone, resolve_zone_name
 from server.vault.base import PracticeCredentials, SecretNotFound, VaultError
 
 log = get_logger(__name__)
 
 ONBOARDING_DEADLINE_SECONDS = 15.0
+ZONE_FIELD = "practice_management_system_refresh_date_time_zone"  # the PMS server's zone (§8)
 SECRET_RECOVERY_DAYS = 30
 
 
@@ -60,6 +63,7 @@ class OnboardingResult:
     status: IntegrationStatus
     account_id: str | None = None
     created: bool = False
+    problem: UnknownZone | None = None  # why a listed location is kept from serving (PENDING)
 
 
 def listing_for(listed: list[Item], office_id: str, practice_id: str) -> Item | None:
@@ -71,6 +75,11 @@ def listing_for(listed: list[Item], office_id: str, practice_id: str) -> Item | 
 
 def same_secret(item: Item, secret_key: str) -> bool:
     return hmac.compare_digest(text(item, "secret_key").encode(), secret_key.encode())
+
+
+def sharing_keys(item: Item, other: Item) -> bool:
+    """Whether two listed locations share request keys: the same office and secret key (one grant covers both)."""
+    return text(item, "office_id") == text(other, "office_id") and same_secret(item, text(other, "secret_key"))
 
 
 def data_ready(item: Item) -> bool:
@@ -103,12 +112,9 @@ class Onboarding:
             return OnboardingResult(IntegrationStatus.PENDING)
         if not same_secret(item, practice.secret_key):
             raise NotConfirmed("secret key differs from Sikka's")
-        result = await self.activate(item, deadline)
-        try:
-            await self.ensure_access(practice.office_id, [practice.practice_id], deadline)
-        except SikkaError as exc:  # the location is stored; the next sync turns its access on
-            log.warning("practice access not confirmed", account_id=result.account_id, error=type(exc).__name__)
-        return result
+        covered = [text(i, "practice_id") for i in listed if sharing_keys(i, item)]
+        await self.ensure_access(practice.office_id, covered, deadline)
+        return await self.activate(item, deadline, access="on")
 
     async def secret_changed(self, account_id: str, item: Item) -> bool:
         """Whether Sikka lists another secret key for this location than the one on file (the practice authorised
@@ -116,40 +122,74 @@ class Onboarding:
         on_file = await self.services.vault.get(account_id)
         return not same_secret(item, on_file.secret_key)
 
-    async def activate(self, item: Item, deadline: Deadline) -> OnboardingResult:
+    async def activate(self, item: Item, deadline: Deadline, *, access: str | None = None) -> OnboardingResult:
         """Exchange a request_key for a listed location, then write account, secret and integration together:
-        ACTIVE when its data is uploaded, else PENDING."""
-        office_id, practice_id, secret_key = (
-            text(item, "office_id"),
-            text(item, "practice_id"),
-            text(item, "secret_key"),
-        )
-        granted_at = utcnow()
-        try:
-            grant = await exchange_request_key(self.services.sikka, office_id, secret_key, deadline, granted_at)
-        except (PracticeNotAuthorized, SikkaAuthError) as exc:
-            raise NotConfirmed(f"request_key exchange refused ({exc.code})") from None
-        pms = text(item, "practice_management_system")
-        credentials = PracticeCredentials(
-            office_id=office_id,
-            secret_key=secret_key,
-            practice_id=practice_id,
+        ACTIVE when its data is uploaded, else PENDING. The caller has turned its API access on (`access`: what
+        it confirmed, stored as `api_access`); a grant Sikka refuses for access (API2007) marks it unknown, so the
+        next sync reads it again. A location that has an account already is re-keyed under the renewal lock.
+        A location whose time zone is unknown is stored PENDING without keys, the reason in `last_error` (never
+        served in a guessed zone); each sync tries again."""
+        from_listing = PracticeCredentials(
+            office_id=text(item, "office_id"),
+            secret_key=text(item, "secret_key"),
+            practice_id=text(item, "practice_id"),
             practice_name=text(item, "practice_name"),
-            pms_type=pms,
-            time_zone=resolve_zone_name(
-                text(item, "practice_management_system_refresh_date_time_zone"), text(item, "state")
-            ),
-            request_key=grant.request_key,
-            refresh_key=grant.refresh_key,
-            token_expiry=grant.expires_at,
-            token_issued_at=granted_at,
+            pms_type=text(item, "practice_management_system"),
         )
+        office_id, practice_id = from_listing.office_id, from_listing.practice_id
         pmses = await self.services.gateway.supported_pmses(deadline)
-        status = IntegrationStatus.ACTIVE if data_ready(item) else IntegrationStatus.PENDING
-        return await self._store(credentials, item, _features(Capabilities.for_pms(pms, pmses)), status)
+        features = _features(Capabilities.for_pms(from_listing.pms_type, pmses))
+        async with self._keys_held(office_id, practice_id):
+            try:
+                time_zone = resolve_zone_name(text(item, ZONE_FIELD), text(item, "state"))
+            except UnknownZone as exc:
+                log.warning("practice not activated: unknown time zone", office_id=office_id, zone=exc.reported)
+                return await self._store(from_listing, item, features, IntegrationStatus.PENDING, access, problem=exc)
+            granted_at = utcnow()
+            try:
+                grant = await exchange_request_key(
+                    self.services.sikka, office_id, from_listing.secret_key, deadline, granted_at
+                )
+            except PracticeNotAuthorized as exc:
+                await forget_access(self.services.sessions, office_id)
+                raise NotConfirmed(f"request_key exchange refused ({exc.code})") from None
+            except SikkaAuthError as exc:
+                raise NotConfirmed(f"request_key exchange refused ({exc.code})") from None
+            credentials = from_listing.model_copy(
+                update={
+                    "time_zone": time_zone,
+                    "request_key": grant.request_key,
+                    "refresh_key": grant.refresh_key,
+                    "token_expiry": grant.expires_at,
+                    "token_issued_at": granted_at,
+                }
+            )
+            status = IntegrationStatus.ACTIVE if data_ready(item) else IntegrationStatus.PENDING
+            return await self._store(credentials, item, features, status, access)
+
+    @contextlib.asynccontextmanager
+    async def _keys_held(self, office_id: str, practice_id: str) -> AsyncIterator[None]:
+        """The renewal lock of the location's account, when it has one (`RequestKeys.exclusive`)."""
+        async with self.services.sessions() as session:
+            account_id = await session.scalar(
+                select(PmsIntegration.account_id).where(
+                    PmsIntegration.office_id == office_id, PmsIntegration.practice_id == practice_id
+                )
+            )
+        if account_id is None:
+            yield
+            return
+        async with self.services.request_keys.exclusive(account_id):
+            yield
 
     async def _store(
-        self, credentials: PracticeCredentials, item: Item, features: dict[str, bool], status: IntegrationStatus
+        self,
+        credentials: PracticeCredentials,
+        item: Item,
+        features: dict[str, bool],
+        status: IntegrationStatus,
+        access: str | None,
+        problem: UnknownZone | None = None,
     ) -> OnboardingResult:
         vault = self.services.vault
         async with self.services.sessions.begin() as session:
@@ -164,11 +204,14 @@ class Onboarding:
             integration.meta = _metadata(item)
             integration.last_sync_at = utcnow()
             integration.missed_syncs = 0
-            integration.last_error = None
+            integration.last_error = str(problem) if problem else None
+            if access is not None:
+                integration.api_access = access
             account_id = integration.account_id
+        vault.invalidate(account_id)  # committed: the next read takes the new keys from the vault
         self.services.gateway.metadata_cache.invalidate(account_id)
         log.info("practice stored", account_id=account_id, status=str(status), created=created)
-        return OnboardingResult(status, account_id, created)
+        return OnboardingResult(status, account_id, created, problem)
 
     async def ensure_access(self, office_id: str, practice_ids: Sequence[str], deadline: Deadline) -> list[str]:
         """Turn API access on for these listed locations of one office unless `practice_location` shows it on,

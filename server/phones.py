@@ -8,14 +8,16 @@ DEFAULT_REGION = "US"
 
 
 def to_e164(raw: str, region: str = DEFAULT_REGION) -> str | None:
-    """Normalise "(408) 555-0101", "408.555.0101", "+1 408 555 0101" to "+14085550101"; None if invalid."""
+    """Normalise "(408) 555-0101", "408.555.0101", "+1 408 555 0101" to "+14085550101"; None unless the number is
+    valid (a number someone can dial back), not merely possible: "555-0101" (seven digits, no area code) is a
+    possible local number, but "+15550101" reaches no one, and neither does "123-456-7890"."""
     if not raw or not raw.strip():
         return None
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(number):
+    if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

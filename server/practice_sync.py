@@ -1,10 +1,13 @@
 """The practice sync: reconcile our integrations with Sikka's `authorized_practices` (show=all, every page).
 
-A listed location without an account becomes one (ACTIVE once its data is uploaded, PENDING before; see
+API access comes first: for each office, the listed locations not known to have it are read in one
+`GET /practice_location` and turned on in at most one `POST` (Sikka refuses key grants meanwhile). Then a listed
+location without an account becomes one (ACTIVE once its data is uploaded, PENDING before; see
 server/onboarding.py), a PENDING one whose data arrived and an INACTIVE or REVOKED one listed again are
-activated, an ACTIVE one that Sikka now lists with another secret key has its keys exchanged again with that
-key, and API access is turned on for every listed location not known to have it. A location missing from
-two syncs in a row is retired as INACTIVE. When Sikka cannot be read, nothing changes.
+activated, and an ACTIVE one that Sikka now lists with another secret key has its keys exchanged again with that
+key. A location missing from two syncs in a row is retired as INACTIVE, but only on a listing that is plausible
+(`plausible_absence`): an empty listing, or one that names no other office and is not confirmed by a second read,
+counts no miss (the locations are `held`). When Sikka cannot be read, nothing changes.
 
 One sync at a time across replicas (the lease SYNC_LEASE, renewed before each write), whoever starts it: the
 scheduler (`sync_on_schedule`: one replica per interval, by the marker SCHEDULE_MARKER), `practices sync`, or a
@@ -52,6 +55,7 @@ class Change(StrEnum):
     MISSED = "missed"  # not listed this time (one more miss in a row deactivates it)
     DEACTIVATED = "deactivated"  # not listed twice in a row: INACTIVE
     ACCESS_ON = "access_on"  # API access turned on (`POST /practice_location`)
+    HELD = "held"  # not listed, but the listing is not plausible evidence (empty, unconfirmed): nothing changed
     REKEYED = "rekeyed"  # ACTIVE, and Sikka lists a new secret key for it: keys exchanged again with that one
     FAILED = "failed"  # a step failed; the next sync retries it
 
@@ -128,6 +132,8 @@ async def run_sync(services: Services, lease: Lease, *, actor: str, office_id: s
     metrics = services.metrics
     metrics.practice_sync_locations.labels("added").inc(report.count(Change.ACTIVATED))
     metrics.practice_sync_locations.labels("removed").inc(report.count(Change.DEACTIVATED))
+    metrics.practice_sync_locations.labels("held").inc(report.count(Change.HELD))
+    metrics.practice_sync_locations.labels("failed").inc(report.count(Change.FAILED))
     if full:
         metrics.practice_sync_runs.labels("success").inc()
         metrics.practice_sync_last_success.set_to_current_time()
@@ -137,10 +143,14 @@ async def run_sync(services: Services, lease: Lease, *, actor: str, office_id: s
 @audited("practices.sync", crud="U", phi_fields=())
 async def _audited_sync(entry: AuditEntry, services: Services, lease: Lease, office_id: str | None) -> SyncReport:
     entry.summary = f"{scope(office_id)}: authorized_practices not read"
-    listed = await services.gateway.authorized_practices(Onboarding.deadline())
+    listed = await read_listing(services)
     report = await reconcile(services, listed, lease, office_id)
     entry.summary = report.summary()
     return report
+
+
+async def read_listing(services: Services) -> list[Item]:
+    return await services.gateway.authorized_practices(Onboarding.deadline())
 
 
 async def reconcile(services: Services, listed: list[Item], lease: Lease, office_id: str | None) -> SyncReport:
@@ -150,19 +160,26 @@ async def reconcile(services: Services, listed: list[Item], lease: Lease, office
     offices = None if office_id is None else {office_id, *(office for office, _ in items)}
     known = await integrations(services, offices)
     report = SyncReport(office_id)
+    await lease.keep()
+    access = await open_access(onboarding, items, known)
+    report.changes.extend(access.changes)
     for key, item in items.items():
         await lease.keep()
-        if change := await bring_in(onboarding, item, known.get(key)):
+        if key in access.blocked:
+            continue
+        if change := await bring_in(onboarding, item, known.get(key), access.confirmed.get(key)):
             report.changes.append(change)
     await lease.keep()
     await confirm(services, [known[key].id for key in items if key in known])
-    for key, integration in known.items():
-        if key not in items and integration.status in WATCHED:
-            await lease.keep()
-            if change := await miss(services, onboarding, integration):
-                report.changes.append(change)
-    await lease.keep()
-    report.changes.extend(await turn_on_access(onboarding, await integrations(services, offices), set(items)))
+    missing = [integration for key, integration in known.items() if key not in items and integration.status in WATCHED]
+    if missing and not await plausible_absence(services, listed, missing):
+        log.warning("authorized_practices not plausible: missing locations held", held=len(missing), listed=len(listed))
+        report.changes += [LocationChange(i.office_id, i.practice_id, Change.HELD, i.account_id) for i in missing]
+        missing = []
+    for integration in missing:
+        await lease.keep()
+        if change := await miss(services, onboarding, integration):
+            report.changes.append(change)
     touched = {(c.office_id, c.practice_id) for c in report.changes}
     report.unchanged = len(set(items) - touched)
     return report
@@ -176,9 +193,11 @@ async def integrations(services: Services, offices: set[str] | None) -> dict[Loc
         return {(i.office_id, i.practice_id): i for i in await session.scalars(query)}
 
 
-async def bring_in(onboarding: Onboarding, item: Item, current: PmsIntegration | None) -> LocationChange | None:
+async def bring_in(
+    onboarding: Onboarding, item: Item, current: PmsIntegration | None, access: str | None = None
+) -> LocationChange | None:
     """A listed location: activated (or stored PENDING) unless already ACTIVE with the secret key Sikka lists, or
-    PENDING with no data yet."""
+    PENDING with no data yet. `access`: what the access step confirmed for it ("on"), stored with it."""
     office, practice = location(item)
     rekey = current is not None and current.status == IntegrationStatus.ACTIVE
     if current is not None and rekey:
@@ -190,10 +209,13 @@ async def bring_in(onboarding: Onboarding, item: Item, current: PmsIntegration |
     if current is not None and current.status == IntegrationStatus.PENDING and not data_ready(item):
         return LocationChange(office, practice, Change.PENDING, current.account_id)
     try:
-        result = await onboarding.activate(item, Onboarding.deadline())
+        result = await onboarding.activate(item, Onboarding.deadline(), access=access)
     except (NotConfirmed, SikkaError, VaultError) as exc:
         account_id = current.account_id if current else None
         return LocationChange(office, practice, Change.FAILED, account_id, f"activate: {type(exc).__name__}")
+    if result.problem is not None:  # stored, kept from serving (its time zone is unknown)
+        reason = f"zone: {type(result.problem).__name__}"
+        return LocationChange(office, practice, Change.FAILED, result.account_id, reason)
     if result.status != IntegrationStatus.ACTIVE:
         return LocationChange(office, practice, Change.PENDING, result.account_id)
     return LocationChange(office, practice, Change.REKEYED if rekey else Change.ACTIVATED, result.account_id)
@@ -231,29 +253,63 @@ async def miss(services: Services, onboarding: Onboarding, integration: PmsInteg
     return LocationChange(office, practice, Change.DEACTIVATED, account_id)
 
 
-async def turn_on_access(
-    onboarding: Onboarding, current: dict[Location, PmsIntegration], listed: set[Location]
-) -> list[LocationChange]:
-    """API access for listed, watched locations not known to have it: one read (and at most one write) per office."""
-    wanted: dict[str, list[PmsIntegration]] = defaultdict(list)
-    for key, integration in current.items():
-        if key in listed and integration.status in WATCHED and integration.api_access != "on":
-            wanted[integration.office_id].append(integration)
-    changes: list[LocationChange] = []
+@dataclass
+class AccessStep:
+    """What the access step did: access confirmed on (by location), the locations whose access could not be
+    confirmed (their keys are not exchanged this time), and the changes to report."""
+
+    confirmed: dict[Location, str] = field(default_factory=dict)
+    blocked: set[Location] = field(default_factory=set)
+    changes: list[LocationChange] = field(default_factory=list)
+
+
+async def open_access(
+    onboarding: Onboarding, items: dict[Location, Item], known: dict[Location, PmsIntegration]
+) -> AccessStep:
+    """API access for every listed location not known to have it, before any key exchange (Sikka refuses a grant
+    while a location it covers has access off): one read and at most one write per office."""
+    wanted: dict[str, list[Location]] = defaultdict(list)
+    for key in items:
+        current = known.get(key)
+        if current is None or current.api_access != "on":
+            wanted[key[0]].append(key)
+    step = AccessStep()
     for office, waiting in wanted.items():
-        practice_ids = [i.practice_id for i in waiting]
         try:
-            turned_on = set(await onboarding.ensure_access(office, practice_ids, Onboarding.deadline()))
+            turned_on = set(await onboarding.ensure_access(office, [p for _, p in waiting], Onboarding.deadline()))
         except SikkaError as exc:
+            step.blocked.update(waiting)
             reason = f"access: {type(exc).__name__}"
-            changes += [LocationChange(office, i.practice_id, Change.FAILED, i.account_id, reason) for i in waiting]
+            step.changes += [LocationChange(*key, Change.FAILED, _account(known, key), reason) for key in waiting]
             continue
-        changes += [
-            LocationChange(office, i.practice_id, Change.ACCESS_ON, i.account_id)
-            for i in waiting
-            if i.practice_id in turned_on
+        step.confirmed.update(dict.fromkeys(waiting, "on"))
+        step.changes += [
+            LocationChange(*key, Change.ACCESS_ON, _account(known, key)) for key in waiting if key[1] in turned_on
         ]
-    return changes
+    return step
+
+
+def _account(known: dict[Location, PmsIntegration], key: Location) -> str | None:
+    current = known.get(key)
+    return current.account_id if current else None
+
+
+async def plausible_absence(services: Services, listed: list[Item], missing: list[PmsIntegration]) -> bool:
+    """Whether `listed` may count a miss for the watched locations it omits. An empty listing never may (Sikka
+    answering 204, or a mistake of ours, must not take practices off the air); one that names an office other than
+    theirs may; otherwise a second read must omit them too (a failed or empty second read: no)."""
+    if not listed:
+        return False
+    offices = {integration.office_id for integration in missing}
+    if any(text(item, "office_id") not in offices for item in listed):
+        return True
+    try:
+        again = await read_listing(services)
+    except SikkaError as exc:
+        log.warning("authorized_practices second read failed", error=type(exc).__name__)
+        return False
+    listed_again = {location(item) for item in again}
+    return bool(again) and not any((i.office_id, i.practice_id) in listed_again for i in missing)
 
 
 async def scheduled_sync(services: Services, interval: timedelta) -> SyncReport | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import gc
 import io
 import logging
 import os
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from server.db import migrate
 from server.db.engine import create_engine
+from server.logs import configure_logging
 from server.settings import Settings
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
@@ -163,18 +165,28 @@ def shared_botocore_loader(data_path: str | None) -> Loader:
     return create_loader(data_path)
 
 
+LOG_LEVEL_BETWEEN_TESTS = "WARNING"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Logging as the service configures it (JSON, redacted) from the first test on, and after every test that
+    captures logs: logging is process-wide state, so what a test sees must not depend on which tests ran before."""
+    configure_logging(LOG_LEVEL_BETWEEN_TESTS)
+
+
 @pytest.fixture
 def captured_logs() -> Iterator[io.StringIO]:
-    """Every log line of every logger, as the service renders it (JSON, redacted), at DEBUG."""
-    from server.logs import configure_logging
-
+    """Every log line of every logger, as the service renders it (JSON, redacted), at DEBUG. Garbage that earlier
+    tests left is collected first: its finalisers may log (an asyncio task destroyed while pending, an aiosqlite
+    connection closed by the collector), and must not do so inside this test's capture."""
+    gc.collect()
     configure_logging("DEBUG")
     stream = io.StringIO()
     handler = logging.getLogger().handlers[0]
     assert isinstance(handler, logging.StreamHandler)
     handler.setStream(stream)
     yield stream
-    configure_logging("WARNING")
+    configure_logging(LOG_LEVEL_BETWEEN_TESTS)
 
 
 @pytest.fixture

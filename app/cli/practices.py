@@ -123,7 +123,8 @@ def practices_sync(as_json: bool) -> None:
 @practices.command("list")
 @json_option
 def practices_list(as_json: bool) -> None:
-    """Every location: status, PMS, API access, and when a sync (or onboarding) last saw Sikka list it."""
+    """Every location: status, PMS, API access, when a sync (or onboarding) last saw Sikka list it, and why a
+    listed location is not served (lastError, e.g. an unknown time zone)."""
 
     def when(moment: datetime | None) -> str | None:
         return moment.isoformat() if moment else None
@@ -145,6 +146,7 @@ def practices_list(as_json: bool) -> None:
                     "apiAccess": integration.api_access,
                     "lastSyncedAt": when(integration.last_sync_at),
                     "missedSyncs": integration.missed_syncs,
+                    "lastError": integration.last_error,
                 }
                 for integration, name in rows
             ]
@@ -156,6 +158,7 @@ def practices_list(as_json: bool) -> None:
         [
             f"{p['accountId']}  {p['status']:<8}  {p['officeId']}/{p['practiceId']}  access {p['apiAccess'] or '?'}  "
             f"synced {p['lastSyncedAt'] or '-'}  {p['pms'] or '-'}  {p['name']}"
+            + (f"  ({p['lastError']})" if p["lastError"] else "")
             for p in listed
         ]
         or ["no practices"],

@@ -8,10 +8,13 @@ chairs, providers and bookings never enter this one's answers.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
 
 import anyio
+from anyio.abc import TaskGroup
 
 from server.caller import Caller
 from server.intents import Intent
@@ -48,6 +51,17 @@ PRACTICE_SCOPED = frozenset(
         "insurance_plan_coverage",
     }
 )
+
+
+@asynccontextmanager
+async def concurrently() -> AsyncIterator[TaskGroup]:
+    """A task group whose first failure propagates as itself (a SikkaError the tools can name), not wrapped in
+    an ExceptionGroup; the other tasks are cancelled."""
+    try:
+        async with anyio.create_task_group() as group:
+            yield group
+    except BaseExceptionGroup as failures:
+        raise failures.exceptions[0] from None
 
 
 def phone_matches(patient: Patient, e164: str) -> bool:
@@ -124,7 +138,7 @@ class SikkaGateway:
         async def fetch_pmses() -> None:
             listings["pmses"] = Listing(await self.supported_pmses(view.deadline))
 
-        async with anyio.create_task_group() as group:
+        async with concurrently() as group:
             group.start_soon(profile_then_operatories)
             group.start_soon(fetch, "providers", "providers", {"fields": "get_all"})
             group.start_soon(fetch, "schedule", "practice_schedule", {"fields": "get_all"})
@@ -216,7 +230,7 @@ class PracticeGateway:
             async def search(index: int, form: str) -> None:
                 results[index] = await self._patients({"search": form})
 
-            async with anyio.create_task_group() as group:
+            async with concurrently() as group:
                 for index, form in enumerate(others):
                     group.start_soon(search, index, form)
             found = [p for batch in results for p in batch]

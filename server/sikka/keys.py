@@ -1,14 +1,22 @@
 """`RequestKeys`: every request with a practice's request key, and that key's lifecycle (exchange, refresh before
 expiry, re-key on rejection).
 
+The vault is the one source of truth for a practice's current key; the process's `CachedVault` only caches it.
+A key is used only while it is fresh: before its stated expiry (less the refresh margin) and, once Sikka has
+rejected a key, only a key known not to share its fate: one granted after the rejected request was sent, or one
+granted by the renewal that replaced it (its fingerprint is in the new key's `supersedes`). A key rejected before
+its stated expiry shows that expiry cannot be trusted, so another stored key granted earlier (the sync's re-keying,
+another replica's cache) is not tried: it may have died with it.
+
 Single-flight at two levels: within a process an asyncio lock per account makes concurrent callers share
-one refresh; across replicas a row lock on the practice's `pms_integrations` row (PostgreSQL) serialises
-refreshes, and whoever waited re-reads the vault instead of refreshing again.
+one renewal; across replicas a row lock on the practice's `pms_integrations` row (PostgreSQL) serialises
+renewals, and whoever waited re-reads the vault and uses what the first one stored instead of renewing again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -17,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.models import PmsIntegration, utcnow
@@ -31,7 +39,21 @@ from server.vault.cached import CachedVault
 log = get_logger(__name__)
 
 KEY_LIFETIME_FALLBACK = timedelta(hours=23)
+SUPERSEDED_KEPT = 8  # fingerprints of replaced keys a stored key remembers
 _EXPIRES_IN = re.compile(r"(\d+)")
+
+
+def fingerprint(request_key: str) -> str:
+    """A short SHA-256 fingerprint of a request key (what a stored key remembers of the keys it replaced)."""
+    return hashlib.sha256(request_key.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Sikka rejected `request_key` on a request sent at `sent_at`."""
+
+    request_key: str
+    sent_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +107,15 @@ async def exchange_request_key(
 async def refresh_request_key(client: SikkaClient, refresh_key: str, deadline: Deadline, now: datetime) -> KeyGrant:
     """A new key from the refresh key (the grant is `refresh_key`, not `refresh_token`)."""
     return await _grant(client, {"grant_type": "refresh_key", "refresh_key": refresh_key}, deadline, now)
+
+
+async def forget_access(sessions: async_sessionmaker[AsyncSession], office_id: str) -> None:
+    """Sikka refused a key grant for API access (API2007): what we recorded of the office's locations' access is
+    stale, so the next sync reads `practice_location` again and turns it on (server/practice_sync.py)."""
+    async with sessions.begin() as session:
+        await session.execute(
+            update(PmsIntegration).where(PmsIntegration.office_id == office_id).values(api_access=None)
+        )
 
 
 async def revoke_keys(client: SikkaClient, credentials: PracticeCredentials, deadline: Deadline) -> None:
@@ -144,10 +175,23 @@ class RequestKeys:
         return await self.vault.get(account_id)
 
     async def request_key(self, account_id: str, deadline: Deadline) -> str:
+        return (await self._current(account_id, deadline)).request_key
+
+    async def _current(self, account_id: str, deadline: Deadline) -> PracticeCredentials:
         credentials = await self.vault.get(account_id)
         if self._fresh(credentials):
-            return credentials.request_key
-        return await self._renew(account_id, deadline, rejected=None)
+            return credentials
+        return await self._renew(account_id, deadline, None)
+
+    @asynccontextmanager
+    async def exclusive(self, account_id: str) -> AsyncIterator[None]:
+        """This process's renewal lock for the account: onboarding exchanges and stores a practice's keys under it,
+        so a renewal never works from credentials it is replacing (take it before any row lock)."""
+        async with self._lock(account_id):
+            yield
+
+    def _lock(self, account_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(account_id, asyncio.Lock())
 
     async def send(
         self,
@@ -163,10 +207,11 @@ class RequestKeys:
         """The one path of every request sent with a practice's request key: on a key rejection
         (API1025/API1004/401) re-key once and retry once. With `rekey=False` a rejection propagates (background
         pollers must not re-key in a loop)."""
-        key = await self.request_key(account_id, deadline)
+        credentials = await self._current(account_id, deadline)
         for attempt in (1, 2):
+            sent_at = self.clock()
             try:
-                headers = self.client.key_headers(key)
+                headers = self.client.key_headers(credentials.request_key)
                 return await self.client.send(
                     method, endpoint, headers=headers, deadline=deadline, params=params, json_body=json_body
                 )
@@ -174,7 +219,7 @@ class RequestKeys:
                 if not rekey or attempt == 2:
                     raise
                 log.info("sikka rejected the request key; re-keying", account_id=account_id)
-                key = await self._renew(account_id, deadline, rejected=key)
+                credentials = await self._renew(account_id, deadline, Rejection(credentials.request_key, sent_at))
         raise AssertionError("unreachable")
 
     async def listing(
@@ -194,24 +239,35 @@ class RequestKeys:
 
         return await pages(fetch, params, all_pages=all_pages, page_size=page_size)
 
-    async def _renew(self, account_id: str, deadline: Deadline, rejected: str | None) -> str:
-        lock = self._locks.setdefault(account_id, asyncio.Lock())
-        async with lock:
+    async def _renew(self, account_id: str, deadline: Deadline, rejection: Rejection | None) -> PracticeCredentials:
+        """A usable key: the cached one, else the stored one (another caller or replica renewed), else a new grant."""
+        async with self._lock(account_id):
             credentials = await self.vault.get(account_id)
-            if self._usable(credentials, rejected):
-                return credentials.request_key
-            async with self._replica_lock(account_id):
-                credentials = await self.vault.reload(account_id)
-                if self._usable(credentials, rejected):
-                    return credentials.request_key
-                renewed = await self._new_keys(account_id, credentials, deadline)
-                await self.vault.put(account_id, renewed)
-                return renewed.request_key
+            if self._usable(credentials, rejection):
+                return credentials
+            try:
+                async with self._replica_lock(account_id):
+                    credentials = await self.vault.reload(account_id)
+                    if self._usable(credentials, rejection):
+                        return credentials
+                    renewed = await self._new_keys(account_id, credentials, deadline, rejection)
+                    await self.vault.put(account_id, renewed)
+                    return renewed
+            except PracticeNotAuthorized:
+                await forget_access(self.sessions, credentials.office_id)
+                raise
 
-    def _usable(self, credentials: PracticeCredentials, rejected: str | None) -> bool:
-        if rejected is not None:
-            return bool(credentials.request_key) and credentials.request_key != rejected
-        return self._fresh(credentials)
+    def _usable(self, credentials: PracticeCredentials, rejection: Rejection | None) -> bool:
+        """Fresh, and after a rejection known not to share the rejected key's fate (see the module docstring)."""
+        if not self._fresh(credentials):
+            return False
+        if rejection is None:
+            return True
+        if credentials.request_key == rejection.request_key:
+            return False
+        issued = credentials.token_issued_at
+        granted_since = issued is not None and issued >= rejection.sent_at
+        return granted_since or fingerprint(rejection.request_key) in credentials.supersedes
 
     @asynccontextmanager
     async def _replica_lock(self, account_id: str) -> AsyncIterator[None]:
@@ -227,16 +283,22 @@ class RequestKeys:
             yield
 
     async def _new_keys(
-        self, account_id: str, credentials: PracticeCredentials, deadline: Deadline
+        self, account_id: str, credentials: PracticeCredentials, deadline: Deadline, rejection: Rejection | None
     ) -> PracticeCredentials:
         """Refresh the request_key, or exchange a new one when the refresh grant is refused; a failure of both
-        (or Sikka not answering) is counted in `parlae_key_renewal_failures_total` and raised."""
+        (or Sikka not answering) is counted in `parlae_key_renewal_failures_total` and raised. After a rejection
+        the new key records what it replaces: the rejected key and the stored one found unusable."""
         try:
-            return await self._grant_new_keys(account_id, credentials, deadline)
+            renewed = await self._grant_new_keys(account_id, credentials, deadline)
         except Exception:
             if self.metrics is not None:
                 self.metrics.key_renewal_failures.inc()
             raise
+        if rejection is None:
+            return renewed
+        replaced = [fingerprint(key) for key in dict.fromkeys((rejection.request_key, credentials.request_key)) if key]
+        supersedes = tuple(dict.fromkeys((*replaced, *credentials.supersedes)))[:SUPERSEDED_KEPT]
+        return renewed.model_copy(update={"supersedes": supersedes})
 
     async def _grant_new_keys(
         self, account_id: str, credentials: PracticeCredentials, deadline: Deadline

@@ -1,26 +1,25 @@
-"""Practice time zones. Sikka reports the PMS server's zone, usually as a Windows name
-("Eastern Standard Time"); tools need an IANA zone to turn wall times into instants."""
+"""Practice time zones. Sikka reports the PMS server's zone, usually as a Windows name ("Eastern Standard Time",
+"SA Western Standard Time"); tools need an IANA zone to turn wall times into instants.
+
+Windows names map through the Unicode CLDR table windowsZones.xml, as the `tzlocal` package ships it
+(`tzlocal.windows_tz`): the zone of the location's state when CLDR lists it under that Windows zone ("SA Western
+Standard Time" in PR: America/Puerto_Rico), else the Windows zone's main IANA zone (CLDR territory "001":
+America/La_Paz). Windows' daylight names ("Eastern Daylight Time") are read as their standard zone, and an IANA
+name is taken as it is. With no zone reported, a US
+state that lies wholly in one zone gives it. Anything else is an `UnknownZone`: never a guess, since a practice
+served in the wrong zone offers and books every slot hours off (server/onboarding.py keeps such a location from
+serving and says why).
+"""
 
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-WINDOWS_TO_IANA = {
-    "eastern standard time": "America/New_York",
-    "us eastern standard time": "America/Indiana/Indianapolis",
-    "central standard time": "America/Chicago",
-    "mountain standard time": "America/Denver",
-    "us mountain standard time": "America/Phoenix",
-    "pacific standard time": "America/Los_Angeles",
-    "alaskan standard time": "America/Anchorage",
-    "hawaiian standard time": "Pacific/Honolulu",
-    "atlantic standard time": "America/Halifax",
-    "newfoundland standard time": "America/St_Johns",
-    "canada central standard time": "America/Regina",
-    "gmt standard time": "Europe/London",
-    "utc": "UTC",
-}
-# US states whose whole area shares one zone: a fallback when Sikka gives no usable zone name.
+from tzlocal.windows_tz import tz_win, win_tz
+
+WINDOWS_TO_IANA = {name.casefold(): zone for name, zone in win_tz.items()}
+IANA_TO_WINDOWS = {zone: name.casefold() for zone, name in tz_win.items()}
+# US states whose whole area shares one zone: what a location's state says when Sikka gives no zone name.
 STATE_TO_IANA = {
     **dict.fromkeys("CT DC DE GA MA MD ME NC NH NJ NY OH PA RI SC VA VT WV".split(), "America/New_York"),
     **dict.fromkeys("AL AR IA IL LA MN MO MS OK WI".split(), "America/Chicago"),
@@ -29,23 +28,44 @@ STATE_TO_IANA = {
     "AZ": "America/Phoenix",
     "HI": "Pacific/Honolulu",
     "AK": "America/Anchorage",
+    "PR": "America/Puerto_Rico",
 }
-DEFAULT_ZONE = "America/New_York"
+
+
+class UnknownZone(ValueError):
+    """Sikka's zone name is neither a Windows zone CLDR maps nor an IANA zone (or there is none, and the state
+    does not say). `reported` is the name as Sikka gave it (a zone name, never PHI)."""
+
+    def __init__(self, reported: str) -> None:
+        self.reported = reported
+        super().__init__(f"unknown time zone {reported!r}" if reported else "no time zone reported")
 
 
 def resolve_zone_name(reported: str, state: str = "") -> str:
-    """An IANA zone name from Sikka's zone text (IANA or Windows), else from the state, else the default."""
+    """The IANA zone for Sikka's zone text (Windows or IANA), or for the state when there is none; else raise
+    UnknownZone."""
     candidate = reported.strip()
-    if candidate:
-        mapped = WINDOWS_TO_IANA.get(candidate.lower(), candidate)
-        try:
-            ZoneInfo(mapped)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-        else:
-            return mapped
-    return STATE_TO_IANA.get(state.strip().upper(), DEFAULT_ZONE)
+    if not candidate:
+        by_state = STATE_TO_IANA.get(state.strip().upper())
+        if by_state is None:
+            raise UnknownZone(candidate)
+        return by_state
+    windows = next((n for n in (candidate.casefold(), _standard(candidate)) if n in WINDOWS_TO_IANA), None)
+    if windows is not None:
+        local = STATE_TO_IANA.get(state.strip().upper())
+        return local if local and IANA_TO_WINDOWS.get(local) == windows else WINDOWS_TO_IANA[windows]
+    try:
+        ZoneInfo(candidate)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UnknownZone(candidate) from None
+    return candidate
+
+
+def _standard(name: str) -> str:
+    """Windows' daylight name of a zone as its standard name: "Eastern Daylight Time" -> "eastern standard time"."""
+    return name.casefold().replace(" daylight time", " standard time")
 
 
 def zone(name: str) -> ZoneInfo:
+    """The ZoneInfo of a stored (resolved) zone name."""
     return ZoneInfo(resolve_zone_name(name))

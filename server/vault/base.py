@@ -45,6 +45,8 @@ class PracticeCredentials(BaseModel):
     refresh_key: str = Field("", repr=False)
     token_expiry: datetime | None = None
     token_issued_at: datetime | None = None  # when the request key was granted (its lifetime = expiry - this)
+    # Fingerprints of the keys this one was granted to replace because Sikka rejected them (server/sikka/keys.py).
+    supersedes: tuple[str, ...] = ()
 
     def to_secret_string(self) -> str:
         return self.model_dump_json(by_alias=True)

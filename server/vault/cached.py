@@ -1,4 +1,5 @@
-"""An in-memory TTL cache in front of any vault; invalidated when Sikka rejects the credentials."""
+"""An in-memory TTL cache in front of any vault (the vault stays the one source of truth): it holds only what was
+read from, or committed to, the backing store; invalidated when Sikka rejects the credentials."""
 
 from __future__ import annotations
 
@@ -33,8 +34,13 @@ class CachedVault:
     async def put(
         self, account_id: str, credentials: PracticeCredentials, session: AsyncSession | None = None
     ) -> SecretRef:
+        """Store through the backing vault. Inside a caller's `session` the write is not committed yet, so nothing
+        is cached: the entry is dropped, and the caller drops it again after its commit (`invalidate`)."""
         ref = await self.inner.put(account_id, credentials, session)
-        self._entries[account_id] = (credentials, time.monotonic())
+        if session is None:
+            self._entries[account_id] = (credentials, time.monotonic())
+        else:
+            self.invalidate(account_id)
         return ref
 
     async def schedule_deletion(

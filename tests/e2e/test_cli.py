@@ -176,6 +176,7 @@ def test_sync_onboards_listed_locations_and_deactivates_those_missing_twice(cli:
         (SECOND_OFFICE, "1", "ACTIVE", "on", 0),
     ]
     assert all(p["lastSyncedAt"] for p in listed)
+    assert all(p["lastError"] is None for p in listed)
 
 
 def test_sync_fails_without_changes_when_sikka_cannot_be_read(cli: Cli) -> None:

@@ -132,6 +132,7 @@ async def test_create_stores_the_camel_case_json_with_the_kms_key_and_tags(
         "refreshKey": credentials().refresh_key,
         "tokenExpiry": "2030-01-02T03:04:05Z",
         "tokenIssuedAt": None,
+        "supersedes": [],
     }
 
 

@@ -35,7 +35,7 @@ from server.practice_sync import (
 from server.services import Services, open_services
 from server.settings import Settings
 from server.sikka.client import Deadline
-from server.sikka.errors import SikkaError
+from server.sikka.errors import PracticeNotAuthorized, SikkaError
 from server.vault.base import SecretNotFound
 from tests.support import SECOND_OFFICE, SECOND_SECRET, serve, stack_settings
 
@@ -112,27 +112,49 @@ async def test_a_full_sync_onboards_every_listed_location_once(services: Service
     assert state.counters["GET /practice_location"] == 1  # access is known now: not read again
 
 
-async def test_api_access_is_turned_on_once(services: Services, state: SandboxState) -> None:
+async def test_a_location_with_access_off_is_turned_on_first_then_keyed(
+    services: Services, state: SandboxState
+) -> None:
     state.add_practice(SECOND_OFFICE, secret_key=SECOND_SECRET, name="Second Smile Dental", seed=7, access=False)
     report = await sync(services, office_id=SECOND_OFFICE)
     assert changed(report, Change.ACTIVATED) == changed(report, Change.ACCESS_ON) == {SECOND}
     assert state.practice(SECOND_OFFICE).access
+    assert state.counters["POST /request_key:request_key"] == 1  # after access was on: no grant was refused
     assert (await integration(services, *SECOND)).api_access == "on"
     again = await sync(services, office_id=SECOND_OFFICE)
     assert (again.changes, again.unchanged) == ([], 1)
     assert state.counters["POST /practice_location"] == 1
+    assert state.counters["GET /practice_location"] == 1  # stored "on" with the location: not read again
 
 
-async def test_access_that_cannot_be_turned_on_is_retried_and_shown(services: Services, state: SandboxState) -> None:
+async def test_access_that_cannot_be_turned_on_holds_the_location_until_the_next_sync(
+    services: Services, state: SandboxState
+) -> None:
     state.add_practice(SECOND_OFFICE, secret_key=SECOND_SECRET, name="Second Smile Dental", seed=7, access=False)
     state.faults.add(endpoint="practice_location", method="POST", error_code="API2002", count=1)
     report = await sync(services, office_id=SECOND_OFFICE)
-    assert changed(report, Change.ACTIVATED) == changed(report, Change.FAILED) == {SECOND}
-    assert [c.reason for c in report.changes if c.change == Change.FAILED] == ["access: SikkaUnavailable"]
-    assert (await integration(services, *SECOND)).api_access == "off"  # as practice_location showed it
+    assert [(c.change, c.reason) for c in report.changes] == [(Change.FAILED, "access: SikkaUnavailable")]
+    assert state.counters["POST /request_key:request_key"] == 0  # no key asked for while access is off
+    async with services.sessions() as session:
+        assert (await session.scalars(select(PmsIntegration))).all() == []
     retried = await sync(services, office_id=SECOND_OFFICE)
-    assert changed(retried, Change.ACCESS_ON) == {SECOND}
+    assert changed(retried, Change.ACCESS_ON) == changed(retried, Change.ACTIVATED) == {SECOND}
     assert (await integration(services, *SECOND)).api_access == "on"
+
+
+async def test_access_turned_off_later_is_turned_on_again_after_sikka_refuses_a_grant(
+    services: Services, state: SandboxState
+) -> None:
+    await sync(services)
+    demo = await integration(services, *DEMO)
+    state.set_access(DEMO_OFFICE_ID, [DEMO_SECOND_PRACTICE_ID], False)  # the office switched a location off
+    state.expire_request_keys()
+    with pytest.raises(PracticeNotAuthorized):  # the refresh grant is refused (API2007)
+        await services.gateway.practice(demo.account_id, Deadline.after(10)).items("patients", {"limit": 1})
+    assert (await integration(services, *DEMO)).api_access is None  # what we knew of its access is stale
+    report = await sync(services)
+    assert changed(report, Change.ACCESS_ON) == {BROOKLYN}
+    assert await services.gateway.practice(demo.account_id, Deadline.after(10)).items("patients", {"limit": 1})
 
 
 async def test_a_location_waits_pending_until_its_data_is_uploaded(services: Services, state: SandboxState) -> None:
@@ -156,6 +178,46 @@ async def test_a_location_waits_pending_until_its_data_is_uploaded(services: Ser
     caller = await uncached(services).verify(token)  # (the refusal above is cached for a few seconds)
     assert caller is not None
     assert caller.account_id == row.account_id
+
+
+async def test_a_location_in_an_unknown_time_zone_is_stored_but_never_served(
+    services: Services, state: SandboxState
+) -> None:
+    state.add_practice(
+        SECOND_OFFICE,
+        secret_key=SECOND_SECRET,
+        name="Second Smile Dental",
+        seed=7,
+        time_zone="Hora estándar del Pacífico",
+    )
+    report = await sync(services, office_id=SECOND_OFFICE)
+    assert [(c.change, c.reason) for c in report.changes] == [(Change.FAILED, "zone: UnknownZone")]
+    row = await integration(services, *SECOND)
+    assert (row.status, row.last_error) == (IntegrationStatus.PENDING, "unknown time zone 'Hora estándar del Pacífico'")
+    assert state.counters["POST /request_key:request_key"] == 0  # no keys for a practice that cannot be served
+    assert await services.tokens.verify((await issue_token(services.sessions, row.account_id)).token) is None
+    again = await sync(services)  # every sync tries again (no key exchange) and counts it
+    assert changed(again, Change.FAILED) == {SECOND}
+    assert state.counters["POST /request_key:request_key"] == 2  # the demo office's two locations only
+    assert sample(services, "parlae_practice_sync_locations_total", change="failed") == 2
+
+
+async def test_a_location_in_a_zone_outside_the_us_mainland_is_served_in_its_zone(
+    services: Services, state: SandboxState
+) -> None:
+    state.add_practice(
+        SECOND_OFFICE,
+        secret_key=SECOND_SECRET,
+        name="Sonrisa Dental",
+        seed=7,
+        time_zone="SA Western Standard Time",
+        state="PR",
+    )
+    assert changed(await sync(services, office_id=SECOND_OFFICE), Change.ACTIVATED) == {SECOND}
+    row = await integration(services, *SECOND)
+    assert (row.time_zone, row.last_error) == ("America/Puerto_Rico", None)  # was America/New_York: an hour off
+    metadata = await services.gateway.practice(row.account_id, Deadline.after(10)).metadata()
+    assert metadata.zone.key == "America/Puerto_Rico"
 
 
 async def test_a_new_secret_key_on_sikka_is_taken_up_by_the_next_sync(services: Services, state: SandboxState) -> None:
@@ -183,9 +245,11 @@ async def test_a_location_missing_twice_in_a_row_is_deactivated_until_listed_aga
     token = (await issue_token(services.sessions, demo.account_id)).token
     assert await services.tokens.verify(token) is not None  # and now cached
     state.set_listed(*DEMO, False)
+    reads = state.counters["GET /authorized_practices"]
 
     first = await sync(services)
     assert changed(first, Change.MISSED) == {DEMO}
+    assert state.counters["GET /authorized_practices"] == reads + 2  # no other office listed: a second read agreed
     assert first.unchanged == 1
     row = await integration(services, *DEMO)
     assert (row.status, row.missed_syncs) == (IntegrationStatus.ACTIVE, 1)
@@ -228,19 +292,50 @@ async def test_when_sikka_cannot_be_read_nothing_changes(services: Services, sta
     await sync(services)
     before = await integration(services, *BROOKLYN)
     state.faults.add(endpoint="authorized_practices", error_code="API2002", count=100)
-    with pytest.raises(SikkaError):
-        await sync(services)
+    for _ in range(2):
+        with pytest.raises(SikkaError):
+            await sync(services)
     after = await integration(services, *BROOKLYN)
     assert (after.status, after.missed_syncs, after.last_sync_at) == (
         before.status,
         before.missed_syncs,
         before.last_sync_at,
     )
-    assert sample(services, "parlae_practice_sync_runs_total", result="failure") == 1
+    assert sample(services, "parlae_practice_sync_runs_total", result="failure") == 2
     async with services.sessions() as session:
         failed = (await session.scalars(select(AuditLog).where(AuditLog.outcome == "failed"))).all()
-    assert [(r.action, r.error_code) for r in failed] == [("practices.sync", "SikkaUnavailable")]
+    assert [(r.action, r.error_code) for r in failed] == [("practices.sync", "SikkaUnavailable")] * 2
     assert await claim(services) is not None  # the failed run released its lease
+
+
+async def test_an_empty_listing_changes_nothing_however_often(services: Services, state: SandboxState) -> None:
+    await sync(services)
+    for practice in state.practices():
+        state.set_listed(practice.office_id, practice.practice_id, False)  # authorized_practices answers 204
+    for _ in range(3):
+        report = await sync(services)
+        assert changed(report, Change.HELD) == {DEMO, BROOKLYN}
+        assert report.count(Change.MISSED) == report.count(Change.DEACTIVATED) == 0
+    for location in (DEMO, BROOKLYN):
+        row = await integration(services, *location)
+        assert (row.status, row.missed_syncs) == (IntegrationStatus.ACTIVE, 0)
+        assert (await services.vault.reload(row.account_id)).office_id == DEMO_OFFICE_ID  # not scheduled for deletion
+    assert state.counters["DELETE /refresh_key"] == state.counters["DELETE /request_key"] == 0
+    assert sample(services, "parlae_practice_sync_locations_total", change="held") == 6
+
+
+async def test_a_listing_that_names_other_offices_retires_a_missing_office(
+    services: Services, state: SandboxState
+) -> None:
+    state.add_practice(SECOND_OFFICE, secret_key=SECOND_SECRET, name="Second Smile Dental", seed=7)
+    await sync(services)
+    for location in (DEMO, BROOKLYN):
+        state.set_listed(*location, False)  # the demo office left; the second office is still listed
+    reads = state.counters["GET /authorized_practices"]
+    assert changed(await sync(services), Change.MISSED) == {DEMO, BROOKLYN}
+    assert state.counters["GET /authorized_practices"] == reads + 1  # plausible as it is: no second read
+    assert changed(await sync(services), Change.DEACTIVATED) == {DEMO, BROOKLYN}
+    assert (await integration(services, *SECOND)).status == IntegrationStatus.ACTIVE
 
 
 async def test_each_run_is_one_audit_record_with_counts_and_metrics(services: Services) -> None:

@@ -139,6 +139,26 @@ async def test_refresh_grant_returns_a_working_key(clock: FakeClock, client: htt
 
 
 @pytest.mark.anyio
+async def test_a_grant_is_refused_while_a_location_it_covers_has_access_off(
+    state: SandboxState, client: httpx.AsyncClient
+) -> None:
+    """Undocumented; the conservative reading: no key (new or refreshed) while a location sharing its secret key
+    is switched off; a location of the office with its own secret key does not matter."""
+    refresh_key = (await issue_key(client))["refresh_key"]
+    state.add_practice(DEMO_OFFICE_ID, "3", secret_key="x" * 32, name="Happy Dental Queens", access=False)
+    assert (await grant(client)).status_code == 200
+    state.set_access(DEMO_OFFICE_ID, [DEMO_SECOND_PRACTICE_ID], False)
+    for refused in (await grant(client), await grant(client, grant_type="refresh_key", refresh_key=refresh_key)):
+        assert (refused.status_code, error_code(refused)) == (401, "API2007")
+    other = await grant(client, secret_key="x" * 32)
+    assert (other.status_code, error_code(other)) == (401, "API2007")
+    body = {"office_id": DEMO_OFFICE_ID, "practice_id": f"{DEMO_SECOND_PRACTICE_ID},3", "access": "ON"}
+    assert (await client.post("/v4/practice_location", headers=APP_HEADERS, json=body)).status_code == 200
+    for granted in (await grant(client), await grant(client, grant_type="refresh_key", refresh_key=refresh_key)):
+        assert granted.status_code == 200
+
+
+@pytest.mark.anyio
 async def test_delete_request_key_invalidates_it(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
     response = await client.delete("/v4/request_key", headers=headers)
     assert (response.status_code, error_code(response)) == (200, "API0002")

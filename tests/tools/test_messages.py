@@ -65,6 +65,15 @@ async def test_the_callback_number_defaults_to_the_calling_number(desk: Desk) ->
     assert not any(m.vapi_call_id == "message-no-number" for m in stored.values())
 
 
+async def test_a_callback_number_without_an_area_code_is_refused_and_nothing_stored(desk: Desk) -> None:
+    answer = await desk.call("takeMessage", {**MESSAGE, "callbackNumber": "555-0101"}, "message-seven-digits")
+    assert (answer["isError"], answer["outcome"]) == (True, "invalid"), answer
+    assert "phone must be a phone number" in answer["message"]
+    stored = await desk.services.inbox.open_items(desk.account_id)
+    assert not any(m.vapi_call_id == "message-seven-digits" for m in stored)
+    assert all(m.note.callback_number != "+15550101" for m in stored)
+
+
 async def test_a_message_makes_no_sikka_requests_cold_or_warm(fresh: Desk) -> None:
     counts: dict[str, dict[str, int]] = {}
     async with fresh.client("counts") as client:

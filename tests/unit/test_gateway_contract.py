@@ -17,7 +17,7 @@ from server.caller import Caller
 from server.db.models import IntentState
 from server.intents import Asked, Intent
 from server.sikka.client import Deadline, SikkaClient
-from server.sikka.errors import AppNotAuthorized, SikkaValidationError
+from server.sikka.errors import AppNotAuthorized, PracticeNotAuthorized, SikkaValidationError
 from server.sikka.gateway import PracticeGateway, SikkaGateway
 from server.sikka.keys import RequestKeys
 from server.sikka.writeback import WritebackOutcome, Writebacks
@@ -216,6 +216,23 @@ async def test_phone_lookup_tries_the_other_stored_forms_only_on_a_miss(gateway:
         "408-555-0101",
         "4085550101",
     ]
+
+
+@respx.mock
+async def test_a_failure_among_concurrent_reads_is_raised_as_itself(gateway: SikkaGateway) -> None:
+    """Not wrapped in an ExceptionGroup, which no tool could name (it answered `internal_error`)."""
+    refused = {"error_code": "API2007", "short_message": "not authorized"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json=refused) if query(request)["search"] == "4085550101" else httpx.Response(204)
+
+    respx.get(f"{BASE}/patients").mock(side_effect=answer)
+    with pytest.raises(PracticeNotAuthorized):  # the phone lookup's two concurrent fallback searches
+        await view(gateway).find_patients(phone="+14085550101")
+    metadata_routes()
+    respx.get(f"{BASE}/practice_schedule").respond(401, json=refused)
+    with pytest.raises(PracticeNotAuthorized):  # the metadata's concurrent reads
+        await view(gateway).metadata()
 
 
 @respx.mock

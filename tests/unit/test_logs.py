@@ -6,14 +6,15 @@ import logging
 from datetime import date
 
 import pytest
-import structlog
 from pydantic import BaseModel, ValidationError
 
 from server.logs import REDACTED, get_logger, redact_text
 
 
-def lines(stream: io.StringIO) -> list[dict[str, object]]:
-    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+def lines(stream: io.StringIO, *loggers: str) -> list[dict[str, object]]:
+    """The captured events of these loggers: only they are this test's (the capture is process-wide)."""
+    events = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    return [event for event in events if event["logger"] in loggers]
 
 
 def test_structlog_events_are_json_with_sensitive_keys_redacted(captured_logs: io.StringIO) -> None:
@@ -26,7 +27,7 @@ def test_structlog_events_are_json_with_sensitive_keys_redacted(captured_logs: i
         request_key="rk-456",
         headers={"Authorization": "Bearer abc", "Accept": "json"},
     )
-    (event,) = lines(captured_logs)
+    (event,) = lines(captured_logs, "test")
     assert event["event"] == "patient looked up"
     assert event["account_id"] == "acc1"
     for key in ("first_name", "phone", "secret_key", "request_key"):
@@ -43,7 +44,7 @@ def test_foreign_loggers_are_redacted_by_pattern(captured_logs: io.StringIO) -> 
             "zeb@example.com",
             "1984-12-10",
         )
-    events = lines(captured_logs)
+    events = lines(captured_logs, "mcp.server", "uvicorn.error", "some.library")
     assert len(events) == 3
     text = captured_logs.getvalue()
     for canary in ("555-0101", "zeb@example.com", "1984-12-10", "tok_abcdefghijklmnopqrstuvwxyz0123456789"):
@@ -110,7 +111,8 @@ def test_validation_errors_and_exception_texts_are_redacted_at_debug(captured_lo
             ours.exception("tool failed")
             foreign.exception("Exception in ASGI application")
     text = captured_logs.getvalue()
-    assert len(lines(captured_logs)) == 11
+    loggers = ("test", "mcp.server.lowlevel", "mcp.server.mcpserver.server", "uvicorn.access")
+    assert len(lines(captured_logs, *loggers)) == 11
     for canary in EXCEPTION_CANARIES:
         assert canary not in text, canary
     assert "validation errors for Caller" in text  # still useful: which model, which fields, which checks
@@ -118,7 +120,3 @@ def test_validation_errors_and_exception_texts_are_redacted_at_debug(captured_lo
     assert "KeyError" in text
     assert 'test_logs.py\\", line' in text  # traceback locations are kept
     assert '\\"POST /mcp HTTP/1.1\\" 200' in text  # the access log's request line is not a value
-
-
-def teardown_module() -> None:
-    structlog.reset_defaults()

@@ -24,6 +24,26 @@ def test_non_phones_are_refused(raw: str) -> None:
     assert to_e164(raw) is None
 
 
+@pytest.mark.parametrize("raw", ["555-0101", "5550101", "+15550101", "123-456-7890", "555-555-5555", "+1 408 555 01"])
+def test_numbers_that_reach_no_one_are_refused(raw: str) -> None:
+    """Possible, but not valid: seven digits without an area code, an area code or exchange that does not exist."""
+    assert to_e164(raw) is None
+
+
+@pytest.mark.parametrize(("raw", "e164"), [("+44 20 7946 0958", "+442079460958"), ("800-555-0101", "+18005550101")])
+def test_valid_numbers_abroad_and_toll_free_are_kept(raw: str, e164: str) -> None:
+    assert to_e164(raw) == e164
+
+
+@pytest.mark.parametrize("raw", ["555-0101", "123-456-7890"])
+def test_a_callback_number_must_be_one_staff_can_call(raw: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        TakeMessageArgs.model_validate({"callerName": "Jo Caller", "callbackNumber": raw, "reason": "a bill"})
+    assert describe_errors(info.value.errors(include_input=False), TakeMessageArgs) == (
+        "Please correct the arguments: phone must be a phone number, like 408-555-0101."
+    )
+
+
 def test_phone_patterns_and_formats() -> None:
     # Sikka's documented form first (the one search request a warm call usually needs), then the others.
     assert stored_forms("+14085550101") == ["408-555-0101", "(408) 555-0101", "4085550101"]
