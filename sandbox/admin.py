@@ -16,14 +16,19 @@ POST   /_admin/practices/{office_id}/{practice_id}/data_insert {"in_progress": b
 GET    /_admin/practices/{office_id}/{practice_id}/{appointments|patients|writebacks}
 POST   /_admin/keys/expire                                 every issued request_key expires now (204)
 GET    /_admin/config                                      the run-time settings
-POST   /_admin/config          {"latency_seconds", "writeback_delay_seconds", "key_ttl_seconds",
-                                "rate_limit_per_minute"} (any subset)
+POST   /_admin/config          {"latency_seconds", "latency_p99_seconds", "writeback_delay_seconds",
+                                "writeback_delay_max_seconds", "key_ttl_seconds", "rate_limit_per_minute"}
+                               (any subset; see SandboxConfig)
+GET    /_admin/requests?after=<seq>                        the requests served after `seq` (the last 10,000):
+                               [{"seq", "request": "GET /patients", "started", "finished"}, ...], times in
+                               seconds on the sandbox's monotonic clock
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, validate_call
@@ -42,7 +47,9 @@ class ConfigUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     latency_seconds: float | None = Field(default=None, ge=0)
+    latency_p99_seconds: float | None = Field(default=None, ge=0)
     writeback_delay_seconds: float | None = Field(default=None, ge=0)
+    writeback_delay_max_seconds: float | None = Field(default=None, ge=0)
     key_ttl_seconds: float | None = Field(default=None, gt=0)
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
 
@@ -117,6 +124,11 @@ async def counters(request: Request) -> Response:
 async def reset_counters(request: Request) -> Response:
     _state(request).reset_counters()
     return Response(status_code=204)
+
+
+async def served(request: Request) -> Response:
+    after = int(request.query_params.get("after") or 0)
+    return JSONResponse([asdict(item) for item in _state(request).timeline.after(after)])
 
 
 async def faults(request: Request) -> Response:
@@ -215,6 +227,7 @@ class LocalOnly:
 ADMIN_ROUTES = [
     Route("/counters", counters, methods=["GET"]),
     Route("/counters", reset_counters, methods=["DELETE"]),
+    Route("/requests", _guarded(served), methods=["GET"]),
     Route("/faults", faults, methods=["GET"]),
     Route("/faults", _guarded(add_fault), methods=["POST"]),
     Route("/faults", clear_faults, methods=["DELETE"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 import zlib
 from collections import Counter
@@ -21,10 +22,13 @@ from sandbox.data import (
 )
 from sandbox.envelopes import SikkaError
 from sandbox.faults import FaultInjector
+from sandbox.latency import Timeline, request_latency, writeback_delay
 from sandbox.pms import pms_named
 from sandbox.practice import WINDOWS_ZONES, Ids, Practice
 from sandbox.ratelimit import RateWindow
 from sandbox.writebacks import Kind, Writeback, WritebackQueue, text
+
+TIMING_STREAM = zlib.crc32(b"latency")
 
 
 @dataclass
@@ -46,6 +50,8 @@ class SandboxState:
         self.config = config or SandboxConfig()
         self.faults = FaultInjector(self.config.seed)
         self.counters: Counter[str] = Counter()
+        self.timeline = Timeline()
+        self._timing = random.Random(self.config.seed ^ TIMING_STREAM)  # its own stream: faults draw theirs
         self.rate_window = RateWindow()
         self.writebacks = WritebackQueue()
         self._ids = Ids()
@@ -169,6 +175,17 @@ class SandboxState:
     def reset_counters(self) -> None:
         self.counters.clear()
 
+    # Timing
+
+    def request_latency(self) -> float:
+        """The configured latency of the next request (a seeded draw when a distribution is configured)."""
+        return request_latency(self.config.latency_seconds, self.config.latency_p99_seconds, self._timing)
+
+    def writeback_delay(self) -> float:
+        """The configured delay of the next writeback (a seeded draw when a range is configured)."""
+        config = self.config
+        return writeback_delay(config.writeback_delay_seconds, config.writeback_delay_max_seconds, self._timing)
+
     # Keys
 
     def check_app(self, app_id: str | None, app_key: str | None) -> None:
@@ -257,15 +274,9 @@ class SandboxState:
             )
         values = kind.validate(practice, payload, target, self.now())
         fault = self.faults.on_writeback(kind.endpoint, kind.method)
-        delay = next(
-            seconds
-            for seconds in (
-                fault.delay_seconds,
-                practice.writeback_delay_seconds,
-                self.config.writeback_delay_seconds,
-            )
-            if seconds is not None
-        )
+        delay = fault.delay_seconds if fault.delay_seconds is not None else practice.writeback_delay_seconds
+        if delay is None:
+            delay = self.writeback_delay()
         now = self.now()
         writeback = Writeback(
             id=next(self._ids.writeback),

@@ -1,0 +1,126 @@
+"""Latency and writeback delays as seeded distributions, and the timeline of requests served."""
+
+from __future__ import annotations
+
+import random
+from statistics import quantiles
+
+import httpx
+import pytest
+
+from sandbox import DEMO_OFFICE_ID, SandboxConfig, SandboxState, create_sandbox_app
+from sandbox import __main__ as sandbox_main
+from sandbox.latency import request_latency, writeback_delay
+from tests.sandbox.support import FakeClock, key_headers
+from tests.sandbox.test_writebacks import booking, submit
+
+
+def test_latency_is_constant_without_a_p99_above_the_median() -> None:
+    rng = random.Random(1)
+    assert [request_latency(0.25, p99, rng) for p99 in (0.0, 0.1, 0.25)] == [0.25, 0.25, 0.25]
+    assert request_latency(0.0, 1.5, rng) == 0.0
+
+
+def test_latency_is_lognormal_with_the_given_median_and_p99() -> None:
+    rng = random.Random(7)
+    draws = [request_latency(0.25, 1.5, rng) for _ in range(40_000)]
+    cuts = quantiles(draws, n=100)
+    assert cuts[49] == pytest.approx(0.25, rel=0.03)
+    assert cuts[98] == pytest.approx(1.5, rel=0.1)
+    assert min(draws) > 0
+
+
+def test_draws_repeat_with_the_seed() -> None:
+    first, second = random.Random(3), random.Random(3)
+    assert [request_latency(0.25, 1.5, first) for _ in range(5)] == [
+        request_latency(0.25, 1.5, second) for _ in range(5)
+    ]
+
+
+def test_writeback_delay_is_uniform_in_its_range_or_constant() -> None:
+    rng = random.Random(5)
+    draws = [writeback_delay(10, 30, rng) for _ in range(2000)]
+    assert 10 <= min(draws) < 11
+    assert 29 < max(draws) <= 30
+    assert writeback_delay(10, 0, rng) == 10
+    assert writeback_delay(10, 10, rng) == 10
+
+
+async def submitted_delays(config: SandboxConfig, clock: FakeClock) -> list[float]:
+    """Submit three bookings; each writeback's delay until it is due."""
+    state = SandboxState(config)
+    transport = httpx.ASGITransport(app=create_sandbox_app(state))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as client:
+        headers = await key_headers(client)
+        for minute in (0, 30, 45):
+            await submit(client, headers, "POST", "/v4/appointment", booking(time=f"07:{minute:02d}"))
+    return [(writeback.due - clock()).total_seconds() for writeback in state.writebacks_of(DEMO_OFFICE_ID)]
+
+
+@pytest.mark.anyio
+async def test_writebacks_are_due_after_a_seeded_draw_in_the_range(clock: FakeClock) -> None:
+    config = SandboxConfig(clock=clock, writeback_delay_seconds=10, writeback_delay_max_seconds=30)
+    delays = await submitted_delays(config, clock)
+    assert all(10 <= delay <= 30 for delay in delays)
+    assert len(set(delays)) == 3
+    assert (
+        await submitted_delays(
+            SandboxConfig(clock=clock, writeback_delay_seconds=10, writeback_delay_max_seconds=30), clock
+        )
+        == delays
+    )
+
+
+@pytest.mark.anyio
+async def test_a_practice_or_fault_delay_overrides_the_range(clock: FakeClock) -> None:
+    state = SandboxState(SandboxConfig(clock=clock, writeback_delay_seconds=10, writeback_delay_max_seconds=30))
+    state.practice(DEMO_OFFICE_ID).writeback_delay_seconds = 2
+    state.faults.add("appointment", writeback_delay_seconds=5, count=1)
+    transport = httpx.ASGITransport(app=create_sandbox_app(state))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as client:
+        headers = await key_headers(client)
+        for minute in (0, 30):
+            await submit(client, headers, "POST", "/v4/appointment", booking(time=f"07:{minute:02d}"))
+    delays = [(writeback.due - clock()).total_seconds() for writeback in state.writebacks_of(DEMO_OFFICE_ID)]
+    assert delays == [5, 2]
+
+
+@pytest.mark.anyio
+async def test_each_request_sleeps_its_own_seeded_draw(clock: FakeClock) -> None:
+    config = SandboxConfig(clock=clock, latency_seconds=0.01, latency_p99_seconds=0.05)
+    state = SandboxState(config)
+    expected = SandboxState(SandboxConfig(clock=clock, latency_seconds=0.01, latency_p99_seconds=0.05))
+    transport = httpx.ASGITransport(app=create_sandbox_app(state))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as client:
+        headers = await key_headers(client)
+        for _ in range(4):
+            assert (await client.get("/v4/providers", headers=headers)).status_code == 200
+    served = state.timeline.after(0)
+    draws = [expected.request_latency() for _ in served]
+    assert len(set(draws)) == len(served) == 5
+    assert all(s.finished - s.started >= draw for s, draw in zip(served, draws, strict=True))
+
+
+@pytest.mark.anyio
+async def test_the_timeline_lists_requests_in_the_order_answered(
+    state: SandboxState, client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    mark = (await client.get("/_admin/requests")).json()[-1]["seq"]  # the key exchange
+    await client.get("/v4/providers", headers=headers)
+    await client.get("/v4/patients", headers=headers, params={"patient_id": "10002"})
+    served = (await client.get("/_admin/requests", params={"after": mark})).json()
+    assert [(s["seq"], s["request"]) for s in served] == [(mark + 1, "GET /providers"), (mark + 2, "GET /patients")]
+    assert all(s["started"] <= s["finished"] for s in served)
+    assert served[0]["finished"] <= served[1]["started"]
+    assert (await client.get("/_admin/requests", params={"after": mark + 2})).json() == []
+    assert (await client.get("/_admin/requests", params={"after": "x"})).status_code == 422
+
+
+def test_command_line_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[SandboxState] = []
+    monkeypatch.setattr("sandbox.__main__.uvicorn.run", lambda app, **_: served.append(app.state.sandbox))
+    argv = ["--latency-ms", "250", "--latency-p99-ms", "1500", "--writeback-delay", "10", "--writeback-delay-max", "30"]
+    sandbox_main.main(argv)
+    config = served[0].config
+    assert (config.latency_seconds, config.latency_p99_seconds) == (0.25, 1.5)
+    assert (config.writeback_delay_seconds, config.writeback_delay_max_seconds) == (10, 30)
