@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -62,3 +63,14 @@ class Timeline:
     def after(self, seq: int) -> list[Served]:
         """The requests answered after `seq` (those still kept)."""
         return [served for served in self._served if served.seq > seq]
+
+
+def sequential_round_trips(served: Iterable[Served]) -> int:
+    """The critical path of a group of requests: the most of them that ran one after another, none overlapping
+    the next. Requests sent at once overlap and count once; a request sent after another's answer counts again.
+    (Taking the earliest-answered request that starts after the last one chosen gives the longest such chain.)"""
+    chain, free_at = 0, -math.inf
+    for request in sorted(served, key=lambda s: s.finished):
+        if request.started >= free_at:
+            chain, free_at = chain + 1, request.finished
+    return chain

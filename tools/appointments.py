@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -42,6 +42,7 @@ from tools.availability import (
 )
 from tools.base import tool
 from tools.context import ToolCall
+from tools.gather import Beside
 from tools.identity import VerifyArgs, verify
 from tools.results import AppointmentResult, AvailabilityResult, Slot
 from tools.spec import CHANGES, CREATES, READ_ONLY
@@ -271,10 +272,14 @@ class BookAppointmentArgs(VerifyArgs):
     notes: Note | None = Field(None, description="Reason for the visit, in a few words.")
 
 
-async def _day_plan(call: ToolCall, metadata: PracticeMetadata, day: date, ignore: str | None = None) -> DayPlan:
-    """Fresh appointments for one day (minus `ignore`, the appointment being moved)."""
-    appointments = [a for a in await call.practice.appointments(day, day) if a.appointment_id != ignore]
-    return DayPlan.build(day, metadata, appointments)
+def _day_read(call: ToolCall, day: date) -> Beside[list[Appointment]]:
+    """The day's appointments, for the slot's re-check: read beside the identity check."""
+    return Beside(lambda: call.practice.appointments(day, day))
+
+
+def _day_plan(metadata: PracticeMetadata, day: date, appointments: list[Appointment], ignore: str | None) -> DayPlan:
+    """The day's plan from its appointments, minus `ignore` (the appointment being moved)."""
+    return DayPlan.build(day, metadata, [a for a in appointments if a.appointment_id != ignore])
 
 
 def _providers(metadata: PracticeMetadata, provider_id: str | None) -> list[Provider]:
@@ -368,22 +373,24 @@ async def write_at_free_slot(
     write: Callable[[Candidate], Awaitable[WritebackOutcome]],
     *,
     verb: str,
+    that_day: Beside[list[Appointment]],
     moving: Appointment | None = None,
 ) -> AppointmentResult:
-    """Re-check the slot against fresh appointments (ignoring `moving`, the appointment being moved), write it
-    with a free operatory, and answer; a slot taken meanwhile (or refused by the PMS) offers alternatives."""
+    """Re-check the slot against the day's fresh appointments (`that_day`, read beside the identity check;
+    ignoring `moving`, the appointment being moved), write it with a free operatory, and answer; a slot taken
+    meanwhile (or refused by the PMS) offers alternatives."""
     refused = _not_bookable(call, metadata, wanted.start)
     if refused is not None:
         return refused
     day = wanted.start.date()
     ignore = moving.appointment_id if moving else None
-    plan = await _day_plan(call, metadata, day, ignore=ignore)
+    plan = _day_plan(metadata, day, that_day.result(), ignore)
     candidate = _first_free(plan, providers, wanted.start, wanted.duration)
     if candidate is None:
         return _taken(_alternatives(call, plan, providers, wanted.duration, moving))
     outcome = await write(candidate)
     if outcome.status == "failed":
-        fresh = await _day_plan(call, metadata, day, ignore=ignore)
+        fresh = _day_plan(metadata, day, await call.practice.appointments(day, day), ignore)
         return _taken(_alternatives(call, fresh, providers, wanted.duration, moving), FAILED_CODES[verb])
     return _written(outcome, candidate, verb, ignore)
 
@@ -404,11 +411,14 @@ confirmed with the appointmentId, or honestly pending while the office system sa
     idempotent=True,
 )
 async def book_appointment(call: ToolCall, args: BookAppointmentArgs) -> AppointmentResult:
-    patient = await verify(call, args, AppointmentResult)
+    metadata = await call.practice.metadata()  # cached: the practice's zone says which day to re-check
+    wanted = SlotRequest(local_start(args.start_time, metadata), timedelta(minutes=args.duration_minutes))
+    that_day = _day_read(call, wanted.start.date())
+    bookable = metadata.capabilities.new_appointment
+    patient = await verify(call, args, AppointmentResult, beside=(that_day,) if bookable else ())
     if not isinstance(patient, Patient):
         return patient
-    metadata = await call.practice.metadata()
-    if not metadata.capabilities.new_appointment:
+    if not bookable:
         return await _for_staff(call, "booking", args)
 
     def write(candidate: Candidate) -> Awaitable[WritebackOutcome]:
@@ -424,12 +434,7 @@ async def book_appointment(call: ToolCall, args: BookAppointmentArgs) -> Appoint
 
     try:
         return await write_at_free_slot(
-            call,
-            metadata,
-            SlotRequest(local_start(args.start_time, metadata), timedelta(minutes=args.duration_minutes)),
-            _providers(metadata, args.provider_id),
-            write,
-            verb="booked",
+            call, metadata, wanted, _providers(metadata, args.provider_id), write, verb="booked", that_day=that_day
         )
     except NeedsStaff:  # the PMS needs what a call cannot give: nothing was sent
         return await _for_staff(call, "booking", args)
@@ -442,12 +447,16 @@ class ExistingAppointmentArgs(VerifyArgs):
     appointment_id: AppointmentId
 
 
-async def owned_appointment(call: ToolCall, args: ExistingAppointmentArgs) -> Appointment | AppointmentResult:
-    """The verified patient's own, future, not-cancelled appointment; otherwise a refusal to return."""
-    patient = await verify(call, args, AppointmentResult)
+async def owned_appointment(
+    call: ToolCall, args: ExistingAppointmentArgs, beside: Sequence[Beside[Any]] = ()
+) -> Appointment | AppointmentResult:
+    """The verified patient's own, future, not-cancelled appointment; otherwise a refusal to return. The
+    appointment (and `beside`) are read beside the identity check."""
+    booked = Beside(lambda: call.practice.appointment(args.appointment_id))
+    patient = await verify(call, args, AppointmentResult, beside=(booked, *beside))
     if not isinstance(patient, Patient):
         return patient
-    appointment = await call.practice.appointment(args.appointment_id)
+    appointment = booked.result()
     if appointment is None or appointment.patient_id != patient.patient_id:
         return AppointmentResult(
             message="I couldn't find that appointment for this patient.",
@@ -482,10 +491,12 @@ time; keeps the current provider and length unless given. Safe to retry on the s
     idempotent=True,
 )
 async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs) -> AppointmentResult:
-    found = await owned_appointment(call, args)
+    metadata = await call.practice.metadata()  # cached: the practice's zone says which day to re-check
+    new_start = local_start(args.new_start_time, metadata)
+    that_day = _day_read(call, new_start.date())
+    found = await owned_appointment(call, args, (that_day,) if metadata.capabilities.reschedule else ())
     if isinstance(found, AppointmentResult):
         return found
-    metadata = await call.practice.metadata()
     if not metadata.capabilities.reschedule:
         return await _for_staff(call, "reschedule", args, found.appointment_id)
     minutes = args.duration_minutes or found.length_minutes or DEFAULT_DURATION
@@ -499,7 +510,7 @@ async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs
             operatory=candidate.operatory,
         )
 
-    wanted = SlotRequest(local_start(args.new_start_time, metadata), timedelta(minutes=minutes))
+    wanted = SlotRequest(new_start, timedelta(minutes=minutes))
     provider_id = args.provider_id or found.provider_id
     if already_there(found, wanted, provider_id, metadata):
         when = f"{spoken_day(wanted.start.date())} at {spoken_time(wanted.start)}"
@@ -517,6 +528,7 @@ async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs
         _providers(metadata, provider_id),
         write,
         verb="moved",
+        that_day=that_day,
         moving=found,
     )
 

@@ -8,6 +8,10 @@ mismatch, and an unknown id, get the same answer, so the check reveals nothing a
 Failed checks are limited (server/throttle.py) per patient across all calls of the practice, per practice
 token, and per call (with `X-Call-Id`); an attempt is reserved before it is evaluated, so simultaneous guesses
 count. A search that uses a date of birth is an attempt against every patient it could match.
+
+A tool's other reads that need only its arguments (the patient's appointments, balance, a booking's day) are
+sent beside the patient's record, after the attempt is reserved, so a verified answer waits for one round trip
+to Sikka; the tool takes their results only once the check passed, and a refusal never looks at them.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import Field, model_validator
 
@@ -24,6 +28,7 @@ from server.sikka import Patient
 from server.throttle import Limit, Locked, Reservation
 from tools.arguments import Args, DateOfBirth, PatientId, Phone, ShortText
 from tools.context import ToolCall
+from tools.gather import Beside, alongside
 from tools.results import ToolResult
 
 R = TypeVar("R", bound=ToolResult)
@@ -107,13 +112,17 @@ async def reserve(call: ToolCall, patient_ids: Sequence[str]) -> Reservation:
         raise IdentityRefused(LOCKED) from None
 
 
-async def verified_patient(call: ToolCall, args: VerifyArgs, *, insurance: bool = False) -> Patient:
+async def verified_patient(
+    call: ToolCall, args: VerifyArgs, *, insurance: bool = False, beside: Sequence[Beside[Any]] = ()
+) -> Patient:
     """The patient, if the identifiers match; raises IdentityRefused otherwise (the attempt stays counted).
-    `insurance` reads the record with its plans on file (the same single request)."""
+    `insurance` reads the record with its plans on file (the same single request). `beside`: the tool's reads
+    that need only its arguments, sent with the patient's (once the attempt is reserved), so the call waits for
+    one round trip; the tool takes their results only after this returned."""
     call.entry.targeted(args.patient_id)
     reservation = await reserve(call, [args.patient_id])
     try:
-        patient = await call.practice.patient(args.patient_id, insurance=insurance)
+        patient = await alongside(call.practice.patient(args.patient_id, insurance=insurance), *beside)
     except BaseException:
         await call.services.attempts.release(reservation)  # not an attempt: the office system did not answer
         raise
@@ -131,10 +140,18 @@ def refusal(result_type: type[R], code: str) -> R:
     return result_type(message=message, outcome="needs_verification", code=code)
 
 
-async def verify(call: ToolCall, args: VerifyArgs, result_type: type[R], *, insurance: bool = False) -> Patient | R:
-    """The verified patient (recorded as touched in the audit entry), or the refusal to answer with."""
+async def verify(
+    call: ToolCall,
+    args: VerifyArgs,
+    result_type: type[R],
+    *,
+    insurance: bool = False,
+    beside: Sequence[Beside[Any]] = (),
+) -> Patient | R:
+    """The verified patient (recorded as touched in the audit entry), or the refusal to answer with. `beside`:
+    reads sent with the patient's (see `verified_patient`); take their results only from a verified patient."""
     try:
-        patient = await verified_patient(call, args, insurance=insurance)
+        patient = await verified_patient(call, args, insurance=insurance, beside=beside)
     except IdentityRefused as exc:
         return refusal(result_type, exc.code)
     call.entry.touched(patient.patient_id)

@@ -10,7 +10,7 @@ import pytest
 
 from sandbox import DEMO_OFFICE_ID, SandboxConfig, SandboxState, create_sandbox_app
 from sandbox import __main__ as sandbox_main
-from sandbox.latency import request_latency, writeback_delay
+from sandbox.latency import Served, request_latency, sequential_round_trips, writeback_delay
 from tests.sandbox.support import FakeClock, key_headers
 from tests.sandbox.test_writebacks import booking, submit
 
@@ -124,3 +124,13 @@ def test_command_line_options(monkeypatch: pytest.MonkeyPatch) -> None:
     config = served[0].config
     assert (config.latency_seconds, config.latency_p99_seconds) == (0.25, 1.5)
     assert (config.writeback_delay_seconds, config.writeback_delay_max_seconds) == (10, 30)
+
+
+def test_sequential_round_trips_count_the_critical_path() -> None:
+    def served(*spans: tuple[float, float]) -> list[Served]:
+        return [Served(n, "GET /patients", start, end) for n, (start, end) in enumerate(spans)]
+
+    assert sequential_round_trips([]) == 0
+    assert sequential_round_trips(served((0, 1), (0.01, 1.2), (0.02, 0.5))) == 1  # sent at once
+    assert sequential_round_trips(served((0, 1), (1.01, 2), (1.02, 2.5))) == 2  # one, then two at once
+    assert sequential_round_trips(served((0, 3), (0.1, 1), (1.1, 2), (2.1, 2.9))) == 3  # a chain beside a long one
