@@ -18,10 +18,11 @@ POST   /_admin/keys/expire                                 every issued request_
 GET    /_admin/config                                      the run-time settings
 POST   /_admin/config          {"latency_seconds", "latency_p99_seconds", "writeback_delay_seconds",
                                 "writeback_delay_max_seconds", "key_ttl_seconds", "rate_limit_per_minute"}
-                               (any subset; see SandboxConfig)
-GET    /_admin/requests?after=<seq>                        the requests served after `seq` (the last 10,000):
-                               [{"seq", "request": "GET /patients", "started", "finished"}, ...], times in
-                               seconds on the sandbox's monotonic clock
+                               (any subset; see SandboxConfig). Setting a latency or writeback delay restarts
+                               the seeded draws: a run that sets them gets the same sequence of draws each time
+GET    /_admin/requests?after=<seq>                        {"last_seq": n, "requests": [{"seq", "request":
+                               "GET /patients", "query", "started", "finished"}, ...]}: the requests answered
+                               after `seq` (of the last 10,000), times in seconds on the sandbox's monotonic clock
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ class ConfigUpdate(BaseModel):
     writeback_delay_max_seconds: float | None = Field(default=None, ge=0)
     key_ttl_seconds: float | None = Field(default=None, gt=0)
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
+
+
+TIMING_SETTINGS = frozenset(
+    {"latency_seconds", "latency_p99_seconds", "writeback_delay_seconds", "writeback_delay_max_seconds"}
+)
 
 
 class Listed(BaseModel):
@@ -127,8 +133,9 @@ async def reset_counters(request: Request) -> Response:
 
 
 async def served(request: Request) -> Response:
-    after = int(request.query_params.get("after") or 0)
-    return JSONResponse([asdict(item) for item in _state(request).timeline.after(after)])
+    timeline = _state(request).timeline
+    served = timeline.after(int(request.query_params.get("after") or 0))
+    return JSONResponse({"last_seq": timeline.last_seq, "requests": [asdict(item) for item in served]})
 
 
 async def faults(request: Request) -> Response:
@@ -195,8 +202,11 @@ async def config(request: Request) -> Response:
     state = _state(request)
     if request.method == "POST":
         update = ConfigUpdate.model_validate(await _body(request))
-        for name, value in update.model_dump(exclude_none=True).items():
+        changes = update.model_dump(exclude_none=True)
+        for name, value in changes.items():
             setattr(state.config, name, value)
+        if TIMING_SETTINGS & changes.keys():
+            state.restart_timing()
     return JSONResponse(_settings(state))
 
 

@@ -422,7 +422,7 @@ async def serve(request: Request, endpoint: str, handler: Handler, auth: Auth) -
         response.headers.setdefault(name, value)
     if key is not None:
         response.headers["Request-Key-Expires"] = views.http_date(key.end_time)
-    state.timeline.add(f"{request.method} /{endpoint}", started, time.perf_counter())
+    state.timeline.add(f"{request.method} /{endpoint}", request.url.query, started, time.perf_counter())
     return response
 
 

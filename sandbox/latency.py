@@ -36,11 +36,12 @@ def writeback_delay(low_seconds: float, high_seconds: float, rng: random.Random)
 
 @dataclass(frozen=True)
 class Served:
-    """One `/v4` request: its place in the sandbox's order, "METHOD /endpoint" (as counted), and when it arrived
-    and was answered (seconds on the sandbox's monotonic clock)."""
+    """One `/v4` request: its place in the sandbox's order, "METHOD /endpoint" (as counted), its query string, and
+    when it arrived and was answered (seconds on the sandbox's monotonic clock)."""
 
     seq: int
     request: str
+    query: str
     started: float
     finished: float
 
@@ -56,9 +57,9 @@ class Timeline:
     def last_seq(self) -> int:
         return self._seq
 
-    def add(self, request: str, started: float, finished: float) -> None:
+    def add(self, request: str, query: str, started: float, finished: float) -> None:
         self._seq += 1
-        self._served.append(Served(self._seq, request, started, finished))
+        self._served.append(Served(self._seq, request, query, started, finished))
 
     def after(self, seq: int) -> list[Served]:
         """The requests answered after `seq` (those still kept)."""

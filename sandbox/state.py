@@ -51,7 +51,8 @@ class SandboxState:
         self.faults = FaultInjector(self.config.seed)
         self.counters: Counter[str] = Counter()
         self.timeline = Timeline()
-        self._timing = random.Random(self.config.seed ^ TIMING_STREAM)  # its own stream: faults draw theirs
+        self._timing = random.Random()
+        self.restart_timing()
         self.rate_window = RateWindow()
         self.writebacks = WritebackQueue()
         self._ids = Ids()
@@ -176,6 +177,10 @@ class SandboxState:
         self.counters.clear()
 
     # Timing
+
+    def restart_timing(self) -> None:
+        """Start the latency and writeback-delay draws again from the seed (their own stream: faults draw theirs)."""
+        self._timing.seed(self.config.seed ^ TIMING_STREAM)
 
     def request_latency(self) -> float:
         """The configured latency of the next request (a seeded draw when a distribution is configured)."""

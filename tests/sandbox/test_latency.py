@@ -105,15 +105,31 @@ async def test_each_request_sleeps_its_own_seeded_draw(clock: FakeClock) -> None
 async def test_the_timeline_lists_requests_in_the_order_answered(
     state: SandboxState, client: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:
-    mark = (await client.get("/_admin/requests")).json()[-1]["seq"]  # the key exchange
+    so_far = (await client.get("/_admin/requests")).json()
+    assert [s["request"] for s in so_far["requests"]] == ["POST /request_key"]  # the `headers` fixture's
+    mark = so_far["last_seq"]
     await client.get("/v4/providers", headers=headers)
     await client.get("/v4/patients", headers=headers, params={"patient_id": "10002"})
-    served = (await client.get("/_admin/requests", params={"after": mark})).json()
+    page = (await client.get("/_admin/requests", params={"after": mark})).json()
+    served = page["requests"]
     assert [(s["seq"], s["request"]) for s in served] == [(mark + 1, "GET /providers"), (mark + 2, "GET /patients")]
+    assert page["last_seq"] == mark + 2
+    assert served[1]["query"] == "patient_id=10002"
     assert all(s["started"] <= s["finished"] for s in served)
     assert served[0]["finished"] <= served[1]["started"]
-    assert (await client.get("/_admin/requests", params={"after": mark + 2})).json() == []
+    assert (await client.get("/_admin/requests", params={"after": mark + 2})).json()["requests"] == []
     assert (await client.get("/_admin/requests", params={"after": "x"})).status_code == 422
+
+
+@pytest.mark.anyio
+async def test_setting_a_latency_restarts_the_seeded_draws(state: SandboxState, client: httpx.AsyncClient) -> None:
+    settings = {"latency_seconds": 0.25, "latency_p99_seconds": 1.5}
+    await client.post("/_admin/config", json=settings)
+    first = [state.request_latency() for _ in range(3)]
+    await client.post("/_admin/config", json={"rate_limit_per_minute": 50})  # not a timing setting
+    assert state.request_latency() not in first
+    await client.post("/_admin/config", json=settings)
+    assert [state.request_latency() for _ in range(3)] == first
 
 
 def test_command_line_options(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,7 +144,7 @@ def test_command_line_options(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_sequential_round_trips_count_the_critical_path() -> None:
     def served(*spans: tuple[float, float]) -> list[Served]:
-        return [Served(n, "GET /patients", start, end) for n, (start, end) in enumerate(spans)]
+        return [Served(n, "GET /patients", "", start, end) for n, (start, end) in enumerate(spans)]
 
     assert sequential_round_trips([]) == 0
     assert sequential_round_trips(served((0, 1), (0.01, 1.2), (0.02, 0.5))) == 1  # sent at once
