@@ -129,7 +129,7 @@ class AuditWriter:
     """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.engine: AsyncEngine = sessions.kw["bind"]  # appends use a bare connection: no ORM session
+        self.sessions = sessions
         self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._lock = asyncio.Lock()
         self._heads: dict[str, chain.Head] = {}  # the chain heads this writer committed last
@@ -163,7 +163,8 @@ class AuditWriter:
     async def _append(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> Exception | None:
         """Append the batch's records in one transaction; the error that rolled it back, if any."""
         try:
-            async with self.engine.begin() as conn:
+            engine: AsyncEngine = self.sessions.kw["bind"]  # a bare connection: no ORM session on the hot path
+            async with engine.begin() as conn:
                 heads = await chain.append_many(conn, [record for record, _ in batch], self._heads)
         except Exception as exc:  # a database error, or a record the chain cannot take
             log.error("audit write failed", records=len(batch), error=type(exc).__name__)

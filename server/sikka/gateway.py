@@ -215,9 +215,12 @@ class PracticeGateway:
         async def search(index: int, form: str) -> None:
             results[index] = await self._patients({"search": form})
 
-        async with anyio.create_task_group() as group:
-            for index, form in enumerate(forms):
-                group.start_soon(search, index, form)
+        try:
+            async with anyio.create_task_group() as group:
+                for index, form in enumerate(forms):
+                    group.start_soon(search, index, form)
+        except BaseExceptionGroup as group_error:  # the first failure, as a single request would raise it
+            raise group_error.exceptions[0] from None
         unique = {p.patient_id: p for batch in results for p in batch if phone_matches(p, e164)}
         return list(unique.values())
 

@@ -14,7 +14,7 @@ import pytest
 import respx
 
 from server.sikka.client import Deadline, SikkaClient
-from server.sikka.errors import AppNotAuthorized
+from server.sikka.errors import AppNotAuthorized, SikkaError
 from server.sikka.gateway import PracticeGateway, SikkaGateway
 from server.sikka.keys import RequestKeys
 from server.sikka.writeback import WritebackOutcome, Writebacks
@@ -173,6 +173,14 @@ async def test_phone_lookup_searches_every_stored_form_at_once(gateway: SikkaGat
         "408-555-0101",
         "4085550101",
     ]
+
+
+@respx.mock
+async def test_a_failed_phone_lookup_raises_what_sikka_answered(gateway: SikkaGateway) -> None:
+    """Not a group of the three searches' errors: the tools speak a Sikka failure as such."""
+    respx.get(f"{BASE}/patients").respond(400, json={"error_code": "API2002", "short_message": "offline"})
+    with pytest.raises(SikkaError):
+        await view(gateway).find_patients(phone="+14085550101")
 
 
 @respx.mock
