@@ -221,7 +221,10 @@ async def check_availability(call: ToolCall, args: CheckAvailabilityArgs) -> Ava
             today=today.isoformat(),
         )
     days = _day_list(max(first, today), last)
-    found = await _candidates(call, metadata, days, duration, args.provider_id, args.part_of_day)
+    # A day the schedule closes has no openings: read only the others (none: straight to the nearest open days).
+    # Sikka's own slots (OrthoTrac, Dolphin) are read as they are.
+    asked = days if metadata.has_slot_endpoint else [d for d in days if not closed_on(metadata, d, args.provider_id)]
+    found = await _candidates(call, metadata, asked, duration, args.provider_id, args.part_of_day)
     options = spread([c for day in sorted(found) for c in found[day]])
     if options:
         return AvailabilityResult(

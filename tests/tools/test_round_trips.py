@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from sandbox.latency import Served, sequential_round_trips
 from server.db.models import AuditLog
-from tests.support import identity, open_day
+from tests.support import closed_day, identity, open_day
 from tests.tools.conftest import Desk, desk_behind
 from tools.identity import PER_CALL
 
@@ -89,6 +89,15 @@ async def test_every_read_tool_waits_for_one_round_trip(desk: Desk) -> None:
     assert made["getPatientInfo"] == {"GET /patients": 1, "GET /appointments": 1}
     assert made["getPatientBalance"] == {"GET /patients": 1, "GET /patient_balance": 1}
     assert made["searchPatients (phone)"] == {"GET /patients": 3}  # every stored form of the number at once
+
+
+async def test_a_closed_day_goes_straight_to_the_nearest_openings(desk: Desk) -> None:
+    """The schedule says the day is closed: only the days after it are read."""
+    day = closed_day(desk, 3)
+    result, served = await served_for(desk, "checkAvailability", {"date": day.isoformat()}, "closed-day")
+    assert (result["outcome"], result["code"]) == ("not_found", "closed"), result
+    assert result["nextAvailableDates"]
+    assert [s.request for s in served] == ["GET /appointments"]
 
 
 async def test_a_dependent_whose_own_row_is_empty_waits_for_the_guarantors_too(desk: Desk) -> None:
