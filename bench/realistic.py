@@ -4,13 +4,13 @@ writebacks completing 10 to 30 s after they are sent; and, to count round trips 
 
 Every call goes over `POST /vapi/tool-calls` on a new connection, as Vapi posts server tools. The sandbox's
 timeline gives each call's Sikka requests and their sequential round trips (the critical path:
-`sandbox.latency.sequential_round_trips`). Measured, on the warm server of the run:
+`sandbox.latency.sequential_round_trips`). Measured, on the warm server of the run, in this order:
 
-- each read tool at a constant 250 ms per request (its wait / 250 ms is the round trips a caller hears), then
-  with the lognormal latency;
 - a typical phone call with the lognormal latency: searchPatients by the number the call comes from,
   getPatientInfo (the identity check), checkAvailability for a day, bookAppointment at the first opening it
   offered, hang up;
+- each read tool with the lognormal latency, then at a constant 250 ms per request (its wait / 250 ms is the
+  round trips a caller hears);
 - the bookings' writebacks: when each completed after it was sent (`writeback_status`, read once the calls are
   done), so the budget a write would need to confirm them in the call is measured, not guessed.
 """
