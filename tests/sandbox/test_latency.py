@@ -132,11 +132,14 @@ async def test_setting_a_latency_restarts_the_seeded_draws(state: SandboxState, 
     assert [state.request_latency() for _ in range(3)] == first
 
 
+REALISTIC_OPTIONS = ["--latency-ms", "250", "--latency-p99-ms", "1500", "--writeback-delay", "10"]
+REALISTIC_OPTIONS += ["--writeback-delay-max", "30"]
+
+
 def test_command_line_options(monkeypatch: pytest.MonkeyPatch) -> None:
     served: list[SandboxState] = []
     monkeypatch.setattr("sandbox.__main__.uvicorn.run", lambda app, **_: served.append(app.state.sandbox))
-    argv = ["--latency-ms", "250", "--latency-p99-ms", "1500", "--writeback-delay", "10", "--writeback-delay-max", "30"]
-    sandbox_main.main(argv)
+    sandbox_main.main(REALISTIC_OPTIONS)
     config = served[0].config
     assert (config.latency_seconds, config.latency_p99_seconds) == (0.25, 1.5)
     assert (config.writeback_delay_seconds, config.writeback_delay_max_seconds) == (10, 30)
@@ -150,3 +153,28 @@ def test_sequential_round_trips_count_the_critical_path() -> None:
     assert sequential_round_trips(served((0, 1), (0.01, 1.2), (0.02, 0.5))) == 1  # sent at once
     assert sequential_round_trips(served((0, 1), (1.01, 2), (1.02, 2.5))) == 2  # one, then two at once
     assert sequential_round_trips(served((0, 3), (0.1, 1), (1.1, 2), (2.1, 2.9))) == 3  # a chain beside a long one
+
+
+def test_the_cli_sandbox_command_takes_the_same_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from app.cli import main as cli
+
+    served: list[SandboxState] = []
+    monkeypatch.setattr("app.cli.serve.uvicorn.run", lambda app, **_: served.append(app.state.sandbox))
+    monkeypatch.setattr("app.cli.serve.configure_logging", lambda level: None)
+    options = [
+        "--latency-ms",
+        "250",
+        "--latency-p99-ms",
+        "1500",
+        "--writeback-delay",
+        "10",
+        "--writeback-delay-max",
+        "30",
+    ]
+    result = CliRunner().invoke(cli, ["sandbox", *options])
+    assert result.exit_code == 0, result.output
+    config = served[0].config
+    assert (config.latency_seconds, config.latency_p99_seconds) == (0.25, 1.5)
+    assert (config.writeback_delay_seconds, config.writeback_delay_max_seconds) == (10, 30)
