@@ -1,5 +1,8 @@
-"""`python -m bench` (`make bench`): each tool's overhead over the Sikka requests it must make, and throughput,
-against the sandbox with a fixed upstream latency; prints the table and writes `bench/results/latest.json`."""
+"""`python -m bench` (`make bench`): two profiles against the sandbox, on one server. The default profile: each
+tool's overhead over the Sikka requests it must make, the paths Vapi can take, and throughput, with a fixed
+upstream latency (20 ms). The realistic profile (bench/realistic.py): what a caller waits for, and the sequential
+Sikka round trips, when Sikka's latency is a distribution. Prints the tables and writes
+`bench/results/latest.json`."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from bench import paths, report, scenarios
+from bench import paths, realistic, report, scenarios
 from bench.client import ToolClient, fresh_client_call, tool_client
 from bench.measure import Meter, ToolRecord, throughput, timed_block
 from bench.processes import Stack, running_stack
@@ -28,6 +31,8 @@ BASELINE_SAMPLES = 100
 FRESH_CLIENT_SAMPLES = 40
 SANDBOX_RATE_LIMIT = 1_000_000  # per minute: measure the server, not the sandbox's Sikka rate limit
 
+PROFILES = ("all", "default", "realistic")
+
 STARTED = time.perf_counter()
 
 
@@ -37,11 +42,21 @@ def progress(message: str) -> None:
 
 def parse_options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--latency-ms", type=float, default=20.0, help="sandbox latency per request")
-    parser.add_argument("--writeback-delay", type=float, default=0.2, help="sandbox writeback delay, seconds")
-    parser.add_argument("--reads", type=int, default=200, help="matched samples per read tool")
-    parser.add_argument("--writes", type=int, default=12, help="matched samples per write tool")
-    parser.add_argument("--seconds", type=float, default=7.0, help="duration of each throughput run")
+    parser.add_argument(
+        "--profile", choices=PROFILES, default="all", help="the default profile, the realistic one, or both"
+    )
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="sandbox latency per request (default)")
+    parser.add_argument("--writeback-delay", type=float, default=0.2, help="sandbox writeback delay, s (default)")
+    parser.add_argument("--reads", type=int, default=200, help="matched samples per read tool (default)")
+    parser.add_argument("--writes", type=int, default=12, help="matched samples per write tool (default)")
+    parser.add_argument("--seconds", type=float, default=7.0, help="duration of each throughput run (default)")
+    parser.add_argument(
+        "--realistic-reads",
+        type=int,
+        default=16,
+        help="samples per read tool with lognormal latency (realistic; half as many at a constant 250 ms)",
+    )
+    parser.add_argument("--calls", type=int, default=6, help="typical phone calls (realistic)")
     parser.add_argument("--database-url", help="an empty database for the server (default: SQLite, temporary)")
     parser.add_argument("--workers", type=int, default=1, help="server processes (more than one needs PostgreSQL)")
     parser.add_argument("--output", type=Path, default=report.RESULTS)
@@ -57,8 +72,8 @@ async def cold_call(meter: Meter, fixtures: scenarios.Fixtures) -> ToolRecord:
     return cold
 
 
-async def warm_up(tools: ToolClient, fixtures: scenarios.Fixtures, write_samples: int) -> None:
-    await fixtures.find_open_days(tools, write_samples)
+async def warm_up(tools: ToolClient, fixtures: scenarios.Fixtures, write_samples: int, calls: int) -> None:
+    await fixtures.find_open_days(tools, write_samples, calls)
     mix = scenarios.mix_call(fixtures, "warm")
     for n in range(WARM_UP_CALLS * 3):
         call, call_id = mix(n)
@@ -101,7 +116,12 @@ async def baselines(http: httpx.AsyncClient, stack: Stack, fixtures: scenarios.F
     return {"healthz_ms": report.latency(healthz), "fresh_client_ms": report.latency(fresh)}
 
 
+def runs(options: argparse.Namespace, profile: str) -> bool:
+    return options.profile in ("all", profile)
+
+
 async def measure(stack: Stack, options: argparse.Namespace) -> dict[str, Any]:
+    default, measured = runs(options, "default"), runs(options, "realistic")
     async with httpx.AsyncClient(timeout=30) as http:
         admin = Admin(http, stack.sandbox_url)
         await admin.configure(rate_limit_per_minute=SANDBOX_RATE_LIMIT)
@@ -110,30 +130,38 @@ async def measure(stack: Stack, options: argparse.Namespace) -> dict[str, Any]:
         async with tool_client(stack.mcp_url, stack.token) as tools:
             meter = Meter(stack, tools, sikka, admin, split=options.workers == 1)
             cold = await cold_call(meter, fixtures)
-            await warm_up(tools, fixtures, options.writes)
-            records = await tool_records(meter, fixtures, options)
-            progress(f"paths: searchPatients over tool-calls, MCP as Vapi, MCP kept: {options.reads} samples each")
-            phones = [(patient.spoken_phone, to_e164(patient.cell) or "") for patient in fixtures.patients]
-            compared = await paths.compare(
-                stack, sikka, scenarios.phone_lookup, phones, fixtures.call_id, options.reads
+            await warm_up(tools, fixtures, options.writes if default else 0, options.calls if measured else 0)
+            results = await default_profile(stack, http, meter, fixtures, options, cold) if default else {}
+        if measured:
+            progress(
+                f"realistic: {options.calls} phone calls, then {options.realistic_reads} samples per read tool with "
+                f"lognormal latency and {options.realistic_reads // 2} at a constant 250 ms"
             )
-        base = await baselines(http, stack, fixtures)
-    runs = []
+            run = await realistic.measure(stack, admin, sikka, fixtures, options.realistic_reads, options.calls)
+            results["realistic"] = report.realistic_figures(run)
+    return {"setup": setup(options), **results}
+
+
+async def default_profile(
+    stack: Stack,
+    http: httpx.AsyncClient,
+    meter: Meter,
+    fixtures: scenarios.Fixtures,
+    options: argparse.Namespace,
+    cold: ToolRecord,
+) -> dict[str, Any]:
+    """Overhead per tool, the paths, the baselines and throughput, at the sandbox's fixed latency."""
+    records = await tool_records(meter, fixtures, options)
+    progress(f"paths: searchPatients over tool-calls, MCP as Vapi, MCP kept: {options.reads} samples each")
+    phones = [(patient.spoken_phone, to_e164(patient.cell) or "") for patient in fixtures.patients]
+    compared = await paths.compare(stack, meter.sikka, scenarios.phone_lookup, phones, fixtures.call_id, options.reads)
+    base = await baselines(http, stack, fixtures)
+    throughput_runs = []
     for concurrency in CONCURRENCY:
         progress(f"throughput: {concurrency} clients for {options.seconds:g} s")
         mix = scenarios.mix_call(fixtures, f"t{concurrency}")
-        runs.append(await throughput(stack, mix, concurrency, options.seconds))
+        throughput_runs.append(await throughput(stack, mix, concurrency, options.seconds))
     return {
-        "setup": {
-            "latency_ms": options.latency_ms,
-            "writeback_delay_seconds": options.writeback_delay,
-            "throughput_seconds": options.seconds,
-            "mix": ["searchPatients", "checkAvailability", "getPatientInfo"],
-            "client": "official MCP SDK Client (mode 2026-07-28), tool listing fetched once: one POST /mcp per call",
-            "database": options.database_url.split("://")[0] if options.database_url else "sqlite+aiosqlite",
-            "server_workers": options.workers,
-            "audit": "on: every call appends to the hash chain before it answers",
-        },
         "tools": {record.label: report.tool_figures(record) for record in records},
         "paths": report.path_figures(compared),
         "baselines": {
@@ -144,7 +172,21 @@ async def measure(stack: Stack, options: argparse.Namespace) -> dict[str, Any]:
                 "upstream_by_endpoint": dict(cold.upstream),
             },
         },
-        "throughput": [report.throughput_figures(run) for run in runs],
+        "throughput": [report.throughput_figures(run) for run in throughput_runs],
+    }
+
+
+def setup(options: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "profile": options.profile,
+        "latency_ms": options.latency_ms,
+        "writeback_delay_seconds": options.writeback_delay,
+        "throughput_seconds": options.seconds,
+        "mix": ["searchPatients", "checkAvailability", "getPatientInfo"],
+        "client": "official MCP SDK Client (mode 2026-07-28), tool listing fetched once: one POST /mcp per call",
+        "database": options.database_url.split("://")[0] if options.database_url else "sqlite+aiosqlite",
+        "server_workers": options.workers,
+        "audit": "on: every call appends to the hash chain before it answers",
     }
 
 

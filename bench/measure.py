@@ -16,6 +16,7 @@ import httpx
 from bench.client import ToolClient, tool_client
 from bench.processes import Child, Stack
 from bench.upstream import Admin, Sikka
+from sandbox.latency import sequential_round_trips
 
 T = TypeVar("T")
 Call = tuple[str, dict[str, Any]]  # (tool, arguments)
@@ -56,6 +57,7 @@ class ToolRecord:
     floor_ms: list[float] = field(default_factory=list)
     served_ms: list[float] = field(default_factory=list)  # per call: time inside the server, request to response
     upstream: Counter[str] = field(default_factory=Counter)  # the tool calls' Sikka requests, by endpoint
+    round_trips: list[int] = field(default_factory=list)  # per call: its sequential Sikka round trips
     floor_upstream: Counter[str] = field(default_factory=Counter)
     server_cpu_seconds: float = 0.0
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -81,7 +83,7 @@ class Meter:
     async def tool(self, record: ToolRecord, call: Call, call_id: str) -> dict[str, Any] | None:
         """The result, or None when the call failed (recorded as an error)."""
         served = await served_seconds(self.admin.http, self.server_url) if self.split else 0.0
-        before = await self.admin.counters()
+        await self.admin.mark()
         cpu = self.server.cpu_seconds()
         started = time.perf_counter()
         result: dict[str, Any] | None = None
@@ -90,10 +92,12 @@ class Meter:
         except Exception as exc:  # every failure is counted, none stops the run
             record.errors.append(f"{type(exc).__name__}: {exc}"[:200])
         latency = elapsed_ms(started)
-        record.upstream += await self.admin.counters() - before
+        upstream = await self.admin.served_since_mark()
+        record.upstream += Counter(request.request for request in upstream)
         record.server_cpu_seconds += self.server.cpu_seconds() - cpu
         if result is not None:
             record.tool_ms.append(latency)
+            record.round_trips.append(sequential_round_trips(upstream))
             if self.split:
                 record.served_ms.append((await served_seconds(self.admin.http, self.server_url) - served) * 1000)
             record.outcomes[str(result.get("outcome"))] += 1

@@ -77,10 +77,14 @@ class BareHttp:
 
 def outcome_of(text: str) -> str:
     """The tool's outcome from its one-line JSON answer; raises PathError for an error outcome."""
-    answer = json.loads(text)
+    return str(checked(json.loads(text)).get("outcome"))
+
+
+def checked(answer: dict[str, Any]) -> dict[str, Any]:
+    """A tool's answer; raises PathError for an error outcome."""
     if answer.get("outcome") in ("invalid", "unavailable"):
-        raise PathError(f"{TOOL}: {answer.get('code')}")
-    return str(answer.get("outcome"))
+        raise PathError(f"{answer.get('outcome')}: {answer.get('code')}")
+    return answer
 
 
 def rpc(method: str, params: dict[str, Any], request_id: int | None = None) -> dict[str, Any]:
@@ -134,10 +138,25 @@ async def tool_calls_new_connection(http: BareHttp, arguments: dict[str, Any], c
 async def tool_calls(
     http: BareHttp, connection: httpcore.AsyncHTTPConnection, arguments: dict[str, Any], call_id: str
 ) -> str:
+    return str(checked(await post_tool_call(http, connection, TOOL, arguments, call_id)).get("outcome"))
+
+
+async def post_tool_call(
+    http: BareHttp,
+    connection: httpcore.AsyncHTTPConnection,
+    tool: str,
+    arguments: dict[str, Any],
+    call_id: str,
+    caller_number: str | None = None,
+) -> dict[str, Any]:
+    """One tool call as Vapi posts a server tool (with the call's customer number when given): the answer."""
+    call: dict[str, Any] = {"id": call_id}
+    if caller_number:
+        call["customer"] = {"number": caller_number}
     message = {
         "type": "tool-calls",
-        "call": {"id": call_id},
-        "toolCallList": [{"id": "call_1", "name": TOOL, "arguments": arguments}],
+        "call": call,
+        "toolCallList": [{"id": "call_1", "name": tool, "arguments": arguments}],
     }
     status, body = await http.post(connection, "/vapi/tool-calls", {"message": message})
     if status != 200:
@@ -145,7 +164,8 @@ async def tool_calls(
     (entry,) = json.loads(body)["results"]
     if "result" not in entry:
         raise PathError(str(entry.get("error"))[:200])
-    return outcome_of(entry["result"])
+    answer: dict[str, Any] = json.loads(entry["result"])
+    return answer
 
 
 async def healthz(http: BareHttp, connection: httpcore.AsyncHTTPConnection | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -17,12 +17,13 @@ from bench.client import ToolClient
 from bench.measure import Call, Meter, ToolRecord
 from bench.upstream import Admin, Item, Sikka
 from server.phones import pms_format, stored_forms, to_e164
-from server.sikka.gateway import SEARCH_PAGE, phone_matches
-from server.sikka.records import Patient as PatientRecord
+from server.sikka import Balance
+from server.sikka.gateway import SEARCH_PAGE
 
 READ_DAYS_AHEAD = timedelta(days=3)  # availability is checked on the busy days of the coming weeks
 READ_DAYS = 10
 WRITE_DAYS_AHEAD = timedelta(days=35)  # bookings go past the demo schedule, onto empty days
+CALL_DAYS_AHEAD = timedelta(days=80)  # the realistic profile's phone calls book after the write samples' days
 MAX_DAYS_SEARCHED = 120
 UPCOMING_DAYS = 365  # getPatientInfo's window for upcoming appointments
 NEW_PATIENT_BIRTHDATE = "1991-03-04"
@@ -67,6 +68,7 @@ class Fixtures:
     run: str
     read_days: list[date] = field(default_factory=list)
     write_slots: list[list[dict[str, Any]]] = field(default_factory=list)  # per write sample, one empty day's
+    call_days: list[date] = field(default_factory=list)  # per phone call of the realistic profile, a day to book
 
     @classmethod
     async def load(cls, admin: Admin, sikka: Sikka) -> Fixtures:
@@ -81,12 +83,15 @@ class Fixtures:
         cancel = next(s["value"] for s in statuses if "cancel" in s["description"].lower())  # what writes send
         return cls(patients, cancel, run=f"{int(time.time()) % 100_000:05d}")
 
-    async def find_open_days(self, tools: ToolClient, write_samples: int) -> None:
+    async def find_open_days(self, tools: ToolClient, write_samples: int, calls: int = 0) -> None:
         """Days with openings, found with checkAvailability (this also warms it up; not measured)."""
         today = date.today()
         self.read_days = [day for day, _ in await self._open_days(tools, today + READ_DAYS_AHEAD, READ_DAYS, 1)]
-        writes = await self._open_days(tools, today + WRITE_DAYS_AHEAD, write_samples, SLOTS_PER_WRITE_SAMPLE)
-        self.write_slots = [slots for _, slots in writes]
+        if write_samples:
+            writes = await self._open_days(tools, today + WRITE_DAYS_AHEAD, write_samples, SLOTS_PER_WRITE_SAMPLE)
+            self.write_slots = [slots for _, slots in writes]
+        if calls:
+            self.call_days = [day for day, _ in await self._open_days(tools, today + CALL_DAYS_AHEAD, calls, 1)]
 
     async def _open_days(
         self, tools: ToolClient, first: date, count: int, min_slots: int
@@ -115,25 +120,31 @@ class Fixtures:
 
 
 async def phone_lookup(sikka: Sikka, e164: str) -> list[Item]:
-    """The gateway's phone lookup: `search` in Sikka's documented form first; the other stored forms, at once,
-    only when nothing matched."""
-    first, *others = stored_forms(e164)
-    found = await sikka.patients({"search": first}, SEARCH_PAGE)
-    if any(phone_matches(PatientRecord.from_item(item), e164) for item in found) or not others:
-        return found
+    """The gateway's phone lookup: `search` in every stored form of the number at once."""
     results: list[Item] = []
 
     async def search(form: str) -> None:
         results.extend(await sikka.patients({"search": form}, SEARCH_PAGE))
 
     async with anyio.create_task_group() as group:
-        for form in others:
+        for form in stored_forms(e164):
             group.start_soon(search, form)
     return results
 
 
 async def nothing() -> None:
     """The floor of a tool that answers from the server's caches: no Sikka request."""
+
+
+async def at_once(*reads: Awaitable[object]) -> None:
+    """Send independent requests at the same time, as the tools send what they read beside the identity check."""
+
+    async def send(read: Awaitable[object]) -> None:
+        await read
+
+    async with anyio.create_task_group() as group:
+        for read in reads:
+            group.start_soon(send, read)
 
 
 def mix_call(fixtures: Fixtures, label: str) -> Callable[[int], tuple[Call, str]]:
@@ -180,9 +191,11 @@ async def get_patient_info(meter: Meter, fixtures: Fixtures, samples: int) -> To
 
     async def floor(patient: Patient) -> None:
         today = datetime.now(UTC).date()
-        await sikka.patient(patient.patient_id)
-        await sikka.appointments(
-            today - timedelta(days=1), today + timedelta(days=UPCOMING_DAYS), patient_id=patient.patient_id
+        await at_once(
+            sikka.patient(patient.patient_id),
+            sikka.appointments(
+                today - timedelta(days=1), today + timedelta(days=UPCOMING_DAYS), patient_id=patient.patient_id
+            ),
         )
 
     for i in range(samples):
@@ -229,17 +242,22 @@ async def practice_questions(meter: Meter, fixtures: Fixtures, samples: int) -> 
 
 
 async def get_patient_balance(meter: Meter, fixtures: Fixtures, samples: int) -> ToolRecord:
-    """The identity check's read, then the balance row: the patient's own, and a dependent's guarantor's too
-    (both at once)."""
+    """The identity check's read and the patient's balance row at once; for a dependent whose own row carries no
+    amounts, then the guarantor's."""
     record = ToolRecord("getPatientBalance")
     sikka = meter.sikka
+    own: list[Item] = []
 
     async def floor(patient: Patient) -> None:
-        await sikka.patient(patient.patient_id)
-        async with anyio.create_task_group() as group:
-            group.start_soon(sikka.balance, patient.patient_id)
-            if patient.dependent:
-                group.start_soon(sikka.balance, patient.guarantor_id)
+        own.clear()
+
+        async def own_row() -> None:
+            own.extend(await sikka.balance(patient.patient_id))
+
+        await at_once(sikka.patient(patient.patient_id), own_row())
+        rows = [row for item in own if (row := Balance.from_item(item)) is not None]
+        if patient.dependent and all(row.empty for row in rows):
+            await sikka.balance(patient.guarantor_id)
 
     for i in range(samples):
         patient = fixtures.patient(i)
@@ -295,21 +313,21 @@ class WriteFloor:
 
     async def book(self, patient: Patient, slot: dict[str, Any]) -> str:
         day = datetime.fromisoformat(slot["startTime"]).date()
-        await self.sikka.patient(patient.patient_id)
-        await self.sikka.appointments(day, day)
+        await at_once(self.sikka.patient(patient.patient_id), self.sikka.appointments(day, day))
         body = {"patient_id": patient.patient_id, **appointment_body(slot), "description": "Appointment"}
         return await self.sikka.write("POST", "appointment", body)
 
     async def reschedule(self, patient: Patient, appointment_id: str, slot: dict[str, Any]) -> None:
         day = datetime.fromisoformat(slot["startTime"]).date()
-        await self.sikka.patient(patient.patient_id)
-        await self.sikka.appointment(appointment_id)
-        await self.sikka.appointments(day, day)
+        await at_once(
+            self.sikka.patient(patient.patient_id),
+            self.sikka.appointment(appointment_id),
+            self.sikka.appointments(day, day),
+        )
         await self.sikka.write("PUT", f"appointments/{appointment_id}", appointment_body(slot))
 
     async def cancel(self, patient: Patient, appointment_id: str) -> None:
-        await self.sikka.patient(patient.patient_id)
-        await self.sikka.appointment(appointment_id)
+        await at_once(self.sikka.patient(patient.patient_id), self.sikka.appointment(appointment_id))
         body = {
             "op": "replace",
             "path": "/appointment_status",
@@ -320,9 +338,9 @@ class WriteFloor:
 
     async def create(self, first: str, last: str, phone: str, provider_id: str) -> None:
         e164 = to_e164(phone) or ""
-        async with anyio.create_task_group() as group:  # the duplicate checks run concurrently
-            group.start_soon(self.sikka.patients, {"firstname": first, "lastname": last}, SEARCH_PAGE)
-            group.start_soon(phone_lookup, self.sikka, e164)
+        await at_once(  # the duplicate checks
+            self.sikka.patients({"firstname": first, "lastname": last}, SEARCH_PAGE), phone_lookup(self.sikka, e164)
+        )
         body = {
             "firstname": first,
             "lastname": last,

@@ -10,6 +10,7 @@ import anyio
 import httpx
 
 from sandbox import DEMO_APP_ID, DEMO_APP_KEY, DEMO_OFFICE_ID, DEMO_PRACTICE_ID, DEMO_SECRET_KEY
+from sandbox.latency import Served
 from server.sikka.gateway import PATIENT_PHONES, PRACTICE_SCOPED
 from server.sikka.writeback import POLL_DELAYS
 
@@ -91,11 +92,17 @@ class Admin:
     def __init__(self, http: httpx.AsyncClient, sandbox_url: str) -> None:
         self.http = http
         self.url = f"{sandbox_url}/_admin"
+        self.seen = 0  # the last request of the sandbox's timeline this client has read past
 
-    async def counters(self) -> Counter[str]:
-        """Requests per "METHOD /endpoint" so far (grant-type sub-counters left out)."""
-        response = await self.http.get(f"{self.url}/counters")
-        return Counter({name: count for name, count in response.json().items() if ":" not in name})
+    async def mark(self) -> None:
+        """Note the sandbox's last request so far: `served_since_mark` lists what comes after it."""
+        await self.served_since_mark()
+
+    async def served_since_mark(self) -> list[Served]:
+        """The Sikka requests the sandbox answered since the last mark (and mark again)."""
+        page = (await self.http.get(f"{self.url}/requests", params={"after": self.seen})).json()
+        self.seen = int(page["last_seq"])
+        return [Served(**item) for item in page["requests"]]
 
     async def records(self, collection: str) -> list[Item]:
         response = await self.http.get(f"{self.url}/practices/{DEMO_OFFICE_ID}/1/{collection}")

@@ -17,7 +17,10 @@ Python API::
     # base URL for clients: http://<host>/v4 (httpx.ASGITransport(app=app) in-process)
 
 - `SandboxConfig(app_id=DEMO_APP_ID, app_key=DEMO_APP_KEY, key_ttl_seconds=86400, writeback_delay_seconds=1.0,
-  latency_seconds=0.0, rate_limit_per_minute=10000, clock=<UTC now>, seed=20261125)`: mutable at run time.
+  writeback_delay_max_seconds=0.0, latency_seconds=0.0, latency_p99_seconds=0.0, rate_limit_per_minute=10000,
+  clock=<UTC now>, seed=20261125)`: mutable at run time. A `latency_p99_seconds` above `latency_seconds`
+  makes each request's latency a seeded lognormal draw (that median and p99); a `writeback_delay_max_seconds`
+  above `writeback_delay_seconds` makes each writeback's delay a seeded uniform draw (sandbox.latency).
 - `SandboxState(config=None)`, created with the demo office DEMO_OFFICE_ID (secret DEMO_SECRET_KEY, Dentrix,
   "Eastern Standard Time", NY) and its two locations: DEMO_PRACTICE_ID "1" (DEMO_PRACTICE_NAME, "Happy
   Dental Clinic", 200 patients) and DEMO_SECOND_PRACTICE_ID "2" ("Happy Dental Clinic Brooklyn", 120
@@ -42,7 +45,8 @@ Python API::
     /writeback_status item); `writebacks` is the queue of all of them
   - `counters` (Counter: "GET /patients", "POST /appointment", "PUT /appointments", ...,
     "POST /request_key", "POST /request_key:request_key", "POST /request_key:refresh_key"),
-    `reset_counters()`
+    `reset_counters()`; `timeline` (sandbox.latency.Timeline): each request served, when it arrived and was
+    answered
   - `faults`: the FaultInjector — `faults.add(endpoint="*", **FaultRule fields) -> FaultRule`,
     `faults.clear()`, `faults.rules` (see sandbox.faults)
 - `registration_handshake(practice, status="Active"|"Cancelled", *, at=None) -> dict`: the PascalCase
@@ -50,8 +54,8 @@ Python API::
 - `open_hours(schedule, day, *, provider_id="", operatory="")` (sandbox.schedule): the open spans, in
   minutes after midnight, that a practice's week rows give a day.
 - `create_sandbox_app(state=None) -> Starlette`; `/_admin/...` routes are listed in sandbox.admin.
-- Command line: `python -m sandbox --host 127.0.0.1 --port 8100 [--latency-ms 0] [--writeback-delay 1.0]
-  [--key-ttl 86400]`.
+- Command line: `python -m sandbox --host 127.0.0.1 --port 8100 [--latency-ms 0] [--latency-p99-ms 0]
+  [--writeback-delay 1.0] [--writeback-delay-max 0] [--key-ttl 86400] [--seed 20261125]`.
 """
 
 from sandbox.app import create_sandbox_app

@@ -17,14 +17,20 @@ POST   /_admin/practices/{office_id}/{practice_id}/spu     {"online": bool}: sto
 GET    /_admin/practices/{office_id}/{practice_id}/{appointments|patients|writebacks}
 POST   /_admin/keys/expire                                 every issued request_key expires now (204)
 GET    /_admin/config                                      the run-time settings
-POST   /_admin/config          {"latency_seconds", "writeback_delay_seconds", "key_ttl_seconds",
-                                "rate_limit_per_minute"} (any subset)
+POST   /_admin/config          {"latency_seconds", "latency_p99_seconds", "writeback_delay_seconds",
+                                "writeback_delay_max_seconds", "key_ttl_seconds", "rate_limit_per_minute"}
+                               (any subset; see SandboxConfig). Setting a latency or writeback delay restarts
+                               the seeded draws: a run that sets them gets the same sequence of draws each time
+GET    /_admin/requests?after=<seq>                        {"last_seq": n, "requests": [{"seq", "request":
+                               "GET /patients", "query", "started", "finished"}, ...]}: the requests answered
+                               after `seq` (of the last 10,000), times in seconds on the sandbox's monotonic clock
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, validate_call
@@ -43,9 +49,16 @@ class ConfigUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     latency_seconds: float | None = Field(default=None, ge=0)
+    latency_p99_seconds: float | None = Field(default=None, ge=0)
     writeback_delay_seconds: float | None = Field(default=None, ge=0)
+    writeback_delay_max_seconds: float | None = Field(default=None, ge=0)
     key_ttl_seconds: float | None = Field(default=None, gt=0)
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
+
+
+TIMING_SETTINGS = frozenset(
+    {"latency_seconds", "latency_p99_seconds", "writeback_delay_seconds", "writeback_delay_max_seconds"}
+)
 
 
 class Listed(BaseModel):
@@ -127,6 +140,12 @@ async def reset_counters(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def served(request: Request) -> Response:
+    timeline = _state(request).timeline
+    served = timeline.after(int(request.query_params.get("after") or 0))
+    return JSONResponse({"last_seq": timeline.last_seq, "requests": [asdict(item) for item in served]})
+
+
 async def faults(request: Request) -> Response:
     return JSONResponse([rule.model_dump() for rule in _state(request).faults.rules])
 
@@ -198,8 +217,11 @@ async def config(request: Request) -> Response:
     state = _state(request)
     if request.method == "POST":
         update = ConfigUpdate.model_validate(await _body(request))
-        for name, value in update.model_dump(exclude_none=True).items():
+        changes = update.model_dump(exclude_none=True)
+        for name, value in changes.items():
             setattr(state.config, name, value)
+        if TIMING_SETTINGS & changes.keys():
+            state.restart_timing()
     return JSONResponse(_settings(state))
 
 
@@ -230,6 +252,7 @@ class LocalOnly:
 ADMIN_ROUTES = [
     Route("/counters", counters, methods=["GET"]),
     Route("/counters", reset_counters, methods=["DELETE"]),
+    Route("/requests", _guarded(served), methods=["GET"]),
     Route("/faults", faults, methods=["GET"]),
     Route("/faults", _guarded(add_fault), methods=["POST"]),
     Route("/faults", clear_faults, methods=["DELETE"]),

@@ -1,9 +1,10 @@
 """The sandbox as a Starlette app: Sikka's `/v4/...` endpoints and the `/_admin/...` controls.
 
 Every `/v4` request goes through the same steps: due writebacks complete, the request is counted and
-rate-limited, configured and injected latency is slept, an injected fault may answer instead, then the
-caller is authenticated and the endpoint runs. Responses carry X-Rate-Limit-* headers, and data responses
-`Request-Key-Expires`.
+rate-limited, configured latency (a constant or a seeded draw, sandbox.latency) and injected latency are
+slept, an injected fault may answer instead, then the caller is authenticated and the endpoint runs; the
+request joins the timeline (`GET /_admin/requests`) as it is answered. Responses carry X-Rate-Limit-* headers,
+and data responses `Request-Key-Expires`.
 
 A Request-Key reads every listed location of its office whose API access is on (`practice_location`);
 the reads Sikka filters by `practice_id` (practices, patients, appointments, providers, pms_users,
@@ -409,7 +410,7 @@ async def serve(request: Request, endpoint: str, handler: Handler, auth: Auth) -
     state.count(f"{request.method} /{endpoint}")
     allowed, limits = state.rate_window.hit(state.now(), state.config.rate_limit_per_minute)
     fault = state.faults.on_request(endpoint, request.method)
-    delay = state.config.latency_seconds + fault.latency_seconds
+    delay = state.request_latency() + fault.latency_seconds
     key: RequestKey | None = None
     try:
         body = await _json_body(request)  # the whole request is in: a client that leaves now changes nothing
@@ -428,6 +429,7 @@ async def serve(request: Request, endpoint: str, handler: Handler, auth: Auth) -
         response.headers.setdefault(name, value)
     if key is not None:
         response.headers["Request-Key-Expires"] = views.http_date(key.end_time)
+    state.timeline.add(f"{request.method} /{endpoint}", request.url.query, started, time.perf_counter())
     return response
 
 

@@ -26,7 +26,12 @@ class SandboxConfig:
     app_key: str = DEMO_APP_KEY
     key_ttl_seconds: float = 86400
     writeback_delay_seconds: float = 1.0
+    writeback_delay_max_seconds: float = 0.0
+    """Above writeback_delay_seconds: each writeback's delay is drawn uniformly between the two (seeded)."""
     latency_seconds: float = 0.0
+    latency_p99_seconds: float = 0.0
+    """Above latency_seconds: each request's latency is lognormal with latency_seconds as its median and this as
+    its 99th percentile (seeded by `seed`); otherwise every request takes latency_seconds."""
     rate_limit_per_minute: int = 10000
     clock: Clock = field(default=utc_now)
     seed: int = 20261125

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 import zlib
 from collections import Counter
@@ -21,10 +22,13 @@ from sandbox.data import (
 )
 from sandbox.envelopes import SikkaError
 from sandbox.faults import FaultInjector
+from sandbox.latency import Timeline, request_latency, writeback_delay
 from sandbox.pms import pms_named
 from sandbox.practice import WINDOWS_ZONES, Ids, Practice
 from sandbox.ratelimit import RateWindow
 from sandbox.writebacks import Kind, Writeback, WritebackQueue, text
+
+TIMING_STREAM = zlib.crc32(b"latency")
 
 
 @dataclass
@@ -46,6 +50,9 @@ class SandboxState:
         self.config = config or SandboxConfig()
         self.faults = FaultInjector(self.config.seed)
         self.counters: Counter[str] = Counter()
+        self.timeline = Timeline()
+        self._timing = random.Random()
+        self.restart_timing()
         self.rate_window = RateWindow()
         self.writebacks = WritebackQueue()
         self._ids = Ids()
@@ -178,6 +185,21 @@ class SandboxState:
     def reset_counters(self) -> None:
         self.counters.clear()
 
+    # Timing
+
+    def restart_timing(self) -> None:
+        """Start the latency and writeback-delay draws again from the seed (their own stream: faults draw theirs)."""
+        self._timing.seed(self.config.seed ^ TIMING_STREAM)
+
+    def request_latency(self) -> float:
+        """The configured latency of the next request (a seeded draw when a distribution is configured)."""
+        return request_latency(self.config.latency_seconds, self.config.latency_p99_seconds, self._timing)
+
+    def writeback_delay(self) -> float:
+        """The configured delay of the next writeback (a seeded draw when a range is configured)."""
+        config = self.config
+        return writeback_delay(config.writeback_delay_seconds, config.writeback_delay_max_seconds, self._timing)
+
     # Keys
 
     def check_app(self, app_id: str | None, app_key: str | None) -> None:
@@ -297,10 +319,10 @@ class SandboxState:
         return writeback
 
     def _delay(self, practice: Practice) -> float:
-        """How long the practice's SPU takes to apply a writeback."""
+        """How long the practice's SPU takes to apply a writeback (its own delay, else the configured one)."""
         if practice.writeback_delay_seconds is not None:
             return practice.writeback_delay_seconds
-        return self.config.writeback_delay_seconds
+        return self.writeback_delay()
 
     def _writable(self, office_id: str, practice_id: str) -> Practice:
         """The location a writeback names: listed, uploaded (else API2010) and with access on (else API2007)."""

@@ -249,7 +249,7 @@ class WriteIntents:
             outcome="pending",
         )  # fmt: skip
         await session.flush()
-        await chain.append_many(session, [event])
+        await chain.append_many(await session.connection(), [event])
         return _intent(row, write.body, asked, "")
 
     # Receipt
@@ -362,7 +362,7 @@ class WriteIntents:
         event = audit_event(
             caller, intent.account_id, "write.outcome", crud, summary, intent.patient_ref, outcome=outcome
         )
-        await chain.append_many(session, [event])
+        await chain.append_many(await session.connection(), [event])
 
     # Reading
 

@@ -17,7 +17,7 @@ from server.sikka import Balance, Carriers, CoverageRow, CoverageTable, Patient,
 from tools.arguments import ShortText
 from tools.base import tool
 from tools.context import ToolCall
-from tools.gather import both
+from tools.gather import Beside
 from tools.identity import VerifyArgs, verify
 from tools.results import BalanceResult, InsurancePlan, Outcome, PatientInsuranceResult, PlanCoverage
 from tools.spec import CHECKS_IDENTITY
@@ -30,13 +30,14 @@ NOT_A_GUARANTEE = "that is the practice's table, not a guarantee of coverage"
 # --- getPatientBalance ------------------------------------------------------------------------------
 
 
-async def account_balance(call: ToolCall, patient: Patient) -> tuple[Balance | None, bool]:
-    """The balance to speak of and whether it is the guarantor's: a dependent's own row when it carries
-    amounts, else the guarantor's account (both rows are read at once)."""
-    if not patient.dependent:
-        return await call.practice.balance(patient.patient_id), False
-    own, guarantor = await both(call.practice.balance(patient.patient_id), call.practice.balance(patient.guarantor_id))
-    if guarantor is None or (own is not None and not own.empty):
+async def account_balance(call: ToolCall, patient: Patient, own: Balance | None) -> tuple[Balance | None, bool]:
+    """The balance to speak of and whether it is the guarantor's: the patient's own row (read beside the identity
+    check), or for a dependent whose own row carries no amounts the guarantor's account (a second round trip:
+    the guarantor is known only from the patient's record)."""
+    if not patient.dependent or (own is not None and not own.empty):
+        return own, False
+    guarantor = await call.practice.balance(patient.guarantor_id)
+    if guarantor is None:
         return own, False
     call.entry.touched(patient.guarantor_id)
     return guarantor, True
@@ -73,10 +74,11 @@ answer says so.
     summary="patient balance",
 )
 async def get_patient_balance(call: ToolCall, args: VerifyArgs) -> BalanceResult:
-    patient = await verify(call, args, BalanceResult)
+    own = Beside(lambda: call.practice.balance(args.patient_id))
+    patient = await verify(call, args, BalanceResult, beside=(own,))
     if not isinstance(patient, Patient):
         return patient
-    balance, on_guarantor = await account_balance(call, patient)
+    balance, on_guarantor = await account_balance(call, patient, own.result())
     if balance is None:
         return BalanceResult(
             message="I couldn't find a balance for this patient in the office system; the staff can check it.",
@@ -173,17 +175,18 @@ patientId, dateOfBirth and the full name (or phoneOnFile), as getPatientInfo.
     summary="patient insurance",
 )
 async def get_patient_insurance(call: ToolCall, args: PatientInsuranceArgs) -> PatientInsuranceResult:
-    patient = await verify(call, args, PatientInsuranceResult, insurance=True)
+    # The practice's carriers and coverage table are cached: read beside the record only when they are not.
+    companies = Beside(call.practice.carriers)
+    coverage = Beside(call.practice.coverage)
+    beside = (companies, coverage) if args.category else (companies,)
+    patient = await verify(call, args, PatientInsuranceResult, insurance=True, beside=beside)
     if not isinstance(patient, Patient):
         return patient
     if not patient.plans:
         code, said = insurance_sentence([], None)
         return PatientInsuranceResult(message=said, outcome="ok", code=code)
-    table: CoverageTable | None = None
-    if args.category:
-        carriers, table = await both(call.practice.carriers(), call.practice.coverage())
-    else:
-        carriers = await call.practice.carriers()
+    carriers = companies.result()
+    table = coverage.result() if args.category else None
     answers = [plan_answer(plan, carriers, table, args.category) for plan in patient.plans]
     code, said = insurance_sentence(answers, args.category)
     outcome: Outcome = "not_found" if code == "coverage_not_listed" else "ok"

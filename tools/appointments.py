@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
@@ -45,6 +45,7 @@ from tools.availability import (
 )
 from tools.base import tool
 from tools.context import ToolCall
+from tools.gather import Beside
 from tools.identity import VerifyArgs, verify
 from tools.results import AppointmentResult, AvailabilityResult, Slot
 from tools.spec import CHANGES, CREATES, READ_ONLY
@@ -223,7 +224,10 @@ async def check_availability(call: ToolCall, args: CheckAvailabilityArgs) -> Ava
             today=today.isoformat(),
         )
     days = _day_list(max(first, today), last)
-    found = await _candidates(call, metadata, days, duration, args.provider_id, args.part_of_day)
+    # A day the schedule closes has no openings: read only the others (none: straight to the nearest open days).
+    # Sikka's own slots (OrthoTrac, Dolphin) are read as they are.
+    asked = days if metadata.has_slot_endpoint else [d for d in days if not closed_on(metadata, d, args.provider_id)]
+    found = await _candidates(call, metadata, asked, duration, args.provider_id, args.part_of_day)
     options = spread([c for day in sorted(found) for c in found[day]])
     if options:
         return AvailabilityResult(
@@ -272,6 +276,16 @@ class BookAppointmentArgs(VerifyArgs):
     provider_id: ProviderId | None = None
     appointment_type: ShortText | None = None
     notes: Note | None = Field(None, description="Reason for the visit, in a few words.")
+
+
+def _day_read(call: ToolCall, day: date) -> Beside[list[Appointment]]:
+    """The day's appointments, for the slot's re-check: read beside the identity check."""
+    return Beside(lambda: call.practice.appointments(day, day))
+
+
+def _day_plan(metadata: PracticeMetadata, day: date, appointments: list[Appointment], ignore: str | None) -> DayPlan:
+    """The day's plan from its appointments, minus `ignore` (the appointment being moved)."""
+    return DayPlan.build(day, metadata, [a for a in appointments if a.appointment_id != ignore])
 
 
 def _providers(metadata: PracticeMetadata, provider_id: str | None) -> list[Provider]:
@@ -478,17 +492,18 @@ async def write_at_free_slot(
     wanted: SlotRequest,
     providers: list[Provider],
     booking: Booking,
+    that_day: Beside[list[Appointment]],
 ) -> AppointmentResult:
-    """Re-check the slot against fresh appointments and our own open writes (ignoring the appointment being
-    moved), record the write with a free operatory, send it and answer; a slot taken meanwhile (or refused by
-    the PMS) offers alternatives. Reading the open writes and recording this one is one serialised step, so no
-    two callers are both told "sent" for one chair."""
+    """Re-check the slot against the day's fresh appointments (`that_day`, read beside the identity check) and
+    our own open writes (ignoring the appointment being moved), record the write with a free operatory, send it
+    and answer; a slot taken meanwhile (or refused by the PMS) offers alternatives. Reading the open writes and
+    recording this one is one serialised step, so no two callers are both told "sent" for one chair."""
     refused = _not_bookable(call, metadata, wanted.start)
     if refused is not None:
         return refused
     day = wanted.start.date()
     ignore = booking.moving.appointment_id if booking.moving else None
-    booked = await _booked(call, day, ignore)
+    booked = [a for a in that_day.result() if a.appointment_id != ignore]
     minutes = int(wanted.duration.total_seconds() // 60)
     async with call.services.intents.slot_guard(call.account_id) as guard:
         holds = [h for h in await guard.holds(*day_bounds(day, metadata.zone)) if h.target_id != ignore or not ignore]
@@ -506,15 +521,10 @@ async def write_at_free_slot(
     outcome = await call.send(intent)
     answer = appointment_answer(intent.asked.facts, outcome.progress())
     if outcome.status == "failed":
-        fresh = DayPlan.build(day, metadata, await _booked(call, day, ignore))
+        fresh = _day_plan(metadata, day, await call.practice.appointments(day, day), ignore)
         alternatives = _alternatives(call, fresh, providers, wanted.duration, booking.moving)
         return _taken(alternatives, answer.code, answer.message.replace(" and will call you back", ""))
     return answer
-
-
-async def _booked(call: ToolCall, day: date, ignore: str | None) -> list[Appointment]:
-    """Fresh appointments for one day, minus `ignore` (the appointment being moved)."""
-    return [a for a in await call.practice.appointments(day, day) if a.appointment_id != ignore]
 
 
 def _same_request(hold: Hold, booking: Booking, wanted: SlotRequest) -> bool:
@@ -547,11 +557,14 @@ confirmed with the appointmentId, or honestly pending while the office system sa
     replay=replayed_appointment,
 )
 async def book_appointment(call: ToolCall, args: BookAppointmentArgs) -> AppointmentResult:
-    patient = await verify(call, args, AppointmentResult)
+    metadata = await call.practice.metadata()  # cached: the practice's zone says which day to re-check
+    wanted = SlotRequest(local_start(args.start_time, metadata), timedelta(minutes=args.duration_minutes))
+    that_day = _day_read(call, wanted.start.date())
+    bookable = metadata.capabilities.new_appointment
+    patient = await verify(call, args, AppointmentResult, beside=(that_day,) if bookable else ())
     if not isinstance(patient, Patient):
         return patient
-    metadata = await call.practice.metadata()
-    if not metadata.capabilities.new_appointment:
+    if not bookable:
         return await _for_staff(call, InboxKind.APPOINTMENT_BOOKING, args, patient)
 
     def write(candidate: Candidate) -> Write:
@@ -567,13 +580,8 @@ async def book_appointment(call: ToolCall, args: BookAppointmentArgs) -> Appoint
         )
 
     try:
-        return await write_at_free_slot(
-            call,
-            metadata,
-            SlotRequest(local_start(args.start_time, metadata), timedelta(minutes=args.duration_minutes)),
-            _providers(metadata, args.provider_id),
-            Booking(patient, "booked", write),
-        )
+        providers = _providers(metadata, args.provider_id)
+        return await write_at_free_slot(call, metadata, wanted, providers, Booking(patient, "booked", write), that_day)
     except NeedsStaff:  # the PMS needs what a call cannot give: nothing was sent
         return await _for_staff(call, InboxKind.APPOINTMENT_BOOKING, args, patient)
 
@@ -586,13 +594,15 @@ class ExistingAppointmentArgs(VerifyArgs):
 
 
 async def owned_appointment(
-    call: ToolCall, args: ExistingAppointmentArgs
+    call: ToolCall, args: ExistingAppointmentArgs, beside: Sequence[Beside[Any]] = ()
 ) -> tuple[Patient, Appointment] | AppointmentResult:
-    """The verified patient and their own, future, not-cancelled appointment; otherwise a refusal to return."""
-    patient = await verify(call, args, AppointmentResult)
+    """The verified patient and their own, future, not-cancelled appointment; otherwise a refusal to return. The
+    appointment (and `beside`) are read beside the identity check."""
+    booked = Beside(lambda: call.practice.appointment(args.appointment_id))
+    patient = await verify(call, args, AppointmentResult, beside=(booked, *beside))
     if not isinstance(patient, Patient):
         return patient
-    appointment = await call.practice.appointment(args.appointment_id)
+    appointment = booked.result()
     if appointment is None or appointment.patient_id != patient.patient_id:
         return AppointmentResult(
             message="I couldn't find that appointment for this patient.",
@@ -628,11 +638,13 @@ time; keeps the current provider and length unless given. Safe to retry on the s
     replay=replayed_appointment,
 )
 async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs) -> AppointmentResult:
-    found = await owned_appointment(call, args)
+    metadata = await call.practice.metadata()  # cached: the practice's zone says which day to re-check
+    new_start = local_start(args.new_start_time, metadata)
+    that_day = _day_read(call, new_start.date())
+    found = await owned_appointment(call, args, (that_day,) if metadata.capabilities.reschedule else ())
     if isinstance(found, AppointmentResult):
         return found
     patient, appointment = found
-    metadata = await call.practice.metadata()
     if not metadata.capabilities.reschedule:
         return await _for_staff(call, InboxKind.APPOINTMENT_RESCHEDULE, args, patient, appointment.appointment_id)
     minutes = args.duration_minutes or appointment.length_minutes or DEFAULT_DURATION
@@ -647,7 +659,7 @@ async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs
             operatory=candidate.operatory,
         )
 
-    wanted = SlotRequest(local_start(args.new_start_time, metadata), timedelta(minutes=minutes))
+    wanted = SlotRequest(new_start, timedelta(minutes=minutes))
     provider_id = args.provider_id or appointment.provider_id
     if already_there(appointment, wanted, provider_id, metadata):
         when = f"{spoken_day(wanted.start.date())} at {spoken_time(wanted.start)}"
@@ -658,9 +670,8 @@ async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs
             appointment_id=appointment.appointment_id,
             start_time=wanted.start.isoformat(),
         )
-    return await write_at_free_slot(
-        call, metadata, wanted, _providers(metadata, provider_id), Booking(patient, "moved", write, appointment)
-    )
+    moving = Booking(patient, "moved", write, appointment)
+    return await write_at_free_slot(call, metadata, wanted, _providers(metadata, provider_id), moving, that_day)
 
 
 class CancelAppointmentArgs(ExistingAppointmentArgs):

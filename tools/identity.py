@@ -20,6 +20,10 @@ counted against:
 When a patient's budget is spent, a caller whose calling number is on that patient's record is still checked,
 against the limits of their own call and number only: other callers' failures never lock a patient out of
 verifying from their own phone. docs/hipaa.md ("The identity rule") states the model and what it leaves open.
+
+A tool's other reads that need only its arguments (the patient's appointments, balance, a booking's day) are
+sent beside the patient's record, after the attempt is reserved, so a verified answer waits for one round trip
+to Sikka; the tool takes their results only once the check passed, and a refusal never looks at them.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 from pydantic import Field, model_validator
@@ -37,6 +41,7 @@ from server.sikka import Patient
 from server.throttle import Limit, Locked, Reservation
 from tools.arguments import Args, DateOfBirth, FullName, PatientId, Phone
 from tools.context import ToolCall
+from tools.gather import Beside, alongside
 from tools.results import ToolResult
 
 R = TypeVar("R", bound=ToolResult)
@@ -130,39 +135,48 @@ async def reserve(call: ToolCall, patient_ids: Sequence[str]) -> Reservation:
     return reservation
 
 
-async def _record(call: ToolCall, patient_id: str, reservation: Reservation, *, insurance: bool) -> Patient | None:
+async def _record(
+    call: ToolCall, patient_id: str, reservation: Reservation, *, insurance: bool, beside: Sequence[Beside[Any]]
+) -> Patient | None:
+    """The patient's record, read together with the tool's `beside` reads (one round trip)."""
     try:
-        return await call.practice.patient(patient_id, insurance=insurance)
+        return await alongside(call.practice.patient(patient_id, insurance=insurance), *beside)
     except BaseException:
         await call.services.attempts.release(reservation)  # not an attempt: the office system did not answer
         raise
 
 
-async def verified_patient(call: ToolCall, args: VerifyArgs, *, insurance: bool = False) -> Patient:
+async def verified_patient(
+    call: ToolCall, args: VerifyArgs, *, insurance: bool = False, beside: Sequence[Beside[Any]] = ()
+) -> Patient:
     """The patient, if the identifiers match; raises IdentityRefused otherwise (the attempt stays counted).
-    `insurance` reads the record with its plans on file (the same single request)."""
+    `insurance` reads the record with its plans on file (the same single request). `beside`: the tool's reads
+    that need only its arguments, sent with the patient's (once the attempt is reserved), so the call waits for
+    one round trip; the tool takes their results only after this returned."""
     call.entry.targeted(args.patient_id)
     try:
         reservation = await reserve(call, [args.patient_id])
-        patient = await _record(call, args.patient_id, reservation, insurance=insurance)
+        patient = await _record(call, args.patient_id, reservation, insurance=insurance, beside=beside)
     except Locked as exc:
         if exc.scope != PER_PATIENT.scope or not call.caller_number:
             raise IdentityRefused(LOCKED) from None
-        patient, reservation = await _from_own_number(call, args.patient_id, insurance=insurance)
+        patient, reservation = await _from_own_number(call, args.patient_id, insurance=insurance, beside=beside)
     if patient is None or not identifies(patient, args):
         raise IdentityRefused(MISMATCH)
     await call.services.attempts.release(reservation)
     return patient
 
 
-async def _from_own_number(call: ToolCall, patient_id: str, *, insurance: bool) -> tuple[Patient, Reservation]:
+async def _from_own_number(
+    call: ToolCall, patient_id: str, *, insurance: bool, beside: Sequence[Beside[Any]]
+) -> tuple[Patient, Reservation]:
     """The patient's budget is spent: the attempt may go on only from a number on the record, counted against
     the call and the number alone. An unknown id and a number not on file are refused alike (LOCKED)."""
     try:
         reservation = await reserve(call, [])
     except Locked:
         raise IdentityRefused(LOCKED) from None
-    patient = await _record(call, patient_id, reservation, insurance=insurance)
+    patient = await _record(call, patient_id, reservation, insurance=insurance, beside=beside)
     if patient is None or not on_record(patient, call.caller_number):
         await call.services.attempts.release(reservation)  # nothing was evaluated
         raise IdentityRefused(LOCKED)
@@ -177,10 +191,18 @@ def refusal(result_type: type[R], code: str) -> R:
     return result_type(message=message, outcome="needs_verification", code=code)
 
 
-async def verify(call: ToolCall, args: VerifyArgs, result_type: type[R], *, insurance: bool = False) -> Patient | R:
-    """The verified patient (recorded as touched in the audit entry), or the refusal to answer with."""
+async def verify(
+    call: ToolCall,
+    args: VerifyArgs,
+    result_type: type[R],
+    *,
+    insurance: bool = False,
+    beside: Sequence[Beside[Any]] = (),
+) -> Patient | R:
+    """The verified patient (recorded as touched in the audit entry), or the refusal to answer with. `beside`:
+    reads sent with the patient's (see `verified_patient`); take their results only from a verified patient."""
     try:
-        patient = await verified_patient(call, args, insurance=insurance)
+        patient = await verified_patient(call, args, insurance=insurance, beside=beside)
     except IdentityRefused as exc:
         return refusal(result_type, exc.code)
     call.entry.touched(patient.patient_id)

@@ -28,7 +28,7 @@ from tools.arguments import (
 )
 from tools.base import tool
 from tools.context import ToolCall
-from tools.gather import both
+from tools.gather import Beside, both
 from tools.identity import IdentityRefused, VerifyArgs, narrowed_by_birthdate, refusal, verify
 from tools.results import (
     CreatePatientResult,
@@ -175,14 +175,17 @@ visit. Do not guess the date of birth: repeated failed checks on one call are re
     summary="identity check and patient details",
 )
 async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResult:
-    patient = await verify(call, args, PatientInfoResult)
+    today = datetime.now(UTC).date()
+    booked = Beside(
+        lambda: call.practice.appointments(
+            today - timedelta(days=1), today + UPCOMING_WINDOW, patient_id=args.patient_id
+        )
+    )
+    practice = Beside(call.practice.metadata)
+    patient = await verify(call, args, PatientInfoResult, beside=(booked, practice))
     if not isinstance(patient, Patient):
         return patient
-    today = datetime.now(UTC).date()
-    appointments, metadata = await both(
-        call.practice.appointments(today - timedelta(days=1), today + UPCOMING_WINDOW, patient_id=patient.patient_id),
-        call.practice.metadata(),
-    )
+    appointments, metadata = booked.result(), practice.result()
     info = PatientInfo(
         patient_id=patient.patient_id,
         first_name=patient.first_name,

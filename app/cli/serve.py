@@ -82,14 +82,40 @@ def stdio(account_id: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8100, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(0), help="Added per request.")
+@click.option(
+    "--latency-p99-ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Above --latency-ms: each request's latency is lognormal (that median, this p99; seeded).",
+)
 @click.option("--writeback-delay", default=1.0, show_default=True, type=click.FloatRange(0), help="Seconds.")
+@click.option(
+    "--writeback-delay-max",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Above --writeback-delay: each writeback's delay is uniform between the two (seconds; seeded).",
+)
 @click.option("--key-ttl", default=86400.0, show_default=True, type=click.FloatRange(1), help="Seconds.")
-def sandbox(host: str, port: int, latency_ms: float, writeback_delay: float, key_ttl: float) -> None:
+def sandbox(
+    host: str,
+    port: int,
+    latency_ms: float,
+    latency_p99_ms: float,
+    writeback_delay: float,
+    writeback_delay_max: float,
+    key_ttl: float,
+) -> None:
     """Run the Sikka v4 sandbox on its own (base URL http://HOST:PORT/v4)."""
 
     configure_logging("INFO")
     config = SandboxConfig(
-        latency_seconds=latency_ms / 1000, writeback_delay_seconds=writeback_delay, key_ttl_seconds=key_ttl
+        latency_seconds=latency_ms / 1000,
+        latency_p99_seconds=latency_p99_ms / 1000,
+        writeback_delay_seconds=writeback_delay,
+        writeback_delay_max_seconds=writeback_delay_max,
+        key_ttl_seconds=key_ttl,
     )
     app = create_sandbox_app(SandboxState(config))
     click.echo(f"Sikka sandbox on http://{host}:{port}/v4 (admin: /_admin)", err=True)

@@ -1,12 +1,16 @@
 """Per-account hash chain: `hash = SHA-256(prev_hash ‖ RFC 8785 canonical JSON of the record)`.
 
-Appends take the chain head's row lock first (`UPDATE ... RETURNING`: a row lock on PostgreSQL, the write
-lock on SQLite), so concurrent replicas and processes cannot fork a chain.
+Appends move the chain head first, so concurrent replicas and processes cannot fork a chain. A writer that knows
+the head it committed last moves it with one conditional update (`... WHERE seq = known AND last_hash = known`:
+a row lock on PostgreSQL, the write lock on SQLite) and inserts; when another writer moved the head meanwhile
+(the update changes nothing), it takes the head's lock and reads it (`UPDATE ... RETURNING`), inserts, and
+writes the new last hash.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -63,6 +67,14 @@ HEADS = cast(Table, AuditChainHead.__table__)
 LOGS = cast(Table, AuditLog.__table__)
 
 
+@dataclass(frozen=True)
+class Head:
+    """Where an account's chain ends: its last sequence number and hash."""
+
+    seq: int
+    last_hash: str
+
+
 async def _lock_head(conn: AsyncConnection, account_id: str, count: int) -> tuple[int, str]:
     """Advance the head's sequence by `count` under its lock (the new last seq, the previous last hash);
     create the head on an account's first record."""
@@ -83,22 +95,52 @@ async def _lock_head(conn: AsyncConnection, account_id: str, count: int) -> tupl
     return int(row[0]), str(row[1])
 
 
-async def append_many(session: AsyncSession, records: list[dict[str, Any]]) -> None:
-    """Add records, in order, to their accounts' chains inside the caller's transaction: per account one
-    head update, one insert and one head write, however many records (Core statements: this is the hot path)."""
-    conn = await session.connection()
+def _linked(batch: list[dict[str, Any]], head: Head) -> tuple[list[dict[str, Any]], Head]:
+    """The batch's rows chained after `head`, and the head they leave."""
+    rows, seq, prev_hash = [], head.seq, head.last_hash
+    for fields in batch:
+        seq += 1
+        record = {**fields, "seq": seq, "prev_hash": prev_hash}
+        prev_hash = link_hash(prev_hash, record)
+        rows.append({**record, "hash": prev_hash})
+    return rows, Head(seq, prev_hash)
+
+
+async def _moved_from(conn: AsyncConnection, account_id: str, known: Head, new: Head) -> bool:
+    """Move the head from `known` to `new` if it is still at `known` (its row lock held from here)."""
+    moved = await conn.execute(
+        update(HEADS)
+        .where(HEADS.c.account_id == account_id, HEADS.c.seq == known.seq, HEADS.c.last_hash == known.last_hash)
+        .values(seq=new.seq, last_hash=new.last_hash)
+    )
+    return bool(moved.rowcount)
+
+
+async def append_many(
+    conn: AsyncConnection, records: list[dict[str, Any]], known: Mapping[str, Head] | None = None
+) -> dict[str, Head]:
+    """Add records, in order, to their accounts' chains inside the caller's transaction (Core statements: this
+    is the hot path). Per account, with its head as `known` says (the last one this writer committed): one
+    conditional head update and one insert; otherwise one head lock, one insert and one head write. Returns the
+    heads the records leave, for the next append once this transaction is committed."""
     by_account: dict[str, list[dict[str, Any]]] = {}
     for fields in records:
         by_account.setdefault(fields["account_id"], []).append(fields)
+    heads: dict[str, Head] = {}
     for account_id, batch in by_account.items():
+        head = (known or {}).get(account_id)
+        if head is not None:
+            rows, heads[account_id] = _linked(batch, head)
+            if await _moved_from(conn, account_id, head, heads[account_id]):
+                await conn.execute(insert(LOGS), rows)
+                continue
         last_seq, prev_hash = await _lock_head(conn, account_id, len(batch))
-        rows = []
-        for seq, fields in enumerate(batch, start=last_seq - len(batch) + 1):
-            record = {**fields, "seq": seq, "prev_hash": prev_hash}
-            prev_hash = link_hash(prev_hash, record)
-            rows.append({**record, "hash": prev_hash})
+        rows, heads[account_id] = _linked(batch, Head(last_seq - len(batch), prev_hash))
         await conn.execute(insert(LOGS), rows)
-        await conn.execute(update(HEADS).where(HEADS.c.account_id == account_id).values(last_hash=prev_hash))
+        await conn.execute(
+            update(HEADS).where(HEADS.c.account_id == account_id).values(last_hash=heads[account_id].last_hash)
+        )
+    return heads
 
 
 @dataclass(frozen=True)

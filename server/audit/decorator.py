@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import anyio
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.audit import chain
 from server.audit.normalise import normalised
@@ -125,7 +125,8 @@ class AuditEntry:
 
 class AuditWriter:
     """Group commit: records written while a transaction is committing wait for it, then go together in the
-    next one. Each `write` returns only once its own record is committed.
+    next one. Each `write` returns only once its own record is committed. The writer remembers the chain heads
+    it committed, so an append usually moves a head with one conditional update (server.audit.chain).
 
     Records are normalised before they join a batch, so no caller's value can fail the batch. Should a batch
     fail anyway for one of its records, each record is retried on its own and only the failing one's caller
@@ -136,6 +137,7 @@ class AuditWriter:
         self.sessions = sessions
         self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._lock = asyncio.Lock()
+        self._heads: dict[str, chain.Head] = {}  # the chain heads this writer committed last
 
     async def write(self, record: dict[str, Any]) -> None:
         """Append and commit; raises AuditUnavailable (the caller fails closed)."""
@@ -166,11 +168,13 @@ class AuditWriter:
     async def _append(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> Exception | None:
         """Append the batch's records in one transaction; the error that rolled it back, if any."""
         try:
-            async with self.sessions.begin() as session:
-                await chain.append_many(session, [record for record, _ in batch])
+            engine: AsyncEngine = self.sessions.kw["bind"]  # a bare connection: no ORM session on the hot path
+            async with engine.begin() as conn:
+                heads = await chain.append_many(conn, [record for record, _ in batch], self._heads)
         except Exception as exc:  # a database error, or a record the chain cannot take
             log.error("audit write failed", records=len(batch), error=type(exc).__name__)
             return exc
+        self._heads.update(heads)
         return None
 
 

@@ -220,21 +220,19 @@ class PracticeGateway:
 
     async def _by_phone(self, e164: str) -> list[Patient]:
         """`search` covers cell, homephone and workphone, but matching exactly or partially is undocumented and
-        Sikka does not normalise numbers: try Sikka's documented form ("408-555-0101") first (1 request); only
-        when nothing matches, the other common forms concurrently (2 more). Matches are re-checked by number."""
-        first, *others = stored_forms(e164)
-        found = await self._patients({"search": first})
-        if not any(phone_matches(p, e164) for p in found) and others:
-            results: list[list[Patient]] = [[] for _ in others]
+        Sikka does not normalise numbers: search every common stored form at once, Sikka's documented one
+        ("408-555-0101") first (3 requests, one round trip: a caller waits for one whether the number is stored
+        in another form or not on file). Matches are re-checked by number."""
+        forms = stored_forms(e164)
+        results: list[list[Patient]] = [[] for _ in forms]
 
-            async def search(index: int, form: str) -> None:
-                results[index] = await self._patients({"search": form})
+        async def search(index: int, form: str) -> None:
+            results[index] = await self._patients({"search": form})
 
-            async with concurrently() as group:
-                for index, form in enumerate(others):
-                    group.start_soon(search, index, form)
-            found = [p for batch in results for p in batch]
-        unique = {p.patient_id: p for p in found if phone_matches(p, e164)}
+        async with concurrently() as group:
+            for index, form in enumerate(forms):
+                group.start_soon(search, index, form)
+        unique = {p.patient_id: p for batch in results for p in batch if phone_matches(p, e164)}
         return list(unique.values())
 
     async def find_patients(
@@ -247,7 +245,7 @@ class PracticeGateway:
         birthdate: date | None = None,
     ) -> list[Patient]:
         """Patients by documented filters only (reference §11), every match re-checked in code:
-        phone: see `_by_phone` (1 request, 3 when the number is stored in another form or unknown);
+        phone: see `_by_phone` (3 requests at once);
         full name: `firstname` + `lastname` (1 request); one word: `search`, kept when it is the first or last
         name (1 request). A birthdate narrows the matches here, not in RQL (`::AND::`/`::OR::` precedence is
         undocumented); it is never a search on its own."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from server.audit import chain
 from server.audit.decorator import AuditUnavailable, AuditWriter
@@ -61,3 +62,30 @@ async def test_an_unavailable_database_fails_every_caller_without_retries(captur
     logs = captured_logs.getvalue()
     assert "one by one" not in logs
     assert logs.count("audit write failed") <= 2  # the first record alone, then the other seven together
+
+
+async def test_a_writer_moves_the_head_it_knows_and_takes_the_lock_after_another_writer(database_url: str) -> None:
+    """Two writers on one chain (as two replicas): each append by the writer that moved the head last is one
+    conditional update and one insert; after the other writer's append, the head is locked and read again."""
+    engine = create_engine(database_url)
+    statements: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement.split()[0].upper())
+
+    first, second = AuditWriter(session_factory(engine)), AuditWriter(session_factory(engine))
+    await first.write(record("acc_a", 0))  # a new chain: the head is created under its lock
+    statements.clear()
+    await first.write(record("acc_a", 1))
+    known = [s for s in statements if s in ("UPDATE", "INSERT")]
+    await second.write(record("acc_a", 2))  # a head `second` has not seen
+    await first.write(record("acc_a", 3))  # `first`'s head is stale now
+    await first.write(record("acc_a", 4))
+    async with session_factory(engine)() as session:
+        checked, problem = await chain.verify(session)
+        seqs = list(await session.scalars(select(AuditLog.seq).order_by(AuditLog.id)))
+    await engine.dispose()
+    assert known == ["UPDATE", "INSERT"]
+    assert (checked, problem) == (5, None)
+    assert seqs == [1, 2, 3, 4, 5]

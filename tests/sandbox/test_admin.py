@@ -100,7 +100,9 @@ async def test_records(state: SandboxState, client: httpx.AsyncClient, headers: 
 async def test_config(state: SandboxState, client: httpx.AsyncClient) -> None:
     update = {
         "latency_seconds": 0.01,
+        "latency_p99_seconds": 0.06,
         "writeback_delay_seconds": 3,
+        "writeback_delay_max_seconds": 9,
         "key_ttl_seconds": 60,
         "rate_limit_per_minute": 5,
     }
@@ -108,6 +110,7 @@ async def test_config(state: SandboxState, client: httpx.AsyncClient) -> None:
     assert state.config.writeback_delay_seconds == 3
     assert (await client.get("/_admin/config")).json() == update
     assert (await client.post("/_admin/config", json={"latency_seconds": -1})).status_code == 422
+    assert (await client.post("/_admin/config", json={"latency_p99_seconds": -1})).status_code == 422
     assert (await client.post("/_admin/config", json={"clock": "now"})).status_code == 422
 
 

@@ -183,23 +183,23 @@ def patient(patient_id: str, **fields: str) -> dict[str, str]:
 
 
 @respx.mock
-async def test_phone_lookup_uses_search_in_the_documented_form_first(gateway: SikkaGateway) -> None:
+async def test_phone_lookup_uses_search_in_the_stored_forms(gateway: SikkaGateway) -> None:
     family = [patient("1", cell="408-555-0101"), patient("2", homephone="408-555-0101", birthdate="2012-01-01")]
     route = respx.get(f"{BASE}/patients").respond(json=envelope(family))
 
     found = await view(gateway).find_patients(phone="+14085550101")
 
-    assert [p.patient_id for p in found] == ["1", "2"]  # a family sharing the number
-    assert route.call_count == 1
-    sent = query(route.calls.last.request)
-    assert (sent["search"], sent["practice_id"], sent["fields"]) == ("408-555-0101", "2", "homephone,workphone")
-    assert "find" not in sent  # no undocumented like_ wildcards
+    assert [p.patient_id for p in found] == ["1", "2"]  # a family sharing the number, once each
+    sent = [query(call.request) for call in route.calls]
+    assert sorted(q["search"] for q in sent) == ["(408) 555-0101", "408-555-0101", "4085550101"]
+    assert {(q["practice_id"], q["fields"]) for q in sent} == {("2", "homephone,workphone")}
+    assert all("find" not in q for q in sent)  # no undocumented like_ wildcards
     born = await view(gateway).find_patients(phone="+14085550101", birthdate=date(2012, 1, 1))
     assert [p.patient_id for p in born] == ["2"]  # the birthdate is checked here, not in RQL
 
 
 @respx.mock
-async def test_phone_lookup_tries_the_other_stored_forms_only_on_a_miss(gateway: SikkaGateway) -> None:
+async def test_phone_lookup_searches_every_stored_form_at_once(gateway: SikkaGateway) -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         term = query(request)["search"]
         rows = [patient("3", workphone="(408) 555-0101")] if term == "(408) 555-0101" else []
@@ -210,7 +210,7 @@ async def test_phone_lookup_tries_the_other_stored_forms_only_on_a_miss(gateway:
 
     found = await view(gateway).find_patients(phone="+14085550101")
 
-    assert [p.patient_id for p in found] == ["3"]
+    assert [p.patient_id for p in found] == ["3"]  # stored in another form; the partial match is dropped
     assert sorted(query(call.request)["search"] for call in route.calls) == [
         "(408) 555-0101",
         "408-555-0101",
@@ -227,7 +227,7 @@ async def test_a_failure_among_concurrent_reads_is_raised_as_itself(gateway: Sik
         return httpx.Response(401, json=refused) if query(request)["search"] == "4085550101" else httpx.Response(204)
 
     respx.get(f"{BASE}/patients").mock(side_effect=answer)
-    with pytest.raises(PracticeNotAuthorized):  # the phone lookup's two concurrent fallback searches
+    with pytest.raises(PracticeNotAuthorized):  # the phone lookup's three concurrent searches
         await view(gateway).find_patients(phone="+14085550101")
     metadata_routes()
     respx.get(f"{BASE}/practice_schedule").respond(401, json=refused)

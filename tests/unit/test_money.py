@@ -264,6 +264,6 @@ async def test_a_dependents_balance_is_the_guarantors_account_unless_their_own_r
 ) -> None:
     rows = {pid: dataclasses.replace(row, patient_id=pid) for pid, row in rows.items()}
     call, patient = dependent(rows)
-    found, guarantors = await account_balance(call, patient)
+    found, guarantors = await account_balance(call, patient, rows.get(patient.patient_id))
     assert (found.patient_id if found else None, guarantors) == (expected, on_guarantor)
     assert call.entry.patient_refs == refs  # the guarantor's account was disclosed: recorded
