@@ -62,7 +62,11 @@ class Settings(BaseSettings):
         3600, ge=0, description="Refresh a practice's request_key this long before it expires."
     )
     writeback_budget_seconds: float = Field(
-        6.0, ge=0, le=15, description="How long a tool waits for a writeback before answering `pending`."
+        2.0,
+        ge=0,
+        le=15,
+        description="How long a tool waits for a writeback before answering `pending` (real ones take 10-30 s: a "
+        "longer wait is silence on the line for nothing).",
     )
     writeback_max_pending_seconds: int = Field(
         345_600,

@@ -18,7 +18,7 @@ locals {
     SIKKA_API_URL                   = var.sikka_api_url
     SIKKA_DEADLINE_SECONDS          = "5"
     SIKKA_REFRESH_MARGIN_SECONDS    = "3600"
-    WRITEBACK_BUDGET_SECONDS        = "6"
+    WRITEBACK_BUDGET_SECONDS        = "2"
     WRITEBACK_MAX_PENDING_SECONDS   = "345600" # four days: a long weekend with the office's computer off
     BOOKING_MIN_NOTICE_MINUTES      = "120"
     WEBHOOK_ACCEPT_CALLBACK_KEY     = "false" # signed (Standard Webhooks) deliveries only
