@@ -63,3 +63,13 @@ def test_each_surface_exports_a_curated_all(surface: str) -> None:
     exported = module.__all__
     assert exported == sorted(exported)
     assert all(hasattr(module, name) for name in exported)
+
+
+@pytest.mark.parametrize("package", ["tools", "webhook"])
+def test_tools_and_the_webhook_leave_sql_to_the_server(package: str) -> None:
+    sql = [
+        f"{path.relative_to(ROOT)}: {module}"
+        for path, module in imports(package)
+        if top(module) == "sqlalchemy" or module == "server.db" or module.startswith("server.db.")
+    ]
+    assert sql == [], "database access lives in server/ (e.g. server/idempotency.py, server/webhook_events.py)"

@@ -16,10 +16,9 @@ from pydantic_core import ErrorDetails
 
 from server.audit import AuditEntry, AuditUnavailable, audited
 from server.caller import Caller
-from server.db.engine import DATABASE_ERRORS
 from server.logs import get_logger
 from server.phi import DecryptionFailed
-from server.services import Services
+from server.services import DATABASE_ERRORS, Services
 from server.sikka import (
     AppNotAuthorized,
     DataNotReady,
