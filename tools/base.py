@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from server.audit import AuditEntry, AuditUnavailable, audited
+from server.audit import AuditUnavailable
 from server.caller import Caller
 from server.logs import get_logger
 from server.phi import DecryptionFailed
@@ -156,9 +156,7 @@ def tool(
                 return await once(call, name, args, result_model, lambda: body(call, args), replay)
             return await body(call, args)
 
-        @audited(name, crud=crud, phi_fields=phi_fields)
-        async def audited_body(entry: AuditEntry, services: Services, raw: dict[str, Any]) -> ToolResult:
-            call = ToolCall.start(services, entry)
+        async def validated(call: ToolCall, raw: dict[str, Any]) -> ToolResult:
             try:
                 args = args_model.model_validate(raw)
             except ValidationError as exc:
@@ -174,11 +172,15 @@ def tool(
             except Exception as exc:  # every failure becomes a speakable, PHI-free result
                 return unavailable(result_model, exc)
 
+        async def audited(services: Services, caller: Caller, raw: dict[str, Any]) -> ToolResult:
+            async with services.audit.record(name, caller, crud=crud, phi_fields=phi_fields) as entry:
+                return entry.answered(await validated(ToolCall.start(services, entry), raw))
+
         async def run(services: Services, caller: Caller, raw: dict[str, Any]) -> ToolAnswer:
             metrics = services.metrics
             started = time.perf_counter()
             try:
-                result = await audited_body(services.audit, caller, services, raw)
+                result = await audited(services, caller, raw)
             except AuditUnavailable as exc:  # fail closed: no audit record, no data
                 metrics.tool_calls.labels(name, "audit_failed").inc()
                 sent = isinstance(exc.result, WriteResult) and exc.result.reference is not None

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server.audit import AuditEntry, AuditUnavailable, audited
+from server.audit import AuditEntry, AuditUnavailable
 from server.caller import Caller
 from server.logs import get_logger
 from server.onboarding import IntegrationStatus, NotConfirmed, Onboarding, PracticeRef, StillAuthorized
@@ -85,7 +85,6 @@ def invalid_fields(exc: ValidationError) -> Answer:
     return refuse(400, "invalid_payload", f"invalid or missing fields: {', '.join(fields)}")
 
 
-@audited("sikkaAuthorizationWebhook", crud="E", phi_fields=())
 async def handle(entry: AuditEntry, services: Services, request: Request) -> Answer:
     settings = services.settings
     body = await request.body()  # at most MAX_BODY_BYTES (the app's body limit)
@@ -190,7 +189,8 @@ async def authorize_endpoint(request: Request) -> Response:
     services: Services = request.app.state.services
     delivery = Caller.system("webhook", client_ip=request.client.host if request.client else None)
     try:
-        answer = await handle(services.audit, delivery, services, request)
+        async with services.audit.record("sikkaAuthorizationWebhook", delivery, crud="E", phi_fields=()) as entry:
+            answer = entry.answered(await handle(entry, services, request))
     except AuditUnavailable:
         return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
     return answer.response()

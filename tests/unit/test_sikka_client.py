@@ -10,7 +10,7 @@ import httpx
 import pytest
 import respx
 
-from server.audit.decorator import note_upstream, upstream_calls
+from server.audit.record import note_upstream, upstream_calls
 from server.sikka.client import Deadline, SikkaClient, SikkaResponse
 from server.sikka.errors import (
     AppNotAuthorized,
