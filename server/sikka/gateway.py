@@ -21,7 +21,7 @@ from server.intents import Intent
 from server.phones import stored_forms, to_e164
 from server.sikka.billing import Balance, Carriers, CoverageTable
 from server.sikka.cache import PracticeCache
-from server.sikka.client import Deadline, Item, Listing, Params, SikkaClient
+from server.sikka.client import EVERY_PAGE, Deadline, Item, Listing, Paging, Params, SikkaClient
 from server.sikka.errors import SikkaUnavailable
 from server.sikka.keys import RequestKeys
 from server.sikka.metadata import Capabilities, PracticeMetadata
@@ -32,7 +32,7 @@ from server.sikka.writeback import WritebackOutcome, Writebacks
 from server.sikka.zones import zone
 
 METADATA_DEADLINE_SECONDS = 8.0
-SEARCH_PAGE = 50  # matches are re-checked in code (a family shares a phone; a birthdate narrows it)
+SEARCH_PAGE = 50  # one page: matches are re-checked in code (a family shares a phone; a birthdate narrows it)
 PATIENT_PHONES = "homephone,workphone"  # `cell` is a default field; the other two only on request
 # Endpoints Sikka filters by `practice_id` (reference §9–§11): reads always carry the account's location.
 PRACTICE_SCOPED = frozenset(
@@ -91,33 +91,29 @@ class SikkaGateway:
     def practice(self, account_id: str, deadline: Deadline) -> PracticeGateway:
         return PracticeGateway(self, account_id, deadline)
 
+    async def _app_items(self, endpoint: str, deadline: Deadline, params: Params | None = None) -> list[Item]:
+        """Every item of a support endpoint, read with the app's keys."""
+        credentials = self.client.app_keys
+        return (await self.client.listing(endpoint, credentials=credentials, deadline=deadline, params=params)).items
+
     async def authorized_practices(self, deadline: Deadline) -> list[Item]:
         """Every practice location that authorised our app (`show=all`: not only practice_id 1)."""
-        return await self.client.get_items(
-            "authorized_practices",
-            headers=self.client.app_headers(),
-            deadline=deadline,
-            params={"show": "all"},
-        )
+        return await self._app_items("authorized_practices", deadline, {"show": "all"})
 
     async def practice_locations(self, office_id: str, deadline: Deadline) -> list[Item]:
         """The office's listed locations and their API `access` ("on"/"off"): `GET /practice_location` (§8)."""
-        return await self.client.get_items(
-            "practice_location", headers=self.client.app_headers(), deadline=deadline, params={"office_id": office_id}
-        )
+        return await self._app_items("practice_location", deadline, {"office_id": office_id})
 
     async def turn_on_access(self, office_id: str, practice_ids: list[str], deadline: Deadline) -> None:
         """`POST /practice_location` with access "ON" for these locations, named as GET lists them (§8, §23.2)."""
         body = {"office_id": office_id, "practice_id": ",".join(practice_ids), "access": "ON"}
         await self.client.send(
-            "POST", "practice_location", headers=self.client.app_headers(), deadline=deadline, json_body=body
+            "POST", "practice_location", credentials=self.client.app_keys, deadline=deadline, json_body=body
         )
 
     async def supported_pmses(self, deadline: Deadline) -> list[Item]:
         if self._supported_pmses is None:
-            self._supported_pmses = await self.client.get_items(
-                "supported_pmses", headers=self.client.app_headers(), deadline=deadline
-            )
+            self._supported_pmses = await self._app_items("supported_pmses", deadline)
         return self._supported_pmses
 
     async def _load_metadata(self, account_id: str) -> PracticeMetadata:
@@ -194,16 +190,15 @@ class PracticeGateway:
     async def _practice_id(self) -> str:
         return (await self.gateway.keys.credentials(self.account_id)).practice_id
 
-    async def listing(
-        self, endpoint: str, params: Params | None = None, *, all_pages: bool = True, page_size: int | None = None
-    ) -> Listing:
+    async def listing(self, endpoint: str, params: Params | None = None, paging: Paging = EVERY_PAGE) -> Listing:
         """A list endpoint read with the practice's request key, scoped to its location where Sikka filters."""
         query: dict[str, str | int] = dict(params or {})
         if endpoint in PRACTICE_SCOPED:
             query["practice_id"] = await self._practice_id()
-        sizing = {"page_size": page_size} if page_size else {}
-        return await self.gateway.keys.listing(
-            self.account_id, self.deadline, endpoint, query, all_pages=all_pages, **sizing
+        credentials = self.gateway.keys.practice(self.account_id, self.deadline)
+        client = self.gateway.client
+        return await client.listing(
+            endpoint, credentials=credentials, deadline=self.deadline, params=query, paging=paging
         )
 
     async def items(self, endpoint: str, params: Params | None = None) -> list[Item]:
@@ -213,9 +208,8 @@ class PracticeGateway:
         return await self.gateway.metadata_cache.get(self.account_id)
 
     async def _patients(self, params: Params) -> list[Patient]:
-        listing = await self.listing(
-            "patients", {**params, "fields": PATIENT_PHONES}, all_pages=False, page_size=SEARCH_PAGE
-        )
+        first_page = Paging(SEARCH_PAGE, every=False)
+        listing = await self.listing("patients", {**params, "fields": PATIENT_PHONES}, first_page)
         return [Patient.from_item(item) for item in listing.items]
 
     async def _by_phone(self, e164: str) -> list[Patient]:
