@@ -28,7 +28,6 @@ to Sikka; the tool takes their results only once the check passed, and a refusal
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any, TypeVar
@@ -38,6 +37,7 @@ from pydantic import Field, model_validator
 
 from server.phones import to_e164
 from server.sikka import Patient
+from server.text import fold
 from server.throttle import Limit, Locked, Reservation
 from tools.arguments import Args, DateOfBirth, FullName, PatientId, Phone
 from tools.context import ToolCall
@@ -81,8 +81,8 @@ class IdentityRefused(Exception):
 
 
 def _letters(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if ch.isalnum())
+    """Letters and digits only, folded (server/text.py): "O'Brien" and "obrien" compare equal."""
+    return fold(text).replace(" ", "")
 
 
 def name_matches(patient: Patient, said: str) -> bool:
