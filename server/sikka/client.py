@@ -66,8 +66,8 @@ class Credentials(Protocol):
         ...
 
     async def rejected(self) -> bool:
-        """Sikka rejected the headers last sent (API1025/API1004/401): renew them and say True to send again, or
-        False to let the rejection stand."""
+        """Sikka rejected the headers last sent (API1025/API1004/401): renew them and say True to send again (the
+        next `headers` are the renewed ones), or False to let the rejection stand."""
         ...
 
 
@@ -175,14 +175,16 @@ class SikkaClient:
         json_body: Any = None,
     ) -> SikkaResponse:
         """The one path of every request to Sikka, sent with `credentials`; when Sikka rejects them and they can
-        be renewed, renewed and sent again (each send with its own retries)."""
+        be renewed, renewed once and sent again (each send with its own retries); a second rejection stands."""
+        renewed = False
         while True:
             headers = await credentials.headers()
             try:
                 return await self._retried(method, endpoint, headers, deadline, params, json_body)
             except SikkaAuthError:
-                if not await credentials.rejected():
+                if renewed or not await credentials.rejected():
                     raise
+                renewed = True
 
     async def _retried(
         self,

@@ -284,26 +284,24 @@ class RequestKeys:
 
 @dataclass
 class PracticeKey:
-    """`Credentials` of one request: the practice's current request key; when Sikka rejects it, a key renewed for
-    that rejection, once (a key rejected again is not retried a third time)."""
+    """`Credentials` sent with the practice's request key: the current one for each send, or, right after Sikka
+    rejected one, the key renewed for that rejection."""
 
     keys: RequestKeys
     account_id: str
     deadline: Deadline
-    _key: PracticeCredentials | None = None
+    _renewed: PracticeCredentials | None = None  # the key to send next, renewed after a rejection
     _sent: Rejection | None = None  # the key last sent and when, should Sikka reject it
-    _renewed: bool = False
 
     async def headers(self) -> dict[str, str]:
-        if self._key is None:
-            self._key = await self.keys.current(self.account_id, self.deadline)
-        self._sent = Rejection(self._key.request_key, self.keys.clock())
-        return {"Request-Key": self._key.request_key}
+        key = self._renewed or await self.keys.current(self.account_id, self.deadline)
+        self._renewed = None
+        self._sent = Rejection(key.request_key, self.keys.clock())
+        return {"Request-Key": key.request_key}
 
     async def rejected(self) -> bool:
-        if self._renewed or self._sent is None:
+        if self._sent is None:
             return False
-        self._renewed = True
         log.info("sikka rejected the request key; re-keying", account_id=self.account_id)
-        self._key = await self.keys.renew(self.account_id, self.deadline, self._sent)
+        self._renewed = await self.keys.renew(self.account_id, self.deadline, self._sent)
         return True

@@ -308,3 +308,39 @@ def test_not_completed_is_pending(flag: str) -> None:
 
 def test_no_status_item_yet_is_pending() -> None:
     assert booking(SikkaResponse(204, httpx.Headers(), None)).status == "pending"
+
+
+class Renewable:
+    """Credentials whose key Sikka rejects until it has been renewed `needed` times."""
+
+    def __init__(self, needed: int) -> None:
+        self.renewals = 0
+        self.needed = needed
+
+    async def headers(self) -> dict[str, str]:
+        return {"Request-Key": "live" if self.renewals >= self.needed else f"dead-{self.renewals}"}
+
+    async def rejected(self) -> bool:
+        self.renewals += 1
+        return True
+
+
+def key_checking(request: httpx.Request) -> httpx.Response:
+    if request.headers["Request-Key"] != "live":
+        return httpx.Response(401, json={"error_code": "API1025"})
+    page = request.url.params["offset"]
+    link = f"{BASE}/patients?offset=1" if page == "0" else ""
+    return httpx.Response(200, json=envelope([{"patient_id": page}], next_link=link))
+
+
+@respx.mock
+async def test_rejected_credentials_are_renewed_once_per_send(client: SikkaClient) -> None:
+    route = respx.get(f"{BASE}/patients").mock(side_effect=key_checking)
+    twice = Renewable(needed=2)
+    with pytest.raises(SikkaAuthError):
+        await client.send("GET", "patients", credentials=twice, deadline=Deadline.after(5), params={"offset": 0})
+    assert (twice.renewals, route.call_count) == (1, 2)  # a key rejected again is not renewed a second time
+    once = Renewable(needed=1)
+    listing = await client.listing("patients", credentials=once, deadline=Deadline.after(5))
+    assert [item["patient_id"] for item in listing.items] == ["0", "1"]
+    assert once.renewals == 1
