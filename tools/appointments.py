@@ -44,6 +44,7 @@ from tools.availability import (
     spread,
 )
 from tools.base import tool
+from tools.codes import Code
 from tools.context import ToolCall
 from tools.gather import Beside
 from tools.identity import VerifyArgs, verify
@@ -211,7 +212,7 @@ async def check_availability(call: ToolCall, args: CheckAvailabilityArgs) -> Ava
         return AvailabilityResult(
             message="I don't know that provider; check availability without one.",
             outcome="not_found",
-            code="unknown_provider",
+            code=Code.UNKNOWN_PROVIDER,
         )
     duration = timedelta(minutes=args.duration_minutes)
     today = practice_today(metadata)
@@ -220,7 +221,7 @@ async def check_availability(call: ToolCall, args: CheckAvailabilityArgs) -> Ava
         return AvailabilityResult(
             message=f"That date has already passed; today is {spoken_date(today)}.",
             outcome="invalid",
-            code="date_in_past",
+            code=Code.DATE_IN_PAST,
             today=today.isoformat(),
         )
     days = _day_list(max(first, today), last)
@@ -233,7 +234,7 @@ async def check_availability(call: ToolCall, args: CheckAvailabilityArgs) -> Ava
         return AvailabilityResult(
             message=f"Openings on {spoken_slots(options)}.",
             outcome="ok",
-            code="slots_found",
+            code=Code.SLOTS_FOUND,
             slots=[as_slot(c) for c in options],
             today=today.isoformat(),
         )
@@ -248,14 +249,14 @@ async def check_availability(call: ToolCall, args: CheckAvailabilityArgs) -> Ava
     open_days = nearest_open_days(later, NEXT_DATES)
     closures = [closure for day in days if (closure := closed_on(metadata, day, args.provider_id)) is not None]
     if len(closures) == len(days):
-        code, said = "closed", closures[0] if len(days) == 1 else "The office is closed on those days"
+        code, said = Code.OFFICE_CLOSED, closures[0] if len(days) == 1 else "The office is closed on those days"
     else:
-        code, said = "day_full", "That day is full" if len(days) == 1 else "Those days are full"
+        code, said = Code.DAY_FULL, "That day is full" if len(days) == 1 else "Those days are full"
     if not open_days:
         return AvailabilityResult(
             message=f"{said}, and I don't see openings in the two weeks after; the office can help by phone.",
             outcome="not_found",
-            code="no_openings",
+            code=Code.NO_OPENINGS,
             today=today.isoformat(),
         )
     return AvailabilityResult(
@@ -315,7 +316,7 @@ def _not_bookable(call: ToolCall, metadata: PracticeMetadata, start: datetime) -
         return AppointmentResult(
             message=f"That time has already passed; today is {spoken_date(today)}.",
             outcome="invalid",
-            code="time_in_past",
+            code=Code.TIME_IN_PAST,
             today=today.isoformat(),
         )
     earliest = earliest_start(call).astimezone(metadata.zone)
@@ -324,13 +325,16 @@ def _not_bookable(call: ToolCall, metadata: PracticeMetadata, start: datetime) -
             message=f"That's too soon to book by phone; the earliest is {spoken_day(earliest.date())} "
             f"at {spoken_time(earliest)}.",
             outcome="refused",
-            code="too_soon",
+            code=Code.TOO_SOON,
             today=today.isoformat(),
         )
     closure = closed_on(metadata, start.date(), None)
     if closure is not None:
         return AppointmentResult(
-            message=f"{closure}; please choose another day.", outcome="refused", code="closed", today=today.isoformat()
+            message=f"{closure}; please choose another day.",
+            outcome="refused",
+            code=Code.CLOSED,
+            today=today.isoformat(),
         )
     return None
 
@@ -338,7 +342,7 @@ def _not_bookable(call: ToolCall, metadata: PracticeMetadata, start: datetime) -
 TAKEN = "That time was just taken or isn't open."
 
 
-def _taken(alternatives: list[Candidate], reason: str = "slot_taken", said: str = TAKEN) -> AppointmentResult:
+def _taken(alternatives: list[Candidate], reason: Code = Code.SLOT_TAKEN, said: str = TAKEN) -> AppointmentResult:
     offer = f" I can offer {spoken_slots(alternatives)}." if alternatives else ""
     return AppointmentResult(
         message=f"{said}{offer}",
@@ -371,7 +375,10 @@ def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 # What the verbs are called in codes and sentences.
-VERBS = {"booked": ("booking", "booking_failed"), "moved": ("move", "reschedule_failed")}
+VERBS = {
+    "booked": ("booking", Code.APPOINTMENT_BOOKED, Code.BOOKED_PENDING, Code.BOOKING_FAILED),
+    "moved": ("move", Code.APPOINTMENT_MOVED, Code.MOVED_PENDING, Code.RESCHEDULE_FAILED),
+}
 
 
 def appointment_answer(facts: dict[str, str], progress: Progress) -> AppointmentResult:
@@ -385,12 +392,12 @@ def appointment_answer(facts: dict[str, str], progress: Progress) -> Appointment
     }
     if verb == "cancelled":
         return _cancellation_answer(facts, progress)
-    noun, failed_code = VERBS[verb]
+    noun, done_code, pending_code, failed_code = VERBS[verb]
     if progress.state == IntentState.CONFIRMED:
         return AppointmentResult(
             message=f"{verb.capitalize()} for {when}.",
             outcome="confirmed",
-            code=f"appointment_{verb}",
+            code=done_code,
             appointment_id=progress.created_id if verb == "booked" else facts.get("appointmentId"),
             **fields,
         )
@@ -398,7 +405,7 @@ def appointment_answer(facts: dict[str, str], progress: Progress) -> Appointment
         return AppointmentResult(
             message=f"I've sent the request for {when}; {waiting(progress)}.",
             outcome="pending",
-            code=f"{verb}_pending",
+            code=pending_code,
             appointment_id=facts.get("appointmentId"),
             **fields,
         )
@@ -406,7 +413,7 @@ def appointment_answer(facts: dict[str, str], progress: Progress) -> Appointment
         return AppointmentResult(
             message=NOT_SENT,
             outcome="unavailable",
-            code="write_not_sent",
+            code=Code.WRITE_NOT_SENT,
         )
     return AppointmentResult(
         message=f"The office system did not accept that {noun}; the office staff have it and will call you back.",
@@ -428,26 +435,26 @@ def _cancellation_answer(facts: dict[str, str], progress: Progress) -> Appointme
         return AppointmentResult(
             message=f"The appointment on {when} is cancelled.",
             outcome="confirmed",
-            code="appointment_cancelled",
+            code=Code.APPOINTMENT_CANCELLED,
             **common,
         )
     if is_pending(progress):
         return AppointmentResult(
             message=f"I've asked the office system to cancel the appointment on {when}; {waiting(progress)}.",
             outcome="pending",
-            code="cancel_pending",
+            code=Code.CANCEL_PENDING,
             **common,
         )
     if progress.state == IntentState.NOT_SENT:
         return AppointmentResult(
             message=NOT_SENT,
             outcome="unavailable",
-            code="write_not_sent",
+            code=Code.WRITE_NOT_SENT,
         )
     return AppointmentResult(
         message="The office system did not accept the cancellation; the staff will need to cancel it.",
         outcome="refused",
-        code="cancel_failed",
+        code=Code.CANCEL_FAILED,
         **common,
     )
 
@@ -607,11 +614,11 @@ async def owned_appointment(
         return AppointmentResult(
             message="I couldn't find that appointment for this patient.",
             outcome="not_found",
-            code="appointment_not_found",
+            code=Code.APPOINTMENT_NOT_FOUND,
         )
     if appointment.cancelled:
         return AppointmentResult(
-            message="That appointment is already cancelled.", outcome="refused", code="already_cancelled"
+            message="That appointment is already cancelled.", outcome="refused", code=Code.ALREADY_CANCELLED
         )
     return patient, appointment
 
@@ -666,7 +673,7 @@ async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs
         return AppointmentResult(
             message=f"The appointment is already on {when}; nothing needs to change.",
             outcome="ok",
-            code="already_at_that_time",
+            code=Code.ALREADY_AT_THAT_TIME,
             appointment_id=appointment.appointment_id,
             start_time=wanted.start.isoformat(),
         )
@@ -721,11 +728,18 @@ async def cancel_appointment(call: ToolCall, args: CancelAppointmentArgs) -> App
     return appointment_answer(facts, outcome.progress())
 
 
+FOR_STAFF = {
+    InboxKind.APPOINTMENT_BOOKING: ("booking", Code.BOOKING_RECORDED_FOR_STAFF),
+    InboxKind.APPOINTMENT_RESCHEDULE: ("reschedule", Code.RESCHEDULE_RECORDED_FOR_STAFF),
+    InboxKind.APPOINTMENT_CANCEL: ("cancel", Code.CANCEL_RECORDED_FOR_STAFF),
+}
+
+
 async def _for_staff(
     call: ToolCall, kind: InboxKind, args: VerifyArgs, patient: Patient, appointment_id: str | None = None
 ) -> AppointmentResult:
     """Put the request (encrypted) in the staff inbox and say so: nothing was written."""
-    request = kind.value.removeprefix("appointment_")
+    request, code = FOR_STAFF[kind]
     details = args.model_dump(mode="json", by_alias=True, exclude={"date_of_birth"})
     note = StaffNote(
         reason=f"This practice system cannot take a {request} through the integration; please make it by hand.",
@@ -739,6 +753,6 @@ async def _for_staff(
     return AppointmentResult(
         message=f"The office will handle this {request} itself; I've passed the request to the staff.",
         outcome="recorded_for_staff",
-        code=f"{request}_recorded_for_staff",
+        code=code,
         appointment_id=appointment_id,
     )

@@ -40,6 +40,7 @@ from server.phones import to_e164
 from server.sikka import Patient
 from server.throttle import Limit, Locked, Reservation
 from tools.arguments import Args, DateOfBirth, FullName, PatientId, Phone
+from tools.codes import Code
 from tools.context import ToolCall
 from tools.gather import Beside, alongside
 from tools.results import ToolResult
@@ -53,8 +54,8 @@ PER_NUMBER = Limit("number", failures=6, window=timedelta(hours=24))
 # A practice's Vapi assistant uses one token for every caller: past this many failed checks an hour (more than a
 # busy day's honest mistakes), every check is slowed; nobody is refused for it.
 PER_TOKEN = Limit("token", failures=100, window=timedelta(hours=1), refuses=False)
-MISMATCH = "identity_mismatch"
-LOCKED = "too_many_attempts"
+MISMATCH = Code.IDENTITY_MISMATCH
+LOCKED = Code.TOO_MANY_ATTEMPTS
 
 
 class VerifyArgs(Args):

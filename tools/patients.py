@@ -27,6 +27,7 @@ from tools.arguments import (
     State,
 )
 from tools.base import tool
+from tools.codes import Code
 from tools.context import ToolCall
 from tools.gather import Beside, both
 from tools.identity import IdentityRefused, VerifyArgs, narrowed_by_birthdate, refusal, verify
@@ -93,12 +94,12 @@ async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPat
             return SearchPatientsResult(
                 message="Please ask for the patient's name or phone number as well as the date of birth.",
                 outcome="needs_verification",
-                code="name_or_phone_needed",
+                code=Code.NAME_OR_PHONE_NEEDED,
             )
         return SearchPatientsResult(
             message="Please correct the arguments: give a phone number or a name.",
             outcome="invalid",
-            code="invalid_arguments",
+            code=Code.INVALID_ARGUMENTS,
         )
     words = (args.name or "").split()
     full_name = len(words) >= 2
@@ -115,13 +116,13 @@ async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPat
             return refusal(SearchPatientsResult, exc.code)
     if not patients:
         return SearchPatientsResult(
-            message="I couldn't find a patient with those details.", outcome="not_found", code="no_match"
+            message="I couldn't find a patient with those details.", outcome="not_found", code=Code.NO_MATCH
         )
     if len(patients) > MAX_MATCHES:
         return SearchPatientsResult(
             message="I found several patients; please ask for the date of birth to narrow it down.",
             outcome="needs_verification",
-            code="too_many_matches",
+            code=Code.TOO_MANY_MATCHES,
         )
     call.entry.touched(*(p.patient_id for p in patients))
     noun = "patient" if len(patients) == 1 else "patients"
@@ -130,7 +131,7 @@ async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPat
         message=f"I found {len(patients)} matching {noun}{source}; verify the name and date of birth before "
         "sharing details.",
         outcome="ok",
-        code="patients_found",
+        code=Code.PATIENTS_FOUND,
         matched_by="callerNumber" if by_caller else None,
         matches=[
             PatientMatch(patient_id=p.patient_id, first_name=p.first_name, last_name=p.last_name) for p in patients
@@ -201,7 +202,7 @@ async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResul
         message = f"Verified. The next appointment is {spoken_day(first.date())} at {spoken_time(first)}."
     else:
         message = "Verified. There are no upcoming appointments."
-    return PatientInfoResult(message=message, outcome="ok", code="patient_verified", patient=info)
+    return PatientInfoResult(message=message, outcome="ok", code=Code.PATIENT_VERIFIED, patient=info)
 
 
 # --- createPatient ----------------------------------------------------------------------------------
@@ -259,7 +260,7 @@ def registration_answer(facts: dict[str, str], progress: Progress) -> CreatePati
         return CreatePatientResult(
             message="The patient is now registered.",
             outcome="confirmed",
-            code="patient_created",
+            code=Code.PATIENT_CREATED,
             patient_id=progress.created_id,
             **common,
         )
@@ -267,19 +268,19 @@ def registration_answer(facts: dict[str, str], progress: Progress) -> CreatePati
         return CreatePatientResult(
             message=f"I've sent the registration; {waiting(progress)}.",
             outcome="pending",
-            code="registration_pending",
+            code=Code.REGISTRATION_PENDING,
             **common,
         )
     if progress.state == IntentState.NOT_SENT:
         return CreatePatientResult(
             message=NOT_SENT,
             outcome="unavailable",
-            code="write_not_sent",
+            code=Code.WRITE_NOT_SENT,
         )
     return CreatePatientResult(
         message="The office system did not accept the registration; the staff will need to add this patient.",
         outcome="refused",
-        code="registration_failed",
+        code=Code.REGISTRATION_FAILED,
         **common,
     )
 
@@ -381,7 +382,7 @@ async def _registration_for_staff(
     return CreatePatientResult(
         message="I've passed the details to the office staff, who will finish the registration.",
         outcome="recorded_for_staff",
-        code="registration_recorded_for_staff",
+        code=Code.REGISTRATION_RECORDED_FOR_STAFF,
     )
 
 
@@ -420,7 +421,7 @@ def update_answer(facts: dict[str, str], preferred: Progress | None) -> UpdatePa
         return UpdatePatientResult(
             message=NOT_SENT,
             outcome="unavailable",
-            code="write_not_sent",
+            code=Code.WRITE_NOT_SENT,
         )
     if facts.get("forStaff") or state == IntentState.FAILED:
         extra = " The preferred name is updated." if confirmed else ""
@@ -428,19 +429,22 @@ def update_answer(facts: dict[str, str], preferred: Progress | None) -> UpdatePa
         return UpdatePatientResult(
             message=f"I've passed the change to the office staff, who will update the record.{extra}",
             outcome="recorded_for_staff",
-            code="recorded_for_staff",
+            code=Code.RECORDED_FOR_STAFF,
             **common,
         )
     if pending and preferred is not None:
         return UpdatePatientResult(
-            message=f"I've sent the change; {waiting(preferred)}.", outcome="pending", code="update_pending", **common
+            message=f"I've sent the change; {waiting(preferred)}.",
+            outcome="pending",
+            code=Code.UPDATE_PENDING,
+            **common,
         )
     if confirmed:
         return UpdatePatientResult(
-            message="I've updated the preferred name.", outcome="confirmed", code="patient_updated", **common
+            message="I've updated the preferred name.", outcome="confirmed", code=Code.PATIENT_UPDATED, **common
         )
     return UpdatePatientResult(
-        message="I've recorded the contact preferences.", outcome="confirmed", code="consents_recorded"
+        message="I've recorded the contact preferences.", outcome="confirmed", code=Code.CONSENTS_RECORDED
     )
 
 

@@ -1,7 +1,6 @@
 """What tools return: a speakable `message` first, then a stable `outcome` and `code`, then structured data.
 
-Outcomes: `ok` (a read answered), `confirmed`, `pending`, `recorded_for_staff`, `not_found`,
-`needs_verification`, `refused`, `invalid` (bad arguments) and `unavailable` (upstream down).
+Each `code` has one `outcome` (tools/codes.py): a result takes its outcome from its code, and refuses another.
 
 The `message` is built only from this service's own words, numbers, dates and times: never from a PMS record's
 free text (names, appointment descriptions, carrier, provider, practice or holiday names) nor from a caller's.
@@ -13,24 +12,14 @@ builds the result.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from server.text import plain
+from tools.codes import OUTCOME_OF, Code, Outcome
 
-Outcome = Literal[
-    "ok",
-    "confirmed",
-    "pending",
-    "recorded_for_staff",
-    "not_found",
-    "needs_verification",
-    "refused",
-    "invalid",
-    "unavailable",
-]
 # How each outcome is audited: (audit outcome, HTTP-like status).
 AUDIT_OUTCOMES: dict[str, tuple[str, int]] = {
     "ok": ("success", 200),
@@ -45,8 +34,8 @@ AUDIT_OUTCOMES: dict[str, tuple[str, int]] = {
 }
 # Answers whose audit differs from their outcome's: a duplicate request that found the first still running did
 # nothing and knows no result (it is not a success, nor a 202 for work it started).
-AUDIT_BY_CODE: dict[str, tuple[str, int]] = {
-    "duplicate_in_progress": ("failed", 409),
+AUDIT_BY_CODE: dict[Code, tuple[str, int]] = {
+    Code.DUPLICATE_IN_PROGRESS: ("failed", 409),
 }
 ERROR_OUTCOMES = frozenset({"invalid", "unavailable"})
 
@@ -68,7 +57,17 @@ class Model(BaseModel):
 class ToolResult(Model):
     message: str = Field(description="One speakable sentence for the caller.")
     outcome: Outcome = Field(description="What happened, in one word.")
-    code: str = Field(description="Stable machine-readable reason, e.g. `patients_found`, `slot_taken`.")
+    code: Code = Field(description="Stable machine-readable reason, e.g. `patients_found`, `slot_taken`.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _outcome_of_code(cls, data: Any) -> Any:
+        """The outcome is the code's (tools/codes.py); one given must agree."""
+        if isinstance(data, dict) and "code" in data:
+            code = Code(data["code"])
+            if data.setdefault("outcome", OUTCOME_OF[code]) != OUTCOME_OF[code]:
+                raise ValueError(f"{code} is always {OUTCOME_OF[code]}")
+        return data
 
     def audit_outcome(self) -> tuple[str, int, str | None]:
         audit, status = AUDIT_BY_CODE.get(self.code) or AUDIT_OUTCOMES[self.outcome]

@@ -37,7 +37,7 @@ from tools.results import ERROR_OUTCOMES
 
 pytestmark = pytest.mark.anyio
 FAILED_CLOSED = "(failed closed)"  # no audit record: no result at all, only the sentence
-REAL_SENTENCES = dict(UNAVAILABLE_MESSAGES.values())  # code -> its sentence
+REAL_SENTENCES = {str(code): said for code, said in UNAVAILABLE_MESSAGES.values()}
 CANT_REACH = "can't reach the office"
 MCP_HEADERS = {
     "Accept": "application/json, text/event-stream",

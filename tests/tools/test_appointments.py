@@ -96,7 +96,7 @@ async def test_a_start_time_in_the_past_is_not_called_taken(desk: Desk) -> None:
 async def test_a_closed_day_is_closed_not_full(desk: Desk) -> None:
     day = closed_day(desk, 2)
     result = await desk.call("checkAvailability", {"date": day.isoformat()}, "closed")
-    assert (result["outcome"], result["code"]) == ("not_found", "closed"), result
+    assert (result["outcome"], result["code"]) == ("not_found", "office_closed"), result
     assert "closed" in result["message"]
     assert result["nextAvailableDates"]
 
