@@ -132,6 +132,18 @@ def unavailable(result_type: type[R], exc: Exception) -> R:
     )
 
 
+async def dated(call: ToolCall, result: R) -> R:
+    """The result with the practice's `today`, so every answer carries it; as it is when the office system is
+    unavailable or the practice's zone cannot be read."""
+    if result.today is not None or result.outcome == "unavailable":
+        return result
+    try:
+        today = await call.today()
+    except VaultError:
+        return result
+    return result if today is None else result.model_copy(update={"today": today.isoformat()})
+
+
 def tool(
     name: str,
     *,
@@ -165,14 +177,14 @@ def tool(
                 args = args_model.model_validate(raw)
             except ValidationError as exc:
                 call.entry.summary = "rejected arguments"
-                return result_model(
+                rejected = result_model(
                     message=describe_errors(exc.errors(include_input=False), args_model),
-                    outcome="invalid",
                     code=Code.INVALID_ARGUMENTS,
                 )
+                return await dated(call, rejected)
             call.entry.summary = summary
             try:
-                return await execute(call, args)
+                return await dated(call, await execute(call, args))
             except Exception as exc:  # every failure becomes a speakable, PHI-free result
                 return unavailable(result_model, exc)
 

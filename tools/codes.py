@@ -62,6 +62,8 @@ class Code(StrEnum):
     CONSENTS_RECORDED = "consents_recorded"
     # checkAvailability
     UNKNOWN_PROVIDER = "unknown_provider"
+    UNKNOWN_PROVIDER_NAME = "unknown_provider_name"
+    AMBIGUOUS_PROVIDER = "ambiguous_provider"
     DATE_IN_PAST = "date_in_past"
     SLOTS_FOUND = "slots_found"
     NO_OPENINGS = "no_openings"
@@ -180,6 +182,8 @@ _BY_OUTCOME: dict[Outcome, tuple[Code, ...]] = {
     "invalid": (
         C.INVALID_ARGUMENTS,
         C.UNKNOWN_TOOL,
+        C.UNKNOWN_PROVIDER_NAME,
+        C.AMBIGUOUS_PROVIDER,
         C.DATE_IN_PAST,
         C.TIME_IN_PAST,
         C.CARRIER_NAME_NEEDED,
@@ -221,6 +225,8 @@ OWN_CODES: dict[str, frozenset[Code]] = {
     "checkAvailability": frozenset(
         {
             C.UNKNOWN_PROVIDER,
+            C.UNKNOWN_PROVIDER_NAME,
+            C.AMBIGUOUS_PROVIDER,
             C.DATE_IN_PAST,
             C.SLOTS_FOUND,
             C.NO_OPENINGS,

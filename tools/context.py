@@ -4,6 +4,7 @@ call, with which services, inside which deadline, recorded in which audit entry.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 
 from server.audit import AuditEntry
@@ -11,6 +12,7 @@ from server.caller import Caller
 from server.intents import Asked, Intent, Write
 from server.services import Services
 from server.sikka import Deadline, PracticeGateway, WritebackOutcome
+from tools.dates import practice_today
 
 
 @dataclass
@@ -48,6 +50,11 @@ class ToolCall:
     @cached_property
     def practice(self) -> PracticeGateway:
         return self.services.gateway.practice(self.account_id, self.deadline)
+
+    async def today(self) -> date | None:
+        """Today where the practice is, from its time zone on file (read with its credentials, cached)."""
+        zone = await self.practice.time_zone()
+        return None if zone is None else practice_today(zone)
 
     async def record(self, write: Write, asked: Asked) -> Intent:
         """Record what is about to be written (intent before effect: server/intents.py)."""

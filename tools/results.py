@@ -58,6 +58,7 @@ class ToolResult(Model):
     message: str = Field(description="One speakable sentence for the caller.")
     outcome: Outcome = Field(description="What happened, in one word.")
     code: Code = Field(description="Stable machine-readable reason, e.g. `patients_found`, `slot_taken`.")
+    today: str | None = Field(None, description="Today's date where the practice is (YYYY-MM-DD).")
 
     @model_validator(mode="before")
     @classmethod
@@ -135,18 +136,29 @@ class Slot(Model):
     operatory: RecordLabel
 
 
-class DatedResult(ToolResult):
-    today: str | None = Field(None, description="Today's date where the practice is (YYYY-MM-DD), to retry with.")
+class ProviderChoice(Model):
+    provider_id: str
+    name: RecordName
 
 
-class AvailabilityResult(DatedResult):
-    slots: list[Slot] = Field(default_factory=list, description="At most 5, spread over the day(s).")
+class AvailabilityResult(ToolResult):
+    day: str | None = Field(
+        None, description='The day(s) asked, as resolved, to confirm with the caller: "Tuesday, December 8".'
+    )
+    start_date: str | None = Field(None, description="The first day asked, as resolved (YYYY-MM-DD).")
+    end_date: str | None = Field(None, description="The last day asked, as resolved (YYYY-MM-DD).")
+    slots: list[Slot] = Field(
+        default_factory=list, description="At most 5: spread over the day(s), or the nearest to preferredTime."
+    )
+    providers: list[ProviderChoice] = Field(
+        default_factory=list, description="When providerName fits more than one provider: the ones it fits."
+    )
     next_available_dates: list[str] = Field(
         default_factory=list, description="When the asked day(s) are full: the nearest dates with openings."
     )
 
 
-class AppointmentResult(WriteResult, DatedResult):
+class AppointmentResult(WriteResult):
     appointment_id: str | None = None
     start_time: str | None = None
     provider_name: RecordName | None = None

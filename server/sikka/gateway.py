@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
+from zoneinfo import ZoneInfo
 
 import anyio
 from anyio.abc import TaskGroup
@@ -29,7 +30,7 @@ from server.sikka.pms import rules_for
 from server.sikka.records import Appointment, Choice, Operatory, Patient, PracticeProfile, Provider, text
 from server.sikka.schedule import PracticeSchedule
 from server.sikka.writeback import WritebackOutcome, Writebacks
-from server.sikka.zones import zone
+from server.sikka.zones import UnknownZone, zone
 
 METADATA_DEADLINE_SECONDS = 8.0
 SEARCH_PAGE = 50  # matches are re-checked in code (a family shares a phone; a birthdate narrows it)
@@ -211,6 +212,15 @@ class PracticeGateway:
 
     async def metadata(self) -> PracticeMetadata:
         return await self.gateway.metadata_cache.get(self.account_id)
+
+    async def time_zone(self) -> ZoneInfo | None:
+        """The practice's zone as onboarding stored it with its credentials (no Sikka request); None when it is
+        not one that can be read."""
+        credentials = await self.gateway.keys.credentials(self.account_id)
+        try:
+            return zone(credentials.time_zone)
+        except UnknownZone:
+            return None
 
     async def _patients(self, params: Params) -> list[Patient]:
         listing = await self.listing(

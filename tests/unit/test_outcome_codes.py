@@ -66,7 +66,7 @@ def test_each_output_schema_lists_the_tools_codes(tool: object) -> None:
 
 
 def vapi_table() -> dict[str, set[str]]:
-    """docs/vapi.md §4's table: the codes listed in each outcome's row(s)."""
+    """docs/vapi.md §4's table: the codes listed in each outcome's row(s), outside parenthesised remarks."""
     text = (ROOT / "docs" / "vapi.md").read_text()
     section = text.split("## 4. Outcomes and codes")[1].split("\n## ")[0]
     rows: dict[str, set[str]] = {}
@@ -74,7 +74,8 @@ def vapi_table() -> dict[str, set[str]]:
         cells = [cell.strip() for cell in line.strip("|").split("|")] if line.startswith("| `") else []
         if cells:
             outcome = BACKTICKED.findall(cells[0])
-            rows.setdefault(outcome[0], set()).update(BACKTICKED.findall(cells[1]))
+            codes = re.sub(r"\([^)]*\)", "", cells[1])  # remarks in parentheses name fields, not codes
+            rows.setdefault(outcome[0], set()).update(BACKTICKED.findall(codes))
     return rows
 
 
