@@ -30,7 +30,7 @@ from tools.base import tool
 from tools.codes import Code
 from tools.context import ToolCall
 from tools.gather import Beside, both
-from tools.identity import IdentityRefused, VerifyArgs, narrowed_by_birthdate, refusal, verify
+from tools.identity import IdentityRefused, VerifyArgs, name_matches, narrowed_by_birthdate, refusal, verify
 from tools.results import (
     CreatePatientResult,
     PatientInfo,
@@ -69,13 +69,34 @@ class SearchPatientsArgs(Args):
         return "searched by " + " and ".join(given) if given else "search without a phone or name"
 
 
+def surnames(words: list[str]) -> list[str]:
+    """The last names a full name may end with, as a record may store them: each run of last words, spaced
+    ("De La Cruz", "La Cruz", "Cruz") and run together ("DeLaCruz"; a spelled-out "S M I T H" is "SMITH")."""
+    runs = [words[start:] for start in range(1, len(words))]
+    return list(dict.fromkeys(form for run in runs for form in (" ".join(run), "".join(run))))
+
+
+async def found(call: ToolCall, phone: str | None, name: str | None) -> list[Patient]:
+    """By phone; or by a full name, as the identity check matches it (tools/identity.py `name_matches`: first or
+    preferred name, middle names, multi-part and spelled-out names) among the patients with a last name it may
+    end with; or by one word, a first or last name."""
+    words = (name or "").split()
+    if phone or len(words) < 2:
+        return await call.practice.find_patients(phone=phone, word=words[0] if words else None)
+    candidates = await call.practice.find_patients(surnames=surnames(words))
+    return [patient for patient in candidates if name_matches(patient, " ".join(words))]
+
+
 @tool(
     "searchPatients",
     title="Find a patient",
     description="""
 Find the caller's patient record by phone number (any phone on file) or name, optionally narrowed by date of
-birth. Call this first, with the number or name the caller gives; a date of birth alone is not a search. With
-no phone or name, it searches by the number the call comes from (when the platform provides it). Returns
+birth. A full name is matched as the identity check matches it: first or preferred name then last name, middle
+names allowed, multi-part last names ("Maria De La Cruz"), spelled-out names ("J O N Smith"); a record whose
+first name is "Mary Ann" is found by "Mary Ann Jones" and "Mary Jones". Call this first, with the number or
+name the caller gives; a date of birth alone is not a search. With no phone or name, it searches by the number
+the call comes from (when the platform provides it). Returns
 at most 5 matches with patientId, firstName and lastName only; with more, ask for the date of birth and search
 again (a date of birth none of them has is a failed identity check: identity_mismatch). Then verify identity
 with getPatientInfo (patientId, dateOfBirth and the full name) before sharing or changing anything.
@@ -101,14 +122,7 @@ async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPat
             outcome="invalid",
             code=Code.INVALID_ARGUMENTS,
         )
-    words = (args.name or "").split()
-    full_name = len(words) >= 2
-    patients = await call.practice.find_patients(
-        phone=phone,
-        first_name=words[0] if full_name else None,
-        last_name=words[-1] if full_name else None,
-        word=words[0] if len(words) == 1 else None,
-    )
+    patients = await found(call, phone, args.name)
     if args.date_of_birth:
         try:
             patients = await narrowed_by_birthdate(call, patients, args.date_of_birth)

@@ -8,7 +8,7 @@ chairs, providers and bookings never enter this one's answers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -251,16 +251,21 @@ class PracticeGateway:
         phone: str | None = None,
         first_name: str | None = None,
         last_name: str | None = None,
+        surnames: Sequence[str] = (),
         word: str | None = None,
         birthdate: date | None = None,
     ) -> list[Patient]:
         """Patients by documented filters only (reference §11), every match re-checked in code:
         phone: see `_by_phone` (3 requests at once);
-        full name: `firstname` + `lastname` (1 request); one word: `search`, kept when it is the first or last
-        name (1 request). A birthdate narrows the matches here, not in RQL (`::AND::`/`::OR::` precedence is
-        undocumented); it is never a search on its own."""
+        first and last name: `firstname` + `lastname` (1 request); any of several last names: RQL
+        `find=lastname=eq_A::OR::lastname=eq_B` (1 request; only `::OR::`, so its undocumented precedence
+        does not matter), the caller matching the rest; one word: `search`, kept when it is the first or last
+        name (1 request). A birthdate narrows the matches here, not in RQL; it is never a search on its own."""
         if phone:
             patients = await self._by_phone(phone)
+        elif surnames:
+            clauses = "::OR::".join(f"lastname=eq_{surname}" for surname in dict.fromkeys(surnames))
+            patients = await self._patients({"find": clauses})
         elif first_name or last_name:
             names = {"firstname": first_name or "", "lastname": last_name or ""}
             patients = await self._patients({key: value for key, value in names.items() if value})

@@ -34,6 +34,7 @@ from tests.vapi_speech import Turn, mcp_tool_turn, server_tool_turn
 from tools import ALL_TOOLS, ToolAnswer, ToolSpec
 from tools.base import AUDIT_FAILED, UNAVAILABLE_MESSAGES
 from tools.results import ERROR_OUTCOMES
+from tools.speech import spoken_day
 
 pytestmark = pytest.mark.anyio
 FAILED_CLOSED = "(failed closed)"  # no audit record: no result at all, only the sentence
@@ -164,7 +165,8 @@ async def test_the_adapters_own_answers_give_the_model_its_turn_too(configured: 
 
 
 async def test_a_real_date_in_the_past_is_heard_as_the_server_says_it_on_both_paths(stack: Stack) -> None:
-    asked = {"date": (practice_today() - timedelta(days=400)).isoformat()}
+    slipped = practice_today() - timedelta(days=400)
+    asked = {"date": slipped.isoformat()}
     mcp_tool = vapi_config(stack, stack.app_url)
     functions = {tool["function"]["name"]: tool for tool in vapi_config(stack, stack.app_url, "--server-tools")}
     server_tool = functions["checkAvailability"]
@@ -172,7 +174,7 @@ async def test_a_real_date_in_the_past_is_heard_as_the_server_says_it_on_both_pa
         over_mcp = await mcp_call(http, mcp_tool, "checkAvailability", asked)
         entry = (await post_calls(http, server_tool, [{"id": "d", "name": "checkAvailability", "arguments": asked}]))[0]
     said = over_mcp["structuredContent"]["message"]
-    assert said.startswith("That date has already passed; today is")
+    assert said.startswith(f"{spoken_day(slipped)}, {slipped.year} has already passed; today is")
     assert over_mcp["isError"] is True  # MCP: an invalid call is a tool error, as the MCP spec asks
     assert json.loads(entry["result"])["code"] == "date_in_past"  # Vapi: a result the model acts on
     for turn in (mcp_tool_turn(mcp_tool, "checkAvailability", over_mcp), server_tool_turn(server_tool, entry)):

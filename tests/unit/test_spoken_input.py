@@ -20,6 +20,7 @@ from tools.availability import nearest, spread
 from tools.base import describe_errors
 from tools.dates import SpokenDate, practice_today
 from tools.names import providers_named
+from tools.patients import surnames
 
 NEW_YORK = ZoneInfo("America/New_York")
 MONDAY_7TH = date(2026, 12, 7)  # a Monday
@@ -112,6 +113,18 @@ def test_a_free_preferred_time_is_offered_with_the_nearest_others() -> None:
 def test_without_the_preferred_time_free_the_nearest_are_offered() -> None:
     offered = clocks(nearest(slots(MONDAY, provider_id=ABLE.provider_id), time(12, 15)))
     assert offered == ["11:00", "11:15", "11:30", "13:00", "13:15"]  # lunch is closed: the nearest either side
+
+
+@pytest.mark.parametrize(
+    ("said", "forms"),
+    [
+        ("Maria De La Cruz", ["De La Cruz", "DeLaCruz", "La Cruz", "LaCruz", "Cruz"]),
+        ("J O N Smith", ["O N Smith", "ONSmith", "N Smith", "NSmith", "Smith"]),
+        ("Jane S M I T H", ["S M I T H", "SMITH", "M I T H", "MITH", "I T H", "ITH", "T H", "TH", "H"]),
+    ],
+)
+def test_a_full_name_is_looked_up_by_every_last_name_it_may_end_with(said: str, forms: list[str]) -> None:
+    assert surnames(said.split()) == forms
 
 
 def doctor(provider_id: str, first: str, last: str) -> Provider:
