@@ -364,7 +364,8 @@ def _not_bookable(call: ToolCall, metadata: PracticeMetadata, start: datetime) -
     today = practice_today(metadata.zone)
     if start <= datetime.now(UTC):
         return AppointmentResult(
-            message=f"That time has already passed; today is {spoken_date(today)}.",
+            message=f"{spoken_date(start.date())} at {spoken_time(start)} has already passed; today is "
+            f"{spoken_date(today)}.",
             outcome="invalid",
             code=Code.TIME_IN_PAST,
             today=today.isoformat(),

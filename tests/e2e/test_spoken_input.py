@@ -18,6 +18,7 @@ import pytest
 from sandbox import DEMO_OFFICE_ID
 from sandbox.billing import Owed
 from tests.e2e.test_vapi_tool_calls import as_function, message, post, results
+from tests.outcome_codes import CODES
 from tests.support import Stack, call, identity, mcp_client, open_day, practice_today
 from tools.speech import spoken_day
 
@@ -45,6 +46,7 @@ async def both(stack: Stack, tool: str, arguments: dict[str, Any]) -> tuple[dict
     over_vapi = json.loads(entry.get("result") or entry["error"])
     mcp_error = over_mcp.pop("isError")
     assert without_nulls(over_mcp) == over_vapi  # MCP's structured content keeps the nulls the text leaves out
+    assert CODES[tool][over_vapi["code"]] == over_vapi["outcome"]  # a code the registry lists for the tool
     return over_vapi, mcp_error, "error" in entry
 
 
