@@ -34,6 +34,7 @@ from server.sikka.zones import UnknownZone, zone
 
 METADATA_DEADLINE_SECONDS = 8.0
 SEARCH_PAGE = 50  # matches are re-checked in code (a family shares a phone; a birthdate narrows it)
+SURNAME_PAGE = 500  # everyone with a last name, in one request: a practice's Smiths, the caller then matched
 PATIENT_PHONES = "homephone,workphone"  # `cell` is a default field; the other two only on request
 # Endpoints Sikka filters by `practice_id` (reference §9–§11): reads always carry the account's location.
 PRACTICE_SCOPED = frozenset(
@@ -222,9 +223,9 @@ class PracticeGateway:
         except UnknownZone:
             return None
 
-    async def _patients(self, params: Params) -> list[Patient]:
+    async def _patients(self, params: Params, page_size: int = SEARCH_PAGE) -> list[Patient]:
         listing = await self.listing(
-            "patients", {**params, "fields": PATIENT_PHONES}, all_pages=False, page_size=SEARCH_PAGE
+            "patients", {**params, "fields": PATIENT_PHONES}, all_pages=False, page_size=page_size
         )
         return [Patient.from_item(item) for item in listing.items]
 
@@ -265,7 +266,7 @@ class PracticeGateway:
             patients = await self._by_phone(phone)
         elif surnames:
             clauses = "::OR::".join(f"lastname=eq_{surname}" for surname in dict.fromkeys(surnames))
-            patients = await self._patients({"find": clauses})
+            patients = await self._patients({"find": clauses}, page_size=SURNAME_PAGE)
         elif first_name or last_name:
             names = {"firstname": first_name or "", "lastname": last_name or ""}
             patients = await self._patients({key: value for key, value in names.items() if value})

@@ -6,8 +6,8 @@ heard only where the server says so, and it says so only when the office system 
 
 To reach every code, the server here runs each tool as a script that answers the code it is asked for, with the
 tool's own name, result model and outcome, and with the real sentence where the sentence does not depend on the
-call (upstream failures, failing closed); the codes are tests/outcome_codes.py. Real tools answer a date in the
-past the same way at the end.
+call (upstream failures, failing closed); the codes are the registry's (tools/codes.py, as tests/outcome_codes.py
+lists them per tool). Real tools answer a date in the past the same way at the end.
 """
 
 from __future__ import annotations
