@@ -2,8 +2,9 @@
 at a constant 250 ms per Sikka request.
 
 Each sample is a new call, over `POST /vapi/tool-calls` as Vapi posts it: the `status-update` (in-progress)
-with the calling number; then, once the server's `/metrics` counts the call's prefetch as stored (how long that
-took is reported: the time a call's greeting has to cover), searchPatients by the calling number,
+with the calling number; then, once the server's `/metrics` counts the call's prefetch done (stored, or skipped
+over the practice's budget: the server runs with Sikka's whole allowance, `PREFETCH_REQUESTS_PER_MINUTE=200`; how
+long it took is reported, the time a call's greeting has to cover), searchPatients by the calling number,
 checkAvailability for the first day from tomorrow on that has openings, getPatientInfo (the identity check);
 then the end-of-call report. Each tool's Sikka requests and round trips come from the sandbox's timeline, as in
 the realistic profile.
@@ -12,6 +13,7 @@ the realistic profile.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -38,19 +40,20 @@ class PrefetchRun:
     steps: dict[str, Samples] = field(default_factory=lambda: {step: Samples(step) for step in STEPS})
     status_update_ms: list[float] = field(default_factory=list)  # Vapi's wait for the answer to the call's start
     ready_ms: list[float] = field(default_factory=list)  # from the call's start until its prefetch was stored
-    not_ready: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)  # parlae_prefetches_total's result, or "not_done"
     day: str = ""
     seconds: float = 0.0
 
 
-async def stored_prefetches(http: BareHttp) -> float:
-    """`parlae_prefetches_total{result="stored"}` on the server's /metrics."""
+async def prefetch_outcomes(http: BareHttp) -> Counter[str]:
+    """`parlae_prefetches_total` by result, on the server's /metrics."""
     async with http.connect() as connection:
         response = await connection.request("GET", f"{http.server_url}/metrics")
+    found: Counter[str] = Counter()
     for family in text_string_to_metric_families(response.content.decode()):
         if family.name == "parlae_prefetches":
-            return sum(s.value for s in family.samples if s.labels.get("result") == "stored")
-    return 0.0
+            found.update({s.labels["result"]: int(s.value) for s in family.samples if s.name.endswith("_total")})
+    return found
 
 
 async def lifecycle(http: BareHttp, kind: str, call_id: str, number: str, status: str = "") -> float:
@@ -66,14 +69,15 @@ async def lifecycle(http: BareHttp, kind: str, call_id: str, number: str, status
     return elapsed_ms(started)
 
 
-async def wait_until_stored(http: BareHttp, count: float, started: float) -> float | None:
-    """Milliseconds from `started` until the server counts more than `count` stored prefetches (None: timed out)."""
+async def wait_until_done(http: BareHttp, before: Counter[str], started: float) -> tuple[str, float]:
+    """The next prefetch's outcome ("not_done" after READY_TIMEOUT_SECONDS) and the ms from `started` until it."""
     deadline = time.perf_counter() + READY_TIMEOUT_SECONDS
     while time.perf_counter() < deadline:
-        if await stored_prefetches(http) > count:
-            return elapsed_ms(started)
+        new = await prefetch_outcomes(http) - before
+        if new:
+            return next(iter(new)), elapsed_ms(started)
         await anyio.sleep(POLL_SECONDS)
-    return None
+    return "not_done", elapsed_ms(started)
 
 
 async def open_day_from_tomorrow(caller: VapiCaller, fixtures: Fixtures) -> date:
@@ -99,14 +103,13 @@ async def measure(stack: Stack, admin: Admin, fixtures: Fixtures, samples: int) 
     for index in range(samples):
         patient = fixtures.patient(index)
         call_id, number = fixtures.call_id("prefetch", index), to_e164(patient.cell) or ""
-        count = await stored_prefetches(http)
+        before = await prefetch_outcomes(http)
         begun = time.perf_counter()
         run.status_update_ms.append(await lifecycle(http, "status-update", call_id, number, "in-progress"))
-        ready = await wait_until_stored(http, count, begun)
-        if ready is None:
-            run.not_ready += 1
-        else:
-            run.ready_ms.append(ready)
+        outcome, after = await wait_until_done(http, before, begun)
+        run.outcomes[outcome] += 1
+        if outcome == "stored":
+            run.ready_ms.append(after)
         await caller.call(search, ("searchPatients", {}), call_id, number)
         await caller.call(availability, ("checkAvailability", {"date": day.isoformat()}), call_id, number)
         await caller.call(verify, ("getPatientInfo", patient.identity), call_id, number)
