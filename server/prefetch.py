@@ -24,6 +24,7 @@ the call's reads for up to `PREFETCH_TTL_SECONDS`; a booking still re-checks its
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from datetime import timedelta
 
@@ -125,14 +126,16 @@ class Prefetcher:
             self.metrics.prefetches.labels("dropped").inc()
 
     async def run_forever(self) -> None:
-        """Run the queued prefetches, each in its own task of this task group (the app's lifespan owns it)."""
-        async with anyio.create_task_group() as group, self._receive:
+        """Run the queued prefetches, each in its own task of this task group (the app's lifespan owns it); a
+        prefetch's failure is counted and logged, never the group's end."""
+        async with anyio.create_task_group() as group:
             async for caller in self._receive:
                 group.start_soon(self.prefetch, caller)
 
     def close(self) -> None:
-        """No more prefetches: `run_forever` ends once the running ones have."""
+        """Release the queue (after `run_forever` has ended, with the app)."""
         self._send.close()
+        self._receive.close()
 
     async def prefetch(self, caller: Caller) -> str:
         """Claim, read and store the call's prefetch; the outcome, as counted in `parlae_prefetches_total`."""
@@ -165,7 +168,8 @@ class Prefetcher:
             stored = await self.store.fill(account_id, key, recorder.listings, requests=len(recorder.listings))
         except Exception as exc:
             log.warning("prefetch failed", error=type(exc).__name__)
-            await self.store.clear(account_id, key)
+            with contextlib.suppress(Exception):  # else the claim stays `running`: never served, expires
+                await self.store.clear(account_id, key)
             return "failed"
         return "stored" if stored else "superseded"
 

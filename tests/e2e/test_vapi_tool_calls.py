@@ -378,3 +378,17 @@ async def test_the_start_of_a_call_prefetches_in_the_background_and_its_end_drop
     report = {"message": {"type": "end-of-call-report", "call": {"id": call_id}, "artifact": {"messages": []}}}
     assert (await post(stack, report)).json() == {}
     assert await prefetch_state(stack, call_id) == "cleared"
+
+
+async def test_the_first_tool_request_of_a_call_with_a_number_starts_its_prefetch(stack: Stack) -> None:
+    """A call whose start Vapi did not report: its first tool request queues the prefetch, for the later ones."""
+    patient = patient_with_own_cell(stack)
+    call_id, number = "vapi-no-start", to_e164(patient["cell"])
+    calls = [{"id": "s", "name": "searchPatients", "arguments": {}}]
+    (found,) = results(await post(stack, message(calls, call_id, number)))
+    assert json.loads(found["result"])["code"] == "patients_found"
+    for _ in range(200):
+        if await prefetch_state(stack, call_id) == "ready":
+            break
+        await anyio.sleep(0.05)
+    assert await prefetch_state(stack, call_id) == "ready"

@@ -11,10 +11,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from sqlalchemy import select
 
+import server.prefetch
 from sandbox import create_sandbox_app
 from server.caller import Caller
 from server.calls import call_ended
@@ -22,6 +24,7 @@ from server.db.models import CallPrefetch, utcnow
 from server.phones import to_e164
 from server.retention import purge
 from server.services import Services, open_services
+from server.sikka import SikkaUnavailable
 from tests.support import call, identity, open_day, patient_with_own_cell
 from tests.tools.conftest import Desk, open_desk, requests_since
 from tools import ALL_TOOLS
@@ -64,6 +67,16 @@ async def row(services: Services, caller: Caller) -> CallPrefetch | None:
         return await session.scalar(
             select(CallPrefetch).where(CallPrefetch.account_id == caller.account_id, CallPrefetch.call_key == key)
         )
+
+
+async def settled(services: Services, caller: Caller) -> str | None:
+    """The state of the call's prefetch once it is no longer running (None: not claimed within 10 s)."""
+    for _ in range(1000):
+        found = await row(services, caller)
+        if found is not None and found.state != "running":
+            return found.state
+        await anyio.sleep(0.01)
+    return None
 
 
 def reads(desk: Desk, me: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
@@ -191,3 +204,30 @@ async def test_two_replicas_sharing_the_database_serve_one_calls_prefetch(databa
             before = Counter(desk.sandbox.counters)
             await TOOLS["searchPatients"].run(desk.services, caller, {})
             assert requests_since(desk.sandbox, before) == {"GET /patients": 3}
+
+
+async def test_a_failed_prefetch_is_counted_serves_nothing_and_the_queue_goes_on(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    me = patient_with_own_cell(desk)
+    prefetcher = desk.services.prefetcher
+    failing, working = desk.caller("fails", number(me)), desk.caller("works", number(me))
+
+    async def unreachable(*args: object) -> None:
+        raise SikkaUnavailable("Sikka did not answer")
+
+    real = server.prefetch.read_ahead
+    monkeypatch.setattr(server.prefetch, "read_ahead", unreachable)
+    async with anyio.create_task_group() as group:
+        group.start_soon(prefetcher.run_forever)
+        prefetcher.start(failing)
+        prefetcher.start(failing)  # the call's later tool requests: queued once per call
+        assert await settled(desk.services, failing) == "cleared"
+        monkeypatch.setattr(server.prefetch, "read_ahead", real)
+        prefetcher.start(working)
+        assert await settled(desk.services, working) == "ready"
+        group.cancel_scope.cancel()
+    sample = desk.services.metrics.registry.get_sample_value
+    assert sample("parlae_prefetches_total", {"result": "failed"}) == 1
+    _, made = await asked(desk, "fails", number(me), "searchPatients", {})
+    assert made == {"GET /patients": 3}
