@@ -3,7 +3,8 @@ searchPatients by the calling number, checkAvailability for the next days and ge
 round trip.
 
 When a call starts (Vapi's `status-update` in-progress, or the first tool request of a call that carries the
-calling number) `Prefetcher.start` queues it, and `run_forever` (owned by the app's lifespan task group) reads:
+calling number) `Prefetcher.start` queues it, and `run_forever` (owned by the app's lifespan task group) reads,
+audited as `vapi.callPrefetched` (nothing is stored when its record cannot be written):
 - the practice's metadata (through the process's metadata cache: only when it is cold are its listings read,
   and then kept with the call's, so another replica of the same call need not read them);
 - the patients on the calling number, as searchPatients searches it, and for at most `MAX_PATIENTS` of them
@@ -26,11 +27,13 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import timedelta
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from server.audit import AuditEntry, AuditWriter, audited
 from server.caller import Caller
 from server.logs import get_logger
 from server.metrics import Metrics
@@ -46,6 +49,16 @@ MAX_PATIENTS = 5  # searchPatients lists at most 5 matches; with more it asks fo
 METADATA_REQUESTS = 8  # the metadata's listings at most (server/sikka/gateway.py `load_metadata`)
 QUEUE_SIZE = 256  # call starts waiting for a prefetch; past it a start is dropped (counted), never waited for
 REMEMBERED_CALLS = 10_000  # calls this process queued, so later tool requests of the call do not queue them again
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What a prefetch read: its listings, by request."""
+
+    listings: Listings
+
+    def audit_outcome(self) -> tuple[str, int, str | None]:
+        return "success", 200, None
 
 
 class Recorder:
@@ -90,9 +103,12 @@ class Prefetched:
 
 
 class Prefetcher:
-    def __init__(self, store: PrefetchStore, gateway: SikkaGateway, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self, store: PrefetchStore, gateway: SikkaGateway, audit: AuditWriter, settings: Settings, metrics: Metrics
+    ) -> None:
         self.store = store
         self.gateway = gateway
+        self.audit = audit
         self.settings = settings
         self.metrics = metrics
         self._queued: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -161,12 +177,10 @@ class Prefetcher:
             return "failed"
         if claim != "claimed":
             return claim
-        recorder = Recorder()
         try:
-            view = self.gateway.practice(account_id, Deadline.after(METADATA_DEADLINE_SECONDS), recorder)
-            await read_ahead(view, number, self.settings.prefetch_days)
-            stored = await self.store.fill(account_id, key, recorder.listings, requests=len(recorder.listings))
-        except Exception as exc:
+            fetched = await fetch_ahead(self.audit, caller, self.gateway, number, self.settings.prefetch_days)
+            stored = await self.store.fill(account_id, key, fetched.listings, requests=len(fetched.listings))
+        except Exception as exc:  # Sikka, the database, or the audit record (then nothing is stored: fail closed)
             log.warning("prefetch failed", error=type(exc).__name__)
             with contextlib.suppress(Exception):  # else the claim stays `running`: never served, expires
                 await self.store.clear(account_id, key)
@@ -192,8 +206,21 @@ def closed(hours: DayHours) -> bool:
     return hours.closed or hours.holiday is not None
 
 
-async def read_ahead(view: PracticeGateway, number: str, days: int) -> None:
-    """Read, through `view`, what the call's read tools will most likely ask (see the module's docstring)."""
+@audited("vapi.callPrefetched", crud="R", phi_fields=("name", "phone", "dateOfBirth", "email", "appointments"))
+async def fetch_ahead(entry: AuditEntry, gateway: SikkaGateway, number: str, days: int) -> Fetched:
+    """The call's likely reads, audited like any read of PHI: the patients on the number are recorded as read
+    (read into the store, not disclosed to anyone)."""
+    recorder = Recorder()
+    view = gateway.practice(entry.account_id, Deadline.after(METADATA_DEADLINE_SECONDS), recorder)
+    entry.touched(*await read_ahead(view, number, days))
+    entry.summary = f"call-start prefetch: {len(recorder.listings)} listings"
+    return Fetched(recorder.listings)
+
+
+async def read_ahead(view: PracticeGateway, number: str, days: int) -> list[str]:
+    """Read, through `view`, what the call's read tools will most likely ask (see the module's docstring); the
+    ids of the patients on the number whose records were read."""
+    found: list[str] = []
 
     async def openings() -> None:
         metadata = await view.metadata()
@@ -206,14 +233,16 @@ async def read_ahead(view: PracticeGateway, number: str, days: int) -> None:
                     group.start_soon(view.appointments, day, day)
 
     async def patients() -> None:
-        found = await view.find_patients(phone=number)
-        if not 0 < len(found) <= MAX_PATIENTS:
+        matches = await view.find_patients(phone=number)
+        if not 0 < len(matches) <= MAX_PATIENTS:
             return
+        found.extend(patient.patient_id for patient in matches)
         async with concurrently() as group:
-            for patient in found:
-                group.start_soon(view.patient, patient.patient_id)
-                group.start_soon(view.upcoming_appointments, patient.patient_id)
+            for patient_id in found:
+                group.start_soon(view.patient, patient_id)
+                group.start_soon(view.upcoming_appointments, patient_id)
 
     async with concurrently() as group:
         group.start_soon(openings)
         group.start_soon(patients)
+    return found

@@ -135,6 +135,7 @@ def build_services(
     )
     blind_index = BlindIndex(sessions, cipher)
     gateway = SikkaGateway(sikka, request_keys, writebacks, settings.metadata_cache_seconds)
+    audit = AuditWriter(sessions)
     endpoints = NotifyEndpoints(sessions, cipher)
     staff_emails = StaffEmails(sessions)
     notify_http = httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT, follow_redirects=False)
@@ -153,10 +154,10 @@ def build_services(
         gateway=gateway,
         intents=intents,
         follower=follower,
-        audit=AuditWriter(sessions),
+        audit=audit,
         blind_index=blind_index,
         phi_store=PhiStore(sessions, cipher, blind_index),
-        prefetcher=Prefetcher(PrefetchStore(sessions, cipher, blind_index), gateway, settings, metrics),
+        prefetcher=Prefetcher(PrefetchStore(sessions, cipher, blind_index), gateway, audit, settings, metrics),
         tokens=PracticeTokenVerifier(sessions, settings.token_cache_seconds),
         attempts=AttemptLimiter(sessions),
         leases=Leases(sessions),

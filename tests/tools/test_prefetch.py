@@ -20,7 +20,7 @@ import server.prefetch
 from sandbox import create_sandbox_app
 from server.caller import Caller
 from server.calls import call_ended
-from server.db.models import CallPrefetch, utcnow
+from server.db.models import AuditLog, CallPrefetch, utcnow
 from server.phones import to_e164
 from server.retention import purge
 from server.services import Services, open_services
@@ -98,6 +98,16 @@ async def test_prefetched_answers_are_the_fresh_answers_without_a_sikka_request(
         assert fresh["outcome"] == "ok", fresh
         assert answer == fresh, tool
         assert made == {}, tool
+
+
+async def test_a_prefetch_is_audited_as_a_read_of_the_patients_on_the_number(desk: Desk) -> None:
+    me = patient_with_own_cell(desk)
+    await prefetched(desk.services, desk.caller("audited", number(me)))
+    async with desk.services.sessions() as session:
+        (entry,) = await session.scalars(select(AuditLog).where(AuditLog.vapi_call_id == "audited"))
+    assert (entry.action, entry.crud, entry.outcome) == ("vapi.callPrefetched", "R", "success")
+    assert (entry.phi_accessed, entry.patient_ref) == (True, me["patient_id"])
+    assert {"patients", "appointments"} <= set((entry.endpoint or "").split(","))
 
 
 async def test_nothing_prefetched_is_disclosed_before_the_identity_check_allows_it(desk: Desk) -> None:
