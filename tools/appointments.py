@@ -88,7 +88,7 @@ def spoken_slots(candidates: list[Candidate]) -> str:
 
 
 def practice_today(metadata: PracticeMetadata) -> date:
-    return datetime.now(UTC).astimezone(metadata.zone).date()
+    return metadata.today()
 
 
 def spoken_date(day: date) -> str:

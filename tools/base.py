@@ -171,6 +171,8 @@ def tool(
                 )
             call.entry.summary = summary
             try:
+                if crud != "R":  # a write makes the call's prefetched reads stale: drop them first
+                    await services.prefetcher.forget(call.caller)
                 return await execute(call, args)
             except Exception as exc:  # every failure becomes a speakable, PHI-free result
                 return unavailable(result_model, exc)

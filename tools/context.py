@@ -47,7 +47,9 @@ class ToolCall:
 
     @cached_property
     def practice(self) -> PracticeGateway:
-        return self.services.gateway.practice(self.account_id, self.deadline)
+        """The practice, for a read tool through the call's prefetch (server/prefetch.py), else straight."""
+        memo = self.services.prefetcher.view(self.caller) if self.entry.crud == "R" else None
+        return self.services.gateway.practice(self.account_id, self.deadline, memo)
 
     async def record(self, write: Write, asked: Asked) -> Intent:
         """Record what is about to be written (intent before effect: server/intents.py)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from server.sikka.pms import PmsRules, pms_key, rules_for
@@ -84,6 +85,10 @@ class PracticeMetadata:
     @property
     def rules(self) -> PmsRules:
         return rules_for(self.pms)
+
+    def today(self) -> date:
+        """Today at the practice."""
+        return datetime.now(UTC).astimezone(self.zone).date()
 
     @property
     def has_slot_endpoint(self) -> bool:
