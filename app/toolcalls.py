@@ -8,7 +8,8 @@ every server message gets 200:
   `{id, name, arguments: {...}}`, `{id, name, parameters: {...}}`), or, in older payloads that carry only
   `toolWithToolCallList`, each entry's `toolCall`. At most `MAX_CALLS_PER_REQUEST` calls run; any beyond get
   an `error` each and do not run.
-- `status-update` with status `in-progress` starts the call (`server.calls.call_started`), with status `ended`
+- `status-update` with status `in-progress` starts the call (`server.calls.call_started`: its prefetch is
+  queued; so is it on a tool-calls message of a call that carries the calling number), with status `ended`
   ends it (`call_ended`: its per-call limits and stored write outcomes go); so does the `end-of-call-report`.
 - any other type (`conversation-update`, `hang`, `transcript`, ...): nothing to do, `{}`.
 Only a body that is not a server message (not JSON, nested too deeply, no `message.type`) gets 400, and a
@@ -227,6 +228,7 @@ def tool_calls_route(tools: Sequence[ToolSpec]) -> Route:
         )
         if message.type != "tool-calls":
             return await lifecycle(services, caller, message)
+        services.prefetcher.start(caller)  # once per call: a call whose start Vapi did not report
         return JSONResponse({"results": [await answer(services, caller, call) for call in message.calls]})
 
     return Route(PATH, endpoint, methods=["POST"])

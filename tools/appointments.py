@@ -49,7 +49,6 @@ from tools.availability import (
 from tools.base import tool
 from tools.codes import Code
 from tools.context import ToolCall
-from tools.dates import practice_today
 from tools.gather import Beside
 from tools.identity import VerifyArgs, verify
 from tools.names import providers_named
@@ -259,7 +258,7 @@ async def check_availability(call: ToolCall, args: CheckAvailabilityArgs) -> Ava
     if isinstance(provider, AvailabilityResult):
         return provider
     provider_id = provider.provider_id if provider else None
-    today = practice_today(metadata.zone)
+    today = metadata.today()
     try:
         first, last = args.days(today)
     except ValueError as exc:
@@ -361,7 +360,7 @@ def _alternatives(
 
 def _not_bookable(call: ToolCall, metadata: PracticeMetadata, start: datetime) -> AppointmentResult | None:
     """A truthful refusal for a start time in the past, too soon, or on a day the office is closed."""
-    today = practice_today(metadata.zone)
+    today = metadata.today()
     if start <= datetime.now(UTC):
         return AppointmentResult(
             message=f"{spoken_date(start.date())} at {spoken_time(start)} has already passed; today is "

@@ -184,6 +184,8 @@ def tool(
                 return await dated(call, rejected)
             call.entry.summary = summary
             try:
+                if crud != "R":  # a write makes the call's prefetched reads stale: drop them first
+                    await services.prefetcher.forget(call.caller)
                 return await dated(call, await execute(call, args))
             except Exception as exc:  # every failure becomes a speakable, PHI-free result
                 return unavailable(result_model, exc)

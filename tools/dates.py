@@ -10,18 +10,12 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 WEEKDAYS = {name.casefold(): index for index, name in enumerate(calendar.day_name)}
 RELATIVE = {"today": 0, "tomorrow": 1}
 UNREADABLE = 'dates must be YYYY-MM-DD, "today", "tomorrow", or a weekday such as "tuesday" or "next tuesday"'
-
-
-def practice_today(zone: ZoneInfo, now: datetime | None = None) -> date:
-    """Today where the practice is (`now` defaults to the current instant)."""
-    return (now or datetime.now(UTC)).astimezone(zone).date()
 
 
 @dataclass(frozen=True)

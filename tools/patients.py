@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
@@ -45,7 +45,6 @@ from tools.speech import mask_email, spoken_day, spoken_time
 from tools.writing import NOT_SENT, callback_number, is_pending, patient_name, waiting
 
 MAX_MATCHES = 5
-UPCOMING_WINDOW = timedelta(days=365)
 
 
 # --- searchPatients ---------------------------------------------------------------------------------
@@ -190,12 +189,7 @@ visit. Do not guess the date of birth: repeated failed checks on one call are re
     summary="identity check and patient details",
 )
 async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResult:
-    today = datetime.now(UTC).date()
-    booked = Beside(
-        lambda: call.practice.appointments(
-            today - timedelta(days=1), today + UPCOMING_WINDOW, patient_id=args.patient_id
-        )
-    )
+    booked = Beside(lambda: call.practice.upcoming_appointments(args.patient_id))
     practice = Beside(call.practice.metadata)
     patient = await verify(call, args, PatientInfoResult, beside=(booked, practice))
     if not isinstance(patient, Patient):

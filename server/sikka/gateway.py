@@ -4,14 +4,20 @@
 One `office_id` can hold several locations (reference §2): every read Sikka filters by `practice_id` carries
 the account's, and operatories come by the location's `cust_id` (from `GET /practices`), so another location's
 chairs, providers and bookings never enter this one's answers.
+
+A view may carry a `ListingMemo` (server/prefetch.py): every listing is looked up there first, by the exact
+request (`listing_key`), and what Sikka answers is handed to it. A prefetch records a call's likely reads this
+way, and a read tool of that call answers from them: the same listings, so the same answer, without the round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import anyio
@@ -33,6 +39,7 @@ from server.sikka.writeback import WritebackOutcome, Writebacks
 from server.sikka.zones import UnknownZone, zone
 
 METADATA_DEADLINE_SECONDS = 8.0
+UPCOMING_DAYS = 365  # a patient's upcoming visits: from yesterday (UTC) to a year ahead
 SEARCH_PAGE = 50  # matches are re-checked in code (a family shares a phone; a birthdate narrows it)
 SURNAME_PAGE = 500  # everyone with a last name, in one request: a practice's Smiths, the caller then matched
 PATIENT_PHONES = "homephone,workphone"  # `cell` is a default field; the other two only on request
@@ -53,6 +60,35 @@ PRACTICE_SCOPED = frozenset(
         "insurance_plan_coverage",
     }
 )
+
+
+class ListingMemo(Protocol):
+    """Listings a call holds beside Sikka, by `listing_key`."""
+
+    async def lookup(self, key: str) -> Listing | None:
+        """The listing held for this request, or None (then it goes to Sikka)."""
+        ...
+
+    def keep(self, key: str, listing: Listing) -> None:
+        """Sikka's answer to a request that was not held."""
+        ...
+
+
+def listing_key(endpoint: str, query: Params, all_pages: bool, page_size: int | None) -> str:
+    """One listing request, canonically: the endpoint, its parameters in order, and the paging."""
+    return json.dumps([endpoint, sorted(query.items()), all_pages, page_size], separators=(",", ":"))
+
+
+async def memoized(memo: ListingMemo | None, key: str, read: Callable[[], Awaitable[Listing]]) -> Listing:
+    """The listing `memo` holds for `key`, else `read()`'s, handed to the memo."""
+    if memo is None:
+        return await read()
+    held = await memo.lookup(key)
+    if held is not None:
+        return held
+    listing = await read()
+    memo.keep(key, listing)
+    return listing
 
 
 @asynccontextmanager
@@ -84,14 +120,14 @@ class SikkaGateway:
 
     def __post_init__(self) -> None:
         ttl = self.metadata_ttl_seconds
-        self.metadata_cache: PracticeCache[PracticeMetadata] = PracticeCache(self._load_metadata, ttl)
+        self.metadata_cache: PracticeCache[PracticeMetadata] = PracticeCache(self.load_metadata, ttl)
         # Loaded on first use, not with the metadata: scheduling calls never wait for them.
         self.carrier_cache: PracticeCache[Carriers] = PracticeCache(self._load_carriers, ttl)
         self.coverage_cache: PracticeCache[CoverageTable] = PracticeCache(self._load_coverage, ttl)
         self._supported_pmses: list[Item] | None = None
 
-    def practice(self, account_id: str, deadline: Deadline) -> PracticeGateway:
-        return PracticeGateway(self, account_id, deadline)
+    def practice(self, account_id: str, deadline: Deadline, memo: ListingMemo | None = None) -> PracticeGateway:
+        return PracticeGateway(self, account_id, deadline, memo)
 
     async def authorized_practices(self, deadline: Deadline) -> list[Item]:
         """Every practice location that authorised our app (`show=all`: not only practice_id 1)."""
@@ -122,9 +158,9 @@ class SikkaGateway:
             )
         return self._supported_pmses
 
-    async def _load_metadata(self, account_id: str) -> PracticeMetadata:
+    async def load_metadata(self, account_id: str, memo: ListingMemo | None = None) -> PracticeMetadata:
         """Everything in two rounds: `practices` (for `cust_id`) then `operatories`, beside the other reads."""
-        view = self.practice(account_id, Deadline.after(METADATA_DEADLINE_SECONDS))
+        view = self.practice(account_id, Deadline.after(METADATA_DEADLINE_SECONDS), memo)
         credentials = await self.keys.credentials(account_id)
         listings: dict[str, Listing] = {}
         profiles: list[PracticeProfile] = []
@@ -138,7 +174,10 @@ class SikkaGateway:
             await fetch("operatories", "operatories", {"cust_id": profiles[0].cust_id, "is_hidden": "F"})
 
         async def fetch_pmses() -> None:
-            listings["pmses"] = Listing(await self.supported_pmses(view.deadline))
+            async def read() -> Listing:
+                return Listing(await self.supported_pmses(view.deadline))
+
+            listings["pmses"] = await memoized(memo, listing_key("supported_pmses", {}, True, None), read)
 
         async with concurrently() as group:
             group.start_soon(profile_then_operatories)
@@ -192,6 +231,7 @@ class PracticeGateway:
     gateway: SikkaGateway
     account_id: str
     deadline: Deadline
+    memo: ListingMemo | None = None
 
     async def _practice_id(self) -> str:
         return (await self.gateway.keys.credentials(self.account_id)).practice_id
@@ -204,15 +244,25 @@ class PracticeGateway:
         if endpoint in PRACTICE_SCOPED:
             query["practice_id"] = await self._practice_id()
         sizing = {"page_size": page_size} if page_size else {}
-        return await self.gateway.keys.listing(
-            self.account_id, self.deadline, endpoint, query, all_pages=all_pages, **sizing
-        )
+
+        async def read() -> Listing:
+            return await self.gateway.keys.listing(
+                self.account_id, self.deadline, endpoint, query, all_pages=all_pages, **sizing
+            )
+
+        return await memoized(self.memo, listing_key(endpoint, query, all_pages, page_size), read)
 
     async def items(self, endpoint: str, params: Params | None = None) -> list[Item]:
         return (await self.listing(endpoint, params)).items
 
     async def metadata(self) -> PracticeMetadata:
-        return await self.gateway.metadata_cache.get(self.account_id)
+        """The cached metadata; loaded through this view's memo when the cache has none."""
+        memo = self.memo
+        if memo is None:
+            return await self.gateway.metadata_cache.get(self.account_id)
+        return await self.gateway.metadata_cache.get(
+            self.account_id, lambda: self.gateway.load_metadata(self.account_id, memo)
+        )
 
     async def time_zone(self) -> ZoneInfo | None:
         """The practice's zone as onboarding stored it with its credentials (no Sikka request); None when it is
@@ -318,6 +368,13 @@ class PracticeGateway:
             params["appointment_sr_no"] = appointment_id
         items = await self.items("appointments", params)
         return [a for a in (Appointment.from_item(i) for i in items) if a is not None]
+
+    async def upcoming_appointments(self, patient_id: str) -> list[Appointment]:
+        """The patient's appointments from yesterday (UTC, so none today is missed in any zone) to a year ahead."""
+        today = datetime.now(UTC).date()
+        return await self.appointments(
+            today - timedelta(days=1), today + timedelta(days=UPCOMING_DAYS), patient_id=patient_id
+        )
 
     async def appointment(self, appointment_id: str) -> Appointment | None:
         items = await self.items("appointments", {"appointment_sr_no": appointment_id, "fields": "get_all"})

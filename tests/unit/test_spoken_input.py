@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.vapi import system_prompt
+from server.sikka import today_in
 from server.sikka.records import Provider
 from tests.unit.availability_builders import ABLE, BRIEF
 from tests.unit.test_availability import MONDAY, TUESDAY, clocks, slots
@@ -18,7 +19,7 @@ from tools.appointments import CheckAvailabilityArgs
 from tools.arguments import flat_schema
 from tools.availability import nearest, spread
 from tools.base import describe_errors
-from tools.dates import SpokenDate, practice_today
+from tools.dates import SpokenDate
 from tools.names import providers_named
 from tools.patients import surnames
 
@@ -64,9 +65,9 @@ def test_other_words_are_refused_without_being_repeated(said: object) -> None:
 
 def test_the_practices_today_is_its_own_not_utcs() -> None:
     late_evening_in_new_york = datetime(2026, 12, 8, 3, 30, tzinfo=UTC)  # already the 8th in UTC
-    assert practice_today(NEW_YORK, late_evening_in_new_york) == MONDAY_7TH
-    assert SpokenDate.parse("tomorrow").on(practice_today(NEW_YORK, late_evening_in_new_york)) == TUESDAY
-    assert practice_today(ZoneInfo("Asia/Tokyo"), late_evening_in_new_york) == date(2026, 12, 8)
+    assert today_in(NEW_YORK, late_evening_in_new_york) == MONDAY_7TH
+    assert SpokenDate.parse("tomorrow").on(today_in(NEW_YORK, late_evening_in_new_york)) == TUESDAY
+    assert today_in(ZoneInfo("Asia/Tokyo"), late_evening_in_new_york) == date(2026, 12, 8)
 
 
 def test_check_availability_takes_spoken_dates_and_a_preferred_time() -> None:
