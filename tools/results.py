@@ -64,11 +64,12 @@ class ToolResult(Model):
     @classmethod
     def _outcome_of_code(cls, data: Any) -> Any:
         """The outcome is the code's (tools/codes.py); one given must agree."""
-        if isinstance(data, dict) and "code" in data:
-            code = Code(data["code"])
-            if data.setdefault("outcome", OUTCOME_OF[code]) != OUTCOME_OF[code]:
-                raise ValueError(f"{code} is always {OUTCOME_OF[code]}")
-        return data
+        if not (isinstance(data, dict) and "code" in data):
+            return data
+        code = Code(data["code"])
+        if data.get("outcome", OUTCOME_OF[code]) != OUTCOME_OF[code]:
+            raise ValueError(f"{code} is always {OUTCOME_OF[code]}")
+        return {**data, "outcome": OUTCOME_OF[code]}
 
     def audit_outcome(self) -> tuple[str, int, str | None]:
         audit, status = AUDIT_BY_CODE.get(self.code) or AUDIT_OUTCOMES[self.outcome]
