@@ -47,7 +47,8 @@ from server.logs import get_logger
 from server.phones import to_e164
 from server.services import Services
 from tools import ToolAnswer, ToolSpec
-from tools.results import Outcome, ToolResult
+from tools.codes import Code, Outcome
+from tools.results import ToolResult
 
 log = get_logger(__name__)
 
@@ -64,7 +65,7 @@ STATE_ERRORS: tuple[type[Exception], ...] = (AuditUnavailable, *DATABASE_ERRORS)
 NOT_RUN = ToolResult(
     message=f"This call was not run: at most {MAX_CALLS_PER_REQUEST} tool calls are answered at a time; call it again.",
     outcome="refused",
-    code="too_many_calls",
+    code=Code.TOO_MANY_CALLS,
 )
 
 
@@ -155,7 +156,7 @@ def parse_message(body: bytes) -> ServerMessage:
     )
 
 
-def slip(code: str, message: str) -> ToolAnswer:
+def slip(code: Code, message: str) -> ToolAnswer:
     """A call the server could not hand to a tool, answered like a tool's `invalid` outcome."""
     return ToolAnswer.of(ToolResult(message=message, outcome="invalid", code=code))
 
@@ -204,9 +205,9 @@ def tool_calls_route(tools: Sequence[ToolSpec]) -> Route:
         if call.over_cap:
             return {"toolCallId": call.id, "name": call.name, "error": NOT_RUN.model_dump_json(exclude_none=True)}
         if tool is None:
-            return result_entry(call, slip("unknown_tool", "Unknown tool; use one of the tools this server lists."))
+            return result_entry(call, slip(Code.UNKNOWN_TOOL, "Unknown tool; use one of the tools this server lists."))
         if call.problem:
-            return result_entry(call, slip("invalid_arguments", f"Please correct the arguments: {call.problem}."))
+            return result_entry(call, slip(Code.INVALID_ARGUMENTS, f"Please correct the arguments: {call.problem}."))
         return result_entry(call, await tool.run(services, caller, call.arguments))
 
     async def endpoint(request: Request) -> Response:

@@ -30,6 +30,7 @@ from server.logs import get_logger
 from server.once import STEP_SECONDS, UNCLAIMED, Unclaimed
 from server.once import once as run_once
 from server.phi import Binding
+from tools.codes import Code
 from tools.context import ToolCall
 from tools.results import ToolResult
 
@@ -69,7 +70,7 @@ async def once(
         busy=lambda: result_type(
             message="That request is already being processed; please check again in a moment.",
             outcome="pending",
-            code="duplicate_in_progress",
+            code=Code.DUPLICATE_IN_PROGRESS,
         ),
         may_wait=lambda: call.deadline.remaining() > STEP_SECONDS,
     )

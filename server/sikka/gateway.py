@@ -13,11 +13,12 @@ way, and a read tool of that call answers from them: the same listings, so the s
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 import anyio
 from anyio.abc import TaskGroup
@@ -35,11 +36,12 @@ from server.sikka.pms import rules_for
 from server.sikka.records import Appointment, Choice, Operatory, Patient, PracticeProfile, Provider, text
 from server.sikka.schedule import PracticeSchedule
 from server.sikka.writeback import WritebackOutcome, Writebacks
-from server.sikka.zones import zone
+from server.sikka.zones import UnknownZone, zone
 
 METADATA_DEADLINE_SECONDS = 8.0
 UPCOMING_DAYS = 365  # a patient's upcoming visits: from yesterday (UTC) to a year ahead
 SEARCH_PAGE = 50  # matches are re-checked in code (a family shares a phone; a birthdate narrows it)
+SURNAME_PAGE = 500  # everyone with a last name, in one request: a practice's Smiths, the caller then matched
 PATIENT_PHONES = "homephone,workphone"  # `cell` is a default field; the other two only on request
 # Endpoints Sikka filters by `practice_id` (reference §9–§11): reads always carry the account's location.
 PRACTICE_SCOPED = frozenset(
@@ -262,9 +264,18 @@ class PracticeGateway:
             self.account_id, lambda: self.gateway.load_metadata(self.account_id, memo)
         )
 
-    async def _patients(self, params: Params) -> list[Patient]:
+    async def time_zone(self) -> ZoneInfo | None:
+        """The practice's zone as onboarding stored it with its credentials (no Sikka request); None when it is
+        not one that can be read."""
+        credentials = await self.gateway.keys.credentials(self.account_id)
+        try:
+            return zone(credentials.time_zone)
+        except UnknownZone:
+            return None
+
+    async def _patients(self, params: Params, page_size: int = SEARCH_PAGE) -> list[Patient]:
         listing = await self.listing(
-            "patients", {**params, "fields": PATIENT_PHONES}, all_pages=False, page_size=SEARCH_PAGE
+            "patients", {**params, "fields": PATIENT_PHONES}, all_pages=False, page_size=page_size
         )
         return [Patient.from_item(item) for item in listing.items]
 
@@ -291,16 +302,21 @@ class PracticeGateway:
         phone: str | None = None,
         first_name: str | None = None,
         last_name: str | None = None,
+        surnames: Sequence[str] = (),
         word: str | None = None,
         birthdate: date | None = None,
     ) -> list[Patient]:
         """Patients by documented filters only (reference §11), every match re-checked in code:
         phone: see `_by_phone` (3 requests at once);
-        full name: `firstname` + `lastname` (1 request); one word: `search`, kept when it is the first or last
-        name (1 request). A birthdate narrows the matches here, not in RQL (`::AND::`/`::OR::` precedence is
-        undocumented); it is never a search on its own."""
+        first and last name: `firstname` + `lastname` (1 request); any of several last names: RQL
+        `find=lastname=eq_A::OR::lastname=eq_B` (1 request; only `::OR::`, so its undocumented precedence
+        does not matter), the caller matching the rest; one word: `search`, kept when it is the first or last
+        name (1 request). A birthdate narrows the matches here, not in RQL; it is never a search on its own."""
         if phone:
             patients = await self._by_phone(phone)
+        elif surnames:
+            clauses = "::OR::".join(f"lastname=eq_{surname}" for surname in dict.fromkeys(surnames))
+            patients = await self._patients({"find": clauses}, page_size=SURNAME_PAGE)
         elif first_name or last_name:
             names = {"firstname": first_name or "", "lastname": last_name or ""}
             patients = await self._patients({key: value for key, value in names.items() if value})
