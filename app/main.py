@@ -111,6 +111,7 @@ def create_app(
             async with session_manager.run(), anyio.create_task_group() as background:
                 background.start_soon(services.follower.run_forever)
                 background.start_soon(services.delivery.run_forever)
+                background.start_soon(services.prefetcher.run_forever)
                 if settings.metrics_emf_interval_seconds > 0:
                     emitter = EmfEmitter(
                         services.metrics.registry, interval_seconds=settings.metrics_emf_interval_seconds

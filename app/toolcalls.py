@@ -8,7 +8,8 @@ every server message gets 200:
   `{id, name, arguments: {...}}`, `{id, name, parameters: {...}}`), or, in older payloads that carry only
   `toolWithToolCallList`, each entry's `toolCall`. At most `MAX_CALLS_PER_REQUEST` calls run; any beyond get
   an `error` each and do not run.
-- `status-update` with status `in-progress` starts the call (`server.calls.call_started`), with status `ended`
+- `status-update` with status `in-progress` starts the call (`server.calls.call_started`: its prefetch is
+  queued; so is it on a tool-calls message of a call that carries the calling number), with status `ended`
   ends it (`call_ended`: its per-call limits and stored write outcomes go); so does the `end-of-call-report`.
 - any other type (`conversation-update`, `hang`, `transcript`, ...): nothing to do, `{}`.
 Only a body that is not a server message (not JSON, nested too deeply, no `message.type`) gets 400, and a
@@ -46,7 +47,8 @@ from server.logs import get_logger
 from server.phones import to_e164
 from server.services import Services
 from tools import ToolAnswer, ToolSpec
-from tools.results import Outcome, ToolResult
+from tools.codes import Code, Outcome
+from tools.results import ToolResult
 
 log = get_logger(__name__)
 
@@ -63,7 +65,7 @@ STATE_ERRORS: tuple[type[Exception], ...] = (AuditUnavailable, *DATABASE_ERRORS)
 NOT_RUN = ToolResult(
     message=f"This call was not run: at most {MAX_CALLS_PER_REQUEST} tool calls are answered at a time; call it again.",
     outcome="refused",
-    code="too_many_calls",
+    code=Code.TOO_MANY_CALLS,
 )
 
 
@@ -154,7 +156,7 @@ def parse_message(body: bytes) -> ServerMessage:
     )
 
 
-def slip(code: str, message: str) -> ToolAnswer:
+def slip(code: Code, message: str) -> ToolAnswer:
     """A call the server could not hand to a tool, answered like a tool's `invalid` outcome."""
     return ToolAnswer.of(ToolResult(message=message, outcome="invalid", code=code))
 
@@ -203,9 +205,9 @@ def tool_calls_route(tools: Sequence[ToolSpec]) -> Route:
         if call.over_cap:
             return {"toolCallId": call.id, "name": call.name, "error": NOT_RUN.model_dump_json(exclude_none=True)}
         if tool is None:
-            return result_entry(call, slip("unknown_tool", "Unknown tool; use one of the tools this server lists."))
+            return result_entry(call, slip(Code.UNKNOWN_TOOL, "Unknown tool; use one of the tools this server lists."))
         if call.problem:
-            return result_entry(call, slip("invalid_arguments", f"Please correct the arguments: {call.problem}."))
+            return result_entry(call, slip(Code.INVALID_ARGUMENTS, f"Please correct the arguments: {call.problem}."))
         return result_entry(call, await tool.run(services, caller, call.arguments))
 
     async def endpoint(request: Request) -> Response:
@@ -226,6 +228,7 @@ def tool_calls_route(tools: Sequence[ToolSpec]) -> Route:
         )
         if message.type != "tool-calls":
             return await lifecycle(services, caller, message)
+        services.prefetcher.start(caller)  # once per call: a call whose start Vapi did not report
         return JSONResponse({"results": [await answer(services, caller, call) for call in message.calls]})
 
     return Route(PATH, endpoint, methods=["POST"])

@@ -61,6 +61,20 @@ def vapi_server(url: str, *, token: str | None = None, credential_id: str | None
     return server
 
 
+def system_prompt(zone: str) -> str:
+    """The lines for the assistant's system prompt that give the model the practice's date and time at the start
+    of each call, with Vapi's LiquidJS `date` filter in the practice's IANA `zone` (Vapi's own `{{now}}` is UTC),
+    and how to pass dates to the tools."""
+    today = f'{{{{"now" | date: "%A, %B %-e, %Y", "{zone}"}}}}'
+    clock = f'{{{{"now" | date: "%-l:%M %p", "{zone}"}}}}'
+    return (
+        f"At the practice it is {today}, {clock} ({zone}). Pass dates to the tools as YYYY-MM-DD or as the "
+        'caller says them: "today", "tomorrow", "tuesday" or "next tuesday" (both the coming Tuesday, never '
+        "today). Each answer says the day it resolved to and carries the practice's `today`: confirm the weekday "
+        "and date with the caller before booking."
+    )
+
+
 def vapi_tool(url: str, *, token: str | None = None, credential_id: str | None = None) -> dict[str, Any]:
     """The MCP tool: `metadata.protocol` is "shttp" (Streamable HTTP)."""
     return {

@@ -1,7 +1,8 @@
-"""`python -m bench` (`make bench`): two profiles against the sandbox, on one server. The default profile: each
+"""`python -m bench` (`make bench`): three profiles against the sandbox, on one server. The default profile: each
 tool's overhead over the Sikka requests it must make, the paths Vapi can take, and throughput, with a fixed
 upstream latency (20 ms). The realistic profile (bench/realistic.py): what a caller waits for, and the sequential
-Sikka round trips, when Sikka's latency is a distribution. Prints the tables and writes
+Sikka round trips, when Sikka's latency is a distribution. The prefetch profile (bench/prefetch.py): the read
+tools' waits once the call's start was prefetched, at 250 ms per Sikka request. Prints the tables and writes
 `bench/results/latest.json`."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from bench import paths, realistic, report, scenarios
+from bench import paths, prefetch, realistic, report, scenarios
 from bench.client import ToolClient, fresh_client_call, tool_client
 from bench.measure import Meter, ToolRecord, throughput, timed_block
 from bench.processes import Stack, running_stack
@@ -31,7 +32,7 @@ BASELINE_SAMPLES = 100
 FRESH_CLIENT_SAMPLES = 40
 SANDBOX_RATE_LIMIT = 1_000_000  # per minute: measure the server, not the sandbox's Sikka rate limit
 
-PROFILES = ("all", "default", "realistic")
+PROFILES = ("all", "default", "realistic", "prefetch")
 
 STARTED = time.perf_counter()
 
@@ -43,7 +44,7 @@ def progress(message: str) -> None:
 def parse_options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--profile", choices=PROFILES, default="all", help="the default profile, the realistic one, or both"
+        "--profile", choices=PROFILES, default="all", help="the default profile, the realistic one, prefetch, or all"
     )
     parser.add_argument("--latency-ms", type=float, default=20.0, help="sandbox latency per request (default)")
     parser.add_argument("--writeback-delay", type=float, default=0.2, help="sandbox writeback delay, s (default)")
@@ -57,6 +58,7 @@ def parse_options() -> argparse.Namespace:
         help="samples per read tool with lognormal latency (realistic; half as many at a constant 250 ms)",
     )
     parser.add_argument("--calls", type=int, default=6, help="typical phone calls (realistic)")
+    parser.add_argument("--prefetched-calls", type=int, default=12, help="calls started with a prefetch (prefetch)")
     parser.add_argument("--database-url", help="an empty database for the server (default: SQLite, temporary)")
     parser.add_argument("--workers", type=int, default=1, help="server processes (more than one needs PostgreSQL)")
     parser.add_argument("--output", type=Path, default=report.RESULTS)
@@ -139,6 +141,10 @@ async def measure(stack: Stack, options: argparse.Namespace) -> dict[str, Any]:
             )
             run = await realistic.measure(stack, admin, sikka, fixtures, options.realistic_reads, options.calls)
             results["realistic"] = report.realistic_figures(run)
+        if runs(options, "prefetch"):
+            progress(f"prefetch: {options.prefetched_calls} calls, each prefetched at its start, at a constant 250 ms")
+            prefetched = await prefetch.measure(stack, admin, fixtures, options.prefetched_calls)
+            results["prefetch"] = report.prefetch_figures(prefetched)
     return {"setup": setup(options), **results}
 
 

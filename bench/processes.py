@@ -148,6 +148,7 @@ def server_env(database_url: str, sikka_url: str) -> dict[str, str]:
         "SIKKA_APP_KEY": DEMO_APP_KEY,
         "PHI_ENCRYPTION_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "PRACTICES_SYNC_INTERVAL_SECONDS": "0",  # no background sync among the measured calls
+        "PREFETCH_REQUESTS_PER_MINUTE": "200",  # every sampled call prefetched: Sikka's whole allowance, not a share
         "LOG_LEVEL": "WARNING",
     }
 

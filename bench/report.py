@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.measure import Throughput, ToolRecord, percentile
 from bench.paths import CONNECTION_BASELINES, PATHS, PathRecord
+from bench.prefetch import PrefetchRun
 from bench.realistic import BUDGETS_SECONDS, MEDIAN_MS, P99_MS, WRITEBACK_SECONDS, Realistic, Samples
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
@@ -23,6 +24,7 @@ PATH_LABELS = {
     "mcp_new_connection_initialize": "MCP: new connection, initialize, call",
     "mcp_reused_connection": "MCP: connection kept, tools/call",
 }
+PREFETCHED_P50_MS = 60.0  # searchPatients by the caller's number, checkAvailability for tomorrow, once prefetched
 GOAL_ROUND_TRIPS = 1.3  # getPatientInfo without prefetch, its wait at a constant 250 ms per Sikka request
 OVERHEAD_P50_MS = 3.0
 OVERHEAD_P99_MS = 15.0
@@ -188,6 +190,22 @@ def realistic_figures(run: Realistic) -> dict[str, Any]:
     }
 
 
+def prefetch_figures(run: PrefetchRun) -> dict[str, Any]:
+    return {
+        "setup": {
+            "path": "POST /vapi/tool-calls: status-update (in-progress), the tools once the prefetch is stored, "
+            "end-of-call-report",
+            "constant_latency_ms": MEDIAN_MS,
+            "day": run.day,
+            "seconds": round(run.seconds, 1),
+        },
+        "status_update_ms": latency(run.status_update_ms),
+        "ready_after_ms": latency(run.ready_ms),
+        "prefetch_outcomes": dict(run.outcomes),
+        "tools": {label: samples_figures(r) for label, r in run.steps.items()},
+    }
+
+
 def throughput_figures(run: Throughput) -> dict[str, Any]:
     calls = max(run.calls, 1)
     return {
@@ -210,7 +228,8 @@ def goal(name: str, met: bool, detail: str) -> dict[str, Any]:
 def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The goals of the profiles the run measured."""
     found = default_goals(results) if "tools" in results else []
-    return found + (realistic_goals(results["realistic"]) if "realistic" in results else [])
+    found += realistic_goals(results["realistic"]) if "realistic" in results else []
+    return found + (prefetch_goals(results["prefetch"]) if "prefetch" in results else [])
 
 
 def default_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -292,6 +311,22 @@ def realistic_goals(realistic: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def prefetch_goals(prefetch: dict[str, Any]) -> list[dict[str, Any]]:
+    tools: dict[str, dict[str, Any]] = prefetch["tools"]
+    fast = {label: t["wait_ms"]["p50"] for label, t in tools.items() if not label.startswith("getPatientInfo")}
+    outcomes: dict[str, int] = prefetch["prefetch_outcomes"]
+    errors = sum(t["errors"] for t in tools.values()) + outcomes.get("failed", 0) + outcomes.get("not_done", 0)
+    return [
+        goal(
+            f"after call-start prefetch, searchPatients by the caller's number and checkAvailability for tomorrow "
+            f"answer in <= {PREFETCHED_P50_MS:g} ms p50 ({MEDIAN_MS:g} ms per Sikka request)",
+            all(v is not None and v <= PREFETCHED_P50_MS for v in fast.values()),
+            ", ".join(f"{label} {_fmt(v)} ms" for label, v in fast.items()),
+        ),
+        goal("0 errors with prefetch", errors == 0, f"{errors} errors, failed prefetches or none in time"),
+    ]
+
+
 def _row(cells: Sequence[object], widths: Sequence[int]) -> str:
     return "  ".join(
         str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
@@ -307,6 +342,8 @@ def render(results: dict[str, Any]) -> str:
     lines = default_lines(results) if "tools" in results else []
     if "realistic" in results:
         lines += realistic_lines(results["realistic"])
+    if "prefetch" in results:
+        lines += prefetch_lines(results["prefetch"])
     rss = results["peak_rss_mb"]
     lines.append("")
     lines.append(f"Peak RSS: server {rss['server']:.0f} MB, sandbox {rss['sandbox']:.0f} MB")
@@ -456,6 +493,24 @@ def realistic_lines(realistic: dict[str, Any]) -> list[str]:
         f"{_fmt(after['max'])} s after they were sent (p50 {_fmt(after['p50'])}); confirmed within a budget of "
         f"{within}"
     )
+    return lines
+
+
+def prefetch_lines(prefetch: dict[str, Any]) -> list[str]:
+    """The prefetch profile: the tools' waits once the call's start was prefetched."""
+    setup, ready, started = prefetch["setup"], prefetch["ready_after_ms"], prefetch["status_update_ms"]
+    outcomes = ", ".join(f"{n} {outcome}" for outcome, n in prefetch["prefetch_outcomes"].items())
+    lines = [
+        "",
+        f"Prefetch at call start (constant {setup['constant_latency_ms']:g} ms per Sikka request; "
+        f"{setup['seconds']:.0f} s): the status-update answered in {_fmt(started['p50'])} ms p50; the prefetch was "
+        f"stored {_fmt(ready['p50'])} ms after it (p99 {_fmt(ready['p99'])}; prefetches: {outcomes}); then:",
+    ]
+    header = ["tool", "n", "wait p50", "p90", "max", "rounds", "max", "requests", "errors"]
+    widths = [30, 4, 8, 6, 6, 6, 3, 8, 6]
+    lines.append(_row(header, widths))
+    for label, t in prefetch["tools"].items():
+        lines.append(_samples_row(label, t, widths))
     return lines
 
 

@@ -5,6 +5,7 @@ The caller carries the account (from the practice token), the call id and the nu
 What the server keeps per call today, and what the end of the call does to it:
 - the per-call identity-attempt counters (server/throttle.py, scope `call`) are deleted: they only bound failed
   checks within that call. The counters per patient and per token stay, so ending a call frees no attacker.
+- the call's prefetched reads (server/prefetch.py) are dropped.
 - the call's settled write outcomes (`idempotency_keys`, replayed to a retry on the same call) are deleted.
   Replays answer retries within the call (the model's, or Vapi's); once the call has ended nothing retries it
   (the model gets no turn, and `vapi-config` sets no backoff plan), and the encrypted results, which hold PHI,
@@ -12,8 +13,8 @@ What the server keeps per call today, and what the end of the call does to it:
   request, which settles it as usual; the retention purge removes that row later.
 Ending a call is audited (`vapi.callEnded`, crud D) with what was removed.
 
-Nothing needs the start of a call yet: `call_started` is the hook where per-call work begins (such as fetching
-the caller's record ahead of the first tool call).
+`call_started` queues the call's prefetch (server/prefetch.py): it runs in the background, so the answer to
+Vapi never waits for it.
 """
 
 from __future__ import annotations
@@ -41,13 +42,15 @@ async def call_key(index: BlindIndex, account_id: str, call_id: str) -> str:
 class CallEnded:
     outcomes_removed: int
     counters_removed: int
+    prefetches_removed: int = 0
 
     def audit_outcome(self) -> tuple[str, int, str | None]:
         return "success", 200, None
 
 
 async def call_started(services: Services, caller: Caller) -> None:
-    """The call `caller.call_id` is in progress, from `caller.caller_number`: nothing to prepare yet."""
+    """The call `caller.call_id` is in progress, from `caller.caller_number`: queue its prefetch."""
+    services.prefetcher.start(caller)
 
 
 async def call_ended(services: Services, caller: Caller) -> CallEnded:
@@ -78,8 +81,10 @@ async def _forget_call(entry: AuditEntry, services: Services) -> CallEnded:
                 IdentityAttempt.subject == call_id,
             )
         )
-    ended = CallEnded(int(outcomes.rowcount), int(counters.rowcount))  # type: ignore[attr-defined]
+    prefetches = await services.prefetcher.forget(entry.caller)
+    ended = CallEnded(int(outcomes.rowcount), int(counters.rowcount), prefetches)  # type: ignore[attr-defined]
     entry.summary = (
-        f"call ended: {ended.outcomes_removed} stored outcomes, {ended.counters_removed} attempt counters removed"
+        f"call ended: {ended.outcomes_removed} stored outcomes, {ended.counters_removed} attempt counters, "
+        f"{ended.prefetches_removed} prefetches removed"
     )
     return ended

@@ -91,6 +91,20 @@ class Metrics:
             ["change"],
             registry=self.registry,
         )
+        self.prefetches = Counter(
+            "parlae_prefetches_total",
+            "Call-start prefetches by result: stored, exists (the call had one), over_budget (the practice's prefetch"
+            " requests per minute were spent), superseded (the call ended or wrote meanwhile), failed, dropped (the"
+            " queue was full), off.",
+            ["result"],
+            registry=self.registry,
+        )
+        self.prefetch_reads = Counter(
+            "parlae_prefetch_reads_total",
+            "Listings a read tool of a call looked up in the call's prefetch: hit (no Sikka request) or miss.",
+            ["result"],
+            registry=self.registry,
+        )
         for result in ("success", "failure"):  # exported at 0 from the start, so alarms have data
             self.practice_sync_runs.labels(result)
         for change in ("added", "removed", "held", "failed"):

@@ -13,6 +13,7 @@ from server.db.models import (
     OPEN_INTENTS,
     AuditChainHead,
     AuditLog,
+    CallPrefetch,
     Consent,
     IdempotencyKey,
     IdentityAttempt,
@@ -66,6 +67,11 @@ def rules(services: Services, now: datetime) -> dict[str, Rule]:
         "identity_attempts": Rule(
             IdentityAttempt.__table__,  # type: ignore[arg-type]
             IdentityAttempt.window_start < cutoff(IDENTITY_ATTEMPTS_DAYS),
+        ),
+        # A call's prefetch: served until it expires, and counted against the practice's budget until then.
+        "call_prefetches": Rule(
+            CallPrefetch.__table__,  # type: ignore[arg-type]
+            CallPrefetch.expires_at < now,
         ),
         # Open writes are never purged: something must own them until they are final.
         "write_intents": Rule(

@@ -26,6 +26,8 @@ from server.phi.blind_index import BlindIndex
 from server.phi.cipher import PhiCipher
 from server.phi.keys import KeyProvider, key_provider_from_settings
 from server.phi.store import PhiStore
+from server.prefetch import Prefetcher
+from server.prefetch_store import PrefetchStore
 from server.promises import IN_FLIGHT_MARGIN, WriteFollower
 from server.settings import Settings
 from server.sikka.client import SikkaClient
@@ -56,6 +58,7 @@ class Services:
     audit: AuditWriter
     blind_index: BlindIndex
     phi_store: PhiStore
+    prefetcher: Prefetcher
     tokens: PracticeTokenVerifier
     attempts: AttemptLimiter
     leases: Leases
@@ -65,6 +68,7 @@ class Services:
     delivery: InboxDelivery
 
     async def aclose(self) -> None:
+        self.prefetcher.close()
         await self.sikka.http.aclose()
         await self.delivery.http.aclose()
         await self.engine.dispose()
@@ -131,6 +135,8 @@ def build_services(
         metrics=metrics,
     )
     blind_index = BlindIndex(sessions, cipher)
+    gateway = SikkaGateway(sikka, request_keys, writebacks, settings.metadata_cache_seconds)
+    audit = AuditWriter(sessions)
     endpoints = NotifyEndpoints(sessions, cipher)
     staff_emails = StaffEmails(sessions)
     notify_http = httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT, follow_redirects=False)
@@ -146,12 +152,13 @@ def build_services(
         vault=vault,
         sikka=sikka,
         request_keys=request_keys,
-        gateway=SikkaGateway(sikka, request_keys, writebacks, settings.metadata_cache_seconds),
+        gateway=gateway,
         intents=intents,
         follower=follower,
-        audit=AuditWriter(sessions),
+        audit=audit,
         blind_index=blind_index,
         phi_store=PhiStore(sessions, cipher, blind_index),
+        prefetcher=Prefetcher(PrefetchStore(sessions, cipher, blind_index), gateway, audit, settings, metrics),
         tokens=PracticeTokenVerifier(sessions, settings.token_cache_seconds),
         attempts=AttemptLimiter(sessions),
         leases=Leases(sessions),

@@ -129,6 +129,23 @@ class Settings(BaseSettings):
         description="How long practice metadata (providers, schedule, statuses; insurance carriers and coverage "
         "tables) is cached.",
     )
+    prefetch_ttl_seconds: int = Field(
+        300,
+        ge=0,
+        le=3600,
+        description="How long a call's prefetched Sikka reads may answer its read tools (0 turns prefetch off); "
+        "the call's end or its own writes remove them sooner.",
+    )
+    prefetch_days: int = Field(
+        3, ge=0, le=14, description="Openings prefetched at call start: today and this many days after it."
+    )
+    prefetch_requests_per_minute: int = Field(
+        100,
+        ge=0,
+        le=200,
+        description="Sikka requests a practice's call-start prefetches may use per minute (Sikka allows about 200); "
+        "a call starting over it is not prefetched.",
+    )
     retention_pending_patients_days: int = Field(
         30, ge=1, description="Purge pending-patient PHI (kept by earlier versions) after N days."
     )

@@ -31,6 +31,9 @@ locals {
     TOKEN_CACHE_SECONDS             = "30"
     IDENTITY_BREAKER_DELAY_SECONDS  = "2" # identity checks wait this long while the token is over its failed-check threshold
     METADATA_CACHE_SECONDS          = "900"
+    PREFETCH_TTL_SECONDS            = "300"
+    PREFETCH_DAYS                   = "3"
+    PREFETCH_REQUESTS_PER_MINUTE    = "100" # half of Sikka's ~200 a minute per practice, for call-start prefetches
     PRACTICES_SYNC_INTERVAL_SECONDS = "300" # one replica reconciles with authorized_practices (a database lease)
     RETENTION_PENDING_PATIENTS_DAYS = "30"
     RETENTION_IDEMPOTENCY_DAYS      = "7"

@@ -223,8 +223,15 @@ def server_process(settings: Settings) -> Iterator[ServerProcess]:
 
 @contextmanager
 def running_stack(
-    database_url: str, *, two_practices: bool = False, sandbox: SandboxConfig | None = None, **overrides: Any
+    database_url: str,
+    *,
+    two_practices: bool = False,
+    sandbox: SandboxConfig | None = None,
+    serve_app: bool = True,
+    **overrides: Any,
 ) -> Iterator[Stack]:
+    """The sandbox and an onboarded practice; the app too, in this process, unless `serve_app` is False (a test
+    that runs the app as its own process: a second in-process app would follow writes and sync beside it)."""
     state = SandboxState(sandbox or SandboxConfig(writeback_delay_seconds=0.3))
     if two_practices:
         state.add_practice(SECOND_OFFICE, secret_key=SECOND_SECRET, name="Second Smile Dental", seed=7)
@@ -234,6 +241,9 @@ def running_stack(
         stack.account_id, stack.token = asyncio.run(onboard(settings, DEMO_OFFICE_ID, DEMO_SECRET_KEY))
         if two_practices:
             stack.extra["second"] = asyncio.run(onboard(settings, SECOND_OFFICE, SECOND_SECRET))
+        if not serve_app:
+            yield stack
+            return
         with serve(create_app(settings)) as app_server:
             stack.app_url = app_server.url
             yield stack

@@ -16,10 +16,11 @@ from pydantic import Field
 from server.sikka import Balance, Carriers, CoverageRow, CoverageTable, Patient, PlanOnFile
 from tools.arguments import ShortText
 from tools.base import tool
+from tools.codes import Code
 from tools.context import ToolCall
 from tools.gather import Beside
 from tools.identity import VerifyArgs, verify
-from tools.results import BalanceResult, InsurancePlan, Outcome, PatientInsuranceResult, PlanCoverage
+from tools.results import BalanceResult, InsurancePlan, PatientInsuranceResult, PlanCoverage
 from tools.spec import CHECKS_IDENTITY
 from tools.speech import dollars, spoken_dollars, spoken_list
 from tools.treatments import coverage_for, label_for
@@ -43,20 +44,20 @@ async def account_balance(call: ToolCall, patient: Patient, own: Balance | None)
     return guarantor, True
 
 
-def balance_sentence(balance: Balance, on_guarantor: bool) -> tuple[str, str]:
+def balance_sentence(balance: Balance, on_guarantor: bool) -> tuple[Code, str]:
     """(code, one sentence) for a balance."""
     subject = "The family account, held by the patient's guarantor," if on_guarantor else "This patient"
     due, pending = balance.patient_due, balance.insurance_due
     if balance.empty:
-        return "no_balance", f"{subject} has no balance due."
+        return Code.NO_BALANCE, f"{subject} has no balance due."
     if due < 0 or (due == 0 and balance.account_balance < 0):
-        return "credit_balance", f"{subject} has a credit of {spoken_dollars(min(due, balance.account_balance))}."
+        return Code.CREDIT_BALANCE, f"{subject} has a credit of {spoken_dollars(min(due, balance.account_balance))}."
     if due == 0:
         total = f"the account shows {spoken_dollars(balance.account_balance)} and the office can explain it"
         rest = f"{spoken_dollars(pending)} is expected from insurance" if pending > 0 else total
-        return "balance_found", f"{subject} owes nothing right now; {rest}."
+        return Code.BALANCE_FOUND, f"{subject} owes nothing right now; {rest}."
     more = f", with {spoken_dollars(pending)} more expected from insurance" if pending > 0 else ""
-    return "balance_found", f"{subject} owes {spoken_dollars(due)}{more}."
+    return Code.BALANCE_FOUND, f"{subject} owes {spoken_dollars(due)}{more}."
 
 
 @tool(
@@ -83,7 +84,7 @@ async def get_patient_balance(call: ToolCall, args: VerifyArgs) -> BalanceResult
         return BalanceResult(
             message="I couldn't find a balance for this patient in the office system; the staff can check it.",
             outcome="not_found",
-            code="balance_not_found",
+            code=Code.BALANCE_NOT_FOUND,
         )
     code, said = balance_sentence(balance, on_guarantor)
     return BalanceResult(
@@ -141,22 +142,22 @@ def coverage_sentence(rank: str, row: CoverageRow, asked: str) -> str:
     return f"The {rank} plan on file lists {label_for(asked)} {share}{detail}"
 
 
-def insurance_sentence(answers: list[PlanAnswer], asked: str | None) -> tuple[str, str]:
+def insurance_sentence(answers: list[PlanAnswer], asked: str | None) -> tuple[Code, str]:
     """(code, message) for the plans on file and, when asked, what the table lists for the category."""
     if not answers:
-        return "no_insurance_on_file", "I don't see any insurance on file for this patient."
+        return Code.NO_INSURANCE_ON_FILE, "I don't see any insurance on file for this patient."
     on_file = spoken_list([f"a {a.plan.rank} plan" for a in answers])
     if not asked:
-        return "insurance_on_file", f"The patient has {on_file} on file."
+        return Code.INSURANCE_ON_FILE, f"The patient has {on_file} on file."
     listed = next((a for a in answers if a.row is not None), None)
     if listed is None or listed.row is None:
         which = "that plan" if len(answers) == 1 else "these plans"
         return (
-            "coverage_not_listed",
+            Code.COVERAGE_NOT_LISTED,
             f"The patient has {on_file} on file, but the practice's coverage table doesn't list "
             f"{label_for(asked)} for {which}, so the office will need to check.",
         )
-    return "coverage_listed", f"{coverage_sentence(listed.plan.rank, listed.row, asked)}; {NOT_A_GUARANTEE}."
+    return Code.COVERAGE_LISTED, f"{coverage_sentence(listed.plan.rank, listed.row, asked)}; {NOT_A_GUARANTEE}."
 
 
 @tool(
@@ -184,10 +185,9 @@ async def get_patient_insurance(call: ToolCall, args: PatientInsuranceArgs) -> P
         return patient
     if not patient.plans:
         code, said = insurance_sentence([], None)
-        return PatientInsuranceResult(message=said, outcome="ok", code=code)
+        return PatientInsuranceResult(message=said, code=code)
     carriers = companies.result()
     table = coverage.result() if args.category else None
     answers = [plan_answer(plan, carriers, table, args.category) for plan in patient.plans]
     code, said = insurance_sentence(answers, args.category)
-    outcome: Outcome = "not_found" if code == "coverage_not_listed" else "ok"
-    return PatientInsuranceResult(message=said, outcome=outcome, code=code, plans=[a.plan for a in answers])
+    return PatientInsuranceResult(message=said, code=code, plans=[a.plan for a in answers])

@@ -27,9 +27,11 @@ from tools.arguments import (
     AppointmentId,
     Args,
     CalendarDate,
+    ClockTime,
     Duration,
     Note,
     ProviderId,
+    ProviderName,
     ShortText,
     StartTime,
 )
@@ -39,15 +41,18 @@ from tools.availability import (
     PartOfDay,
     closed_on,
     local,
+    nearest,
     nearest_open_days,
     open_slots,
     spread,
 )
 from tools.base import tool
+from tools.codes import Code
 from tools.context import ToolCall
 from tools.gather import Beside
 from tools.identity import VerifyArgs, verify
-from tools.results import AppointmentResult, AvailabilityResult, Slot
+from tools.names import providers_named
+from tools.results import AppointmentResult, AvailabilityResult, ProviderChoice, Slot
 from tools.spec import CHANGES, CREATES, READ_ONLY
 from tools.speech import spoken_day, spoken_list, spoken_time
 from tools.writing import NOT_SENT, callback_number, is_pending, patient_name, waiting
@@ -87,10 +92,6 @@ def spoken_slots(candidates: list[Candidate]) -> str:
     return "; ".join(parts)
 
 
-def practice_today(metadata: PracticeMetadata) -> date:
-    return datetime.now(UTC).astimezone(metadata.zone).date()
-
-
 def spoken_date(day: date) -> str:
     """ "Monday, November 30, 2026": with the year, for a model that slipped a year."""
     return f"{spoken_day(day)}, {day.year}"
@@ -114,30 +115,72 @@ def local_start(moment: datetime, metadata: PracticeMetadata) -> datetime:
 
 
 class CheckAvailabilityArgs(Args):
-    day: CalendarDate | None = Field(None, alias="date", description="The day to check, YYYY-MM-DD.")
-    start_date: CalendarDate | None = Field(None, description="First day of a range (with endDate), YYYY-MM-DD.")
-    end_date: CalendarDate | None = Field(None, description="Last day of a range (at most 14 days), YYYY-MM-DD.")
+    day: CalendarDate | None = Field(None, alias="date")
+    start_date: CalendarDate | None = Field(None, description="First day of a range (with endDate).")
+    end_date: CalendarDate | None = Field(None, description="Last day of a range (at most 14 days).")
     duration_minutes: Duration = DEFAULT_DURATION
     provider_id: ProviderId | None = None
+    provider_name: ProviderName | None = None
     appointment_type: ShortText | None = Field(None, description="e.g. cleaning, exam, emergency.")
     part_of_day: Literal["morning", "afternoon", "evening"] | None = None
+    preferred_time: ClockTime | None = None
 
     @model_validator(mode="after")
-    def _days(self) -> CheckAvailabilityArgs:
-        first, last = self.days()
-        if last < first:
-            raise ValueError("endDate must not be before startDate")
-        if (last - first).days >= MAX_RANGE_DAYS:
-            raise ValueError(f"a range can cover at most {MAX_RANGE_DAYS} days")
+    def _one_form(self) -> CheckAvailabilityArgs:
+        if not (self.day or (self.start_date and self.end_date)):
+            raise ValueError("give date, or startDate and endDate")
+        if self.provider_id and self.provider_name:
+            raise ValueError("give providerId or providerName, not both")
+        if self.start_date and self.end_date and self.start_date.iso and self.end_date.iso:
+            _range(self.start_date.iso, self.end_date.iso)  # written dates are checked at once
         return self
 
-    def days(self) -> tuple[date, date]:
-        """(first, last) day asked for; the validator guarantees one of the two forms."""
-        first = self.day or self.start_date
-        last = self.day or self.end_date
+    def days(self, today: date) -> tuple[date, date]:
+        """(first, last) day asked for, seen from the practice's `today`; ValueError for a range that is not one."""
+        first, last = self.day or self.start_date, self.day or self.end_date
         if first is None or last is None:
             raise ValueError("give date, or startDate and endDate")
-        return first, last
+        return _range(first.on(today), last.on(today))
+
+
+def _range(start: date, end: date) -> tuple[date, date]:
+    if end < start:
+        raise ValueError("endDate must not be before startDate")
+    if (end - start).days >= MAX_RANGE_DAYS:
+        raise ValueError(f"a range can cover at most {MAX_RANGE_DAYS} days")
+    return start, end
+
+
+def spoken_days(first: date, last: date) -> str:
+    """ "Tuesday, December 8", or "Tuesday, December 8 to Friday, December 11"."""
+    return spoken_day(first) if first == last else f"{spoken_day(first)} to {spoken_day(last)}"
+
+
+def asked_provider(metadata: PracticeMetadata, args: CheckAvailabilityArgs) -> Provider | AvailabilityResult | None:
+    """The provider asked for, by id or by name; an answer when it is not one (or not just one) bookable provider."""
+    bookable = metadata.bookable_providers
+    if args.provider_id:
+        provider = metadata.provider(args.provider_id)
+        if provider in bookable:
+            return provider
+        return AvailabilityResult(
+            message="I don't know that provider; check availability without one.", code=Code.UNKNOWN_PROVIDER
+        )
+    if not args.provider_name:
+        return None
+    named = providers_named(bookable, args.provider_name)
+    if len(named) == 1:
+        return named[0]
+    if not named:
+        return AvailabilityResult(
+            message="No provider here has that name; check the names with getProviders, or check without one.",
+            code=Code.UNKNOWN_PROVIDER_NAME,
+        )
+    return AvailabilityResult(
+        message=f"{len(named)} providers have that name; ask the caller which one, then pass its providerId.",
+        code=Code.AMBIGUOUS_PROVIDER,
+        providers=[ProviderChoice(provider_id=p.provider_id, name=p.display_name) for p in named],
+    )
 
 
 def _day_list(first: date, last: date) -> list[date]:
@@ -196,9 +239,13 @@ def _sikka_slots(
     title="Find open appointment times",
     description="""
 Find open appointment times on a day (date) or over a range (startDate and endDate, up to 14 days), for a
-length in minutes (default 30), optionally for one provider or part of the day. Returns up to 5 options spread
-over the day, each with startTime (pass it unchanged to bookAppointment), providerId and providerName. If the
-day is full, returns the nearest dates that have openings.
+length in minutes (default 30). Dates may be YYYY-MM-DD or the caller's words "today", "tomorrow", "tuesday" or
+"next tuesday" (both the coming Tuesday, never today), in the practice's time zone: the answer's `day` says the
+date it resolved to; confirm it with the caller. Optionally for one provider (providerId, or providerName as the
+caller says it, e.g. "Dr. Patel"), a part of the day, or a preferredTime (HH:MM, 24-hour): then the options are
+the nearest to it, the time itself when it is free. Returns up to 5 options, each with startTime (pass it
+unchanged to bookAppointment), providerId and providerName. If the day is full, returns the nearest dates that
+have openings.
 """,
     hints=READ_ONLY,
     crud="R",
@@ -207,64 +254,67 @@ day is full, returns the nearest dates that have openings.
 )
 async def check_availability(call: ToolCall, args: CheckAvailabilityArgs) -> AvailabilityResult:
     metadata = await call.practice.metadata()
-    if args.provider_id and metadata.provider(args.provider_id) not in metadata.bookable_providers:
-        return AvailabilityResult(
-            message="I don't know that provider; check availability without one.",
-            outcome="not_found",
-            code="unknown_provider",
-        )
-    duration = timedelta(minutes=args.duration_minutes)
-    today = practice_today(metadata)
-    first, last = args.days()
+    provider = asked_provider(metadata, args)
+    if isinstance(provider, AvailabilityResult):
+        return provider
+    provider_id = provider.provider_id if provider else None
+    today = metadata.today()
+    try:
+        first, last = args.days(today)
+    except ValueError as exc:
+        return AvailabilityResult(message=f"Please correct the arguments: {exc}.", code=Code.INVALID_ARGUMENTS)
+    asked = {"day": spoken_days(first, last), "start_date": first.isoformat(), "end_date": last.isoformat()}
     if last < today:
         return AvailabilityResult(
-            message=f"That date has already passed; today is {spoken_date(today)}.",
-            outcome="invalid",
-            code="date_in_past",
-            today=today.isoformat(),
+            message=f"{spoken_date(last)} has already passed; today is {spoken_date(today)}.",
+            code=Code.DATE_IN_PAST,
+            **asked,
         )
     days = _day_list(max(first, today), last)
     # A day the schedule closes has no openings: read only the others (none: straight to the nearest open days).
     # Sikka's own slots (OrthoTrac, Dolphin) are read as they are.
-    asked = days if metadata.has_slot_endpoint else [d for d in days if not closed_on(metadata, d, args.provider_id)]
-    found = await _candidates(call, metadata, asked, duration, args.provider_id, args.part_of_day)
-    options = spread([c for day in sorted(found) for c in found[day]])
+    readable = days if metadata.has_slot_endpoint else [d for d in days if not closed_on(metadata, d, provider_id)]
+    found = await _candidates(call, metadata, readable, duration(args), provider_id, args.part_of_day)
+    candidates = [c for day in sorted(found) for c in found[day]]
+    options = nearest(candidates, args.preferred_time) if args.preferred_time else spread(candidates)
     if options:
         return AvailabilityResult(
             message=f"Openings on {spoken_slots(options)}.",
-            outcome="ok",
-            code="slots_found",
+            code=Code.SLOTS_FOUND,
             slots=[as_slot(c) for c in options],
-            today=today.isoformat(),
+            **asked,
         )
     later = await _candidates(
         call,
         metadata,
         _day_list(last + timedelta(days=1), last + timedelta(days=LOOKAHEAD_DAYS)),
-        duration,
-        args.provider_id,
+        duration(args),
+        provider_id,
         args.part_of_day,
     )
     open_days = nearest_open_days(later, NEXT_DATES)
-    closures = [closure for day in days if (closure := closed_on(metadata, day, args.provider_id)) is not None]
+    closures = [closure for day in days if (closure := closed_on(metadata, day, provider_id)) is not None]
     if len(closures) == len(days):
-        code, said = "closed", closures[0] if len(days) == 1 else "The office is closed on those days"
+        code = Code.OFFICE_CLOSED
+        said = closures[0] if len(days) == 1 else f"The office is closed from {asked['day']}"
     else:
-        code, said = "day_full", "That day is full" if len(days) == 1 else "Those days are full"
+        code, said = Code.DAY_FULL, f"{asked['day']} is full" if len(days) == 1 else f"{asked['day']} are full"
     if not open_days:
         return AvailabilityResult(
             message=f"{said}, and I don't see openings in the two weeks after; the office can help by phone.",
-            outcome="not_found",
-            code="no_openings",
-            today=today.isoformat(),
+            code=Code.NO_OPENINGS,
+            **asked,
         )
     return AvailabilityResult(
         message=f"{said}. The nearest openings are on {spoken_list([spoken_day(d) for d in open_days])}.",
-        outcome="not_found",
         code=code,
         next_available_dates=[d.isoformat() for d in open_days],
-        today=today.isoformat(),
+        **asked,
     )
+
+
+def duration(args: CheckAvailabilityArgs) -> timedelta:
+    return timedelta(minutes=args.duration_minutes)
 
 
 # --- bookAppointment --------------------------------------------------------------------------------
@@ -310,12 +360,13 @@ def _alternatives(
 
 def _not_bookable(call: ToolCall, metadata: PracticeMetadata, start: datetime) -> AppointmentResult | None:
     """A truthful refusal for a start time in the past, too soon, or on a day the office is closed."""
-    today = practice_today(metadata)
+    today = metadata.today()
     if start <= datetime.now(UTC):
         return AppointmentResult(
-            message=f"That time has already passed; today is {spoken_date(today)}.",
+            message=f"{spoken_date(start.date())} at {spoken_time(start)} has already passed; today is "
+            f"{spoken_date(today)}.",
             outcome="invalid",
-            code="time_in_past",
+            code=Code.TIME_IN_PAST,
             today=today.isoformat(),
         )
     earliest = earliest_start(call).astimezone(metadata.zone)
@@ -324,13 +375,16 @@ def _not_bookable(call: ToolCall, metadata: PracticeMetadata, start: datetime) -
             message=f"That's too soon to book by phone; the earliest is {spoken_day(earliest.date())} "
             f"at {spoken_time(earliest)}.",
             outcome="refused",
-            code="too_soon",
+            code=Code.TOO_SOON,
             today=today.isoformat(),
         )
     closure = closed_on(metadata, start.date(), None)
     if closure is not None:
         return AppointmentResult(
-            message=f"{closure}; please choose another day.", outcome="refused", code="closed", today=today.isoformat()
+            message=f"{closure}; please choose another day.",
+            outcome="refused",
+            code=Code.CLOSED,
+            today=today.isoformat(),
         )
     return None
 
@@ -338,7 +392,7 @@ def _not_bookable(call: ToolCall, metadata: PracticeMetadata, start: datetime) -
 TAKEN = "That time was just taken or isn't open."
 
 
-def _taken(alternatives: list[Candidate], reason: str = "slot_taken", said: str = TAKEN) -> AppointmentResult:
+def _taken(alternatives: list[Candidate], reason: Code = Code.SLOT_TAKEN, said: str = TAKEN) -> AppointmentResult:
     offer = f" I can offer {spoken_slots(alternatives)}." if alternatives else ""
     return AppointmentResult(
         message=f"{said}{offer}",
@@ -371,7 +425,10 @@ def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 # What the verbs are called in codes and sentences.
-VERBS = {"booked": ("booking", "booking_failed"), "moved": ("move", "reschedule_failed")}
+VERBS = {
+    "booked": ("booking", Code.APPOINTMENT_BOOKED, Code.BOOKED_PENDING, Code.BOOKING_FAILED),
+    "moved": ("move", Code.APPOINTMENT_MOVED, Code.MOVED_PENDING, Code.RESCHEDULE_FAILED),
+}
 
 
 def appointment_answer(facts: dict[str, str], progress: Progress) -> AppointmentResult:
@@ -385,12 +442,12 @@ def appointment_answer(facts: dict[str, str], progress: Progress) -> Appointment
     }
     if verb == "cancelled":
         return _cancellation_answer(facts, progress)
-    noun, failed_code = VERBS[verb]
+    noun, done_code, pending_code, failed_code = VERBS[verb]
     if progress.state == IntentState.CONFIRMED:
         return AppointmentResult(
             message=f"{verb.capitalize()} for {when}.",
             outcome="confirmed",
-            code=f"appointment_{verb}",
+            code=done_code,
             appointment_id=progress.created_id if verb == "booked" else facts.get("appointmentId"),
             **fields,
         )
@@ -398,7 +455,7 @@ def appointment_answer(facts: dict[str, str], progress: Progress) -> Appointment
         return AppointmentResult(
             message=f"I've sent the request for {when}; {waiting(progress)}.",
             outcome="pending",
-            code=f"{verb}_pending",
+            code=pending_code,
             appointment_id=facts.get("appointmentId"),
             **fields,
         )
@@ -406,7 +463,7 @@ def appointment_answer(facts: dict[str, str], progress: Progress) -> Appointment
         return AppointmentResult(
             message=NOT_SENT,
             outcome="unavailable",
-            code="write_not_sent",
+            code=Code.WRITE_NOT_SENT,
         )
     return AppointmentResult(
         message=f"The office system did not accept that {noun}; the office staff have it and will call you back.",
@@ -428,26 +485,26 @@ def _cancellation_answer(facts: dict[str, str], progress: Progress) -> Appointme
         return AppointmentResult(
             message=f"The appointment on {when} is cancelled.",
             outcome="confirmed",
-            code="appointment_cancelled",
+            code=Code.APPOINTMENT_CANCELLED,
             **common,
         )
     if is_pending(progress):
         return AppointmentResult(
             message=f"I've asked the office system to cancel the appointment on {when}; {waiting(progress)}.",
             outcome="pending",
-            code="cancel_pending",
+            code=Code.CANCEL_PENDING,
             **common,
         )
     if progress.state == IntentState.NOT_SENT:
         return AppointmentResult(
             message=NOT_SENT,
             outcome="unavailable",
-            code="write_not_sent",
+            code=Code.WRITE_NOT_SENT,
         )
     return AppointmentResult(
         message="The office system did not accept the cancellation; the staff will need to cancel it.",
         outcome="refused",
-        code="cancel_failed",
+        code=Code.CANCEL_FAILED,
         **common,
     )
 
@@ -607,11 +664,11 @@ async def owned_appointment(
         return AppointmentResult(
             message="I couldn't find that appointment for this patient.",
             outcome="not_found",
-            code="appointment_not_found",
+            code=Code.APPOINTMENT_NOT_FOUND,
         )
     if appointment.cancelled:
         return AppointmentResult(
-            message="That appointment is already cancelled.", outcome="refused", code="already_cancelled"
+            message="That appointment is already cancelled.", outcome="refused", code=Code.ALREADY_CANCELLED
         )
     return patient, appointment
 
@@ -666,7 +723,7 @@ async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs
         return AppointmentResult(
             message=f"The appointment is already on {when}; nothing needs to change.",
             outcome="ok",
-            code="already_at_that_time",
+            code=Code.ALREADY_AT_THAT_TIME,
             appointment_id=appointment.appointment_id,
             start_time=wanted.start.isoformat(),
         )
@@ -721,11 +778,18 @@ async def cancel_appointment(call: ToolCall, args: CancelAppointmentArgs) -> App
     return appointment_answer(facts, outcome.progress())
 
 
+FOR_STAFF = {
+    InboxKind.APPOINTMENT_BOOKING: ("booking", Code.BOOKING_RECORDED_FOR_STAFF),
+    InboxKind.APPOINTMENT_RESCHEDULE: ("reschedule", Code.RESCHEDULE_RECORDED_FOR_STAFF),
+    InboxKind.APPOINTMENT_CANCEL: ("cancel", Code.CANCEL_RECORDED_FOR_STAFF),
+}
+
+
 async def _for_staff(
     call: ToolCall, kind: InboxKind, args: VerifyArgs, patient: Patient, appointment_id: str | None = None
 ) -> AppointmentResult:
     """Put the request (encrypted) in the staff inbox and say so: nothing was written."""
-    request = kind.value.removeprefix("appointment_")
+    request, code = FOR_STAFF[kind]
     details = args.model_dump(mode="json", by_alias=True, exclude={"date_of_birth"})
     note = StaffNote(
         reason=f"This practice system cannot take a {request} through the integration; please make it by hand.",
@@ -739,6 +803,6 @@ async def _for_staff(
     return AppointmentResult(
         message=f"The office will handle this {request} itself; I've passed the request to the staff.",
         outcome="recorded_for_staff",
-        code=f"{request}_recorded_for_staff",
+        code=code,
         appointment_id=appointment_id,
     )

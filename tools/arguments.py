@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
@@ -16,9 +16,11 @@ from pydantic.alias_generators import to_camel
 
 from server.phones import to_e164
 from server.text import is_person_name, plain
+from tools.dates import SpokenDate
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 _SPACES = re.compile(" +")
+_CLOCK = re.compile(r"(?P<hour>[0-9]{1,2}):(?P<minute>[0-5][0-9])")
 EARLIEST_BIRTHDATE = date(1900, 1, 1)
 UNBOUNDED = 1_000_000  # free text is cleaned first, then its field's max_length refuses what is too long
 
@@ -68,19 +70,16 @@ def _phone(value: Any) -> str:
     return e164
 
 
-def _date_parser(message: str, *, birthdate: bool = False) -> Callable[[Any], date]:
-    def parse(value: Any) -> date:
-        try:
-            parsed = date.fromisoformat(value) if isinstance(value, str) else None
-        except ValueError:
-            parsed = None
-        if parsed is None:
-            raise ValueError(message)
-        if birthdate and not EARLIEST_BIRTHDATE <= parsed <= date.today():
-            raise ValueError("dateOfBirth must be a real date of birth")
-        return parsed
-
-    return parse
+def _birthdate(value: Any) -> date:
+    try:
+        parsed = date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValueError("dateOfBirth must be a date written YYYY-MM-DD")
+    if not EARLIEST_BIRTHDATE <= parsed <= date.today():
+        raise ValueError("dateOfBirth must be a real date of birth")
+    return parsed
 
 
 def _start_time(value: Any) -> datetime:
@@ -90,6 +89,14 @@ def _start_time(value: Any) -> datetime:
     except ValueError:
         pass
     raise ValueError("times must be ISO 8601, like 2026-12-01T09:30:00-05:00")
+
+
+def _clock_time(value: Any) -> time:
+    """ "15:30" or "9:05" (24-hour, practice-local)."""
+    match = _CLOCK.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None or int(match["hour"]) > 23:
+        raise ValueError("preferredTime must be a time written HH:MM (24-hour), like 15:30")
+    return time(int(match["hour"]), int(match["minute"]))
 
 
 def _identifier(name: str) -> Callable[[Any], str]:
@@ -117,13 +124,19 @@ Phone = Annotated[
 ]
 DateOfBirth = Annotated[
     date,
-    BeforeValidator(_date_parser("dateOfBirth must be a date written YYYY-MM-DD", birthdate=True)),
+    BeforeValidator(_birthdate),
     WithJsonSchema({"type": "string", "format": "date", "description": "Date of birth, YYYY-MM-DD."}),
 ]
 CalendarDate = Annotated[
-    date,
-    BeforeValidator(_date_parser("dates must be written YYYY-MM-DD")),
-    WithJsonSchema({"type": "string", "format": "date", "description": "YYYY-MM-DD."}),
+    SpokenDate,
+    BeforeValidator(SpokenDate.parse),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": 'YYYY-MM-DD, or "today", "tomorrow", a weekday ("tuesday": the next one, never today) or '
+            '"next tuesday" (the same day), in the practice\'s time zone.',
+        }
+    ),
 ]
 StartTime = Annotated[
     datetime,
@@ -133,6 +146,17 @@ StartTime = Annotated[
             "type": "string",
             "format": "date-time",
             "description": "ISO 8601 local time with the practice's offset, e.g. 2026-12-01T09:30:00-05:00.",
+        }
+    ),
+]
+ClockTime = Annotated[
+    time,
+    BeforeValidator(_clock_time),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[0-9]{1,2}:[0-5][0-9]$",
+            "description": 'The time the caller would like, HH:MM 24-hour, practice-local ("around 3:30 PM" is 15:30).',
         }
     ),
 ]
@@ -180,6 +204,9 @@ def free_text(max_length: int, *, min_length: int = 0) -> Any:
 FirstName = person_name("firstName", "The first name, as on an ID.")
 LastName = person_name("lastName", "The last name, as on an ID.")
 PreferredName = person_name("preferredName", "The name the patient likes to be called.")
+ProviderName = person_name(
+    "providerName", 'The provider as the caller says it: "Dr. Patel", "Patel", "Anita Patel".', max_length=60
+)
 FullName = person_name("name", 'The full name as the caller says it, e.g. "Jane Doe".', max_length=80, max_words=8)
 CallerName = person_name("callerName", "The caller's name as they say it.", max_length=80, max_words=8)
 PlaceName = person_name("city", "City or town.", max_words=6)

@@ -205,6 +205,18 @@ def nearest_open_days(found: dict[date, list[Candidate]], limit: int) -> list[da
     return [day for day in sorted(found) if found[day]][:limit]
 
 
+def nearest(candidates: Sequence[Candidate], preferred: time, limit: int = MAX_OPTIONS) -> list[Candidate]:
+    """At most `limit` options whose time of day is nearest `preferred` (the earlier day first on a tie), in time
+    order, varying providers where times coincide: a free `preferred` time is always one of them."""
+    wanted = preferred.hour * 60 + preferred.minute
+
+    def distance(start: datetime) -> tuple[int, datetime]:
+        return abs(start.hour * 60 + start.minute - wanted), start
+
+    closest = set(sorted({c.start for c in candidates}, key=distance)[:limit])
+    return spread([c for c in candidates if c.start in closest], limit)
+
+
 def spread(candidates: Sequence[Candidate], limit: int = MAX_OPTIONS) -> list[Candidate]:
     """At most `limit` options spread evenly over the day(s), varying providers where times coincide."""
     times = sorted({c.start for c in candidates})

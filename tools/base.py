@@ -31,6 +31,7 @@ from server.sikka import (
 )
 from server.vault import VaultError
 from tools.arguments import flat_schema
+from tools.codes import Code
 from tools.context import ToolCall
 from tools.idempotency import Replay, once
 from tools.results import ToolResult, WriteResult
@@ -56,24 +57,24 @@ SENT_UNAUDITED = (
     "I sent your request to the office system, but I can't confirm it right now; please don't repeat it, the "
     "office will follow up if it doesn't go through."
 )
-UNAVAILABLE_MESSAGES: dict[type[Exception], tuple[str, str]] = {
-    RateLimited: ("rate_limited", f"{CANT_REACH}; it is busy. Please try again in a minute."),
+UNAVAILABLE_MESSAGES: dict[type[Exception], tuple[Code, str]] = {
+    RateLimited: (Code.RATE_LIMITED, f"{CANT_REACH}; it is busy. Please try again in a minute."),
     SpuOffline: (
-        "practice_offline",
+        Code.PRACTICE_OFFLINE,
         f"{CANT_REACH}; the office's computer is offline. Staff can help directly.",
     ),
-    DataNotReady: ("data_not_ready", "The office system is still being set up, so I can't look that up yet."),
+    DataNotReady: (Code.DATA_NOT_READY, "The office system is still being set up, so I can't look that up yet."),
     PracticeNotAuthorized: (
-        "practice_not_connected",
+        Code.PRACTICE_NOT_CONNECTED,
         f"{CANT_REACH}; the connection needs attention by staff.",
     ),
-    SikkaAuthError: ("upstream_auth_failed", f"{CANT_REACH}; the connection needs attention by staff."),
-    AppNotAuthorized: ("app_not_authorized", f"{CANT_REACH}; the connection needs attention by staff."),
-    SikkaValidationError: ("upstream_rejected", "The office system did not accept that request."),
-    SikkaError: ("upstream_unavailable", f"{CANT_REACH}. Please try again shortly."),
-    VaultError: ("credentials_unavailable", f"{CANT_REACH}. Please try again shortly."),
-    **dict.fromkeys(DATABASE_ERRORS, ("database_unavailable", TRY_AGAIN)),
-    DecryptionFailed: ("internal_error", TRY_AGAIN),
+    SikkaAuthError: (Code.UPSTREAM_AUTH_FAILED, f"{CANT_REACH}; the connection needs attention by staff."),
+    AppNotAuthorized: (Code.APP_NOT_AUTHORIZED, f"{CANT_REACH}; the connection needs attention by staff."),
+    SikkaValidationError: (Code.UPSTREAM_REJECTED, "The office system did not accept that request."),
+    SikkaError: (Code.UPSTREAM_UNAVAILABLE, f"{CANT_REACH}. Please try again shortly."),
+    VaultError: (Code.CREDENTIALS_UNAVAILABLE, f"{CANT_REACH}. Please try again shortly."),
+    **dict.fromkeys(DATABASE_ERRORS, (Code.DATABASE_UNAVAILABLE, TRY_AGAIN)),
+    DecryptionFailed: (Code.INTERNAL_ERROR, TRY_AGAIN),
 }
 
 
@@ -126,8 +127,26 @@ def unavailable(result_type: type[R], exc: Exception) -> R:
     return result_type(
         message="Something went wrong on my side. Please try again shortly.",
         outcome="unavailable",
-        code="internal_error",
+        code=Code.INTERNAL_ERROR,
     )
+
+
+async def dated(call: ToolCall, result: R) -> R:
+    """The result with the practice's `today`, so every answer carries it; as it is when the office system is
+    unavailable or the practice's zone cannot be read."""
+    if result.today is not None or result.outcome == "unavailable":
+        return result
+    try:
+        today = await call.today()
+    except VaultError:
+        return result
+    return result if today is None else result.model_copy(update={"today": today.isoformat()})
+
+
+async def drop_stale_prefetch(call: ToolCall) -> None:
+    """A write makes the call's prefetched reads (server/prefetch.py) stale: they go before it runs."""
+    if call.entry.crud != "R":
+        await call.services.prefetcher.forget(call.caller)
 
 
 def tool(
@@ -161,14 +180,15 @@ def tool(
                 args = args_model.model_validate(raw)
             except ValidationError as exc:
                 call.entry.summary = "rejected arguments"
-                return result_model(
+                rejected = result_model(
                     message=describe_errors(exc.errors(include_input=False), args_model),
-                    outcome="invalid",
-                    code="invalid_arguments",
+                    code=Code.INVALID_ARGUMENTS,
                 )
+                return await dated(call, rejected)
             call.entry.summary = summary
             try:
-                return await execute(call, args)
+                await drop_stale_prefetch(call)
+                return await dated(call, await execute(call, args))
             except Exception as exc:  # every failure becomes a speakable, PHI-free result
                 return unavailable(result_model, exc)
 

@@ -4,13 +4,14 @@ call, with which services, inside which deadline, recorded in which audit entry.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from functools import cached_property
 
 from server.audit import AuditEntry
 from server.caller import Caller
 from server.intents import Asked, Intent, Write
 from server.services import Services
-from server.sikka import Deadline, PracticeGateway, WritebackOutcome
+from server.sikka import Deadline, PracticeGateway, WritebackOutcome, today_in
 
 
 @dataclass
@@ -47,7 +48,14 @@ class ToolCall:
 
     @cached_property
     def practice(self) -> PracticeGateway:
-        return self.services.gateway.practice(self.account_id, self.deadline)
+        """The practice, for a read tool through the call's prefetch (server/prefetch.py), else straight."""
+        memo = self.services.prefetcher.view(self.caller) if self.entry.crud == "R" else None
+        return self.services.gateway.practice(self.account_id, self.deadline, memo)
+
+    async def today(self) -> date | None:
+        """Today where the practice is, from its time zone on file (read with its credentials, cached)."""
+        zone = await self.practice.time_zone()
+        return None if zone is None else today_in(zone)
 
     async def record(self, write: Write, asked: Asked) -> Intent:
         """Record what is about to be written (intent before effect: server/intents.py)."""

@@ -28,6 +28,7 @@ from server.once import STEP_SECONDS, UNCLAIMED, Unclaimed
 from server.once import once as run_once
 from server.phi import Binding
 from server.services import DATABASE_ERRORS
+from tools.codes import Code
 from tools.context import ToolCall
 from tools.results import ToolResult
 
@@ -68,7 +69,7 @@ async def once(
         busy=lambda: result_type(
             message="That request is already being processed; please check again in a moment.",
             outcome="pending",
-            code="duplicate_in_progress",
+            code=Code.DUPLICATE_IN_PROGRESS,
         ),
         may_wait=lambda: call.deadline.remaining() > STEP_SECONDS,
     )

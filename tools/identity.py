@@ -37,11 +37,12 @@ from pydantic import Field, model_validator
 
 from server.phones import to_e164
 from server.sikka import Patient
-from server.text import fold
 from server.throttle import Limit, Locked, Reservation
 from tools.arguments import Args, DateOfBirth, FullName, PatientId, Phone
+from tools.codes import Code
 from tools.context import ToolCall
 from tools.gather import Beside, alongside
+from tools.names import full_name_matches, letters
 from tools.results import ToolResult
 
 R = TypeVar("R", bound=ToolResult)
@@ -53,8 +54,8 @@ PER_NUMBER = Limit("number", failures=6, window=timedelta(hours=24))
 # A practice's Vapi assistant uses one token for every caller: past this many failed checks an hour (more than a
 # busy day's honest mistakes), every check is slowed; nobody is refused for it.
 PER_TOKEN = Limit("token", failures=100, window=timedelta(hours=1), refuses=False)
-MISMATCH = "identity_mismatch"
-LOCKED = "too_many_attempts"
+MISMATCH = Code.IDENTITY_MISMATCH
+LOCKED = Code.TOO_MANY_ATTEMPTS
 
 
 class VerifyArgs(Args):
@@ -80,26 +81,14 @@ class IdentityRefused(Exception):
         self.code = code
 
 
-def _letters(text: str) -> str:
-    """Letters and digits only, folded (server/text.py): "O'Brien" and "obrien" compare equal."""
-    return fold(text).replace(" ", "")
-
-
 def name_matches(patient: Patient, said: str) -> bool:
     """The first (or preferred) name then the last name, middle names allowed: a record "Mary Ann" / "O'Brien"
     is matched by "Mary Ann O'Brien", "Mary O'Brien" and "Mary Kate O'Brien", not by "Ann O'Brien"."""
-    words = [_letters(word) for word in said.split()]
-    words = [word for word in words if word]
     first_words = patient.first_name.split()
-    firsts = {_letters(patient.first_name), _letters(patient.preferred_name)}
-    firsts = (firsts | {_letters(first_words[0])} if first_words else firsts) - {""}
-    last = _letters(patient.last_name)
-    if not last or not firsts:
-        return False
-    for split in range(1, len(words)):
-        if "".join(words[:split]) in firsts and any("".join(words[end:]) == last for end in range(split, len(words))):
-            return True
-    return False
+    firsts = {letters(patient.first_name), letters(patient.preferred_name)}
+    firsts = (firsts | {letters(first_words[0])} if first_words else firsts) - {""}
+    last = letters(patient.last_name)
+    return bool(last and firsts) and full_name_matches(firsts, last, said)
 
 
 def on_record(patient: Patient, number: str | None) -> bool:

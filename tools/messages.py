@@ -12,6 +12,7 @@ from server.phones import last_digits
 from server.sikka import Patient
 from tools.arguments import Args, CallerName, Phone, Reason
 from tools.base import tool
+from tools.codes import Code
 from tools.context import ToolCall
 from tools.identity import VerifyArgs, verify
 from tools.results import MessageResult
@@ -65,7 +66,7 @@ async def take_message(call: ToolCall, args: TakeMessageArgs) -> MessageResult:
     number = args.callback_number or call.caller_number
     if number is None:
         return MessageResult(
-            message="Please ask for the best number to call back.", outcome="invalid", code="callback_number_needed"
+            message="Please ask for the best number to call back.", outcome="invalid", code=Code.CALLBACK_NUMBER_NEEDED
         )
     patient_id = None
     if args.patient is not None:
@@ -83,7 +84,7 @@ async def take_message(call: ToolCall, args: TakeMessageArgs) -> MessageResult:
     return MessageResult(
         message=taken(args.urgency, number),
         outcome="confirmed",
-        code="message_taken",
+        code=Code.MESSAGE_TAKEN,
         message_id=message_id,
         urgency=args.urgency,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
@@ -27,9 +27,10 @@ from tools.arguments import (
     State,
 )
 from tools.base import tool
+from tools.codes import Code
 from tools.context import ToolCall
 from tools.gather import Beside, both
-from tools.identity import IdentityRefused, VerifyArgs, narrowed_by_birthdate, refusal, verify
+from tools.identity import IdentityRefused, VerifyArgs, name_matches, narrowed_by_birthdate, refusal, verify
 from tools.results import (
     CreatePatientResult,
     PatientInfo,
@@ -44,7 +45,6 @@ from tools.speech import mask_email, spoken_day, spoken_time
 from tools.writing import NOT_SENT, callback_number, is_pending, patient_name, waiting
 
 MAX_MATCHES = 5
-UPCOMING_WINDOW = timedelta(days=365)
 
 
 # --- searchPatients ---------------------------------------------------------------------------------
@@ -68,13 +68,34 @@ class SearchPatientsArgs(Args):
         return "searched by " + " and ".join(given) if given else "search without a phone or name"
 
 
+def surnames(words: list[str]) -> list[str]:
+    """The last names a full name may end with, as a record may store them: each run of last words, spaced
+    ("De La Cruz", "La Cruz", "Cruz") and run together ("DeLaCruz"; a spelled-out "S M I T H" is "SMITH")."""
+    runs = [words[start:] for start in range(1, len(words))]
+    return list(dict.fromkeys(form for run in runs for form in (" ".join(run), "".join(run))))
+
+
+async def found(call: ToolCall, phone: str | None, name: str | None) -> list[Patient]:
+    """By phone; or by a full name, as the identity check matches it (tools/identity.py `name_matches`: first or
+    preferred name, middle names, multi-part and spelled-out names) among the patients with a last name it may
+    end with; or by one word, a first or last name."""
+    words = (name or "").split()
+    if phone or len(words) < 2:
+        return await call.practice.find_patients(phone=phone, word=words[0] if words else None)
+    candidates = await call.practice.find_patients(surnames=surnames(words))
+    return [patient for patient in candidates if name_matches(patient, " ".join(words))]
+
+
 @tool(
     "searchPatients",
     title="Find a patient",
     description="""
 Find the caller's patient record by phone number (any phone on file) or name, optionally narrowed by date of
-birth. Call this first, with the number or name the caller gives; a date of birth alone is not a search. With
-no phone or name, it searches by the number the call comes from (when the platform provides it). Returns
+birth. A full name is matched as the identity check matches it: first or preferred name then last name, middle
+names allowed, multi-part last names ("Maria De La Cruz"), spelled-out names ("J O N Smith"); a record whose
+first name is "Mary Ann" is found by "Mary Ann Jones" and "Mary Jones". Call this first, with the number or
+name the caller gives; a date of birth alone is not a search. With no phone or name, it searches by the number
+the call comes from (when the platform provides it). Returns
 at most 5 matches with patientId, firstName and lastName only; with more, ask for the date of birth and search
 again (a date of birth none of them has is a failed identity check: identity_mismatch). Then verify identity
 with getPatientInfo (patientId, dateOfBirth and the full name) before sharing or changing anything.
@@ -93,21 +114,14 @@ async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPat
             return SearchPatientsResult(
                 message="Please ask for the patient's name or phone number as well as the date of birth.",
                 outcome="needs_verification",
-                code="name_or_phone_needed",
+                code=Code.NAME_OR_PHONE_NEEDED,
             )
         return SearchPatientsResult(
             message="Please correct the arguments: give a phone number or a name.",
             outcome="invalid",
-            code="invalid_arguments",
+            code=Code.INVALID_ARGUMENTS,
         )
-    words = (args.name or "").split()
-    full_name = len(words) >= 2
-    patients = await call.practice.find_patients(
-        phone=phone,
-        first_name=words[0] if full_name else None,
-        last_name=words[-1] if full_name else None,
-        word=words[0] if len(words) == 1 else None,
-    )
+    patients = await found(call, phone, args.name)
     if args.date_of_birth:
         try:
             patients = await narrowed_by_birthdate(call, patients, args.date_of_birth)
@@ -115,13 +129,13 @@ async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPat
             return refusal(SearchPatientsResult, exc.code)
     if not patients:
         return SearchPatientsResult(
-            message="I couldn't find a patient with those details.", outcome="not_found", code="no_match"
+            message="I couldn't find a patient with those details.", outcome="not_found", code=Code.NO_MATCH
         )
     if len(patients) > MAX_MATCHES:
         return SearchPatientsResult(
             message="I found several patients; please ask for the date of birth to narrow it down.",
             outcome="needs_verification",
-            code="too_many_matches",
+            code=Code.TOO_MANY_MATCHES,
         )
     call.entry.touched(*(p.patient_id for p in patients))
     noun = "patient" if len(patients) == 1 else "patients"
@@ -130,7 +144,7 @@ async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPat
         message=f"I found {len(patients)} matching {noun}{source}; verify the name and date of birth before "
         "sharing details.",
         outcome="ok",
-        code="patients_found",
+        code=Code.PATIENTS_FOUND,
         matched_by="callerNumber" if by_caller else None,
         matches=[
             PatientMatch(patient_id=p.patient_id, first_name=p.first_name, last_name=p.last_name) for p in patients
@@ -175,12 +189,7 @@ visit. Do not guess the date of birth: repeated failed checks on one call are re
     summary="identity check and patient details",
 )
 async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResult:
-    today = datetime.now(UTC).date()
-    booked = Beside(
-        lambda: call.practice.appointments(
-            today - timedelta(days=1), today + UPCOMING_WINDOW, patient_id=args.patient_id
-        )
-    )
+    booked = Beside(lambda: call.practice.upcoming_appointments(args.patient_id))
     practice = Beside(call.practice.metadata)
     patient = await verify(call, args, PatientInfoResult, beside=(booked, practice))
     if not isinstance(patient, Patient):
@@ -201,7 +210,7 @@ async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResul
         message = f"Verified. The next appointment is {spoken_day(first.date())} at {spoken_time(first)}."
     else:
         message = "Verified. There are no upcoming appointments."
-    return PatientInfoResult(message=message, outcome="ok", code="patient_verified", patient=info)
+    return PatientInfoResult(message=message, outcome="ok", code=Code.PATIENT_VERIFIED, patient=info)
 
 
 # --- createPatient ----------------------------------------------------------------------------------
@@ -259,7 +268,7 @@ def registration_answer(facts: dict[str, str], progress: Progress) -> CreatePati
         return CreatePatientResult(
             message="The patient is now registered.",
             outcome="confirmed",
-            code="patient_created",
+            code=Code.PATIENT_CREATED,
             patient_id=progress.created_id,
             **common,
         )
@@ -267,19 +276,19 @@ def registration_answer(facts: dict[str, str], progress: Progress) -> CreatePati
         return CreatePatientResult(
             message=f"I've sent the registration; {waiting(progress)}.",
             outcome="pending",
-            code="registration_pending",
+            code=Code.REGISTRATION_PENDING,
             **common,
         )
     if progress.state == IntentState.NOT_SENT:
         return CreatePatientResult(
             message=NOT_SENT,
             outcome="unavailable",
-            code="write_not_sent",
+            code=Code.WRITE_NOT_SENT,
         )
     return CreatePatientResult(
         message="The office system did not accept the registration; the staff will need to add this patient.",
         outcome="refused",
-        code="registration_failed",
+        code=Code.REGISTRATION_FAILED,
         **common,
     )
 
@@ -381,7 +390,7 @@ async def _registration_for_staff(
     return CreatePatientResult(
         message="I've passed the details to the office staff, who will finish the registration.",
         outcome="recorded_for_staff",
-        code="registration_recorded_for_staff",
+        code=Code.REGISTRATION_RECORDED_FOR_STAFF,
     )
 
 
@@ -420,7 +429,7 @@ def update_answer(facts: dict[str, str], preferred: Progress | None) -> UpdatePa
         return UpdatePatientResult(
             message=NOT_SENT,
             outcome="unavailable",
-            code="write_not_sent",
+            code=Code.WRITE_NOT_SENT,
         )
     if facts.get("forStaff") or state == IntentState.FAILED:
         extra = " The preferred name is updated." if confirmed else ""
@@ -428,19 +437,22 @@ def update_answer(facts: dict[str, str], preferred: Progress | None) -> UpdatePa
         return UpdatePatientResult(
             message=f"I've passed the change to the office staff, who will update the record.{extra}",
             outcome="recorded_for_staff",
-            code="recorded_for_staff",
+            code=Code.RECORDED_FOR_STAFF,
             **common,
         )
     if pending and preferred is not None:
         return UpdatePatientResult(
-            message=f"I've sent the change; {waiting(preferred)}.", outcome="pending", code="update_pending", **common
+            message=f"I've sent the change; {waiting(preferred)}.",
+            outcome="pending",
+            code=Code.UPDATE_PENDING,
+            **common,
         )
     if confirmed:
         return UpdatePatientResult(
-            message="I've updated the preferred name.", outcome="confirmed", code="patient_updated", **common
+            message="I've updated the preferred name.", outcome="confirmed", code=Code.PATIENT_UPDATED, **common
         )
     return UpdatePatientResult(
-        message="I've recorded the contact preferences.", outcome="confirmed", code="consents_recorded"
+        message="I've recorded the contact preferences.", outcome="confirmed", code=Code.CONSENTS_RECORDED
     )
 
 

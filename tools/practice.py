@@ -13,6 +13,7 @@ from tools.arguments import Args, ShortText
 from tools.availability import closure
 from tools.base import tool
 from tools.carriers import match_carrier, words
+from tools.codes import Code
 from tools.context import ToolCall
 from tools.hours import OpeningDay, coming_week, next_opening, open_until, spoken_opening
 from tools.results import (
@@ -90,7 +91,7 @@ def practice_info(metadata: PracticeMetadata, now: datetime) -> PracticeInfoResu
     return PracticeInfoResult(
         message=said,
         outcome="ok",
-        code="practice_info",
+        code=Code.PRACTICE_INFO,
         name=practice.name or None,
         address=one_line_address(practice),
         phone=pms_format(phone) if phone else None,
@@ -163,14 +164,14 @@ async def get_providers(call: ToolCall, args: NoArgs) -> ProvidersResult:
         return ProvidersResult(
             message="I don't see any providers listed for this office; the staff can help.",
             outcome="not_found",
-            code="no_providers",
+            code=Code.NO_PROVIDERS,
         )
     providers = [
         ProviderInfo(provider_id=p.provider_id, name=p.display_name, role=role_of(p), specialty=p.specialty or None)
         for p in bookable
     ]
     said = spoken_team(providers)
-    return ProvidersResult(message=f"{said}.", outcome="ok", code="providers_found", providers=providers)
+    return ProvidersResult(message=f"{said}.", outcome="ok", code=Code.PROVIDERS_FOUND, providers=providers)
 
 
 # --- checkInsuranceAccepted -------------------------------------------------------------------------
@@ -199,21 +200,21 @@ async def check_insurance_accepted(call: ToolCall, args: CheckInsuranceArgs) -> 
         return InsuranceAcceptedResult(
             message="Please ask for the insurance company's name, such as Delta Dental or MetLife.",
             outcome="invalid",
-            code="carrier_name_needed",
+            code=Code.CARRIER_NAME_NEEDED,
         )
     carriers = await call.practice.carriers()
     if not carriers.names:
         return InsuranceAcceptedResult(
             message="I can't see which insurance companies the office works with; the staff can confirm.",
             outcome="not_found",
-            code="no_carrier_list",
+            code=Code.NO_CARRIER_LIST,
         )
     found = match_carrier(args.carrier, carriers.names)
     if found.matches:
         return InsuranceAcceptedResult(
             message=f"Yes, the office works with that insurance company; {NOT_A_PROMISE}.",
             outcome="ok",
-            code="carrier_accepted",
+            code=Code.CARRIER_ACCEPTED,
             accepted=True,
             matches=found.matches,
         )
@@ -221,7 +222,7 @@ async def check_insurance_accepted(call: ToolCall, args: CheckInsuranceArgs) -> 
     return InsuranceAcceptedResult(
         message=f"I don't see that insurance company on the office's list; the staff can confirm.{similar}",
         outcome="not_found",
-        code="carrier_not_listed",
+        code=Code.CARRIER_NOT_LISTED,
         accepted=False,
         similar=found.similar,
     )

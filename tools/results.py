@@ -1,7 +1,6 @@
 """What tools return: a speakable `message` first, then a stable `outcome` and `code`, then structured data.
 
-Outcomes: `ok` (a read answered), `confirmed`, `pending`, `recorded_for_staff`, `not_found`,
-`needs_verification`, `refused`, `invalid` (bad arguments) and `unavailable` (upstream down).
+Each `code` has one `outcome` (tools/codes.py): a result takes its outcome from its code, and refuses another.
 
 The `message` is built only from this service's own words, numbers, dates and times: never from a PMS record's
 free text (names, appointment descriptions, carrier, provider, practice or holiday names) nor from a caller's.
@@ -13,24 +12,14 @@ builds the result.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from server.text import plain
+from tools.codes import OUTCOME_OF, Code, Outcome
 
-Outcome = Literal[
-    "ok",
-    "confirmed",
-    "pending",
-    "recorded_for_staff",
-    "not_found",
-    "needs_verification",
-    "refused",
-    "invalid",
-    "unavailable",
-]
 # How each outcome is audited: (audit outcome, HTTP-like status).
 AUDIT_OUTCOMES: dict[str, tuple[str, int]] = {
     "ok": ("success", 200),
@@ -45,8 +34,8 @@ AUDIT_OUTCOMES: dict[str, tuple[str, int]] = {
 }
 # Answers whose audit differs from their outcome's: a duplicate request that found the first still running did
 # nothing and knows no result (it is not a success, nor a 202 for work it started).
-AUDIT_BY_CODE: dict[str, tuple[str, int]] = {
-    "duplicate_in_progress": ("failed", 409),
+AUDIT_BY_CODE: dict[Code, tuple[str, int]] = {
+    Code.DUPLICATE_IN_PROGRESS: ("failed", 409),
 }
 ERROR_OUTCOMES = frozenset({"invalid", "unavailable"})
 
@@ -68,7 +57,19 @@ class Model(BaseModel):
 class ToolResult(Model):
     message: str = Field(description="One speakable sentence for the caller.")
     outcome: Outcome = Field(description="What happened, in one word.")
-    code: str = Field(description="Stable machine-readable reason, e.g. `patients_found`, `slot_taken`.")
+    code: Code = Field(description="Stable machine-readable reason, e.g. `patients_found`, `slot_taken`.")
+    today: str | None = Field(None, description="Today's date where the practice is (YYYY-MM-DD).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _outcome_of_code(cls, data: Any) -> Any:
+        """The outcome is the code's (tools/codes.py); one given must agree."""
+        if not (isinstance(data, dict) and "code" in data):
+            return data
+        code = Code(data["code"])
+        if data.get("outcome", OUTCOME_OF[code]) != OUTCOME_OF[code]:
+            raise ValueError(f"{code} is always {OUTCOME_OF[code]}")
+        return {**data, "outcome": OUTCOME_OF[code]}
 
     def audit_outcome(self) -> tuple[str, int, str | None]:
         audit, status = AUDIT_BY_CODE.get(self.code) or AUDIT_OUTCOMES[self.outcome]
@@ -136,18 +137,29 @@ class Slot(Model):
     operatory: RecordLabel
 
 
-class DatedResult(ToolResult):
-    today: str | None = Field(None, description="Today's date where the practice is (YYYY-MM-DD), to retry with.")
+class ProviderChoice(Model):
+    provider_id: str
+    name: RecordName
 
 
-class AvailabilityResult(DatedResult):
-    slots: list[Slot] = Field(default_factory=list, description="At most 5, spread over the day(s).")
+class AvailabilityResult(ToolResult):
+    day: str | None = Field(
+        None, description='The day(s) asked, as resolved, to confirm with the caller: "Tuesday, December 8".'
+    )
+    start_date: str | None = Field(None, description="The first day asked, as resolved (YYYY-MM-DD).")
+    end_date: str | None = Field(None, description="The last day asked, as resolved (YYYY-MM-DD).")
+    slots: list[Slot] = Field(
+        default_factory=list, description="At most 5: spread over the day(s), or the nearest to preferredTime."
+    )
+    providers: list[ProviderChoice] = Field(
+        default_factory=list, description="When providerName fits more than one provider: the ones it fits."
+    )
     next_available_dates: list[str] = Field(
         default_factory=list, description="When the asked day(s) are full: the nearest dates with openings."
     )
 
 
-class AppointmentResult(WriteResult, DatedResult):
+class AppointmentResult(WriteResult):
     appointment_id: str | None = None
     start_time: str | None = None
     provider_name: RecordName | None = None

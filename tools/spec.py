@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from server.caller import Caller
 from server.services import Services
+from tools.codes import codes_of
 from tools.results import ToolResult
 
 
@@ -65,4 +66,12 @@ class ToolSpec:
 
     @property
     def output_schema(self) -> dict[str, Any]:
-        return self.result.model_json_schema(by_alias=True, mode="serialization")
+        """The result's JSON schema, its `code` an enum of the codes this tool can answer (tools/codes.py)."""
+        schema = self.result.model_json_schema(by_alias=True, mode="serialization")
+        schema.get("$defs", {}).pop("Code", None)
+        if not schema.get("$defs"):
+            schema.pop("$defs", None)
+        described = schema["properties"]["code"].get("description")
+        codes = sorted(codes_of(self.name))
+        schema["properties"]["code"] = {"type": "string", "enum": codes, "description": described}
+        return schema

@@ -315,6 +315,24 @@ class IdempotencyKey(Base):
     claimed_until: Mapped[datetime | None]  # an unsettled claim past this time was left by a dead process
 
 
+class CallPrefetch(Base):
+    """What a call's start read from Sikka ahead of its tools (server/prefetch.py): one row per call, from the
+    claim (`running`) to `ready` (with the encrypted reads) or `cleared` (the call ended, or wrote: the reads are
+    gone). Rows outlive their reads until `expires_at`: their `requests` count against the practice's budget."""
+
+    __tablename__ = "call_prefetches"
+
+    account_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    call_key: Mapped[str] = mapped_column(String(64), primary_key=True)  # blind index of the call id
+    state: Mapped[str] = mapped_column(String(16))  # running | ready | cleared
+    data: Mapped[str | None] = mapped_column(Text)  # encrypted listings, while `ready`
+    requests: Mapped[int] = mapped_column(Integer)  # Sikka requests reserved, then spent
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+    __table_args__ = (Index("ix_call_prefetches_account_created", "account_id", "created_at"),)
+
+
 class PendingPatient(Base):
     """A createPatient whose writeback was still pending: what was submitted, for staff to reconcile."""
 

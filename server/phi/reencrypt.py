@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from server.db.models import (
+    CallPrefetch,
     Consent,
     IdempotencyKey,
     MessageEndpoint,
@@ -23,6 +24,7 @@ from server.inbox import item_binding
 from server.intents import data_binding, result_binding
 from server.notify import endpoint_binding
 from server.phi.cipher import Binding, PhiCipher
+from server.prefetch_store import data_binding as prefetch_binding
 from server.services import Services
 
 
@@ -65,6 +67,7 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     EncryptedColumn(MessageEndpoint, MessageEndpoint.secret, lambda r: endpoint_binding(r.account_id)),
     EncryptedColumn(WriteIntent, WriteIntent.data, lambda r: data_binding(r.id, r.account_id)),
     EncryptedColumn(WriteIntent, WriteIntent.result, lambda r: result_binding(r.id, r.account_id)),
+    EncryptedColumn(CallPrefetch, CallPrefetch.data, lambda r: prefetch_binding(r.account_id, r.call_key)),
 )
 
 

@@ -30,6 +30,7 @@ from server.sikka.records import (
 )
 from server.sikka.schedule import DayHours, Interval, PracticeSchedule
 from server.sikka.writeback import WritebackOutcome
+from server.sikka.zones import today_in
 
 __all__ = [
     "AppNotAuthorized",
@@ -67,5 +68,6 @@ __all__ = [
     "WritebackOutcome",
     "as_time",
     "text",
+    "today_in",
     "writes",
 ]

@@ -2,26 +2,34 @@
 
 Amount formats and signs are undocumented (§23.17); the documented examples are "0.0000", so amounts are read
 as decimal strings, with "$", thousands separators and accounting parentheses tolerated; a negative amount is
-a credit. Coverage code ranges ("2700.00"–"2899.99") are compared as numbers with a CDT code's digits (D2740 is
-2740): the mapping is undocumented, but it is the only reading the examples allow.
+a credit. Amounts are kept in cents, rounded half up (half a cent is a cent): what is under half a cent is no
+money at all. Coverage code ranges ("2700.00"–"2899.99") are compared as numbers with a CDT code's digits (D2740
+is 2740): the mapping is undocumented, but it is the only reading the examples allow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from server.sikka.client import Item, Listing
 from server.sikka.records import as_bool, as_int, text
 
 INACTIVE_CARRIER = frozenset({"inactive", "deleted", "terminated"})
+CENT = Decimal("0.01")
 T = TypeVar("T")
 
 
-def as_amount(value: Any) -> Decimal | None:
-    """ "125.5000" → 125.50; "(12.00)" and "-12.00" → -12.00; "" or anything unreadable → None."""
+def in_cents(amount: Decimal) -> Decimal:
+    """To the cent, half up (0.005 → 0.01, -0.005 → -0.01); under half a cent is 0.00, never -0.00."""
+    cents = amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    return cents if cents else cents.copy_abs()
+
+
+def as_number(value: Any) -> Decimal | None:
+    """ "125.5000" → 125.5; "(12.00)" and "-12.00" → -12; "" or anything unreadable → None."""
     raw = str(value or "").strip().replace("$", "").replace(",", "")
     negative = raw.startswith("(") and raw.endswith(")")
     raw = raw.strip("()")
@@ -32,6 +40,12 @@ def as_amount(value: Any) -> Decimal | None:
     if not amount.is_finite():
         return None
     return -amount if negative else amount
+
+
+def as_amount(value: Any) -> Decimal | None:
+    """Money: `as_number` in cents ("125.5000" → 125.50, "0.004" → 0.00)."""
+    number = as_number(value)
+    return None if number is None else in_cents(number)
 
 
 def parsed(listing: Listing, parse: Callable[[Item], T | None]) -> tuple[T, ...]:
@@ -114,7 +128,7 @@ class CoverageRow:
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> CoverageRow | None:
-        low, high = as_amount(item.get("procedure_code_from")), as_amount(item.get("procedure_code_to"))
+        low, high = as_number(item.get("procedure_code_from")), as_number(item.get("procedure_code_to"))
         if low is None or high is None:
             return None
         percentage = as_int(item.get("percentage_covered"), -1)

@@ -39,7 +39,8 @@ class PracticeCache(Generic[T]):
         entry = self._entries.get(account_id)
         return entry[0] if entry is not None and self.clock() - entry[1] < self.ttl else None
 
-    async def get(self, account_id: str) -> T:
+    async def get(self, account_id: str, load: Callable[[], Awaitable[T]] | None = None) -> T:
+        """The fresh value, else one loaded by `load` (this cache's loader by default)."""
         cached = self._fresh(account_id)
         if cached is not None:
             return cached
@@ -47,7 +48,7 @@ class PracticeCache(Generic[T]):
             cached = self._fresh(account_id)
             if cached is not None:
                 return cached
-            value = await self._load(account_id)
+            value = await (load() if load is not None else self._load(account_id))
             if value.cacheable:
                 self._entries[account_id] = (value, self.clock())
             return value

@@ -4,14 +4,21 @@
 One `office_id` can hold several locations (reference §2): every read Sikka filters by `practice_id` carries
 the account's, and operatories come by the location's `cust_id` (from `GET /practices`), so another location's
 chairs, providers and bookings never enter this one's answers.
+
+A view may carry a `ListingMemo` (server/prefetch.py): every listing is looked up there first, by the exact
+request (`listing_key`), and what Sikka answers is handed to it. A prefetch records a call's likely reads this
+way, and a read tool of that call answers from them: the same listings, so the same answer, without the round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
 import anyio
 from anyio.abc import TaskGroup
@@ -29,10 +36,12 @@ from server.sikka.pms import rules_for
 from server.sikka.records import Appointment, Choice, Operatory, Patient, PracticeProfile, Provider, text
 from server.sikka.schedule import PracticeSchedule
 from server.sikka.writeback import WritebackOutcome, Writebacks
-from server.sikka.zones import zone
+from server.sikka.zones import UnknownZone, zone
 
 METADATA_DEADLINE_SECONDS = 8.0
-SEARCH_PAGE = 50  # one page: matches are re-checked in code (a family shares a phone; a birthdate narrows it)
+UPCOMING_DAYS = 365  # a patient's upcoming visits: from yesterday (UTC) to a year ahead
+SEARCH_PAGE = 50  # matches are re-checked in code (a family shares a phone; a birthdate narrows it)
+SURNAME_PAGE = 500  # everyone with a last name, in one request: a practice's Smiths, the caller then matched
 PATIENT_PHONES = "homephone,workphone"  # `cell` is a default field; the other two only on request
 # Endpoints Sikka filters by `practice_id` (reference §9–§11): reads always carry the account's location.
 PRACTICE_SCOPED = frozenset(
@@ -51,6 +60,35 @@ PRACTICE_SCOPED = frozenset(
         "insurance_plan_coverage",
     }
 )
+
+
+class ListingMemo(Protocol):
+    """Listings a call holds beside Sikka, by `listing_key`."""
+
+    async def lookup(self, key: str) -> Listing | None:
+        """The listing held for this request, or None (then it goes to Sikka)."""
+        ...
+
+    def keep(self, key: str, listing: Listing) -> None:
+        """Sikka's answer to a request that was not held."""
+        ...
+
+
+def listing_key(endpoint: str, query: Params, paging: Paging) -> str:
+    """One listing request, canonically: the endpoint, its parameters in order, and the paging."""
+    return json.dumps([endpoint, sorted(query.items()), paging.every, paging.size], separators=(",", ":"))
+
+
+async def memoized(memo: ListingMemo | None, key: str, read: Callable[[], Awaitable[Listing]]) -> Listing:
+    """The listing `memo` holds for `key`, else `read()`'s, handed to the memo."""
+    if memo is None:
+        return await read()
+    held = await memo.lookup(key)
+    if held is not None:
+        return held
+    listing = await read()
+    memo.keep(key, listing)
+    return listing
 
 
 @asynccontextmanager
@@ -82,14 +120,14 @@ class SikkaGateway:
 
     def __post_init__(self) -> None:
         ttl = self.metadata_ttl_seconds
-        self.metadata_cache: PracticeCache[PracticeMetadata] = PracticeCache(self._load_metadata, ttl)
+        self.metadata_cache: PracticeCache[PracticeMetadata] = PracticeCache(self.load_metadata, ttl)
         # Loaded on first use, not with the metadata: scheduling calls never wait for them.
         self.carrier_cache: PracticeCache[Carriers] = PracticeCache(self._load_carriers, ttl)
         self.coverage_cache: PracticeCache[CoverageTable] = PracticeCache(self._load_coverage, ttl)
         self._supported_pmses: list[Item] | None = None
 
-    def practice(self, account_id: str, deadline: Deadline) -> PracticeGateway:
-        return PracticeGateway(self, account_id, deadline)
+    def practice(self, account_id: str, deadline: Deadline, memo: ListingMemo | None = None) -> PracticeGateway:
+        return PracticeGateway(self, account_id, deadline, memo)
 
     async def _app_items(self, endpoint: str, deadline: Deadline, params: Params | None = None) -> list[Item]:
         """Every item of a support endpoint, read with the app's keys."""
@@ -116,9 +154,9 @@ class SikkaGateway:
             self._supported_pmses = await self._app_items("supported_pmses", deadline)
         return self._supported_pmses
 
-    async def _load_metadata(self, account_id: str) -> PracticeMetadata:
+    async def load_metadata(self, account_id: str, memo: ListingMemo | None = None) -> PracticeMetadata:
         """Everything in two rounds: `practices` (for `cust_id`) then `operatories`, beside the other reads."""
-        view = self.practice(account_id, Deadline.after(METADATA_DEADLINE_SECONDS))
+        view = self.practice(account_id, Deadline.after(METADATA_DEADLINE_SECONDS), memo)
         credentials = await self.keys.credentials(account_id)
         listings: dict[str, Listing] = {}
         profiles: list[PracticeProfile] = []
@@ -132,7 +170,10 @@ class SikkaGateway:
             await fetch("operatories", "operatories", {"cust_id": profiles[0].cust_id, "is_hidden": "F"})
 
         async def fetch_pmses() -> None:
-            listings["pmses"] = Listing(await self.supported_pmses(view.deadline))
+            async def read() -> Listing:
+                return Listing(await self.supported_pmses(view.deadline))
+
+            listings["pmses"] = await memoized(memo, listing_key("supported_pmses", {}, EVERY_PAGE), read)
 
         async with concurrently() as group:
             group.start_soon(profile_then_operatories)
@@ -186,6 +227,7 @@ class PracticeGateway:
     gateway: SikkaGateway
     account_id: str
     deadline: Deadline
+    memo: ListingMemo | None = None
 
     async def _practice_id(self) -> str:
         return (await self.gateway.keys.credentials(self.account_id)).practice_id
@@ -197,18 +239,37 @@ class PracticeGateway:
             query["practice_id"] = await self._practice_id()
         credentials = self.gateway.keys.practice(self.account_id, self.deadline)
         client = self.gateway.client
-        return await client.listing(
-            endpoint, credentials=credentials, deadline=self.deadline, params=query, paging=paging
-        )
+
+        async def read() -> Listing:
+            return await client.listing(
+                endpoint, credentials=credentials, deadline=self.deadline, params=query, paging=paging
+            )
+
+        return await memoized(self.memo, listing_key(endpoint, query, paging), read)
 
     async def items(self, endpoint: str, params: Params | None = None) -> list[Item]:
         return (await self.listing(endpoint, params)).items
 
     async def metadata(self) -> PracticeMetadata:
-        return await self.gateway.metadata_cache.get(self.account_id)
+        """The cached metadata; loaded through this view's memo when the cache has none."""
+        memo = self.memo
+        if memo is None:
+            return await self.gateway.metadata_cache.get(self.account_id)
+        return await self.gateway.metadata_cache.get(
+            self.account_id, lambda: self.gateway.load_metadata(self.account_id, memo)
+        )
 
-    async def _patients(self, params: Params) -> list[Patient]:
-        first_page = Paging(SEARCH_PAGE, every=False)
+    async def time_zone(self) -> ZoneInfo | None:
+        """The practice's zone as onboarding stored it with its credentials (no Sikka request); None when it is
+        not one that can be read."""
+        credentials = await self.gateway.keys.credentials(self.account_id)
+        try:
+            return zone(credentials.time_zone)
+        except UnknownZone:
+            return None
+
+    async def _patients(self, params: Params, page_size: int = SEARCH_PAGE) -> list[Patient]:
+        first_page = Paging(page_size, every=False)
         listing = await self.listing("patients", {**params, "fields": PATIENT_PHONES}, first_page)
         return [Patient.from_item(item) for item in listing.items]
 
@@ -235,16 +296,21 @@ class PracticeGateway:
         phone: str | None = None,
         first_name: str | None = None,
         last_name: str | None = None,
+        surnames: Sequence[str] = (),
         word: str | None = None,
         birthdate: date | None = None,
     ) -> list[Patient]:
         """Patients by documented filters only (reference §11), every match re-checked in code:
         phone: see `_by_phone` (3 requests at once);
-        full name: `firstname` + `lastname` (1 request); one word: `search`, kept when it is the first or last
-        name (1 request). A birthdate narrows the matches here, not in RQL (`::AND::`/`::OR::` precedence is
-        undocumented); it is never a search on its own."""
+        first and last name: `firstname` + `lastname` (1 request); any of several last names: RQL
+        `find=lastname=eq_A::OR::lastname=eq_B` (1 request; only `::OR::`, so its undocumented precedence
+        does not matter), the caller matching the rest; one word: `search`, kept when it is the first or last
+        name (1 request). A birthdate narrows the matches here, not in RQL; it is never a search on its own."""
         if phone:
             patients = await self._by_phone(phone)
+        elif surnames:
+            clauses = "::OR::".join(f"lastname=eq_{surname}" for surname in dict.fromkeys(surnames))
+            patients = await self._patients({"find": clauses}, page_size=SURNAME_PAGE)
         elif first_name or last_name:
             names = {"firstname": first_name or "", "lastname": last_name or ""}
             patients = await self._patients({key: value for key, value in names.items() if value})
@@ -296,6 +362,13 @@ class PracticeGateway:
             params["appointment_sr_no"] = appointment_id
         items = await self.items("appointments", params)
         return [a for a in (Appointment.from_item(i) for i in items) if a is not None]
+
+    async def upcoming_appointments(self, patient_id: str) -> list[Appointment]:
+        """The patient's appointments from yesterday (UTC, so none today is missed in any zone) to a year ahead."""
+        today = datetime.now(UTC).date()
+        return await self.appointments(
+            today - timedelta(days=1), today + timedelta(days=UPCOMING_DAYS), patient_id=patient_id
+        )
 
     async def appointment(self, appointment_id: str) -> Appointment | None:
         items = await self.items("appointments", {"appointment_sr_no": appointment_id, "fields": "get_all"})

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from server.sikka.pms import PmsRules, pms_key, rules_for
 from server.sikka.records import Choice, Operatory, PracticeProfile, Provider, is_cancel_status, text
 from server.sikka.schedule import PracticeSchedule
+from server.sikka.zones import today_in
 
 AVAILABLE = "available"
 # Statuses a new booking may be written with (ClearDent requires one), in order of preference.
@@ -84,6 +86,10 @@ class PracticeMetadata:
     @property
     def rules(self) -> PmsRules:
         return rules_for(self.pms)
+
+    def today(self) -> date:
+        """Today at the practice."""
+        return today_in(self.zone)
 
     @property
     def has_slot_endpoint(self) -> bool:

@@ -13,6 +13,7 @@ serving and says why).
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tzlocal.windows_tz import tz_win, win_tz
@@ -69,3 +70,8 @@ def _standard(name: str) -> str:
 def zone(name: str) -> ZoneInfo:
     """The ZoneInfo of a stored (resolved) zone name."""
     return ZoneInfo(resolve_zone_name(name))
+
+
+def today_in(zone: ZoneInfo, now: datetime | None = None) -> date:
+    """Today where `zone` is (`now` defaults to the current instant): a practice's today, not the host's or UTC's."""
+    return (now or datetime.now(UTC)).astimezone(zone).date()

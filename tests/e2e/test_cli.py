@@ -217,6 +217,19 @@ def test_vapi_config_prints_the_mcp_tool(cli: Cli) -> None:
     assert insecure.returncode == 2
 
 
+def test_vapi_config_prints_the_system_prompt_lines_with_the_practices_date_and_time(cli: Cli) -> None:
+    account = cli.json("practices", "connect", "--office-id", DEMO_OFFICE_ID, "--secret-key", DEMO_SECRET_KEY)
+    printed = json.loads(
+        cli.run(
+            "vapi-config", "--account-id", str(account["accountId"]), "--url", "https://h.example", "--system-prompt"
+        ).stdout
+    )
+    assert printed["timeZone"] == "America/New_York"
+    assert '{{"now" | date: "%A, %B %-e, %Y", "America/New_York"}}' in printed["systemPrompt"]
+    assert '{{"now" | date: "%-l:%M %p", "America/New_York"}}' in printed["systemPrompt"]
+    assert "Bearer" not in json.dumps(printed)  # no token issued for it
+
+
 def test_vapi_config_prints_server_tools_for_the_tool_calls_endpoint(cli: Cli) -> None:
     account = cli.json("practices", "connect", "--office-id", DEMO_OFFICE_ID, "--secret-key", DEMO_SECRET_KEY)
     account_id = str(account["accountId"])

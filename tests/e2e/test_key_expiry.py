@@ -34,7 +34,7 @@ def grants(state: SandboxState) -> int:
 @pytest.fixture
 def stack(database_url: str) -> Iterator[Stack]:
     # The longest deadline Vapi allows: a test about keys must not fail on a busy test machine's slowness.
-    with running_stack(database_url, sikka_deadline_seconds=19.0) as running:
+    with running_stack(database_url, sikka_deadline_seconds=19.0, serve_app=False) as running:
         yield running
 
 

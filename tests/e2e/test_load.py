@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -20,7 +20,7 @@ from sandbox import DEMO_OFFICE_ID
 from server.audit import chain
 from server.db.engine import create_engine, session_factory
 from server.db.models import AuditLog
-from tests.support import Stack, identity, running_stack, server_process
+from tests.support import Stack, identity, practice_today, running_stack, server_process
 
 pytestmark = [pytest.mark.anyio, pytest.mark.load]
 CALLS = 2000
@@ -32,7 +32,10 @@ BOOKINGS = 60  # distinct slots, each booked twice with one call id (a model ret
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The sandbox (in this process), and the service as its own process under uvicorn, as in production."""
     database = tmp_path_factory.mktemp("load") / "parlae.db"
-    with running_stack(f"sqlite+aiosqlite:///{database}") as running, server_process(running.settings) as server:
+    with (
+        running_stack(f"sqlite+aiosqlite:///{database}", serve_app=False) as running,
+        server_process(running.settings) as server,
+    ):
         running.app_url = server.url
         yield running
 
@@ -45,7 +48,7 @@ def patients(stack: Stack) -> list[dict[str, str]]:
 
 def plan_reads(stack: Stack, count: int, rng: random.Random) -> list[tuple[str, str, dict[str, Any]]]:
     people = patients(stack)
-    day = date.today() + timedelta(days=5)
+    day = practice_today() + timedelta(days=5)
     calls = []
     for n in range(count):
         person = rng.choice(people)
@@ -64,7 +67,7 @@ def plan_reads(stack: Stack, count: int, rng: random.Random) -> list[tuple[str, 
 async def free_slots(stack: Stack, headers: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
     """Distinct bookable 30-minute starts across the next weeks, and how many (audited) calls found them."""
     slots: list[dict[str, Any]] = []
-    day, calls = date.today() + timedelta(days=15), 0
+    day, calls = practice_today() + timedelta(days=15), 0
     async with httpx2.AsyncClient(headers=headers) as http:
         while len(slots) < BOOKINGS:
             async with Client(streamable_http_client(stack.mcp_url, http_client=http), mode="2026-07-28") as client:

@@ -2,7 +2,7 @@
 both credential headers (and the RFC 6750 challenge), slips answered as results in order, at most 20 calls, 200
 for every other server message, the end of a call ending its state, a long call's message within the body limit,
 deep nesting refused, the calling number as search context (never identity), audit by call id, idempotent
-retries."""
+retries, the call's prefetch started by its status-update and dropped at its end."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from datetime import timedelta
 from io import StringIO
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -18,7 +19,8 @@ from sqlalchemy import func, select
 from app.toolcalls import MAX_BODY_BYTES
 from server.calls import call_key
 from server.db.engine import create_engine, session_factory
-from server.db.models import AuditLog, IdempotencyKey, IdentityAttempt
+from server.db.models import AuditLog, CallPrefetch, IdempotencyKey, IdentityAttempt
+from server.phones import to_e164
 from server.services import open_services
 from tests.support import Stack, call, identity, mcp_client, open_day, patient_with_own_cell
 
@@ -95,7 +97,7 @@ async def test_slips_are_results_the_model_acts_on_in_order_with_200(stack: Stac
         as_function("1", "checkAvailability", {"date": day}),
         {"id": "2", "type": "function", "function": {"name": "checkAvailability", "arguments": "{not json"}},
         {"id": "3", "name": "deletePatient", "arguments": {}},
-        {"id": "4", "name": "checkAvailability", "arguments": {"date": "next tuesday"}},
+        {"id": "4", "name": "checkAvailability", "arguments": {"date": "the day after"}},
         {"id": "5", "name": "searchPatients", "arguments": ["not", "an", "object"]},
         as_function("6", "checkAvailability", {"date": day}),
     ]
@@ -109,7 +111,7 @@ async def test_slips_are_results_the_model_acts_on_in_order_with_200(stack: Stac
         ("invalid", "invalid_arguments"),
         ("invalid", "invalid_arguments"),
     ]
-    assert "next tuesday" not in answered[3]["result"]
+    assert "the day after" not in answered[3]["result"]
 
 
 async def test_at_most_twenty_calls_run_and_the_rest_are_errors_without_running(stack: Stack) -> None:
@@ -335,4 +337,65 @@ async def test_the_end_of_a_call_ends_its_server_side_state(stack: Stack) -> Non
     }
     assert (await post(stack, report)).json() == {}
     rows = await audit_rows(stack, call_id)
-    assert [row.action for row in rows] == ["getPatientInfo", "takeMessage", "vapi.callEnded", "vapi.callEnded"]
+    prefetched = [row for row in rows if row.action == "vapi.callPrefetched"]  # in the background, any time
+    assert len(prefetched) <= 1
+    assert [row.action for row in rows if row not in prefetched] == [
+        "getPatientInfo",
+        "takeMessage",
+        "vapi.callEnded",
+        "vapi.callEnded",
+    ]
+
+
+async def prefetch_state(stack: Stack, call_id: str) -> str | None:
+    """The call's prefetch row's state (None without one)."""
+    async with open_services(stack.settings) as services:
+        key = await services.prefetcher.store.call_key(stack.account_id, call_id)
+        async with services.sessions() as session:
+            found: str | None = await session.scalar(
+                select(CallPrefetch.state).where(
+                    CallPrefetch.account_id == stack.account_id, CallPrefetch.call_key == key
+                )
+            )
+            return found
+
+
+async def test_the_start_of_a_call_prefetches_in_the_background_and_its_end_drops_it(stack: Stack) -> None:
+    patient = patient_with_own_cell(stack)
+    call_id, number = "vapi-prefetched", to_e164(patient["cell"])
+    start = {
+        "message": {
+            "type": "status-update",
+            "status": "in-progress",
+            "call": {"id": call_id, "customer": {"number": number}},
+        }
+    }
+    response = await post(stack, start)
+    assert (response.status_code, response.json()) == (200, {})  # answered at once; the reads run after
+    for _ in range(200):
+        if await prefetch_state(stack, call_id) == "ready":
+            break
+        await anyio.sleep(0.05)
+    assert await prefetch_state(stack, call_id) == "ready"
+    (found,) = results(
+        await post(stack, message([{"id": "s", "name": "searchPatients", "arguments": {}}], call_id, number))
+    )
+    answer = json.loads(found["result"])
+    assert [m["patientId"] for m in answer["matches"]] == [patient["patient_id"]]
+    report = {"message": {"type": "end-of-call-report", "call": {"id": call_id}, "artifact": {"messages": []}}}
+    assert (await post(stack, report)).json() == {}
+    assert await prefetch_state(stack, call_id) == "cleared"
+
+
+async def test_the_first_tool_request_of_a_call_with_a_number_starts_its_prefetch(stack: Stack) -> None:
+    """A call whose start Vapi did not report: its first tool request queues the prefetch, for the later ones."""
+    patient = patient_with_own_cell(stack)
+    call_id, number = "vapi-no-start", to_e164(patient["cell"])
+    calls = [{"id": "s", "name": "searchPatients", "arguments": {}}]
+    (found,) = results(await post(stack, message(calls, call_id, number)))
+    assert json.loads(found["result"])["code"] == "patients_found"
+    for _ in range(200):
+        if await prefetch_state(stack, call_id) == "ready":
+            break
+        await anyio.sleep(0.05)
+    assert await prefetch_state(stack, call_id) == "ready"

@@ -6,8 +6,8 @@ heard only where the server says so, and it says so only when the office system 
 
 To reach every code, the server here runs each tool as a script that answers the code it is asked for, with the
 tool's own name, result model and outcome, and with the real sentence where the sentence does not depend on the
-call (upstream failures, failing closed); the codes are tests/outcome_codes.py. Real tools answer a date in the
-past the same way at the end.
+call (upstream failures, failing closed); the codes are the registry's (tools/codes.py, as tests/outcome_codes.py
+lists them per tool). Real tools answer a date in the past the same way at the end.
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ from tests.vapi_speech import Turn, mcp_tool_turn, server_tool_turn
 from tools import ALL_TOOLS, ToolAnswer, ToolSpec
 from tools.base import AUDIT_FAILED, UNAVAILABLE_MESSAGES
 from tools.results import ERROR_OUTCOMES
+from tools.speech import spoken_day
 
 pytestmark = pytest.mark.anyio
 FAILED_CLOSED = "(failed closed)"  # no audit record: no result at all, only the sentence
-REAL_SENTENCES = dict(UNAVAILABLE_MESSAGES.values())  # code -> its sentence
+REAL_SENTENCES = {str(code): said for code, said in UNAVAILABLE_MESSAGES.values()}
 CANT_REACH = "can't reach the office"
 MCP_HEADERS = {
     "Accept": "application/json, text/event-stream",
@@ -164,7 +165,8 @@ async def test_the_adapters_own_answers_give_the_model_its_turn_too(configured: 
 
 
 async def test_a_real_date_in_the_past_is_heard_as_the_server_says_it_on_both_paths(stack: Stack) -> None:
-    asked = {"date": (practice_today() - timedelta(days=400)).isoformat()}
+    slipped = practice_today() - timedelta(days=400)
+    asked = {"date": slipped.isoformat()}
     mcp_tool = vapi_config(stack, stack.app_url)
     functions = {tool["function"]["name"]: tool for tool in vapi_config(stack, stack.app_url, "--server-tools")}
     server_tool = functions["checkAvailability"]
@@ -172,7 +174,7 @@ async def test_a_real_date_in_the_past_is_heard_as_the_server_says_it_on_both_pa
         over_mcp = await mcp_call(http, mcp_tool, "checkAvailability", asked)
         entry = (await post_calls(http, server_tool, [{"id": "d", "name": "checkAvailability", "arguments": asked}]))[0]
     said = over_mcp["structuredContent"]["message"]
-    assert said.startswith("That date has already passed; today is")
+    assert said.startswith(f"{spoken_day(slipped)}, {slipped.year} has already passed; today is")
     assert over_mcp["isError"] is True  # MCP: an invalid call is a tool error, as the MCP spec asks
     assert json.loads(entry["result"])["code"] == "date_in_past"  # Vapi: a result the model acts on
     for turn in (mcp_tool_turn(mcp_tool, "checkAvailability", over_mcp), server_tool_turn(server_tool, entry)):

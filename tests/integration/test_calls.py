@@ -65,7 +65,7 @@ async def test_the_end_of_a_call_removes_that_calls_state_and_nothing_else(datab
         (ACCOUNT, "call-x", "D", "success"),
         (ACCOUNT, "call-x", "D", "success"),
     ]
-    assert audited[0].request_summary == "call ended: 1 stored outcomes, 1 attempt counters removed"
+    assert audited[0].request_summary == "call ended: 1 stored outcomes, 1 attempt counters, 0 prefetches removed"
     assert audited[0].phi_accessed is False
 
 

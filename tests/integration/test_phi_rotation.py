@@ -4,7 +4,7 @@ in production, the key is rotated, and afterwards everything decrypts with the n
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,6 +15,7 @@ from server.intents import Asked, Write
 from server.phi.cipher import Binding
 from server.phi.reencrypt import ENCRYPTED_COLUMNS, reencrypt
 from server.services import Services, open_services
+from server.sikka import Listing
 from server.vault.base import PracticeCredentials
 from tests.conftest import make_settings, new_phi_key
 
@@ -51,6 +52,10 @@ async def write_one_of_each(services: Services) -> str:
         session.add(
             IdempotencyKey(key_hash="k" * 64, account_id=ACCOUNT, tool="bookAppointment", status="done", result=result)
         )
+    store = services.prefetcher.store
+    call_key = await store.call_key(ACCOUNT, "call-1")
+    assert await store.claim(ACCOUNT, call_key, requests=1, ttl=timedelta(minutes=5), budget=10) == "claimed"
+    assert await store.fill(ACCOUNT, call_key, {"patients": Listing([{"patient_id": "10001"}])}, requests=1)
     await services.notify_endpoints.set(ACCOUNT, "https://practice.test/hook")
     return await services.inbox.post(
         ACCOUNT, InboxKind.MESSAGE, StaffNote("call me", caller_name="Ann Lee"), urgency="soon", vapi_call_id=None
@@ -73,4 +78,7 @@ async def test_reencrypt_reaches_every_encrypted_column(database_url: str) -> No
         assert endpoint is not None
         assert endpoint.secret.startswith("whsec_")
         assert (await services.vault.get(ACCOUNT)).office_id == "D1"
+        store = services.prefetcher.store
+        held = await store.listings(ACCOUNT, await store.call_key(ACCOUNT, "call-1"))
+        assert held == {"patients": Listing([{"patient_id": "10001"}])}
         assert await reencrypt(services, dry_run=True) == dict.fromkeys(counts, 0)

@@ -12,6 +12,7 @@ import pytest
 from sandbox import open_hours
 from tests.support import DEMO_ZONE, call, closed_day, identity, open_day, practice_today
 from tests.tools.conftest import Desk
+from tools.speech import spoken_day
 
 pytestmark = pytest.mark.anyio
 
@@ -91,12 +92,13 @@ async def test_a_start_time_in_the_past_is_not_called_taken(desk: Desk) -> None:
     result = await desk.call("bookAppointment", {**identity(me), "startTime": yesterday.isoformat()}, "past-start")
     assert (result["outcome"], result["code"]) == ("invalid", "time_in_past")
     assert result["today"] == practice_today().isoformat()
+    assert result["message"].startswith(f"{spoken_day(yesterday.date())}, {yesterday.year} at ")  # the day it read
 
 
 async def test_a_closed_day_is_closed_not_full(desk: Desk) -> None:
     day = closed_day(desk, 2)
     result = await desk.call("checkAvailability", {"date": day.isoformat()}, "closed")
-    assert (result["outcome"], result["code"]) == ("not_found", "closed"), result
+    assert (result["outcome"], result["code"]) == ("not_found", "office_closed"), result
     assert "closed" in result["message"]
     assert result["nextAvailableDates"]
 

@@ -95,7 +95,7 @@ async def test_a_closed_day_goes_straight_to_the_nearest_openings(desk: Desk) ->
     """The schedule says the day is closed: only the days after it are read."""
     day = closed_day(desk, 3)
     result, served = await served_for(desk, "checkAvailability", {"date": day.isoformat()}, "closed-day")
-    assert (result["outcome"], result["code"]) == ("not_found", "closed"), result
+    assert (result["outcome"], result["code"]) == ("not_found", "office_closed"), result
     assert result["nextAvailableDates"]
     assert [s.request for s in served] == ["GET /appointments"]
 

@@ -244,6 +244,12 @@ async def test_names_use_the_documented_filters(gateway: SikkaGateway) -> None:
         "lastname": "Lee",
     }
     assert len(full) == 2
+    by_surname = await view(gateway).find_patients(surnames=["De La Cruz", "La Cruz", "Cruz", "Cruz"])
+    assert query(route.calls.last.request)["find"] == (
+        "lastname=eq_De La Cruz::OR::lastname=eq_La Cruz::OR::lastname=eq_Cruz"
+    )
+    assert query(route.calls.last.request)["limit"] == "500"  # every patient with those last names, at once
+    assert len(by_surname) == 2  # the caller matches the rest
     one_word = await view(gateway).find_patients(word="ann")
     assert query(route.calls.last.request)["search"] == "ann"
     assert [p.patient_id for p in one_word] == ["1"]  # "Annabel" is not "Ann"

@@ -81,7 +81,7 @@ async def test_a_balance_is_the_patients_own_row_in_the_location(gateway: SikkaG
     route = respx.get(f"{BASE}/patient_balance").respond(json=envelope(rows))
     found = await view(gateway).balance("7")
     assert found is not None
-    assert str(found.patient_due) == "125.5000"
+    assert str(found.patient_due) == "125.50"  # in cents
     assert query(route.calls.last.request)["practice_id"] == "2"
     assert query(route.calls.last.request)["patient_id"] == "7"
     respx.get(f"{BASE}/patient_balance").respond(204)

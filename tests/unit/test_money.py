@@ -32,6 +32,12 @@ CARRIERS = ("Delta Dental of Illinois", "Delta Dental of New York", "MetLife", "
         ("-15.0000", Decimal(-15)),
         ("(15.00)", Decimal(-15)),
         ("$1,234.50", Decimal("1234.50")),
+        ("10.005", Decimal("10.01")),  # half up, not half even (10.00)
+        ("10.015", Decimal("10.02")),
+        ("10.0049", Decimal("10.00")),
+        ("-10.005", Decimal("-10.01")),
+        ("0.004", Decimal("0.00")),
+        ("-0.004", Decimal("0.00")),
         ("", None),
         ("n/a", None),
         ("NaN", None),
@@ -39,6 +45,7 @@ CARRIERS = ("Delta Dental of Illinois", "Delta Dental of New York", "MetLife", "
 )
 def test_amounts(raw: str, amount: Decimal | None) -> None:
     assert as_amount(raw) == amount
+    assert amount is None or str(as_amount(raw)) == f"{amount:.2f}"  # in cents, never "-0.00"
 
 
 def balance(patient_due: str, insurance_due: str = "0.0000", total: str | None = None) -> Balance:
@@ -75,6 +82,10 @@ def test_a_row_with_unreadable_amounts_is_not_a_balance() -> None:
             "This patient owes nothing right now; $80.00 is expected from insurance.",
         ),
         (balance("1234.5", total="1234.5"), False, "balance_found", "This patient owes $1,234.50."),
+        (balance("0.0040", "0.0030", "0.0040"), False, "no_balance", "This patient has no balance due."),
+        (balance("-0.0040", total="-0.0040"), False, "no_balance", "This patient has no balance due."),
+        (balance("0.0000", total="0.0049"), False, "no_balance", "This patient has no balance due."),
+        (balance("12.345", total="12.345"), False, "balance_found", "This patient owes $12.35."),
     ],
 )
 def test_balance_sentences(row: Balance, guarantor: bool, code: str, said: str) -> None:

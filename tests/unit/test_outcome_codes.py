@@ -1,9 +1,7 @@
-"""tests/outcome_codes.py stays the complete list of outcome codes: every code the tools' source constructs is
-listed, and every listed code is one the source constructs. The source is read as Python (ast): a literal
-`code="..."`, a `(code, sentence)` pair of literals, a default `code`/`reason` parameter, and the codes of the
-shared tables (upstream failures, identity refusals, failed writes); an f-string code (`f"appointment_{verb}"`)
-is a pattern the listed codes must match. Which tool answers which code is checked on every answer the tests
-receive (`tests.support.call`)."""
+"""The registry of outcome codes (tools/codes.py) is the only source of codes: the tools construct `Code`
+members, never strings; every code is answered by some tool or the tool-calls adapter and is constructed
+somewhere; each tool's output schema lists exactly its codes; docs/vapi.md §4 lists every code under its outcome.
+Which tool answers which code is checked on every answer the tests receive (`tests.support.call`)."""
 
 from __future__ import annotations
 
@@ -11,63 +9,89 @@ import ast
 import re
 from pathlib import Path
 
-from tests.outcome_codes import CODES, EVERY_TOOL, UNREACHABLE
+import pytest
+
+from tests.outcome_codes import EVERY_TOOL, UNREACHABLE
 from tools import ALL_TOOLS
-from tools.appointments import VERBS
 from tools.base import CANT_REACH, UNAVAILABLE_MESSAGES
-from tools.identity import LOCKED, MISMATCH
+from tools.codes import ADAPTER, OUTCOME_OF, OWN_CODES, Code, codes_of
+from tools.results import ToolResult
 
-TOOLS = Path(__file__).parents[2] / "tools"
-CODE = re.compile(r"[a-z]+(_[a-z]+)+")
-
-
-def pattern(fstring: ast.JoinedStr) -> re.Pattern[str]:
-    parts = [re.escape(str(p.value)) if isinstance(p, ast.Constant) else "[a-z]+" for p in fstring.values]
-    return re.compile("".join(parts))
+ROOT = Path(__file__).parents[2]
+SOURCES = [*sorted((ROOT / "tools").glob("*.py")), ROOT / "app" / "toolcalls.py"]
+BACKTICKED = re.compile(r"`([a-z]+(?:_[a-z]+)*)`")
 
 
-def constructed() -> tuple[set[str], list[re.Pattern[str]]]:
-    """The literal codes and the f-string code patterns in the tools' source."""
-    literals = {code for code, _ in UNAVAILABLE_MESSAGES.values()} | {MISMATCH, LOCKED}
-    literals |= {failed for _, failed in VERBS.values()}
-    patterns = []
-    for path in TOOLS.glob("*.py"):
+def used_members() -> set[Code]:
+    """The `Code.X` members the source outside the registry names."""
+    used = set()
+    for path in SOURCES:
+        if path.name == "codes.py":
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.keyword) and node.arg == "code":
-                if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-                    literals.add(node.value.value)
-                elif isinstance(node.value, ast.JoinedStr):
-                    patterns.append(pattern(node.value))
-            elif isinstance(node, (ast.Return, ast.Assign)) and isinstance(node.value, ast.Tuple):
-                first = node.value.elts[0] if len(node.value.elts) == 2 else None
-                if isinstance(first, ast.Constant) and isinstance(first.value, str) and CODE.fullmatch(first.value):
-                    literals.add(first.value)  # (code, sentence)
-            elif isinstance(node, ast.FunctionDef):  # a default code: `reason: str = "slot_taken"`
-                named = zip(reversed(node.args.args), reversed(node.args.defaults), strict=False)
-                literals.update(
-                    str(d.value) for a, d in named if a.arg in ("code", "reason") and isinstance(d, ast.Constant)
-                )
-    return literals, patterns
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "Code":
+                used.add(Code[node.attr])
+    return used
 
 
 def test_every_tool_is_listed() -> None:
-    assert set(CODES) == {tool.name for tool in ALL_TOOLS}
+    assert set(OWN_CODES) == {tool.name for tool in ALL_TOOLS}
 
 
-def test_every_code_the_tools_construct_is_listed_and_every_listed_code_is_constructed() -> None:
-    literals, patterns = constructed()
-    listed = {code for codes in CODES.values() for code in codes}
-    assert literals - listed == set(), "add these codes to tests/outcome_codes.py, under the tools that answer them"
-    stale = {code for code in listed - literals if not any(p.fullmatch(code) for p in patterns)}
-    assert stale == set(), "no tool constructs these codes any more"
-    assert all(any(p.fullmatch(code) for code in listed) for p in patterns), "an f-string code with no listed instance"
+def test_every_code_has_one_outcome_and_is_answered_and_constructed() -> None:
+    assert set(OUTCOME_OF) == set(Code)
+    answered = set(ADAPTER).union(*(codes_of(tool) for tool in OWN_CODES))
+    assert set(Code) - answered == set(), "no tool answers these codes"
+    assert set(Code) - used_members() == set(), "no source constructs these codes any more"
+
+
+def test_no_tool_writes_a_code_as_a_string() -> None:
+    for path in SOURCES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.keyword) and node.arg == "code":
+                assert not isinstance(node.value, ast.Constant | ast.JoinedStr), f"{path.name}: use a Code member"
+
+
+def test_a_code_takes_its_outcome_and_refuses_another() -> None:
+    assert ToolResult(message="x", code=Code.SLOT_TAKEN).outcome == "refused"
+    with pytest.raises(ValueError, match="slot_taken is always refused"):
+        ToolResult(message="x", outcome="ok", code=Code.SLOT_TAKEN)
+
+
+@pytest.mark.parametrize("tool", ALL_TOOLS, ids=lambda tool: tool.name)
+def test_each_output_schema_lists_the_tools_codes(tool: object) -> None:
+    schema = tool.output_schema  # type: ignore[attr-defined]
+    assert set(schema["properties"]["code"]["enum"]) == {str(code) for code in codes_of(tool.name)}  # type: ignore[attr-defined]
+    assert "Code" not in schema.get("$defs", {})
+
+
+def vapi_table() -> dict[str, set[str]]:
+    """docs/vapi.md §4's table: the codes listed in each outcome's row(s), outside parenthesised remarks."""
+    text = (ROOT / "docs" / "vapi.md").read_text()
+    section = text.split("## 4. Outcomes and codes")[1].split("\n## ")[0]
+    rows: dict[str, set[str]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")] if line.startswith("| `") else []
+        if cells:
+            outcome = BACKTICKED.findall(cells[0])
+            codes = re.sub(r"\([^)]*\)", "", cells[1])  # remarks in parentheses name fields, not codes
+            rows.setdefault(outcome[0], set()).update(BACKTICKED.findall(codes))
+    return rows
+
+
+def test_the_vapi_guide_lists_every_code_under_its_outcome() -> None:
+    table = vapi_table()
+    listed = {(code, outcome) for outcome, codes in table.items() for code in codes}
+    registry = {(str(code), outcome) for code, outcome in OUTCOME_OF.items()}
+    assert registry - listed == set(), "add these codes to docs/vapi.md §4, in their outcome's row"
+    assert listed - registry == set(), "docs/vapi.md §4 lists codes the registry does not have (or elsewhere)"
 
 
 def test_only_a_failure_to_reach_the_office_is_said_to_be_one() -> None:
-    claims = {code for code, message in UNAVAILABLE_MESSAGES.values() if CANT_REACH in message}
+    claims = {str(code) for code, message in UNAVAILABLE_MESSAGES.values() if CANT_REACH in message}
     assert claims == UNREACHABLE
     assert set(EVERY_TOOL) >= UNREACHABLE
-    for path in TOOLS.glob("*.py"):  # no other sentence of any tool says so
+    for path in (ROOT / "tools").glob("*.py"):  # no other sentence of any tool says so
         said = [
             node.value
             for node in ast.walk(ast.parse(path.read_text()))

@@ -17,7 +17,8 @@ from server.audit import AuditUnavailable
 from server.caller import Caller
 from server.services import Services
 from tools import ToolAnswer
-from tools.results import Outcome, ToolResult
+from tools.codes import OUTCOME_OF, Outcome
+from tools.results import ToolResult
 
 pytestmark = pytest.mark.anyio
 
@@ -70,7 +71,8 @@ def test_unreadable_arguments_are_a_problem_of_that_call() -> None:
 
 @pytest.mark.parametrize("outcome", get_args(Outcome))
 def test_only_what_the_model_cannot_act_on_is_an_error(outcome: Outcome) -> None:
-    answer = ToolAnswer.of(ToolResult(message="A sentence.", outcome=outcome, code="some_code"))
+    code = next(code for code, its in OUTCOME_OF.items() if its == outcome)
+    answer = ToolAnswer.of(ToolResult(message="A sentence.", code=code))
     entry = result_entry(ToolCallRequest("1", "tool", {}), answer)
     assert ("error" in entry) == (outcome == "unavailable")
     failed_closed = result_entry(ToolCallRequest("1", "tool", {}), ToolAnswer(None, "I can't complete that."))
