@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete
 
-from server.audit import AuditEntry, audited
+from server.audit import AuditEntry
 from server.caller import Caller
 from server.db.models import IdempotencyKey, IdentityAttempt
 from server.phi.blind_index import BlindIndex
@@ -56,10 +56,10 @@ async def call_started(services: Services, caller: Caller) -> None:
 async def call_ended(services: Services, caller: Caller) -> CallEnded:
     """Forget the state of the call `caller.call_id` (see the module's docstring); audited. Raises
     AuditUnavailable when the record cannot be written, and the database's errors."""
-    return await _forget_call(services.audit, caller, services)
+    async with services.audit.record("vapi.callEnded", caller, crud="D", phi_fields=()) as entry:
+        return entry.answered(await _forget_call(entry, services))
 
 
-@audited("vapi.callEnded", crud="D", phi_fields=())
 async def _forget_call(entry: AuditEntry, services: Services) -> CallEnded:
     account_id, call_id = entry.account_id, entry.caller.call_id
     if not call_id:

@@ -26,8 +26,8 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.audit import chain
-from server.audit.decorator import AuditEntry
 from server.audit.normalise import normalised
+from server.audit.record import AuditEntry
 from server.caller import Caller
 from server.db.models import (
     OPEN_INTENTS,

@@ -111,33 +111,40 @@ def _value_end(text: str, start: int) -> int:
     """Where the value starting at `start` ends: a quoted string, a bracketed structure, or a bare word."""
     if start >= len(text):
         return start
-    opening = text[start]
-    if opening in "'\"":
-        index = start + 1
-        while index < len(text) and text[index] != opening:
-            index += 2 if text[index] == "\\" else 1
-        return min(index + 1, len(text))
-    if opening in _CLOSERS:
-        depth, index, quote = 0, start, ""
-        while index < len(text):
-            char = text[index]
-            if quote:
-                if char == "\\":
-                    index += 1
-                elif char == quote:
-                    quote = ""
-            elif char in "'\"":
-                quote = char
-            elif char in _CLOSERS:
-                depth += 1
-            elif char in _CLOSERS.values():
-                depth -= 1
-                if depth == 0:
-                    return index + 1
-            index += 1
-        return len(text)
+    if text[start] in "'\"":
+        return _quoted_end(text, start)
+    if text[start] in _CLOSERS:
+        return _bracketed_end(text, start)
     match = _BARE_END.search(text, start)
     return match.start() if match else len(text)
+
+
+def _quoted_end(text: str, start: int) -> int:
+    opening, index = text[start], start + 1
+    while index < len(text) and text[index] != opening:
+        index += 2 if text[index] == "\\" else 1
+    return min(index + 1, len(text))
+
+
+def _bracketed_end(text: str, start: int) -> int:
+    depth, index, quote = 0, start, ""
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == "\\":
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in _CLOSERS:
+            depth += 1
+        elif char in _CLOSERS.values():
+            depth -= 1
+            if depth == 0:
+                return index + 1
+        index += 1
+    return len(text)
 
 
 def _mask_sensitive_values(text: str) -> str:

@@ -24,7 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth import revoke_account_tokens
-from server.db.models import Account, IntegrationStatus, PmsIntegration, utcnow
+from server.db.models import Account, PmsIntegration, utcnow
+from server.db.models import IntegrationStatus as IntegrationStatus  # the result's status, for the webhook
 from server.logs import get_logger
 from server.services import Services
 from server.sikka.client import Deadline, Item

@@ -25,7 +25,7 @@ from enum import StrEnum
 import anyio
 from sqlalchemy import select, update
 
-from server.audit import AuditEntry, audited
+from server.audit import AuditEntry
 from server.caller import Caller
 from server.db.models import IntegrationStatus, PmsIntegration, utcnow
 from server.leases import Lease
@@ -122,7 +122,8 @@ async def run_sync(services: Services, lease: Lease, *, actor: str, office_id: s
     cannot be read (nothing changed then), LeaseLost or a database error (the steps done so far stand)."""
     full = office_id is None
     try:
-        report = await _audited_sync(services.audit, Caller.system(actor), services, lease, office_id)
+        async with services.audit.record("practices.sync", Caller.system(actor), crud="U", phi_fields=()) as entry:
+            report = entry.answered(await _sync(entry, services, lease, office_id))
     except Exception:
         if full:
             services.metrics.practice_sync_runs.labels("failure").inc()
@@ -140,8 +141,7 @@ async def run_sync(services: Services, lease: Lease, *, actor: str, office_id: s
     return report
 
 
-@audited("practices.sync", crud="U", phi_fields=())
-async def _audited_sync(entry: AuditEntry, services: Services, lease: Lease, office_id: str | None) -> SyncReport:
+async def _sync(entry: AuditEntry, services: Services, lease: Lease, office_id: str | None) -> SyncReport:
     entry.summary = f"{scope(office_id)}: authorized_practices not read"
     listed = await read_listing(services)
     report = await reconcile(services, listed, lease, office_id)

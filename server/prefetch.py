@@ -33,7 +33,7 @@ from datetime import timedelta
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from server.audit import AuditEntry, AuditWriter, audited
+from server.audit import AuditWriter
 from server.caller import Caller
 from server.logs import get_logger
 from server.metrics import Metrics
@@ -48,6 +48,7 @@ log = get_logger(__name__)
 MAX_PATIENTS = 5  # searchPatients lists at most 5 matches; with more it asks for a date of birth first
 METADATA_REQUESTS = 8  # the metadata's listings at most (server/sikka/gateway.py `load_metadata`)
 QUEUE_SIZE = 256  # call starts waiting for a prefetch; past it a start is dropped (counted), never waited for
+PREFETCHED_PHI = ("name", "phone", "dateOfBirth", "email", "appointments")
 REMEMBERED_CALLS = 10_000  # calls this process queued, so later tool requests of the call do not queue them again
 
 
@@ -206,15 +207,15 @@ def closed(hours: DayHours) -> bool:
     return hours.closed or hours.holiday is not None
 
 
-@audited("vapi.callPrefetched", crud="R", phi_fields=("name", "phone", "dateOfBirth", "email", "appointments"))
-async def fetch_ahead(entry: AuditEntry, gateway: SikkaGateway, number: str, days: int) -> Fetched:
+async def fetch_ahead(audit: AuditWriter, caller: Caller, gateway: SikkaGateway, number: str, days: int) -> Fetched:
     """The call's likely reads, audited like any read of PHI: the patients on the number are recorded as read
     (read into the store, not disclosed to anyone)."""
-    recorder = Recorder()
-    view = gateway.practice(entry.account_id, Deadline.after(METADATA_DEADLINE_SECONDS), recorder)
-    entry.touched(*await read_ahead(view, number, days))
-    entry.summary = f"call-start prefetch: {len(recorder.listings)} listings"
-    return Fetched(recorder.listings)
+    async with audit.record("vapi.callPrefetched", caller, crud="R", phi_fields=PREFETCHED_PHI) as entry:
+        recorder = Recorder()
+        view = gateway.practice(entry.account_id, Deadline.after(METADATA_DEADLINE_SECONDS), recorder)
+        entry.touched(*await read_ahead(view, number, days))
+        entry.summary = f"call-start prefetch: {len(recorder.listings)} listings"
+        return entry.answered(Fetched(recorder.listings))
 
 
 async def read_ahead(view: PracticeGateway, number: str, days: int) -> list[str]:

@@ -11,8 +11,9 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from server.audit.decorator import AuditWriter, note_upstream
+from server.audit.record import AuditWriter, note_upstream
 from server.auth import PracticeTokenVerifier
+from server.db.engine import DATABASE_ERRORS as DATABASE_ERRORS  # what the database raises when it is gone
 from server.db.engine import create_engine, session_factory
 from server.delivery import InboxDelivery
 from server.inbox import StaffInbox

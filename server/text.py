@@ -7,6 +7,8 @@
   their combining marks, single spaces, hyphens and apostrophes between letters, a period after an initial or a
   short abbreviation ("J.", "St.", "Jr."), a few words at a realistic length. Digits, sentences, quotes, colons,
   URLs, line breaks and invisible characters are not names.
+- `fold` is text as matching compares it: case folded, accents stripped, letters and digits only, one space
+  between words ("Zoë O'Brien-Smith" and "zoe o brien smith" fold alike).
 - `visible` shows invisible characters as `\\u202e`-style escapes, for terminal output of stored text.
 """
 
@@ -29,6 +31,14 @@ def plain(text: str, limit: int) -> str:
         elif unicodedata.category(ch) not in DROPPED:
             kept.append(ch)
     return " ".join("".join(kept).split())[:limit].rstrip()
+
+
+def fold(text: str) -> str:
+    """Case folded, compatibility-decomposed with its combining marks (accents) dropped, every character other than
+    a letter or digit a space, spaces collapsed."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    kept = "".join(ch if ch.isalnum() else " " for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(kept.split())
 
 
 def _is_letter(ch: str) -> bool:

@@ -5,6 +5,7 @@ the webhook use the server's packages through their curated surfaces (`server.si
 from __future__ import annotations
 
 import ast
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,3 +64,26 @@ def test_each_surface_exports_a_curated_all(surface: str) -> None:
     exported = module.__all__
     assert exported == sorted(exported)
     assert all(hasattr(module, name) for name in exported)
+
+
+@pytest.mark.parametrize("package", ["tools", "webhook"])
+def test_tools_and_the_webhook_leave_sql_to_the_server(package: str) -> None:
+    sql = [
+        f"{path.relative_to(ROOT)}: {module}"
+        for path, module in imports(package)
+        if top(module) == "sqlalchemy" or module == "server.db" or module.startswith("server.db.")
+    ]
+    assert sql == [], "database access lives in server/ (e.g. server/idempotency.py, server/webhook_events.py)"
+
+
+def test_no_product_function_is_more_complex_than_ten() -> None:
+    """ruff's C901 (McCabe complexity) is on for every product package, at 10 at most, with no exemptions."""
+    lint = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
+    assert {"C90", "C901"} & set(lint["select"])
+    assert lint["mccabe"]["max-complexity"] <= 10
+    exempt = [
+        pattern
+        for pattern, rules in lint.get("per-file-ignores", {}).items()
+        if any(rule.startswith("C9") for rule in rules) and pattern.split("/", 1)[0] in PRODUCT
+    ]
+    assert exempt == []

@@ -14,12 +14,11 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from server.audit import AuditEntry, AuditUnavailable, audited
+from server.audit import AuditUnavailable
 from server.caller import Caller
-from server.db.engine import DATABASE_ERRORS
 from server.logs import get_logger
 from server.phi import DecryptionFailed
-from server.services import Services
+from server.services import DATABASE_ERRORS, Services
 from server.sikka import (
     AppNotAuthorized,
     DataNotReady,
@@ -144,6 +143,12 @@ async def dated(call: ToolCall, result: R) -> R:
     return result if today is None else result.model_copy(update={"today": today.isoformat()})
 
 
+async def drop_stale_prefetch(call: ToolCall) -> None:
+    """A write makes the call's prefetched reads (server/prefetch.py) stale: they go before it runs."""
+    if call.entry.crud != "R":
+        await call.services.prefetcher.forget(call.caller)
+
+
 def tool(
     name: str,
     *,
@@ -170,9 +175,7 @@ def tool(
                 return await once(call, name, args, result_model, lambda: body(call, args), replay)
             return await body(call, args)
 
-        @audited(name, crud=crud, phi_fields=phi_fields)
-        async def audited_body(entry: AuditEntry, services: Services, raw: dict[str, Any]) -> ToolResult:
-            call = ToolCall.start(services, entry)
+        async def validated(call: ToolCall, raw: dict[str, Any]) -> ToolResult:
             try:
                 args = args_model.model_validate(raw)
             except ValidationError as exc:
@@ -184,17 +187,20 @@ def tool(
                 return await dated(call, rejected)
             call.entry.summary = summary
             try:
-                if crud != "R":  # a write makes the call's prefetched reads stale: drop them first
-                    await services.prefetcher.forget(call.caller)
+                await drop_stale_prefetch(call)
                 return await dated(call, await execute(call, args))
             except Exception as exc:  # every failure becomes a speakable, PHI-free result
                 return unavailable(result_model, exc)
+
+        async def audited(services: Services, caller: Caller, raw: dict[str, Any]) -> ToolResult:
+            async with services.audit.record(name, caller, crud=crud, phi_fields=phi_fields) as entry:
+                return entry.answered(await validated(ToolCall.start(services, entry), raw))
 
         async def run(services: Services, caller: Caller, raw: dict[str, Any]) -> ToolAnswer:
             metrics = services.metrics
             started = time.perf_counter()
             try:
-                result = await audited_body(services.audit, caller, services, raw)
+                result = await audited(services, caller, raw)
             except AuditUnavailable as exc:  # fail closed: no audit record, no data
                 metrics.tool_calls.labels(name, "audit_failed").inc()
                 sent = isinstance(exc.result, WriteResult) and exc.result.reference is not None

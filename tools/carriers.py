@@ -10,10 +10,11 @@ Near-misses of speech recognition ("Medlife") match words of five letters or mor
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+
+from server.text import fold
 
 GENERIC = frozenset(
     """
@@ -28,9 +29,7 @@ MIN_JOINED = 4  # "Met Life" may run together; a lone letter or two must not mat
 
 def words(name: str) -> list[str]:
     """The distinguishing words of a name, lower-case letters and digits only."""
-    decomposed = unicodedata.normalize("NFKD", name.casefold())
-    cleaned = "".join(ch if ch.isalnum() else " " for ch in decomposed if not unicodedata.combining(ch))
-    return [word for word in cleaned.split() if word not in GENERIC]
+    return [word for word in fold(name).split() if word not in GENERIC]
 
 
 def _same_word(said: str, own: str) -> bool:

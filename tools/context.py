@@ -17,7 +17,7 @@ from server.sikka import Deadline, PracticeGateway, WritebackOutcome, today_in
 @dataclass
 class ToolCall:
     services: Services
-    entry: AuditEntry  # the record `@audited` opened for this call
+    entry: AuditEntry  # the audit record opened for this call (`audit.record`)
     deadline: Deadline
     idempotency_key: str | None = None  # a write tool's key (tools/idempotency.py): its intents are found by it
 

@@ -15,21 +15,19 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from server.calls import call_key
-from server.db.engine import DATABASE_ERRORS
-from server.db.models import IdempotencyKey, IntentState, utcnow
-from server.intents import Intent
+from server.idempotency import IdempotencyRows
+from server.intents import Intent, IntentState
 from server.logs import get_logger
 from server.once import STEP_SECONDS, UNCLAIMED, Unclaimed
 from server.once import once as run_once
 from server.phi import Binding
+from server.services import DATABASE_ERRORS
 from tools.codes import Code
 from tools.context import ToolCall
 from tools.results import ToolResult
@@ -41,7 +39,6 @@ Replay = Callable[[Intent], ToolResult]
 """What a write tool answers about one of its intents as it now stands (a result of the tool's own type)."""
 
 CLAIM_MARGIN = timedelta(seconds=5)  # beyond the holder's own deadline and voice budget
-LEGACY_CLAIM = timedelta(minutes=1)  # claims made before claims expired
 
 
 def normalised(args: BaseModel) -> str:
@@ -63,8 +60,10 @@ async def once(
     key = await index.digest(call.account_id, "idempotency", call.vapi_call_id, tool, normalised(args))
     call.idempotency_key = key
     truth = Truth(call, key, result_type, replay)
+    call_index = await call_key(index, call.account_id, call.vapi_call_id)
+    rows = IdempotencyRows(call.services.sessions, key, call_index, call.account_id, tool)
     result = await run_once(
-        ToolResults(call, key, await call_key(index, call.account_id, call.vapi_call_id), tool, result_type, truth),
+        ToolResults(call, rows, result_type, truth),
         lambda: truth.before(work),
         keep=lambda result: result.outcome != "unavailable",
         busy=lambda: result_type(
@@ -131,75 +130,45 @@ class Truth(Generic[R]):
 
 @dataclass(frozen=True)
 class ToolResults(Generic[R]):
-    """The `idempotency_keys` row of one key: the claim (until `claimed_until`), then the encrypted result."""
+    """One key's claim (until its holder's deadline and voice budget are over), then its encrypted result."""
 
     call: ToolCall
-    key: str  # blind index of (call id, tool, arguments)
-    call_key: str  # blind index of the call id
-    tool: str
+    rows: IdempotencyRows
     result_type: type[R]
     truth: Truth[R]
 
     @property
     def binding(self) -> Binding:
-        return Binding("idempotency_keys", "result", self.key, self.call.account_id)
+        return Binding("idempotency_keys", "result", self.rows.key, self.call.account_id)
 
     def _claim_until(self) -> datetime:
         settings = self.call.services.settings
         holding = self.call.deadline.remaining() + settings.writeback_budget_seconds
-        return utcnow() + timedelta(seconds=holding) + CLAIM_MARGIN
+        return datetime.now(UTC) + timedelta(seconds=holding) + CLAIM_MARGIN
 
     async def claim(self) -> bool:
         """Take the key, or take over a claim whose holder is past its time (it died: its process is gone)."""
-        row = IdempotencyKey(
-            key_hash=self.key,
-            account_id=self.call.account_id,
-            tool=self.tool,
-            status="in_progress",
-            call_key=self.call_key,
-            claimed_until=self._claim_until(),
-        )
-        try:
-            async with self.call.services.sessions.begin() as session:
-                session.add(row)
-        except IntegrityError:
-            return await self._take_over()
-        return True
-
-    async def _take_over(self) -> bool:
-        now = utcnow()
-        expired = (IdempotencyKey.claimed_until < now) | (
-            IdempotencyKey.claimed_until.is_(None) & (IdempotencyKey.created_at < now - LEGACY_CLAIM)
-        )
-        async with self.call.services.sessions.begin() as session:
-            taken = await session.execute(
-                update(IdempotencyKey)
-                .where(IdempotencyKey.key_hash == self.key, IdempotencyKey.status == "in_progress", expired)
-                .values(claimed_until=self._claim_until())
-            )
-        self.truth.resuming = bool(taken.rowcount)  # type: ignore[attr-defined]
+        if await self.rows.claim(self._claim_until()):
+            return True
+        self.truth.resuming = await self.rows.take_over(self._claim_until())
         return self.truth.resuming
 
     async def settled(self) -> R | Unclaimed | None:
         """The stored result; None while a live holder runs; UNCLAIMED when nobody holds the key: never claimed,
         a holder past its time, or a result that is stale (another write of the call completed after it, or its
         write never reached Sikka): a stale one is dropped."""
-        async with self.call.services.sessions() as session:
-            row = await session.scalar(select(IdempotencyKey).where(IdempotencyKey.key_hash == self.key))
-            latest = await session.scalar(
-                select(func.max(IdempotencyKey.completed_at)).where(IdempotencyKey.call_key == self.call_key)
-            )
-        if row is None:
+        stored = await self.rows.read()
+        if stored is None:
             return UNCLAIMED
-        if row.status != "done" or not row.result or row.completed_at is None:
-            return UNCLAIMED if _expired(row) else None
-        if latest is not None and latest > row.completed_at:
-            await self._drop(row.completed_at)
+        if stored.result is None or stored.completed_at is None:
+            return UNCLAIMED if stored.expired else None
+        if stored.superseded:
+            await self.rows.drop(stored.completed_at)
             return UNCLAIMED
-        plaintext = await self.call.services.cipher.decrypt(row.result, self.binding)
+        plaintext = await self.call.services.cipher.decrypt(stored.result, self.binding)
         result = self.result_type.model_validate_json(plaintext)
         if await self.truth.sent_again(result):
-            await self._drop(row.completed_at)
+            await self.rows.drop(stored.completed_at)
             return UNCLAIMED
         return result
 
@@ -208,28 +177,9 @@ class ToolResults(Generic[R]):
         and a retry finds out what the write it recorded became."""
         envelope = await self.call.services.cipher.encrypt(outcome.model_dump_json().encode(), self.binding)
         try:
-            async with self.call.services.sessions.begin() as session:
-                await session.execute(
-                    update(IdempotencyKey)
-                    .where(IdempotencyKey.key_hash == self.key)
-                    .values(status="done", result=envelope, completed_at=utcnow())
-                )
+            await self.rows.settle(envelope)
         except DATABASE_ERRORS as exc:
-            log.error("tool result not stored", tool=self.tool, error=type(exc).__name__)
+            log.error("tool result not stored", tool=self.rows.tool, error=type(exc).__name__)
 
     async def let_go(self) -> None:
-        async with self.call.services.sessions.begin() as session:
-            await session.execute(delete(IdempotencyKey).where(IdempotencyKey.key_hash == self.key))
-
-    async def _drop(self, completed_at: datetime) -> None:
-        """Delete the stale outcome (only the one seen: a concurrent retry may have replaced it already)."""
-        stale = (IdempotencyKey.key_hash == self.key) & (IdempotencyKey.completed_at == completed_at)
-        async with self.call.services.sessions.begin() as session:
-            await session.execute(delete(IdempotencyKey).where(stale))
-
-
-def _expired(row: IdempotencyKey) -> bool:
-    now = utcnow()
-    if row.claimed_until is None:
-        return row.created_at < now - LEGACY_CLAIM
-    return row.claimed_until < now
+        await self.rows.release()

@@ -3,19 +3,18 @@ a spelled-out name ("J O N") read as one word, a multi-part surname ("De La Cruz
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 
 from server.sikka import Provider
+from server.text import fold
 
 # Words a caller puts before or after a provider's name that are not part of it.
 TITLES = frozenset({"dr", "doctor", "dds", "dmd", "hygienist", "the"})
 
 
 def letters(text: str) -> str:
-    """The letters and digits of `text`, case-folded, accents removed ("O'Brien-Núñez" → "obriennunez")."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(ch for ch in decomposed if ch.isalnum())
+    """The letters and digits of `text`, folded (server/text.py): "O'Brien-Núñez" → "obriennunez"."""
+    return fold(text).replace(" ", "")
 
 
 def said_words(said: str) -> list[str]:

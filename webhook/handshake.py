@@ -19,10 +19,9 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from server.db.engine import DATABASE_ERRORS
 from server.logs import get_logger
 from server.practice_sync import claim, run_sync
-from server.services import Services
+from server.services import DATABASE_ERRORS, Services
 
 log = get_logger(__name__)
 

@@ -23,22 +23,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server.audit import AuditEntry, AuditUnavailable, audited
+from server.audit import AuditEntry, AuditUnavailable
 from server.caller import Caller
-from server.db.models import IntegrationStatus, WebhookEvent
 from server.logs import get_logger
-from server.onboarding import NotConfirmed, Onboarding, PracticeRef, StillAuthorized
+from server.onboarding import IntegrationStatus, NotConfirmed, Onboarding, PracticeRef, StillAuthorized
 from server.once import UNCLAIMED, Unclaimed, once
 from server.services import Services
 from server.sikka import Deadline, SikkaError
 from server.vault import VaultError
+from server.webhook_events import DeliveryRows
 from webhook.handshake import Sync, handshake_fields, start_office_sync
 from webhook.models import AuthorizationEvent, RegistrationHandshake
 from webhook.signature import SignatureInvalid, verify
@@ -87,7 +85,6 @@ def invalid_fields(exc: ValidationError) -> Answer:
     return refuse(400, "invalid_payload", f"invalid or missing fields: {', '.join(fields)}")
 
 
-@audited("sikkaAuthorizationWebhook", crud="E", phi_fields=())
 async def handle(entry: AuditEntry, services: Services, request: Request) -> Answer:
     settings = services.settings
     body = await request.body()  # at most MAX_BODY_BYTES (the app's body limit)
@@ -151,53 +148,27 @@ async def process(services: Services, event: AuthorizationEvent) -> Answer:
 
 @dataclass(frozen=True)
 class Deliveries:
-    """The `webhook_events` row of one delivery id: the claim, then the answer (503s are never kept)."""
+    """One delivery id's claim, then its answer (503s are never kept)."""
 
-    services: Services
-    webhook_id: str
+    rows: DeliveryRows
     event: AuthorizationEvent
 
     async def claim(self) -> bool:
-        row = WebhookEvent(
-            webhook_id=self.webhook_id,
-            event=self.event.event,
-            office_id=self.event.office_id,
-            practice_id=self.event.practice_id,
-            status_code=0,
-            outcome="processing",
-        )
-        try:
-            async with self.services.sessions.begin() as session:
-                session.add(row)
-        except IntegrityError:
-            return False
-        return True
+        return await self.rows.claim(self.event.event, self.event.office_id, self.event.practice_id)
 
     async def settled(self) -> Answer | Unclaimed | None:
-        async with self.services.sessions() as session:
-            row = await session.scalar(select(WebhookEvent).where(WebhookEvent.webhook_id == self.webhook_id))
-        if row is None:
+        stored = await self.rows.read()
+        if stored is None:
             return UNCLAIMED
-        if not row.status_code:
+        if not stored.status:
             return None
-        return Answer(row.status_code, dict(row.response), None if row.status_code < 300 else row.outcome)
+        return Answer(stored.status, stored.body, None if stored.status < 300 else stored.outcome)
 
     async def settle(self, outcome: Answer) -> None:
-        async with self.services.sessions.begin() as session:
-            await session.execute(
-                update(WebhookEvent)
-                .where(WebhookEvent.webhook_id == self.webhook_id)
-                .values(
-                    status_code=outcome.status,
-                    outcome=outcome.error_code or "processed",
-                    response=outcome.body,
-                    account_id=outcome.body.get("accountId"),
-                )
-            )
+        await self.rows.settle(outcome.status, outcome.body, outcome.error_code or "processed")
 
     async def let_go(self) -> None:
-        async with self.services.sessions.begin() as session:
-            await session.execute(delete(WebhookEvent).where(WebhookEvent.webhook_id == self.webhook_id))
+        await self.rows.release()
 
 
 async def once_per_delivery(
@@ -206,7 +177,7 @@ async def once_per_delivery(
     """Process a webhook id once; a redelivery replays the stored answer. 503s are not stored (retry)."""
     waiting = Deadline.after(REPLAY_WAIT_SECONDS)
     return await once(
-        Deliveries(services, webhook_id, event),
+        Deliveries(DeliveryRows(services.sessions, webhook_id), event),
         work,
         keep=lambda answer: answer.status < 500,
         busy=lambda: refuse(409, "in_progress", "this delivery is still being processed"),
@@ -218,7 +189,8 @@ async def authorize_endpoint(request: Request) -> Response:
     services: Services = request.app.state.services
     delivery = Caller.system("webhook", client_ip=request.client.host if request.client else None)
     try:
-        answer = await handle(services.audit, delivery, services, request)
+        async with services.audit.record("sikkaAuthorizationWebhook", delivery, crud="E", phi_fields=()) as entry:
+            answer = entry.answered(await handle(entry, services, request))
     except AuditUnavailable:
         return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
     return answer.response()

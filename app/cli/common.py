@@ -11,7 +11,6 @@ from typing import Any, Generic, NoReturn, TypeVar
 import click
 from sqlalchemy import select
 
-from server.audit import AuditEntry, audited
 from server.caller import Caller
 from server.db.models import Account, IntegrationStatus, PmsIntegration
 from server.logs import configure_logging
@@ -81,13 +80,9 @@ async def audited_operation(
 ) -> T:
     """Audit an operator command like a tool call (account "system", actor "cli")."""
 
-    @audited(action, crud=crud, phi_fields=())
-    async def run(entry: AuditEntry) -> _Done[T]:
+    async with services.audit.record(action, Caller.system("cli"), crud=crud, phi_fields=()) as entry:
         entry.summary = summary
-        return _Done(await work())
-
-    done = await run(services.audit, Caller.system("cli"))
-    return done.value
+        return entry.answered(_Done(await work())).value
 
 
 class _Done(Generic[T]):

@@ -1,5 +1,5 @@
 """Audit controls: one hash-chained record per tool call and webhook delivery, written before the answer."""
 
-from server.audit.decorator import AuditEntry, AuditUnavailable, AuditWriter, audited
+from server.audit.record import AuditEntry, AuditUnavailable, AuditWriter
 
-__all__ = ["AuditEntry", "AuditUnavailable", "AuditWriter", "audited"]
+__all__ = ["AuditEntry", "AuditUnavailable", "AuditWriter"]

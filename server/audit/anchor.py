@@ -177,35 +177,47 @@ async def check_head(
     or the anchor itself is older than the retention period (records after a younger anchor cannot have been
     purged)."""
     account, seq = anchored.account_id, anchored.seq
-
-    def broken(reason: str, record_id: int | None = None) -> tuple[int, chain.ChainBreak]:
-        return 0, chain.ChainBreak(account, record_id, f"{reason} (anchor {anchor.name})")
-
     if head is None:
-        return broken(f"anchored at seq {seq}, but the chain head is gone: records removed or rewritten")
+        problem: tuple[str, int | None] | None = (
+            f"anchored at seq {seq}, but the chain head is gone: records removed or rewritten",
+            None,
+        )
+    else:
+        problem = await _contradiction(session, anchored, head, anchor, retention_cutoff)
+    if problem is not None:
+        reason, record_id = problem
+        return 0, chain.ChainBreak(account, record_id, f"{reason} (anchor {anchor.name})")
+    if not walk or head is None:
+        return 0, None
+    # an anchored record below the base was purged with its successors, legitimately: walk from the base
+    after = None if seq < head.base_seq else (seq, anchored.hash)
+    return await chain.verify_account(session, account, head, after)
+
+
+async def _contradiction(
+    session: AsyncSession, anchored: AnchoredHead, head: AuditChainHead, anchor: Anchor, retention_cutoff: datetime
+) -> tuple[str, int | None] | None:
+    """What the chain says against its anchored head: (reason, record id), or None."""
+    seq = anchored.seq
     if head.seq < seq:
-        return broken(f"rolled back to seq {head.seq}, below the anchored seq {seq}")
-    after: tuple[int, str] | None = (seq, anchored.hash)
+        return f"rolled back to seq {head.seq}, below the anchored seq {seq}", None
     if seq < head.base_seq:
         if anchor.anchored_at >= retention_cutoff:
-            return broken(
-                f"records after the anchored seq {seq} were removed (the chain now starts after {head.base_seq})"
-            )
-        after = None  # purged with its successors, legitimately: walk from the base
-    elif seq == head.base_seq:
+            reason = f"records after the anchored seq {seq} were removed (the chain now starts after {head.base_seq})"
+            return reason, None
+        return None
+    if seq == head.base_seq:
         if head.base_hash != anchored.hash:
-            return broken(f"the anchored record seq {seq} was removed or rewritten (the chain's base differs)")
+            return f"the anchored record seq {seq} was removed or rewritten (the chain's base differs)", None
         if anchored.recorded_at is not None and anchored.recorded_at >= retention_cutoff:
-            return broken(f"the anchored record seq {seq} and those before it were removed before retention allows")
-    else:
-        row = await session.scalar(select(AuditLog).where(AuditLog.account_id == account, AuditLog.seq == seq))
-        if row is None:
-            return broken(f"the anchored record seq {seq} was removed or rewritten (it is missing)")
-        if row.hash != anchored.hash or chain.link_hash(row.prev_hash, chain.row_values(row)) != anchored.hash:
-            return broken(f"the anchored record seq {seq} was removed or rewritten", row.id)
-    if not walk:
-        return 0, None
-    return await chain.verify_account(session, account, head, after)
+            return f"the anchored record seq {seq} and those before it were removed before retention allows", None
+        return None
+    row = await session.scalar(select(AuditLog).where(AuditLog.account_id == anchored.account_id, AuditLog.seq == seq))
+    if row is None:
+        return f"the anchored record seq {seq} was removed or rewritten (it is missing)", None
+    if row.hash != anchored.hash or chain.link_hash(row.prev_hash, chain.row_values(row)) != anchored.hash:
+        return f"the anchored record seq {seq} was removed or rewritten", row.id
+    return None
 
 
 async def verify_against(

@@ -1,4 +1,8 @@
-"""HTTP to Sikka: one pooled httpx client, deadlines, retries, and response normalisation.
+"""HTTP to Sikka: one pooled httpx client, deadlines, retries, credentials, and response normalisation.
+
+Every request goes through `SikkaClient.send` (lists through `SikkaClient.listing`) with its `Credentials`: the
+app's keys (`SikkaClient.app_keys`), a practice's request key (server/sikka/keys.py, renewed once when Sikka
+rejects it), or fixed headers.
 
 Normalisation covers Sikka's documented quirks: the list envelope, the array-wrapped envelope
 (`writeback_status`), HTTP 204 / empty bodies as "no items", error envelopes that arrive with HTTP 200,
@@ -13,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
@@ -21,7 +25,7 @@ import httpx
 
 from server.logs import get_logger
 from server.metrics import Metrics
-from server.sikka.errors import RateLimited, SikkaError, SikkaNoAnswer, SikkaUnavailable, classify
+from server.sikka.errors import RateLimited, SikkaAuthError, SikkaError, SikkaNoAnswer, SikkaUnavailable, classify
 
 log = get_logger(__name__)
 
@@ -52,6 +56,46 @@ class Deadline:
 
     def remaining(self) -> float:
         return max(0.0, self.expires_at - time.monotonic())
+
+
+class Credentials(Protocol):
+    """How a request says who sends it: a strategy `SikkaClient.send` asks before each send."""
+
+    async def headers(self) -> Mapping[str, str]:
+        """The headers to send now."""
+        ...
+
+    async def rejected(self) -> bool:
+        """Sikka rejected the headers last sent (API1025/API1004/401): renew them and say True to send again (the
+        next `headers` are the renewed ones), or False to let the rejection stand."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Fixed:
+    """Credentials sent as they are and never renewed: the app's keys, a key being revoked, or none at all."""
+
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    async def headers(self) -> Mapping[str, str]:
+        return self.values
+
+    async def rejected(self) -> bool:
+        return False
+
+
+NO_CREDENTIALS = Fixed()  # `POST /request_key` carries the app's keys in its body
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    """How a listing is read: pages of `size` items, following `pagination.next` unless `every` is False."""
+
+    size: int = DEFAULT_PAGE_SIZE
+    every: bool = True
+
+
+EVERY_PAGE = Paging()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,24 +159,43 @@ class SikkaClient:
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     jitter: Callable[[], float] = field(default=random.random)
 
-    def app_headers(self) -> dict[str, str]:
-        return {"App-Id": self.app_id, "App-Key": self.app_key}
-
-    @staticmethod
-    def key_headers(request_key: str) -> dict[str, str]:
-        return {"Request-Key": request_key}
+    @property
+    def app_keys(self) -> Fixed:
+        """The app's own credentials (App-Id/App-Key): the support endpoints."""
+        return Fixed({"App-Id": self.app_id, "App-Key": self.app_key})
 
     async def send(
         self,
         method: str,
         endpoint: str,
         *,
-        headers: Mapping[str, str],
+        credentials: Credentials,
         deadline: Deadline,
         params: Params | None = None,
         json_body: Any = None,
     ) -> SikkaResponse:
-        """One logical request. GETs retry transient failures with jittered backoff inside the deadline;
+        """The one path of every request to Sikka, sent with `credentials`; when Sikka rejects them and they can
+        be renewed, renewed once and sent again (each send with its own retries); a second rejection stands."""
+        renewed = False
+        while True:
+            headers = await credentials.headers()
+            try:
+                return await self._retried(method, endpoint, headers, deadline, params, json_body)
+            except SikkaAuthError:
+                if renewed or not await credentials.rejected():
+                    raise
+                renewed = True
+
+    async def _retried(
+        self,
+        method: str,
+        endpoint: str,
+        headers: Mapping[str, str],
+        deadline: Deadline,
+        params: Params | None,
+        json_body: Any,
+    ) -> SikkaResponse:
+        """One send. GETs retry transient failures with jittered backoff inside the deadline;
         writes retry only when the request provably never reached Sikka (connection not established)."""
         idempotent = method == "GET"
         attempt = 0
@@ -202,55 +265,32 @@ class SikkaClient:
                 self.metrics.sikka_latency.labels(resource).observe(elapsed)
             log.debug("sikka request", endpoint=endpoint, method=method, status=result, duration_ms=elapsed * 1000)
 
-    async def get_listing(
+    async def listing(
         self,
         endpoint: str,
         *,
-        headers: Mapping[str, str],
+        credentials: Credentials,
         deadline: Deadline,
         params: Params | None = None,
-        all_pages: bool = True,
-        page_size: int = DEFAULT_PAGE_SIZE,
+        paging: Paging = EVERY_PAGE,
     ) -> Listing:
-        """Items of a list endpoint sent with these headers (the App-Id/App-Key support endpoints)."""
-
-        async def fetch(query: Params) -> SikkaResponse:
-            return await self.send("GET", endpoint, headers=headers, deadline=deadline, params=query)
-
-        return await pages(fetch, params, all_pages=all_pages, page_size=page_size)
-
-    async def get_items(
-        self, endpoint: str, *, headers: Mapping[str, str], deadline: Deadline, params: Params | None = None
-    ) -> list[Item]:
-        """Every item of a list endpoint (support endpoints: authorized_practices, supported_pmses, ...)."""
-        listing = await self.get_listing(endpoint, headers=headers, deadline=deadline, params=params)
-        return listing.items
-
-
-async def pages(
-    fetch: Callable[[Params], Awaitable[SikkaResponse]],
-    params: Params | None = None,
-    *,
-    all_pages: bool = True,
-    page_size: int = DEFAULT_PAGE_SIZE,
-) -> Listing:
-    """A list endpoint's items, one `fetch(query)` per page: follows `pagination.next` (offset is a page index)
-    when asked, and notes whether any page said the practice's data is being reloaded."""
-    query: dict[str, str | int] = {**(params or {}), "limit": page_size, "offset": 0}
-    items: list[Item] = []
-    reloading = False
-    seen_offsets: set[str] = set()
-    for _ in range(MAX_PAGES):
-        response = await fetch(dict(query))
-        page = response.items
-        items.extend(page)
-        reloading = reloading or response.reloading
-        next_offset = response.next_offset()
-        if not all_pages or not page or next_offset is None or next_offset in seen_offsets:
-            break
-        seen_offsets.add(str(query["offset"]))
-        query["offset"] = next_offset
-    return Listing(items, reloading)
+        """A list endpoint's items, one `send` per page: follows `pagination.next` (offset is a page index) unless
+        told not to, and notes whether any page said the practice's data is being reloaded."""
+        query: dict[str, str | int] = {**(params or {}), "limit": paging.size, "offset": 0}
+        items: list[Item] = []
+        reloading = False
+        seen_offsets: set[str] = set()
+        for _ in range(MAX_PAGES):
+            response = await self.send("GET", endpoint, credentials=credentials, deadline=deadline, params=query)
+            page = response.items
+            items.extend(page)
+            reloading = reloading or response.reloading
+            next_offset = response.next_offset()
+            if not paging.every or not page or next_offset is None or next_offset in seen_offsets:
+                break
+            seen_offsets.add(str(query["offset"]))
+            query = {**query, "offset": next_offset}
+        return Listing(items, reloading)
 
 
 def _parse(response: httpx.Response) -> SikkaResponse:

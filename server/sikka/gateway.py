@@ -28,7 +28,7 @@ from server.intents import Intent
 from server.phones import stored_forms, to_e164
 from server.sikka.billing import Balance, Carriers, CoverageTable
 from server.sikka.cache import PracticeCache
-from server.sikka.client import Deadline, Item, Listing, Params, SikkaClient
+from server.sikka.client import EVERY_PAGE, Deadline, Item, Listing, Paging, Params, SikkaClient
 from server.sikka.errors import SikkaUnavailable
 from server.sikka.keys import RequestKeys
 from server.sikka.metadata import Capabilities, PracticeMetadata
@@ -74,9 +74,9 @@ class ListingMemo(Protocol):
         ...
 
 
-def listing_key(endpoint: str, query: Params, all_pages: bool, page_size: int | None) -> str:
+def listing_key(endpoint: str, query: Params, paging: Paging) -> str:
     """One listing request, canonically: the endpoint, its parameters in order, and the paging."""
-    return json.dumps([endpoint, sorted(query.items()), all_pages, page_size], separators=(",", ":"))
+    return json.dumps([endpoint, sorted(query.items()), paging.every, paging.size], separators=(",", ":"))
 
 
 async def memoized(memo: ListingMemo | None, key: str, read: Callable[[], Awaitable[Listing]]) -> Listing:
@@ -129,33 +129,29 @@ class SikkaGateway:
     def practice(self, account_id: str, deadline: Deadline, memo: ListingMemo | None = None) -> PracticeGateway:
         return PracticeGateway(self, account_id, deadline, memo)
 
+    async def _app_items(self, endpoint: str, deadline: Deadline, params: Params | None = None) -> list[Item]:
+        """Every item of a support endpoint, read with the app's keys."""
+        credentials = self.client.app_keys
+        return (await self.client.listing(endpoint, credentials=credentials, deadline=deadline, params=params)).items
+
     async def authorized_practices(self, deadline: Deadline) -> list[Item]:
         """Every practice location that authorised our app (`show=all`: not only practice_id 1)."""
-        return await self.client.get_items(
-            "authorized_practices",
-            headers=self.client.app_headers(),
-            deadline=deadline,
-            params={"show": "all"},
-        )
+        return await self._app_items("authorized_practices", deadline, {"show": "all"})
 
     async def practice_locations(self, office_id: str, deadline: Deadline) -> list[Item]:
         """The office's listed locations and their API `access` ("on"/"off"): `GET /practice_location` (§8)."""
-        return await self.client.get_items(
-            "practice_location", headers=self.client.app_headers(), deadline=deadline, params={"office_id": office_id}
-        )
+        return await self._app_items("practice_location", deadline, {"office_id": office_id})
 
     async def turn_on_access(self, office_id: str, practice_ids: list[str], deadline: Deadline) -> None:
         """`POST /practice_location` with access "ON" for these locations, named as GET lists them (§8, §23.2)."""
         body = {"office_id": office_id, "practice_id": ",".join(practice_ids), "access": "ON"}
         await self.client.send(
-            "POST", "practice_location", headers=self.client.app_headers(), deadline=deadline, json_body=body
+            "POST", "practice_location", credentials=self.client.app_keys, deadline=deadline, json_body=body
         )
 
     async def supported_pmses(self, deadline: Deadline) -> list[Item]:
         if self._supported_pmses is None:
-            self._supported_pmses = await self.client.get_items(
-                "supported_pmses", headers=self.client.app_headers(), deadline=deadline
-            )
+            self._supported_pmses = await self._app_items("supported_pmses", deadline)
         return self._supported_pmses
 
     async def load_metadata(self, account_id: str, memo: ListingMemo | None = None) -> PracticeMetadata:
@@ -177,7 +173,7 @@ class SikkaGateway:
             async def read() -> Listing:
                 return Listing(await self.supported_pmses(view.deadline))
 
-            listings["pmses"] = await memoized(memo, listing_key("supported_pmses", {}, True, None), read)
+            listings["pmses"] = await memoized(memo, listing_key("supported_pmses", {}, EVERY_PAGE), read)
 
         async with concurrently() as group:
             group.start_soon(profile_then_operatories)
@@ -236,21 +232,20 @@ class PracticeGateway:
     async def _practice_id(self) -> str:
         return (await self.gateway.keys.credentials(self.account_id)).practice_id
 
-    async def listing(
-        self, endpoint: str, params: Params | None = None, *, all_pages: bool = True, page_size: int | None = None
-    ) -> Listing:
+    async def listing(self, endpoint: str, params: Params | None = None, paging: Paging = EVERY_PAGE) -> Listing:
         """A list endpoint read with the practice's request key, scoped to its location where Sikka filters."""
         query: dict[str, str | int] = dict(params or {})
         if endpoint in PRACTICE_SCOPED:
             query["practice_id"] = await self._practice_id()
-        sizing = {"page_size": page_size} if page_size else {}
+        credentials = self.gateway.keys.practice(self.account_id, self.deadline)
+        client = self.gateway.client
 
         async def read() -> Listing:
-            return await self.gateway.keys.listing(
-                self.account_id, self.deadline, endpoint, query, all_pages=all_pages, **sizing
+            return await client.listing(
+                endpoint, credentials=credentials, deadline=self.deadline, params=query, paging=paging
             )
 
-        return await memoized(self.memo, listing_key(endpoint, query, all_pages, page_size), read)
+        return await memoized(self.memo, listing_key(endpoint, query, paging), read)
 
     async def items(self, endpoint: str, params: Params | None = None) -> list[Item]:
         return (await self.listing(endpoint, params)).items
@@ -274,9 +269,8 @@ class PracticeGateway:
             return None
 
     async def _patients(self, params: Params, page_size: int = SEARCH_PAGE) -> list[Patient]:
-        listing = await self.listing(
-            "patients", {**params, "fields": PATIENT_PHONES}, all_pages=False, page_size=page_size
-        )
+        first_page = Paging(page_size, every=False)
+        listing = await self.listing("patients", {**params, "fields": PATIENT_PHONES}, first_page)
         return [Patient.from_item(item) for item in listing.items]
 
     async def _by_phone(self, e164: str) -> list[Patient]:

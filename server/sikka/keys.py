@@ -1,5 +1,5 @@
-"""`RequestKeys`: every request with a practice's request key, and that key's lifecycle (exchange, refresh before
-expiry, re-key on rejection).
+"""`RequestKeys`: a practice's request key as the credentials of its requests (`PracticeKey`), and that key's
+lifecycle (exchange, refresh before expiry, re-key on rejection).
 
 The vault is the one source of truth for a practice's current key; the process's `CachedVault` only caches it.
 A key is used only while it is fresh: before its stated expiry (less the refresh margin) and, once Sikka has
@@ -23,7 +23,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from server.db.models import PmsIntegration, utcnow
 from server.logs import get_logger
 from server.metrics import Metrics
-from server.sikka.client import DEFAULT_PAGE_SIZE, Deadline, Listing, Params, SikkaClient, SikkaResponse, pages
+from server.sikka.client import NO_CREDENTIALS, Deadline, Fixed, SikkaClient, SikkaResponse
 from server.sikka.errors import AppNotAuthorized, PracticeNotAuthorized, SikkaAuthError, SikkaValidationError
 from server.vault.base import PracticeCredentials
 from server.vault.cached import CachedVault
@@ -89,7 +88,7 @@ async def _grant(client: SikkaClient, body: dict[str, str], deadline: Deadline, 
     response = await client.send(
         "POST",
         "request_key",
-        headers={},
+        credentials=NO_CREDENTIALS,
         deadline=deadline,
         json_body={**body, "app_id": client.app_id, "app_key": client.app_key},
     )
@@ -121,16 +120,11 @@ async def forget_access(sessions: async_sessionmaker[AsyncSession], office_id: s
 async def revoke_keys(client: SikkaClient, credentials: PracticeCredentials, deadline: Deadline) -> None:
     """`DELETE /request_key` and `DELETE /refresh_key` (best effort: an already dead key is fine)."""
     if credentials.request_key:
-        await client.send(
-            "DELETE", "request_key", headers=client.key_headers(credentials.request_key), deadline=deadline
-        )
+        key = Fixed({"Request-Key": credentials.request_key})
+        await client.send("DELETE", "request_key", credentials=key, deadline=deadline)
     if credentials.refresh_key:
-        await client.send(
-            "DELETE",
-            "refresh_key",
-            headers={**client.app_headers(), "Refresh-Key": credentials.refresh_key},
-            deadline=deadline,
-        )
+        refresh = Fixed({**client.app_keys.values, "Refresh-Key": credentials.refresh_key})
+        await client.send("DELETE", "refresh_key", credentials=refresh, deadline=deadline)
 
 
 class RequestKeys:
@@ -175,13 +169,13 @@ class RequestKeys:
         return await self.vault.get(account_id)
 
     async def request_key(self, account_id: str, deadline: Deadline) -> str:
-        return (await self._current(account_id, deadline)).request_key
+        return (await self.current(account_id, deadline)).request_key
 
-    async def _current(self, account_id: str, deadline: Deadline) -> PracticeCredentials:
+    async def current(self, account_id: str, deadline: Deadline) -> PracticeCredentials:
         credentials = await self.vault.get(account_id)
         if self._fresh(credentials):
             return credentials
-        return await self._renew(account_id, deadline, None)
+        return await self.renew(account_id, deadline, None)
 
     @asynccontextmanager
     async def exclusive(self, account_id: str) -> AsyncIterator[None]:
@@ -193,53 +187,11 @@ class RequestKeys:
     def _lock(self, account_id: str) -> asyncio.Lock:
         return self._locks.setdefault(account_id, asyncio.Lock())
 
-    async def send(
-        self,
-        account_id: str,
-        deadline: Deadline,
-        method: str,
-        endpoint: str,
-        *,
-        params: Params | None = None,
-        json_body: Any = None,
-        rekey: bool = True,
-    ) -> SikkaResponse:
-        """The one path of every request sent with a practice's request key: on a key rejection
-        (API1025/API1004/401) re-key once and retry once. With `rekey=False` a rejection propagates (background
-        pollers must not re-key in a loop)."""
-        credentials = await self._current(account_id, deadline)
-        for attempt in (1, 2):
-            sent_at = self.clock()
-            try:
-                headers = self.client.key_headers(credentials.request_key)
-                return await self.client.send(
-                    method, endpoint, headers=headers, deadline=deadline, params=params, json_body=json_body
-                )
-            except SikkaAuthError:
-                if not rekey or attempt == 2:
-                    raise
-                log.info("sikka rejected the request key; re-keying", account_id=account_id)
-                credentials = await self._renew(account_id, deadline, Rejection(credentials.request_key, sent_at))
-        raise AssertionError("unreachable")
+    def practice(self, account_id: str, deadline: Deadline) -> PracticeKey:
+        """The credentials of one request sent with the practice's request key."""
+        return PracticeKey(self, account_id, deadline)
 
-    async def listing(
-        self,
-        account_id: str,
-        deadline: Deadline,
-        endpoint: str,
-        params: Params | None = None,
-        *,
-        all_pages: bool = True,
-        page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> Listing:
-        """A list endpoint's pages, each sent through `send` (a key rejected mid-listing is renewed there)."""
-
-        async def fetch(query: Params) -> SikkaResponse:
-            return await self.send(account_id, deadline, "GET", endpoint, params=query)
-
-        return await pages(fetch, params, all_pages=all_pages, page_size=page_size)
-
-    async def _renew(self, account_id: str, deadline: Deadline, rejection: Rejection | None) -> PracticeCredentials:
+    async def renew(self, account_id: str, deadline: Deadline, rejection: Rejection | None) -> PracticeCredentials:
         """A usable key: the cached one, else the stored one (another caller or replica renewed), else a new grant."""
         async with self._lock(account_id):
             credentials = await self.vault.get(account_id)
@@ -328,3 +280,28 @@ class RequestKeys:
                 "token_issued_at": now,
             }
         )
+
+
+@dataclass
+class PracticeKey:
+    """`Credentials` sent with the practice's request key: the current one for each send, or, right after Sikka
+    rejected one, the key renewed for that rejection."""
+
+    keys: RequestKeys
+    account_id: str
+    deadline: Deadline
+    _renewed: PracticeCredentials | None = None  # the key to send next, renewed after a rejection
+    _sent: Rejection | None = None  # the key last sent and when, should Sikka reject it
+
+    async def headers(self) -> dict[str, str]:
+        key = self._renewed or await self.keys.current(self.account_id, self.deadline)
+        self._renewed = None
+        self._sent = Rejection(key.request_key, self.keys.clock())
+        return {"Request-Key": key.request_key}
+
+    async def rejected(self) -> bool:
+        if self._sent is None:
+            return False
+        log.info("sikka rejected the request key; re-keying", account_id=self.account_id)
+        self._renewed = await self.keys.renew(self.account_id, self.deadline, self._sent)
+        return True

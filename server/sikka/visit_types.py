@@ -8,12 +8,10 @@ caller's text is never sent as a type.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 
 from server.sikka.records import Choice
-
-_WORD = re.compile(r"[a-z0-9]+")
+from server.text import fold
 
 
 def stem(word: str) -> str:
@@ -22,8 +20,8 @@ def stem(word: str) -> str:
 
 
 def words(text: str) -> set[str]:
-    """Lower-case word stems; "x-ray" counts as one word."""
-    return {stem(word) for word in _WORD.findall(text.lower().replace("x-ray", "xray"))}
+    """Folded word stems (server/text.py); "x-ray" counts as one word."""
+    return {stem(word) for word in fold(text.lower().replace("x-ray", "xray")).split()}
 
 
 SAME_VISIT: tuple[frozenset[str], ...] = tuple(

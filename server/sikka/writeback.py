@@ -160,23 +160,29 @@ class Writebacks:
 
     async def submit(self, intent: Intent, deadline: Deadline) -> Receipt:
         """POST/PUT/PATCH the intent's body with `check_spu`; with the SPU offline, queue it without the check."""
-        send = self.request_keys.send
         body = {**intent.body, "check_spu": "true"}
         try:
-            response = await send(intent.account_id, deadline, intent.method, intent.endpoint, json_body=body)
+            response = await self._send(intent, deadline, body)
             return Receipt(parse_receipt(response), office_offline=False)
         except SpuOffline:
             log.info("practice system offline: the write waits in Sikka's queue", account_id=intent.account_id)
-        response = await send(intent.account_id, deadline, intent.method, intent.endpoint, json_body=intent.body)
+        response = await self._send(intent, deadline, intent.body)
         return Receipt(parse_receipt(response), office_offline=True)
+
+    async def _send(self, intent: Intent, deadline: Deadline, body: Item) -> SikkaResponse:
+        credentials = self.request_keys.practice(intent.account_id, deadline)
+        return await self.client.send(
+            intent.method, intent.endpoint, credentials=credentials, deadline=deadline, json_body=body
+        )
 
     async def status(
         self, account_id: str, writeback_id: str, kind: str, deadline: Deadline | None = None
     ) -> WritebackOutcome:
         """One `writeback_status` poll, inside `deadline` (the caller's budget; the follower's own otherwise)."""
         deadline = deadline or Deadline.after(STATUS_DEADLINE_SECONDS)
-        response = await self.request_keys.send(
-            account_id, deadline, "GET", "writeback_status", params={"id": writeback_id}
+        credentials = self.request_keys.practice(account_id, deadline)
+        response = await self.client.send(
+            "GET", "writeback_status", credentials=credentials, deadline=deadline, params={"id": writeback_id}
         )
         return read_status(response, writeback_id, kind)
 
@@ -238,9 +244,9 @@ class Writebacks:
     async def find(self, intent: Intent, office_id: str) -> list[str]:
         """The ids of `/writebacks` rows (APP) that are this intent's request, oldest first."""
         first, last = listing_days(intent.recorded_at.date())
-        listing = await self.client.get_listing(
+        listing = await self.client.listing(
             "writebacks",
-            headers=self.client.app_headers(),
+            credentials=self.client.app_keys,
             deadline=Deadline.after(LISTING_DEADLINE_SECONDS),
             params={"startdate": first, "enddate": last},
         )

@@ -24,7 +24,7 @@ from server.audit import chain
 from server.audit.anchor import AnchoredHead, Anchoring, verify_since
 from server.audit.anchor_key import FileKey
 from server.audit.anchor_store import DirectoryStore
-from server.audit.decorator import AuditWriter
+from server.audit.record import AuditWriter
 from server.db.engine import create_engine, session_factory
 from server.db.models import AuditChainHead, AuditLog
 from tests.conftest import new_phi_key, requires_postgres
@@ -347,7 +347,7 @@ async def test_configuration_errors_exit_2(anchored: Anchored, tmp_path: Path) -
 BUSY_APPENDER = textwrap.dedent(
     """
     import asyncio, sys, time
-    from server.audit.decorator import AuditWriter
+    from server.audit.record import AuditWriter
     from server.db.engine import create_engine, session_factory
     from tests.integration.test_audit_chain import record
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 
 from server.audit import chain
-from server.audit.decorator import AuditWriter
+from server.audit.record import AuditWriter
 from server.db import migrate
 from server.db.engine import create_engine, session_factory
 from server.db.models import AuditLog, utcnow
@@ -220,7 +220,7 @@ async def test_records_from_before_the_ip_flag_still_verify(database_url: str) -
 APPENDER = textwrap.dedent(
     """
     import asyncio, sys
-    from server.audit.decorator import AuditWriter
+    from server.audit.record import AuditWriter
     from server.db.engine import create_engine, session_factory
     from tests.integration.test_audit_chain import record
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from server.audit import chain
-from server.audit.decorator import AuditUnavailable, AuditWriter
+from server.audit.record import AuditUnavailable, AuditWriter
 from server.db.engine import create_engine, session_factory
 from server.db.models import AuditLog
 from tests.integration.test_audit_chain import record

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from server.audit import chain
-from server.audit.decorator import AuditWriter
+from server.audit.record import AuditWriter
 from server.audit.report import breach_report
 from server.caller import Caller
 from server.db.models import (

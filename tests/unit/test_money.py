@@ -10,7 +10,7 @@ from typing import cast
 
 import pytest
 
-from server.audit.decorator import AuditEntry
+from server.audit.record import AuditEntry
 from server.caller import Caller
 from server.sikka.billing import Balance, Carrier, Carriers, CoverageRow, CoverageTable, as_amount
 from server.sikka.client import Listing

@@ -117,7 +117,8 @@ def replica(http: httpx.AsyncClient, vault: MemoryVault, clock: Clock) -> Reques
 
 
 async def read(keys: RequestKeys) -> None:
-    await keys.send(ACCOUNT, Deadline.after(5), "GET", "patients")
+    deadline = Deadline.after(5)
+    await keys.client.send("GET", "patients", credentials=keys.practice(ACCOUNT, deadline), deadline=deadline)
 
 
 @respx.mock

@@ -10,8 +10,8 @@ import httpx
 import pytest
 import respx
 
-from server.audit.decorator import note_upstream, upstream_calls
-from server.sikka.client import Deadline, SikkaClient, SikkaResponse
+from server.audit.record import note_upstream, upstream_calls
+from server.sikka.client import NO_CREDENTIALS, Deadline, Item, Paging, SikkaClient, SikkaResponse
 from server.sikka.errors import (
     AppNotAuthorized,
     DataNotReady,
@@ -55,10 +55,14 @@ def envelope(items: list[dict[str, str]], *, offset: int = 0, limit: int = 50, n
     }
 
 
+async def read_items(client: SikkaClient, endpoint: str, seconds: float = 5) -> list[Item]:
+    return (await client.listing(endpoint, credentials=NO_CREDENTIALS, deadline=Deadline.after(seconds))).items
+
+
 @respx.mock
 async def test_list_envelope_items_are_returned_as_strings(client: SikkaClient) -> None:
     respx.get(f"{BASE}/patients").respond(json=example("patients.json", "patients"))
-    items = await client.get_items("patients", headers={}, deadline=Deadline.after(5))
+    items = await read_items(client, "patients")
     assert items[0]["patient_id"] == "799601"
     assert items[0]["birthdate"] == "1984-12-10T00:00:00"
 
@@ -66,7 +70,9 @@ async def test_list_envelope_items_are_returned_as_strings(client: SikkaClient) 
 @respx.mock
 async def test_array_wrapped_envelope_is_unwrapped(client: SikkaClient) -> None:
     respx.get(f"{BASE}/writeback_status").respond(json=example("writeback_status.json", "writeback_status"))
-    listing = await client.get_listing("writeback_status", headers={}, deadline=Deadline.after(5), all_pages=False)
+    listing = await client.listing(
+        "writeback_status", credentials=NO_CREDENTIALS, deadline=Deadline.after(5), paging=Paging(every=False)
+    )
     assert [item["id"] for item in listing.items] == ["490481"]
 
 
@@ -74,8 +80,10 @@ async def test_array_wrapped_envelope_is_unwrapped(client: SikkaClient) -> None:
 async def test_204_and_empty_bodies_are_no_items(client: SikkaClient) -> None:
     respx.get(f"{BASE}/appointments_available_slots").respond(204)
     respx.get(f"{BASE}/providers").respond(200, content=b"")
-    assert await client.get_items("appointments_available_slots", headers={}, deadline=Deadline.after(5)) == []
-    assert await client.get_items("providers", headers={}, deadline=Deadline.after(5)) == []
+    assert (
+        await client.listing("appointments_available_slots", credentials=NO_CREDENTIALS, deadline=Deadline.after(5))
+    ).items == []
+    assert await read_items(client, "providers") == []
 
 
 @respx.mock
@@ -89,7 +97,7 @@ async def test_http_200_error_envelope_is_an_error(client: SikkaClient) -> None:
     }
     respx.get(f"{BASE}/patients").respond(200, json=body)
     with pytest.raises(SikkaValidationError) as info:
-        await client.get_items("patients", headers={}, deadline=Deadline.after(5))
+        await read_items(client, "patients")
     assert info.value.code == "API4002"
 
 
@@ -112,7 +120,7 @@ async def test_http_200_error_envelope_is_an_error(client: SikkaClient) -> None:
 async def test_error_taxonomy(client: SikkaClient, status: int, code: str, error: type[Exception]) -> None:
     respx.get(f"{BASE}/patients").respond(status, json={"error_code": code, "short_message": "x"})
     with pytest.raises(error):
-        await client.get_items("patients", headers={}, deadline=Deadline.after(5))
+        await read_items(client, "patients")
 
 
 @respx.mock
@@ -122,7 +130,7 @@ async def test_429_retries_after_the_reset_then_succeeds(client: SikkaClient) ->
         httpx.Response(429, json={"error_code": "API2012"}, headers={"X-Rate-Limit-Reset": "1.5"}),
         httpx.Response(200, json=envelope([{"patient_id": "1"}])),
     ]
-    items = await client.get_items("patients", headers={}, deadline=Deadline.after(5))
+    items = await read_items(client, "patients")
     assert items == [{"patient_id": "1"}]
     assert client.sleep.calls == [1.5]  # type: ignore[attr-defined]
 
@@ -131,7 +139,7 @@ async def test_429_retries_after_the_reset_then_succeeds(client: SikkaClient) ->
 async def test_429_whose_reset_is_past_the_deadline_fails_at_once(client: SikkaClient) -> None:
     respx.get(f"{BASE}/patients").respond(429, json={"error_code": "API2011"}, headers={"X-Rate-Limit-Reset": "40"})
     with pytest.raises(RateLimited) as info:
-        await client.get_items("patients", headers={}, deadline=Deadline.after(5))
+        await read_items(client, "patients")
     assert info.value.retry_after == 40
     assert client.sleep.calls == []  # type: ignore[attr-defined]
 
@@ -140,7 +148,7 @@ async def test_429_whose_reset_is_past_the_deadline_fails_at_once(client: SikkaC
 async def test_5xx_is_retried_for_reads_with_backoff_then_gives_up(client: SikkaClient) -> None:
     route = respx.get(f"{BASE}/patients").respond(503, json={"error_code": "API2002"})
     with pytest.raises(SikkaUnavailable):
-        await client.get_items("patients", headers={}, deadline=Deadline.after(30))
+        await read_items(client, "patients", 30)
     assert route.call_count == 4
     delays = client.sleep.calls  # type: ignore[attr-defined]
     assert delays == sorted(delays)
@@ -152,7 +160,7 @@ async def test_writes_are_not_retried_once_they_may_have_reached_sikka(client: S
     route = respx.post(f"{BASE}/appointment")
     route.side_effect = [httpx.ReadTimeout("slow"), httpx.Response(201, json={"long_message": "Id:1"})]
     with pytest.raises(SikkaUnavailable):
-        await client.send("POST", "appointment", headers={}, deadline=Deadline.after(5), json_body={})
+        await client.send("POST", "appointment", credentials=NO_CREDENTIALS, deadline=Deadline.after(5), json_body={})
     assert route.call_count == 1
 
 
@@ -160,7 +168,9 @@ async def test_writes_are_not_retried_once_they_may_have_reached_sikka(client: S
 async def test_writes_are_retried_when_the_connection_never_opened(client: SikkaClient) -> None:
     route = respx.post(f"{BASE}/appointment")
     route.side_effect = [httpx.ConnectError("refused"), httpx.Response(201, json={"long_message": "Id:7"})]
-    response = await client.send("POST", "appointment", headers={}, deadline=Deadline.after(5), json_body={})
+    response = await client.send(
+        "POST", "appointment", credentials=NO_CREDENTIALS, deadline=Deadline.after(5), json_body={}
+    )
     assert parse_receipt(response) == "7"
     assert route.call_count == 2
 
@@ -169,7 +179,7 @@ async def test_writes_are_retried_when_the_connection_never_opened(client: Sikka
 async def test_writes_are_not_retried_on_5xx(client: SikkaClient) -> None:
     route = respx.post(f"{BASE}/appointment").respond(503, json={"error_code": "API2002"})
     with pytest.raises(SikkaUnavailable):
-        await client.send("POST", "appointment", headers={}, deadline=Deadline.after(5), json_body={})
+        await client.send("POST", "appointment", credentials=NO_CREDENTIALS, deadline=Deadline.after(5), json_body={})
     assert route.call_count == 1
 
 
@@ -177,7 +187,7 @@ async def test_writes_are_not_retried_on_5xx(client: SikkaClient) -> None:
 async def test_malformed_json_is_unavailable(client: SikkaClient) -> None:
     respx.get(f"{BASE}/patients").respond(200, content=b'{"items": [')
     with pytest.raises(SikkaUnavailable, match="malformed"):
-        await client.get_items("patients", headers={}, deadline=Deadline.after(5))
+        await read_items(client, "patients")
 
 
 @respx.mock
@@ -187,7 +197,11 @@ async def test_offset_is_a_page_index(client: SikkaClient) -> None:
         httpx.Response(200, json=envelope([{"n": "1"}, {"n": "2"}], next_link=f"{BASE}/appointments?offset=1&limit=2")),
         httpx.Response(200, json=envelope([{"n": "3"}], offset=1)),
     ]
-    items = (await client.get_listing("appointments", headers={}, deadline=Deadline.after(5), page_size=2)).items
+    items = (
+        await client.listing(
+            "appointments", credentials=NO_CREDENTIALS, deadline=Deadline.after(5), paging=Paging(size=2)
+        )
+    ).items
     assert [item["n"] for item in items] == ["1", "2", "3"]
     offsets = [call.request.url.params["offset"] for call in route.calls]
     assert offsets == ["0", "1"]  # page indexes, not row counts (which would be 0, 2)
@@ -198,7 +212,7 @@ async def test_requests_are_told_to_the_audit_through_the_request_hook(client: S
     respx.get(f"{BASE}/patients").respond(204)
     client.on_request = note_upstream
     with upstream_calls() as calls:
-        await client.get_items("patients", headers={}, deadline=Deadline.after(5))
+        await read_items(client, "patients")
     assert calls == ["GET patients"]
 
 
@@ -213,7 +227,7 @@ async def test_deadline_bounds_a_slow_read() -> None:
         client = SikkaClient(http=http, base_url=BASE, app_id="a", app_key="k")
         started = time.monotonic()
         with pytest.raises(SikkaUnavailable):
-            await client.get_items("patients", headers={}, deadline=Deadline.after(0.5))
+            await read_items(client, "patients", 0.5)
         assert time.monotonic() - started < 1.0
 
 
@@ -294,3 +308,39 @@ def test_not_completed_is_pending(flag: str) -> None:
 
 def test_no_status_item_yet_is_pending() -> None:
     assert booking(SikkaResponse(204, httpx.Headers(), None)).status == "pending"
+
+
+class Renewable:
+    """Credentials whose key Sikka rejects until it has been renewed `needed` times."""
+
+    def __init__(self, needed: int) -> None:
+        self.renewals = 0
+        self.needed = needed
+
+    async def headers(self) -> dict[str, str]:
+        return {"Request-Key": "live" if self.renewals >= self.needed else f"dead-{self.renewals}"}
+
+    async def rejected(self) -> bool:
+        self.renewals += 1
+        return True
+
+
+def key_checking(request: httpx.Request) -> httpx.Response:
+    if request.headers["Request-Key"] != "live":
+        return httpx.Response(401, json={"error_code": "API1025"})
+    page = request.url.params["offset"]
+    link = f"{BASE}/patients?offset=1" if page == "0" else ""
+    return httpx.Response(200, json=envelope([{"patient_id": page}], next_link=link))
+
+
+@respx.mock
+async def test_rejected_credentials_are_renewed_once_per_send(client: SikkaClient) -> None:
+    route = respx.get(f"{BASE}/patients").mock(side_effect=key_checking)
+    twice = Renewable(needed=2)
+    with pytest.raises(SikkaAuthError):
+        await client.send("GET", "patients", credentials=twice, deadline=Deadline.after(5), params={"offset": 0})
+    assert (twice.renewals, route.call_count) == (1, 2)  # a key rejected again is not renewed a second time
+    once = Renewable(needed=1)
+    listing = await client.listing("patients", credentials=once, deadline=Deadline.after(5))
+    assert [item["patient_id"] for item in listing.items] == ["0", "1"]
+    assert once.renewals == 1

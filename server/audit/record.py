@@ -1,4 +1,5 @@
-"""`@audited`: one audit record per call, committed before the result leaves; no record, no result.
+"""`async with audit.record(...) as entry`: one audit record per call, committed before the result leaves; no
+record, no result.
 
 The record names the account, integration, token (never the token itself), Vapi call id and client IP; the
 Sikka endpoints the call used; a PHI-free summary; whether PHI was touched, which fields (names only) and
@@ -8,13 +9,12 @@ whose (Sikka patient ids); the outcome and its error code.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -28,7 +28,6 @@ from server.logs import get_logger
 
 log = get_logger(__name__)
 
-P = ParamSpec("P")
 R = TypeVar("R", bound="AuditedResult")
 CRUD = frozenset("CRUDE")
 
@@ -83,6 +82,12 @@ class AuditEntry:
     phi_accessed: bool = False
     patient_refs: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    answer: AuditedResult | None = None  # what the call answers; its outcome is recorded
+
+    def answered(self, result: R) -> R:
+        """The call answers `result` (recorded by its outcome when the block ends)."""
+        self.answer = result
+        return result
 
     def __post_init__(self) -> None:
         self.account_id = self.account_id or self.caller.account_id
@@ -139,6 +144,31 @@ class AuditWriter:
         self._lock = asyncio.Lock()
         self._heads: dict[str, chain.Head] = {}  # the chain heads this writer committed last
 
+    @asynccontextmanager
+    async def record(
+        self, action: str, caller: Caller, *, crud: str, phi_fields: tuple[str, ...]
+    ) -> AsyncIterator[AuditEntry]:
+        """The block is one audited call: it opens the entry for the caller and, when the block ends, writes the
+        record of `entry.answered(...)`. An exception is recorded as a failure (a cancelled call too) and
+        re-raised. Raises AuditUnavailable (carrying the answer) when the record cannot be written. `phi_fields`
+        are the PHI field names the call may touch (required: a new tool cannot forget them)."""
+        if crud not in CRUD or len(crud) != 1:
+            raise ValueError(f"crud must be one of C, R, U, D, E (got {crud!r})")
+        entry = AuditEntry(action=action, crud=crud, caller=caller, phi_fields=phi_fields)
+        with upstream_calls() as upstream:
+            try:
+                yield entry
+            except BaseException as exc:
+                with anyio.CancelScope(shield=True):  # a cancelled call is still audited
+                    await self.write(entry.record("failed", 500, type(exc).__name__, upstream))
+                raise
+        if entry.answer is None:
+            raise RuntimeError(f"the audited block {action} ended without an answer (entry.answered)")
+        try:
+            await self.write(entry.record(*entry.answer.audit_outcome(), upstream))
+        except AuditUnavailable as exc:
+            raise AuditUnavailable(str(exc), entry.answer) from exc
+
     async def write(self, record: dict[str, Any]) -> None:
         """Append and commit; raises AuditUnavailable (the caller fails closed)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -182,40 +212,3 @@ def _settle(batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
     for _, done in batch:
         if not done.done():  # its caller was cancelled meanwhile
             done.set_result(None)
-
-
-def audited(
-    action: str, *, crud: str, phi_fields: tuple[str, ...]
-) -> Callable[
-    [Callable[Concatenate[AuditEntry, P], Awaitable[R]]], Callable[Concatenate[AuditWriter, Caller, P], Awaitable[R]]
-]:
-    """`fn(entry, ...)` becomes `wrapper(writer, caller, ...)`: the wrapper opens the entry for the caller, hands
-    it to `fn` explicitly, and writes the record before returning. `phi_fields` are the PHI field names the call
-    may touch (required: a new tool cannot forget them). Exceptions are audited as failures and re-raised."""
-    if crud not in CRUD or len(crud) != 1:
-        raise ValueError(f"crud must be one of C, R, U, D, E (got {crud!r})")
-
-    def decorate(
-        fn: Callable[Concatenate[AuditEntry, P], Awaitable[R]],
-    ) -> Callable[Concatenate[AuditWriter, Caller, P], Awaitable[R]]:
-        @functools.wraps(fn)
-        async def wrapper(writer: AuditWriter, caller: Caller, /, *args: P.args, **kwargs: P.kwargs) -> R:
-            entry = AuditEntry(action=action, crud=crud, caller=caller, phi_fields=phi_fields)
-            with upstream_calls() as upstream:
-                try:
-                    result = await fn(entry, *args, **kwargs)
-                except BaseException as exc:
-                    with anyio.CancelScope(shield=True):  # a cancelled call is still audited
-                        await writer.write(entry.record("failed", 500, type(exc).__name__, upstream))
-                    raise
-            try:
-                await writer.write(entry.record(*result.audit_outcome(), upstream))
-            except AuditUnavailable as exc:
-                raise AuditUnavailable(str(exc), result) from exc
-            return result
-
-        wrapper.audit_action = action  # type: ignore[attr-defined]
-        wrapper.audit_phi_fields = phi_fields  # type: ignore[attr-defined]
-        return wrapper
-
-    return decorate
