@@ -70,10 +70,6 @@ class SlotRequest:
     duration: timedelta
 
 
-def earliest_start(call: ToolCall) -> datetime:
-    return datetime.now(UTC) + timedelta(minutes=call.services.settings.booking_min_notice_minutes)
-
-
 def as_slot(candidate: Candidate) -> Slot:
     return Slot(
         start_time=candidate.start.isoformat(),
@@ -99,7 +95,7 @@ def spoken_date(day: date) -> str:
 
 def already_there(current: Appointment, wanted: SlotRequest, provider_id: str, metadata: PracticeMetadata) -> bool:
     """The move asks for the appointment's own time, provider and length: nothing to write."""
-    same_start = current.start.replace(tzinfo=metadata.zone) == wanted.start
+    same_start = current.start == wanted.start
     same_length = current.length_minutes * 60 == wanted.duration.total_seconds()
     return same_start and same_length and current.provider_id == provider_id
 
@@ -107,7 +103,7 @@ def already_there(current: Appointment, wanted: SlotRequest, provider_id: str, m
 def local_start(moment: datetime, metadata: PracticeMetadata) -> datetime:
     """An aware instant in the practice's zone (a time without offset is read as practice-local)."""
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=metadata.zone)
+        return datetime.combine(moment.date(), moment.time(), metadata.zone)
     return moment.astimezone(metadata.zone)
 
 
@@ -196,7 +192,7 @@ async def _candidates(
     part: PartOfDay | None,
 ) -> dict[date, list[Candidate]]:
     """Open starts per day: Sikka's own slots where the PMS has them, else computed from the schedule."""
-    earliest = earliest_start(call)
+    earliest = call.earliest
     days = [d for d in days if d >= earliest.astimezone(metadata.zone).date()]
     if not days:
         return {}
@@ -220,13 +216,13 @@ def _sikka_slots(
     """`appointments_available_slots` items (OrthoTrac/Dolphin) as candidates that fit the duration."""
     result: dict[date, list[Candidate]] = {day: [] for day in days}
     for item in items:
-        parsed = Appointment.from_item({**item, "length": "0", "status": ""})
+        parsed = Appointment.from_item({**item, "length": "0", "status": ""}, metadata.zone)
         end = as_time(item.get("end_time"))
         provider = metadata.provider(text(item, "provider_id"))
         if parsed is None or provider is None or provider_id not in (None, provider.provider_id):
             continue
-        start = parsed.start.replace(tzinfo=metadata.zone)
-        length = (datetime.combine(parsed.start.date(), end) - parsed.start) if end else duration
+        start = parsed.start
+        length = (datetime.combine(start.date(), end, start.tzinfo) - start) if end else duration
         if start < earliest or length < duration or start.date() not in result:
             continue
         operatory = Operatory(text(item, "operatory"), "", False)
@@ -258,7 +254,7 @@ async def check_availability(call: ToolCall, args: CheckAvailabilityArgs) -> Ava
     if isinstance(provider, AvailabilityResult):
         return provider
     provider_id = provider.provider_id if provider else None
-    today = metadata.today()
+    today = call.today_at(metadata.zone)
     try:
         first, last = args.days(today)
     except ValueError as exc:
@@ -352,16 +348,15 @@ def _alternatives(
     call: ToolCall, plan: DayPlan, providers: list[Provider], duration: timedelta, current: Appointment | None
 ) -> list[Candidate]:
     """Other open starts that day; never the appointment's own current time."""
-    zone = plan.metadata.zone
-    own = current.start.replace(tzinfo=zone) if current else None
-    options = [c for c in plan.candidates(providers, duration, earliest_start(call), None) if c.start != own]
+    own = current.start if current else None
+    options = [c for c in plan.candidates(providers, duration, call.earliest, None) if c.start != own]
     return spread(options, ALTERNATIVES)
 
 
 def _not_bookable(call: ToolCall, metadata: PracticeMetadata, start: datetime) -> AppointmentResult | None:
     """A truthful refusal for a start time in the past, too soon, or on a day the office is closed."""
-    today = metadata.today()
-    if start <= datetime.now(UTC):
+    today = call.today_at(metadata.zone)
+    if start <= call.now:
         return AppointmentResult(
             message=f"{spoken_date(start.date())} at {spoken_time(start)} has already passed; today is "
             f"{spoken_date(today)}.",
@@ -369,7 +364,7 @@ def _not_bookable(call: ToolCall, metadata: PracticeMetadata, start: datetime) -
             code=Code.TIME_IN_PAST,
             today=today.isoformat(),
         )
-    earliest = earliest_start(call).astimezone(metadata.zone)
+    earliest = call.earliest.astimezone(metadata.zone)
     if start < earliest:
         return AppointmentResult(
             message=f"That's too soon to book by phone; the earliest is {spoken_day(earliest.date())} "
@@ -408,7 +403,7 @@ def as_held(hold: Hold, zone: ZoneInfo) -> Appointment:
         appointment_id=f"intent:{hold.intent_id}",
         patient_id=hold.patient_ref or "",
         provider_id=hold.provider_id,
-        start=hold.start.astimezone(zone).replace(tzinfo=None),
+        start=hold.start.astimezone(zone),
         length_minutes=hold.minutes,
         status="",
         type="",
@@ -628,7 +623,7 @@ async def book_appointment(call: ToolCall, args: BookAppointmentArgs) -> Appoint
         return writes.booking(
             metadata,
             patient=patient,
-            start=candidate.start.replace(tzinfo=None),
+            start=candidate.start,
             length_minutes=args.duration_minutes,
             provider=candidate.provider,
             operatory=candidate.operatory,
@@ -710,7 +705,7 @@ async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs
         return writes.move(
             metadata,
             appointment.appointment_id,
-            start=candidate.start.replace(tzinfo=None),
+            start=candidate.start,
             length_minutes=minutes,
             provider=candidate.provider,
             operatory=candidate.operatory,
@@ -762,7 +757,7 @@ async def cancel_appointment(call: ToolCall, args: CancelAppointmentArgs) -> App
         write = writes.cancellation(metadata, appointment.appointment_id)
     except NeedsStaff:  # no status the PMS can write, or a staff member it needs: nothing was sent
         return await _for_staff(call, InboxKind.APPOINTMENT_CANCEL, args, patient, appointment.appointment_id)
-    start = appointment.start.replace(tzinfo=metadata.zone)
+    start = appointment.start
     when = f"{spoken_day(start.date())} at {spoken_time(start)}"
     facts = {"verb": "cancelled", "when": when, "appointmentId": appointment.appointment_id}
     asked = Asked(

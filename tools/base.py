@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import typing
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -28,9 +29,10 @@ from server.sikka import (
     SikkaError,
     SikkaValidationError,
     SpuOffline,
+    UnknownZone,
 )
 from server.vault import VaultError
-from tools.arguments import flat_schema
+from tools.arguments import ArgsContext, flat_schema
 from tools.codes import Code
 from tools.context import ToolCall
 from tools.idempotency import Replay, once
@@ -131,15 +133,20 @@ def unavailable(result_type: type[R], exc: Exception) -> R:
     )
 
 
+async def known_today(call: ToolCall) -> date | None:
+    """The call's today at the practice, or None when its credentials or zone cannot be read."""
+    try:
+        return await call.today()
+    except (VaultError, UnknownZone):
+        return None
+
+
 async def dated(call: ToolCall, result: R) -> R:
     """The result with the practice's `today`, so every answer carries it; as it is when the office system is
     unavailable or the practice's zone cannot be read."""
     if result.today is not None or result.outcome == "unavailable":
         return result
-    try:
-        today = await call.today()
-    except VaultError:
-        return result
+    today = await known_today(call)
     return result if today is None else result.model_copy(update={"today": today.isoformat()})
 
 
@@ -177,7 +184,7 @@ def tool(
 
         async def validated(call: ToolCall, raw: dict[str, Any]) -> ToolResult:
             try:
-                args = args_model.model_validate(raw)
+                args = args_model.model_validate(raw, context=ArgsContext(today=await known_today(call)))
             except ValidationError as exc:
                 call.entry.summary = "rejected arguments"
                 rejected = result_model(

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from pydantic import Field, model_validator
 
@@ -158,15 +157,14 @@ async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPat
 def upcoming(
     appointments: list[Appointment], metadata: PracticeMetadata, now: datetime, limit: int = 5
 ) -> list[UpcomingAppointment]:
-    zone: ZoneInfo = metadata.zone
     future = sorted(
-        (a for a in appointments if not a.cancelled and a.start.replace(tzinfo=zone) >= now),
+        (a for a in appointments if not a.cancelled and a.start >= now),
         key=lambda a: a.start,
     )
     return [
         UpcomingAppointment(
             appointment_id=a.appointment_id,
-            start_time=a.start.replace(tzinfo=zone).isoformat(),
+            start_time=a.start.isoformat(),
             provider_name=p.display_name if (p := metadata.provider(a.provider_id)) else a.provider_id,
             appointment_type=a.type or a.description,
         )
@@ -189,7 +187,8 @@ visit. Do not guess the date of birth: repeated failed checks on one call are re
     summary="identity check and patient details",
 )
 async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResult:
-    booked = Beside(lambda: call.practice.upcoming_appointments(args.patient_id))
+    today = await call.today()
+    booked = Beside(lambda: call.practice.upcoming_appointments(args.patient_id, today))
     practice = Beside(call.practice.metadata)
     patient = await verify(call, args, PatientInfoResult, beside=(booked, practice))
     if not isinstance(patient, Patient):
@@ -203,7 +202,7 @@ async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResul
         phone_last_digits=last_digits(next(iter(patient.phones.values()), "")) or None,
         email_masked=mask_email(patient.email),
         last_visit=patient.last_visit.isoformat() if patient.last_visit else None,
-        upcoming_appointments=upcoming(appointments, metadata, datetime.now(UTC)),
+        upcoming_appointments=upcoming(appointments, metadata, call.now),
     )
     if info.upcoming_appointments:
         first = datetime.fromisoformat(info.upcoming_appointments[0].start_time)
