@@ -109,3 +109,18 @@ def test_tools_take_time_from_the_call() -> None:
     bookable start derived from it (tools/context.py); the gateway gives aware datetimes in the practice's zone,
     and only server/sikka/writes.py drops the zone, for what Sikka is sent."""
     assert list(clock_reads("tools")) == []
+
+
+def test_refusals_are_raised_not_returned_in_unions() -> None:
+    """A refusal is `tools.results.Refused`, raised where it is decided and answered by the tool wrapper: no
+    function in tools/ returns a result type in a union (`Patient | R`, `AppointmentResult | None`)."""
+    unions = [
+        f"{path.relative_to(ROOT)}:{node.lineno}: {node.name} -> {ast.unparse(node.returns)}"
+        for path in sorted((ROOT / "tools").rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns is not None
+        if "|" in (returned := ast.unparse(node.returns))
+        and ("Result" in returned or "R" in returned.split(" | "))
+        and "Unclaimed" not in returned  # tools/idempotency.py: a stored result, or none (server/once.py)
+    ]
+    assert unions == []

@@ -29,7 +29,7 @@ from tools.base import tool
 from tools.codes import Code
 from tools.context import ToolCall
 from tools.gather import Beside, both
-from tools.identity import IdentityRefused, VerifyArgs, name_matches, narrowed_by_birthdate, refusal, verify
+from tools.identity import VerifyArgs, name_matches, narrowed_by_birthdate, verify
 from tools.results import (
     CreatePatientResult,
     PatientInfo,
@@ -122,10 +122,7 @@ async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPat
         )
     patients = await found(call, phone, args.name)
     if args.date_of_birth:
-        try:
-            patients = await narrowed_by_birthdate(call, patients, args.date_of_birth)
-        except IdentityRefused as exc:
-            return refusal(SearchPatientsResult, exc.code)
+        patients = await narrowed_by_birthdate(call, patients, args.date_of_birth)
     if not patients:
         return SearchPatientsResult(
             message="I couldn't find a patient with those details.", outcome="not_found", code=Code.NO_MATCH
@@ -190,9 +187,7 @@ async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResul
     today = await call.today()
     booked = Beside(lambda: call.practice.upcoming_appointments(args.patient_id, today))
     practice = Beside(call.practice.metadata)
-    patient = await verify(call, args, PatientInfoResult, beside=(booked, practice))
-    if not isinstance(patient, Patient):
-        return patient
+    patient = await verify(call, args, beside=(booked, practice))
     appointments, metadata = booked.result(), practice.result()
     info = PatientInfo(
         patient_id=patient.patient_id,
@@ -475,9 +470,7 @@ change is recorded for the office staff and the answer says so (recorded_for_sta
     replay=replayed_update,
 )
 async def update_patient(call: ToolCall, args: UpdatePatientArgs) -> UpdatePatientResult:
-    patient = await verify(call, args, UpdatePatientResult)
-    if not isinstance(patient, Patient):
-        return patient
+    patient = await verify(call, args)
     metadata = await call.practice.metadata()
     if args.consents:
         consents = args.consents.given()
