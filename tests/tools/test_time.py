@@ -3,31 +3,14 @@ the earliest bookable start are the call's, whatever the host's clock says (tool
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from tests.support import DEMO_ZONE
+from tests.support import DEMO_ZONE, practice_today
 from tests.tools.conftest import Desk
 
 pytestmark = pytest.mark.anyio
-
-
-@contextmanager
-def frozen(desk: Desk, instant: datetime) -> Iterator[None]:
-    """The desk's tool calls see `instant` as now."""
-    real = desk.services.clock
-    desk.services.clock = lambda: instant.astimezone(UTC)
-    try:
-        yield
-    finally:
-        desk.services.clock = real
-
-
-def practice_today() -> date:
-    return datetime.now(DEMO_ZONE).date()
 
 
 @pytest.mark.parametrize(("clock", "days_after"), [(time(23, 59), 0), (time(0, 1), 1)])
@@ -38,7 +21,7 @@ async def test_today_is_the_practice_s_at_the_call_s_instant(desk: Desk, clock: 
     instant = datetime.combine(day + timedelta(days=days_after), clock, DEMO_ZONE)
     expected = (day + timedelta(days=days_after)).isoformat()
     assert instant.astimezone(UTC).date() == day + timedelta(days=1)  # UTC is already on the next day
-    with frozen(desk, instant):
+    with desk.clock_at(instant):
         info = await desk.call("getPracticeInfo", {})
         asked = await desk.call("checkAvailability", {"date": "today"})
     assert info["today"] == expected
@@ -49,9 +32,9 @@ async def test_today_is_the_practice_s_at_the_call_s_instant(desk: Desk, clock: 
 
 async def test_a_day_is_past_once_the_practice_s_midnight_passed(desk: Desk) -> None:
     day = practice_today() + timedelta(days=3)
-    with frozen(desk, datetime.combine(day, time(23, 59), DEMO_ZONE)):
+    with desk.clock_at(datetime.combine(day, time(23, 59), DEMO_ZONE)):
         same_day = await desk.call("checkAvailability", {"date": day.isoformat()})
-    with frozen(desk, datetime.combine(day + timedelta(days=1), time(0, 1), DEMO_ZONE)):
+    with desk.clock_at(datetime.combine(day + timedelta(days=1), time(0, 1), DEMO_ZONE)):
         next_day = await desk.call("checkAvailability", {"date": day.isoformat()})
     assert same_day["code"] != "date_in_past"
     assert next_day["code"] == "date_in_past"
@@ -66,7 +49,7 @@ async def test_openings_start_no_sooner_than_the_call_s_earliest_bookable_time(d
     earliest = instant + timedelta(minutes=desk.services.settings.booking_min_notice_minutes)
     arguments = {"date": day["day"], "preferredTime": opens.strftime("%H:%M")}
     before = await desk.call("checkAvailability", arguments)
-    with frozen(desk, instant):
+    with desk.clock_at(instant):
         during = await desk.call("checkAvailability", arguments)
     assert any(datetime.fromisoformat(s["startTime"]) < earliest for s in before["slots"])
     assert during["slots"]
