@@ -83,6 +83,9 @@ UNAVAILABLE_MESSAGES: dict[type[Exception], tuple[Code, str]] = {
     DecryptionFailed: (Code.INTERNAL_ERROR, TRY_AGAIN),
 }
 
+# Why a call may not know the practice's today: its credentials, database or zone cannot be read.
+TODAY_UNREADABLE: tuple[type[Exception], ...] = (VaultError, UnknownZone, *DATABASE_ERRORS)
+
 
 def describe_errors(errors: list[ErrorDetails], model: type[BaseModel]) -> str:
     """A sentence about the first few problems, by argument name; values are never repeated back."""
@@ -135,10 +138,11 @@ def unavailable(exc: Exception) -> Refused:
 
 
 async def known_today(call: ToolCall) -> date | None:
-    """The call's today at the practice, or None when its credentials or zone cannot be read."""
+    """The call's today at the practice, or None when its credentials or zone cannot be read (the tool's own
+    reads then fail as they would have)."""
     try:
         return await call.today()
-    except (VaultError, UnknownZone):
+    except TODAY_UNREADABLE:
         return None
 
 
