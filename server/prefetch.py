@@ -40,7 +40,7 @@ from server.metrics import Metrics
 from server.phones import stored_forms
 from server.prefetch_store import Claim, Listings, PrefetchStore
 from server.settings import Settings
-from server.sikka import DayHours, Deadline, Listing, PracticeGateway, SikkaGateway
+from server.sikka import DayHours, Deadline, Listing, PracticeGateway, SikkaGateway, today_in
 from server.sikka.gateway import METADATA_DEADLINE_SECONDS, concurrently
 
 log = get_logger(__name__)
@@ -237,11 +237,14 @@ async def read_ahead(view: PracticeGateway, number: str, days: int) -> list[str]
         matches = await view.find_patients(phone=number)
         if not 0 < len(matches) <= MAX_PATIENTS:
             return
+        zone = await view.time_zone()
+        today = None if zone is None else today_in(zone)  # the practice's today, as the call's tools see it
         found.extend(patient.patient_id for patient in matches)
         async with concurrently() as group:
             for patient_id in found:
                 group.start_soon(view.patient, patient_id)
-                group.start_soon(view.upcoming_appointments, patient_id)
+                if today is not None:
+                    group.start_soon(view.upcoming_appointments, patient_id, today)
 
     async with concurrently() as group:
         group.start_soon(openings)

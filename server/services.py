@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import text
@@ -15,6 +15,7 @@ from server.audit.record import AuditWriter, note_upstream
 from server.auth import PracticeTokenVerifier
 from server.db.engine import DATABASE_ERRORS as DATABASE_ERRORS  # what the database raises when it is gone
 from server.db.engine import create_engine, session_factory
+from server.db.models import utcnow
 from server.delivery import InboxDelivery
 from server.inbox import StaffInbox
 from server.intents import WriteIntents
@@ -66,6 +67,7 @@ class Services:
     notify_endpoints: NotifyEndpoints
     staff_emails: StaffEmails
     delivery: InboxDelivery
+    clock: Callable[[], datetime] = utcnow  # aware UTC: a tool call's `now` (tests pass a frozen one)
 
     async def aclose(self) -> None:
         self.prefetcher.close()

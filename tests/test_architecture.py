@@ -87,3 +87,40 @@ def test_no_product_function_is_more_complex_than_ten() -> None:
         if any(rule.startswith("C9") for rule in rules) and pattern.split("/", 1)[0] in PRODUCT
     ]
     assert exempt == []
+
+
+def clock_reads(package: str) -> Iterator[str]:
+    """Calls in a package that read the host's clock (`date.today()`, `datetime.now()`, `utcnow()`) or set a
+    zone on a datetime (`.replace(tzinfo=...)`)."""
+    for path in sorted((ROOT / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            called = node.func.attr
+            if called in ("today", "now", "utcnow") and isinstance(node.func.value, ast.Name):
+                if node.func.value.id in ("date", "datetime"):
+                    yield f"{path.relative_to(ROOT)}:{node.lineno}: {node.func.value.id}.{called}()"
+            elif called == "replace" and any(keyword.arg == "tzinfo" for keyword in node.keywords):
+                yield f"{path.relative_to(ROOT)}:{node.lineno}: .replace(tzinfo=...)"
+
+
+def test_tools_take_time_from_the_call() -> None:
+    """A tool call's time is the call's: `now` from the injected clock, the practice's today and earliest
+    bookable start derived from it (tools/context.py); the gateway gives aware datetimes in the practice's zone,
+    and only server/sikka/writes.py drops the zone, for what Sikka is sent."""
+    assert list(clock_reads("tools")) == []
+
+
+def test_refusals_are_raised_not_returned_in_unions() -> None:
+    """A refusal is `tools.results.Refused`, raised where it is decided and answered by the tool wrapper: no
+    function in tools/ returns a result type in a union (`Patient | R`, `AppointmentResult | None`)."""
+    unions = [
+        f"{path.relative_to(ROOT)}:{node.lineno}: {node.name} -> {ast.unparse(node.returns)}"
+        for path in sorted((ROOT / "tools").rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.returns is not None
+        if "|" in (returned := ast.unparse(node.returns))
+        and ("Result" in returned or "R" in returned.split(" | "))
+        and "Unclaimed" not in returned  # tools/idempotency.py: a stored result, or none (server/once.py)
+    ]
+    assert unions == []

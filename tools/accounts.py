@@ -76,9 +76,7 @@ answer says so.
 )
 async def get_patient_balance(call: ToolCall, args: VerifyArgs) -> BalanceResult:
     own = Beside(lambda: call.practice.balance(args.patient_id))
-    patient = await verify(call, args, BalanceResult, beside=(own,))
-    if not isinstance(patient, Patient):
-        return patient
+    patient = await verify(call, args, beside=(own,))
     balance, on_guarantor = await account_balance(call, patient, own.result())
     if balance is None:
         return BalanceResult(
@@ -180,9 +178,7 @@ async def get_patient_insurance(call: ToolCall, args: PatientInsuranceArgs) -> P
     companies = Beside(call.practice.carriers)
     coverage = Beside(call.practice.coverage)
     beside = (companies, coverage) if args.category else (companies,)
-    patient = await verify(call, args, PatientInsuranceResult, insurance=True, beside=beside)
-    if not isinstance(patient, Patient):
-        return patient
+    patient = await verify(call, args, insurance=True, beside=beside)
     if not patient.plans:
         code, said = insurance_sentence([], None)
         return PatientInsuranceResult(message=said, code=code)

@@ -52,7 +52,7 @@ from tools.context import ToolCall
 from tools.gather import Beside
 from tools.identity import VerifyArgs, verify
 from tools.names import providers_named
-from tools.results import AppointmentResult, AvailabilityResult, ProviderChoice, Slot
+from tools.results import AppointmentResult, AvailabilityResult, ProviderChoice, Refused, Slot
 from tools.spec import CHANGES, CREATES, READ_ONLY
 from tools.speech import spoken_day, spoken_list, spoken_time
 from tools.writing import NOT_SENT, callback_number, is_pending, patient_name, waiting
@@ -68,10 +68,6 @@ ALTERNATIVES = 3
 class SlotRequest:
     start: datetime  # aware, in the practice's zone
     duration: timedelta
-
-
-def earliest_start(call: ToolCall) -> datetime:
-    return datetime.now(UTC) + timedelta(minutes=call.services.settings.booking_min_notice_minutes)
 
 
 def as_slot(candidate: Candidate) -> Slot:
@@ -99,7 +95,7 @@ def spoken_date(day: date) -> str:
 
 def already_there(current: Appointment, wanted: SlotRequest, provider_id: str, metadata: PracticeMetadata) -> bool:
     """The move asks for the appointment's own time, provider and length: nothing to write."""
-    same_start = current.start.replace(tzinfo=metadata.zone) == wanted.start
+    same_start = current.start == wanted.start
     same_length = current.length_minutes * 60 == wanted.duration.total_seconds()
     return same_start and same_length and current.provider_id == provider_id
 
@@ -107,7 +103,7 @@ def already_there(current: Appointment, wanted: SlotRequest, provider_id: str, m
 def local_start(moment: datetime, metadata: PracticeMetadata) -> datetime:
     """An aware instant in the practice's zone (a time without offset is read as practice-local)."""
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=metadata.zone)
+        return datetime.combine(moment.date(), moment.time(), metadata.zone)
     return moment.astimezone(metadata.zone)
 
 
@@ -156,29 +152,28 @@ def spoken_days(first: date, last: date) -> str:
     return spoken_day(first) if first == last else f"{spoken_day(first)} to {spoken_day(last)}"
 
 
-def asked_provider(metadata: PracticeMetadata, args: CheckAvailabilityArgs) -> Provider | AvailabilityResult | None:
-    """The provider asked for, by id or by name; an answer when it is not one (or not just one) bookable provider."""
+def asked_provider(metadata: PracticeMetadata, args: CheckAvailabilityArgs) -> Provider | None:
+    """The provider asked for, by id or by name (None: any); refused when it is not one (or not just one) bookable
+    provider."""
     bookable = metadata.bookable_providers
     if args.provider_id:
         provider = metadata.provider(args.provider_id)
         if provider in bookable:
             return provider
-        return AvailabilityResult(
-            message="I don't know that provider; check availability without one.", code=Code.UNKNOWN_PROVIDER
-        )
+        raise Refused(Code.UNKNOWN_PROVIDER, "I don't know that provider; check availability without one.")
     if not args.provider_name:
         return None
     named = providers_named(bookable, args.provider_name)
     if len(named) == 1:
         return named[0]
     if not named:
-        return AvailabilityResult(
-            message="No provider here has that name; check the names with getProviders, or check without one.",
-            code=Code.UNKNOWN_PROVIDER_NAME,
+        raise Refused(
+            Code.UNKNOWN_PROVIDER_NAME,
+            "No provider here has that name; check the names with getProviders, or check without one.",
         )
-    return AvailabilityResult(
-        message=f"{len(named)} providers have that name; ask the caller which one, then pass its providerId.",
-        code=Code.AMBIGUOUS_PROVIDER,
+    raise Refused(
+        Code.AMBIGUOUS_PROVIDER,
+        f"{len(named)} providers have that name; ask the caller which one, then pass its providerId.",
         providers=[ProviderChoice(provider_id=p.provider_id, name=p.display_name) for p in named],
     )
 
@@ -196,7 +191,7 @@ async def _candidates(
     part: PartOfDay | None,
 ) -> dict[date, list[Candidate]]:
     """Open starts per day: Sikka's own slots where the PMS has them, else computed from the schedule."""
-    earliest = earliest_start(call)
+    earliest = call.earliest
     days = [d for d in days if d >= earliest.astimezone(metadata.zone).date()]
     if not days:
         return {}
@@ -220,13 +215,13 @@ def _sikka_slots(
     """`appointments_available_slots` items (OrthoTrac/Dolphin) as candidates that fit the duration."""
     result: dict[date, list[Candidate]] = {day: [] for day in days}
     for item in items:
-        parsed = Appointment.from_item({**item, "length": "0", "status": ""})
+        parsed = Appointment.from_item({**item, "length": "0", "status": ""}, metadata.zone)
         end = as_time(item.get("end_time"))
         provider = metadata.provider(text(item, "provider_id"))
         if parsed is None or provider is None or provider_id not in (None, provider.provider_id):
             continue
-        start = parsed.start.replace(tzinfo=metadata.zone)
-        length = (datetime.combine(parsed.start.date(), end) - parsed.start) if end else duration
+        start = parsed.start
+        length = (datetime.combine(start.date(), end, start.tzinfo) - start) if end else duration
         if start < earliest or length < duration or start.date() not in result:
             continue
         operatory = Operatory(text(item, "operatory"), "", False)
@@ -255,10 +250,8 @@ have openings.
 async def check_availability(call: ToolCall, args: CheckAvailabilityArgs) -> AvailabilityResult:
     metadata = await call.practice.metadata()
     provider = asked_provider(metadata, args)
-    if isinstance(provider, AvailabilityResult):
-        return provider
     provider_id = provider.provider_id if provider else None
-    today = metadata.today()
+    today = call.today_at(metadata.zone)
     try:
         first, last = args.days(today)
     except ValueError as exc:
@@ -352,41 +345,31 @@ def _alternatives(
     call: ToolCall, plan: DayPlan, providers: list[Provider], duration: timedelta, current: Appointment | None
 ) -> list[Candidate]:
     """Other open starts that day; never the appointment's own current time."""
-    zone = plan.metadata.zone
-    own = current.start.replace(tzinfo=zone) if current else None
-    options = [c for c in plan.candidates(providers, duration, earliest_start(call), None) if c.start != own]
+    own = current.start if current else None
+    options = [c for c in plan.candidates(providers, duration, call.earliest, None) if c.start != own]
     return spread(options, ALTERNATIVES)
 
 
-def _not_bookable(call: ToolCall, metadata: PracticeMetadata, start: datetime) -> AppointmentResult | None:
-    """A truthful refusal for a start time in the past, too soon, or on a day the office is closed."""
-    today = metadata.today()
-    if start <= datetime.now(UTC):
-        return AppointmentResult(
-            message=f"{spoken_date(start.date())} at {spoken_time(start)} has already passed; today is "
-            f"{spoken_date(today)}.",
-            outcome="invalid",
-            code=Code.TIME_IN_PAST,
+def ensure_bookable(call: ToolCall, metadata: PracticeMetadata, start: datetime) -> None:
+    """Refuse, truthfully, a start time in the past, too soon, or on a day the office is closed."""
+    today = call.today_at(metadata.zone)
+    if start <= call.now:
+        raise Refused(
+            Code.TIME_IN_PAST,
+            f"{spoken_date(start.date())} at {spoken_time(start)} has already passed; today is {spoken_date(today)}.",
             today=today.isoformat(),
         )
-    earliest = earliest_start(call).astimezone(metadata.zone)
+    earliest = call.earliest.astimezone(metadata.zone)
     if start < earliest:
-        return AppointmentResult(
-            message=f"That's too soon to book by phone; the earliest is {spoken_day(earliest.date())} "
+        raise Refused(
+            Code.TOO_SOON,
+            f"That's too soon to book by phone; the earliest is {spoken_day(earliest.date())} "
             f"at {spoken_time(earliest)}.",
-            outcome="refused",
-            code=Code.TOO_SOON,
             today=today.isoformat(),
         )
     closure = closed_on(metadata, start.date(), None)
     if closure is not None:
-        return AppointmentResult(
-            message=f"{closure}; please choose another day.",
-            outcome="refused",
-            code=Code.CLOSED,
-            today=today.isoformat(),
-        )
-    return None
+        raise Refused(Code.CLOSED, f"{closure}; please choose another day.", today=today.isoformat())
 
 
 TAKEN = "That time was just taken or isn't open."
@@ -408,7 +391,7 @@ def as_held(hold: Hold, zone: ZoneInfo) -> Appointment:
         appointment_id=f"intent:{hold.intent_id}",
         patient_id=hold.patient_ref or "",
         provider_id=hold.provider_id,
-        start=hold.start.astimezone(zone).replace(tzinfo=None),
+        start=hold.start.astimezone(zone),
         length_minutes=hold.minutes,
         status="",
         type="",
@@ -555,9 +538,7 @@ async def write_at_free_slot(
     our own open writes (ignoring the appointment being moved), record the write with a free operatory, send it
     and answer; a slot taken meanwhile (or refused by the PMS) offers alternatives. Reading the open writes and
     recording this one is one serialised step, so no two callers are both told "sent" for one chair."""
-    refused = _not_bookable(call, metadata, wanted.start)
-    if refused is not None:
-        return refused
+    ensure_bookable(call, metadata, wanted.start)
     day = wanted.start.date()
     ignore = booking.moving.appointment_id if booking.moving else None
     booked = [a for a in that_day.result() if a.appointment_id != ignore]
@@ -618,9 +599,7 @@ async def book_appointment(call: ToolCall, args: BookAppointmentArgs) -> Appoint
     wanted = SlotRequest(local_start(args.start_time, metadata), timedelta(minutes=args.duration_minutes))
     that_day = _day_read(call, wanted.start.date())
     bookable = metadata.capabilities.new_appointment
-    patient = await verify(call, args, AppointmentResult, beside=(that_day,) if bookable else ())
-    if not isinstance(patient, Patient):
-        return patient
+    patient = await verify(call, args, beside=(that_day,) if bookable else ())
     if not bookable:
         return await _for_staff(call, InboxKind.APPOINTMENT_BOOKING, args, patient)
 
@@ -628,7 +607,7 @@ async def book_appointment(call: ToolCall, args: BookAppointmentArgs) -> Appoint
         return writes.booking(
             metadata,
             patient=patient,
-            start=candidate.start.replace(tzinfo=None),
+            start=candidate.start,
             length_minutes=args.duration_minutes,
             provider=candidate.provider,
             operatory=candidate.operatory,
@@ -652,24 +631,16 @@ class ExistingAppointmentArgs(VerifyArgs):
 
 async def owned_appointment(
     call: ToolCall, args: ExistingAppointmentArgs, beside: Sequence[Beside[Any]] = ()
-) -> tuple[Patient, Appointment] | AppointmentResult:
-    """The verified patient and their own, future, not-cancelled appointment; otherwise a refusal to return. The
-    appointment (and `beside`) are read beside the identity check."""
+) -> tuple[Patient, Appointment]:
+    """The verified patient and their own, future, not-cancelled appointment; refused otherwise. The appointment
+    (and `beside`) are read beside the identity check."""
     booked = Beside(lambda: call.practice.appointment(args.appointment_id))
-    patient = await verify(call, args, AppointmentResult, beside=(booked, *beside))
-    if not isinstance(patient, Patient):
-        return patient
+    patient = await verify(call, args, beside=(booked, *beside))
     appointment = booked.result()
     if appointment is None or appointment.patient_id != patient.patient_id:
-        return AppointmentResult(
-            message="I couldn't find that appointment for this patient.",
-            outcome="not_found",
-            code=Code.APPOINTMENT_NOT_FOUND,
-        )
+        raise Refused(Code.APPOINTMENT_NOT_FOUND, "I couldn't find that appointment for this patient.")
     if appointment.cancelled:
-        return AppointmentResult(
-            message="That appointment is already cancelled.", outcome="refused", code=Code.ALREADY_CANCELLED
-        )
+        raise Refused(Code.ALREADY_CANCELLED, "That appointment is already cancelled.")
     return patient, appointment
 
 
@@ -698,10 +669,7 @@ async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs
     metadata = await call.practice.metadata()  # cached: the practice's zone says which day to re-check
     new_start = local_start(args.new_start_time, metadata)
     that_day = _day_read(call, new_start.date())
-    found = await owned_appointment(call, args, (that_day,) if metadata.capabilities.reschedule else ())
-    if isinstance(found, AppointmentResult):
-        return found
-    patient, appointment = found
+    patient, appointment = await owned_appointment(call, args, (that_day,) if metadata.capabilities.reschedule else ())
     if not metadata.capabilities.reschedule:
         return await _for_staff(call, InboxKind.APPOINTMENT_RESCHEDULE, args, patient, appointment.appointment_id)
     minutes = args.duration_minutes or appointment.length_minutes or DEFAULT_DURATION
@@ -710,7 +678,7 @@ async def reschedule_appointment(call: ToolCall, args: RescheduleAppointmentArgs
         return writes.move(
             metadata,
             appointment.appointment_id,
-            start=candidate.start.replace(tzinfo=None),
+            start=candidate.start,
             length_minutes=minutes,
             provider=candidate.provider,
             operatory=candidate.operatory,
@@ -751,10 +719,7 @@ same call; the answer is cancelled (confirmed), pending while the office system 
     replay=replayed_appointment,
 )
 async def cancel_appointment(call: ToolCall, args: CancelAppointmentArgs) -> AppointmentResult:
-    found = await owned_appointment(call, args)
-    if isinstance(found, AppointmentResult):
-        return found
-    patient, appointment = found
+    patient, appointment = await owned_appointment(call, args)
     metadata = await call.practice.metadata()
     if not metadata.capabilities.appointment_status:
         return await _for_staff(call, InboxKind.APPOINTMENT_CANCEL, args, patient, appointment.appointment_id)
@@ -762,7 +727,7 @@ async def cancel_appointment(call: ToolCall, args: CancelAppointmentArgs) -> App
         write = writes.cancellation(metadata, appointment.appointment_id)
     except NeedsStaff:  # no status the PMS can write, or a staff member it needs: nothing was sent
         return await _for_staff(call, InboxKind.APPOINTMENT_CANCEL, args, patient, appointment.appointment_id)
-    start = appointment.start.replace(tzinfo=metadata.zone)
+    start = appointment.start
     when = f"{spoken_day(start.date())} at {spoken_time(start)}"
     facts = {"verb": "cancelled", "when": when, "appointmentId": appointment.appointment_id}
     asked = Asked(

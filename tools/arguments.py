@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 from server.phones import to_e164
@@ -23,6 +24,13 @@ _SPACES = re.compile(" +")
 _CLOCK = re.compile(r"(?P<hour>[0-9]{1,2}):(?P<minute>[0-5][0-9])")
 EARLIEST_BIRTHDATE = date(1900, 1, 1)
 UNBOUNDED = 1_000_000  # free text is cleaned first, then its field's max_length refuses what is too long
+
+
+@dataclass(frozen=True)
+class ArgsContext:
+    """What validating a tool call's arguments needs from the call (pydantic's validation context)."""
+
+    today: date | None  # the practice's today (tools/context.py); None when its zone cannot be read
 
 
 def flat_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -70,14 +78,16 @@ def _phone(value: Any) -> str:
     return e164
 
 
-def _birthdate(value: Any) -> date:
+def _birthdate(value: Any, info: ValidationInfo) -> date:
+    """A date of birth from 1900 to the practice's today (given in the validation context as `ArgsContext`)."""
     try:
         parsed = date.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
         parsed = None
     if parsed is None:
         raise ValueError("dateOfBirth must be a date written YYYY-MM-DD")
-    if not EARLIEST_BIRTHDATE <= parsed <= date.today():
+    today = info.context.today if isinstance(info.context, ArgsContext) else None
+    if parsed < EARLIEST_BIRTHDATE or (today is not None and parsed > today):
         raise ValueError("dateOfBirth must be a real date of birth")
     return parsed
 

@@ -43,7 +43,7 @@ def local(day: date, clock: time, zone: ZoneInfo) -> datetime | None:
     """The instant for a wall time, or None when that wall time does not exist (spring-forward gap)."""
     candidate = datetime.combine(day, clock, tzinfo=zone)
     round_trip = candidate.astimezone(UTC).astimezone(zone)
-    return candidate if round_trip.replace(tzinfo=None) == candidate.replace(tzinfo=None) else None
+    return candidate if (round_trip.date(), round_trip.time()) == (day, clock) else None
 
 
 def intersect(first: Sequence[Interval], second: Sequence[Interval]) -> list[Interval]:
@@ -56,14 +56,14 @@ def intersect(first: Sequence[Interval], second: Sequence[Interval]) -> list[Int
     return sorted(result)
 
 
-def busy_by(appointments: Iterable[Appointment], zone: ZoneInfo) -> tuple[dict[str, list[Busy]], dict[str, list[Busy]]]:
+def busy_by(appointments: Iterable[Appointment]) -> tuple[dict[str, list[Busy]], dict[str, list[Busy]]]:
     """Non-cancelled appointments as busy instants, per provider and per operatory."""
     providers: dict[str, list[Busy]] = {}
     operatories: dict[str, list[Busy]] = {}
     for appointment in appointments:
         if appointment.cancelled or appointment.length_minutes <= 0:
             continue
-        start = appointment.start.replace(tzinfo=zone).astimezone(UTC)
+        start = appointment.start.astimezone(UTC)
         busy = Busy(start, start + timedelta(minutes=appointment.length_minutes))
         providers.setdefault(appointment.provider_id, []).append(busy)
         if appointment.operatory:
@@ -106,7 +106,7 @@ class DayPlan:
     @classmethod
     def build(cls, day: date, metadata: PracticeMetadata, appointments: Iterable[Appointment]) -> DayPlan:
         same_day = [a for a in appointments if a.start.date() == day or a.end.date() == day]
-        providers, operatories = busy_by(same_day, metadata.zone)
+        providers, operatories = busy_by(same_day)
         return cls(day, metadata, providers, operatories)
 
     def _hours(self, kind: str, resource_id: str) -> list[Interval]:
@@ -156,7 +156,7 @@ class DayPlan:
                     wall += STEP
                     if start is None or start < earliest:
                         continue
-                    if window and not window[0] <= start.timetz().replace(tzinfo=None) < window[1]:
+                    if window and not window[0] <= start.time() < window[1]:
                         continue
                     candidate = self.check(provider, start, duration)
                     if candidate is not None:

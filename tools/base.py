@@ -1,7 +1,9 @@
 """`@tool`: turns `async body(call, args) -> Result` into an audited `ToolSpec` (tools/spec.py).
 
 Validation happens inside the audit (a rejected call is audited too) and produces a speakable sentence
-naming the argument, never echoing its value. Upstream and internal failures become `unavailable` results.
+naming the argument, never echoing its value. A refusal (`Refused`, raised where it is decided) becomes the
+tool's own result inside the once-per-key work, so a write tool's refusal is stored and replayed like any answer.
+Upstream and internal failures become `unavailable` results.
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 import time
 import typing
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from datetime import date
+from functools import partial
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -28,13 +33,14 @@ from server.sikka import (
     SikkaError,
     SikkaValidationError,
     SpuOffline,
+    UnknownZone,
 )
 from server.vault import VaultError
-from tools.arguments import flat_schema
+from tools.arguments import ArgsContext, flat_schema
 from tools.codes import Code
 from tools.context import ToolCall
 from tools.idempotency import Replay, once
-from tools.results import ToolResult, WriteResult
+from tools.results import Refused, ToolResult, WriteResult
 from tools.spec import Hints, ToolAnswer, ToolSpec
 
 log = get_logger(__name__)
@@ -76,6 +82,9 @@ UNAVAILABLE_MESSAGES: dict[type[Exception], tuple[Code, str]] = {
     **dict.fromkeys(DATABASE_ERRORS, (Code.DATABASE_UNAVAILABLE, TRY_AGAIN)),
     DecryptionFailed: (Code.INTERNAL_ERROR, TRY_AGAIN),
 }
+
+# Why a call may not know the practice's today: its credentials, database or zone cannot be read.
+TODAY_UNREADABLE: tuple[type[Exception], ...] = (VaultError, UnknownZone, *DATABASE_ERRORS)
 
 
 def describe_errors(errors: list[ErrorDetails], model: type[BaseModel]) -> str:
@@ -119,16 +128,22 @@ def _constraint(kind: str, error: ErrorDetails) -> str:
     return "is not valid"
 
 
-def unavailable(result_type: type[R], exc: Exception) -> R:
+def unavailable(exc: Exception) -> Refused:
+    """The speakable, PHI-free `unavailable` answer for a failure."""
     for error_type, (code, message) in UNAVAILABLE_MESSAGES.items():
         if isinstance(exc, error_type):
-            return result_type(message=message, outcome="unavailable", code=code)
+            return Refused(code, message)
     log.error("tool failed unexpectedly", error=type(exc).__name__)
-    return result_type(
-        message="Something went wrong on my side. Please try again shortly.",
-        outcome="unavailable",
-        code=Code.INTERNAL_ERROR,
-    )
+    return Refused(Code.INTERNAL_ERROR, "Something went wrong on my side. Please try again shortly.")
+
+
+async def known_today(call: ToolCall) -> date | None:
+    """The call's today at the practice, or None when its credentials or zone cannot be read (the tool's own
+    reads then fail as they would have)."""
+    try:
+        return await call.today()
+    except TODAY_UNREADABLE:
+        return None
 
 
 async def dated(call: ToolCall, result: R) -> R:
@@ -136,10 +151,7 @@ async def dated(call: ToolCall, result: R) -> R:
     unavailable or the practice's zone cannot be read."""
     if result.today is not None or result.outcome == "unavailable":
         return result
-    try:
-        today = await call.today()
-    except VaultError:
-        return result
+    today = await known_today(call)
     return result if today is None else result.model_copy(update={"today": today.isoformat()})
 
 
@@ -147,6 +159,69 @@ async def drop_stale_prefetch(call: ToolCall) -> None:
     """A write makes the call's prefetched reads (server/prefetch.py) stale: they go before it runs."""
     if call.entry.crud != "R":
         await call.services.prefetcher.forget(call.caller)
+
+
+@dataclass(frozen=True)
+class Declared(Generic[A, R]):
+    """A tool's body with what `@tool` declared about it: the path one call takes, from the audit record in."""
+
+    name: str
+    body: Callable[[ToolCall, A], Awaitable[R]]
+    args_model: type[A]
+    result_model: type[R]
+    crud: str
+    phi_fields: tuple[str, ...]
+    summary: str
+    idempotent: bool
+    replay: Replay | None
+
+    async def answer(self, call: ToolCall, args: A) -> R:
+        """The body's answer; a refusal it raised, as the tool's own result."""
+        try:
+            return await self.body(call, args)
+        except Refused as refusal:
+            return refusal.result(self.result_model)
+
+    async def execute(self, call: ToolCall, args: A) -> R:
+        if self.idempotent:
+            work = partial(self.answer, call, args)
+            return await once(call, self.name, args, self.result_model, work, self.replay)
+        return await self.answer(call, args)
+
+    async def validated(self, call: ToolCall, raw: dict[str, Any]) -> ToolResult:
+        try:
+            args = self.args_model.model_validate(raw, context=ArgsContext(today=await known_today(call)))
+        except ValidationError as exc:
+            call.entry.summary = "rejected arguments"
+            rejected = self.result_model(
+                message=describe_errors(exc.errors(include_input=False), self.args_model),
+                code=Code.INVALID_ARGUMENTS,
+            )
+            return await dated(call, rejected)
+        call.entry.summary = self.summary
+        try:
+            await drop_stale_prefetch(call)
+            return await dated(call, await self.execute(call, args))
+        except Exception as exc:  # every failure becomes a speakable, PHI-free result
+            return unavailable(exc).result(self.result_model)
+
+    async def audited(self, services: Services, caller: Caller, raw: dict[str, Any]) -> ToolResult:
+        record = services.audit.record(self.name, caller, crud=self.crud, phi_fields=self.phi_fields)
+        async with record as entry:
+            return entry.answered(await self.validated(ToolCall.start(services, entry), raw))
+
+    async def run(self, services: Services, caller: Caller, raw: dict[str, Any]) -> ToolAnswer:
+        metrics = services.metrics
+        started = time.perf_counter()
+        try:
+            result = await self.audited(services, caller, raw)
+        except AuditUnavailable as exc:  # fail closed: no audit record, no data
+            metrics.tool_calls.labels(self.name, "audit_failed").inc()
+            sent = isinstance(exc.result, WriteResult) and exc.result.reference is not None
+            return ToolAnswer(None, SENT_UNAUDITED if sent else AUDIT_FAILED)
+        metrics.tool_calls.labels(self.name, result.outcome).inc()
+        metrics.tool_latency.labels(self.name).observe(time.perf_counter() - started)
+        return ToolAnswer.of(result)
 
 
 def tool(
@@ -167,58 +242,17 @@ def tool(
 
     def decorate(body: Callable[[ToolCall, A], Awaitable[R]]) -> ToolSpec:
         types = typing.get_type_hints(body)
-        args_model: type[A] = types["args"]
-        result_model: type[R] = types["return"]
-
-        async def execute(call: ToolCall, args: A) -> R:
-            if idempotent:
-                return await once(call, name, args, result_model, lambda: body(call, args), replay)
-            return await body(call, args)
-
-        async def validated(call: ToolCall, raw: dict[str, Any]) -> ToolResult:
-            try:
-                args = args_model.model_validate(raw)
-            except ValidationError as exc:
-                call.entry.summary = "rejected arguments"
-                rejected = result_model(
-                    message=describe_errors(exc.errors(include_input=False), args_model),
-                    code=Code.INVALID_ARGUMENTS,
-                )
-                return await dated(call, rejected)
-            call.entry.summary = summary
-            try:
-                await drop_stale_prefetch(call)
-                return await dated(call, await execute(call, args))
-            except Exception as exc:  # every failure becomes a speakable, PHI-free result
-                return unavailable(result_model, exc)
-
-        async def audited(services: Services, caller: Caller, raw: dict[str, Any]) -> ToolResult:
-            async with services.audit.record(name, caller, crud=crud, phi_fields=phi_fields) as entry:
-                return entry.answered(await validated(ToolCall.start(services, entry), raw))
-
-        async def run(services: Services, caller: Caller, raw: dict[str, Any]) -> ToolAnswer:
-            metrics = services.metrics
-            started = time.perf_counter()
-            try:
-                result = await audited(services, caller, raw)
-            except AuditUnavailable as exc:  # fail closed: no audit record, no data
-                metrics.tool_calls.labels(name, "audit_failed").inc()
-                sent = isinstance(exc.result, WriteResult) and exc.result.reference is not None
-                return ToolAnswer(None, SENT_UNAUDITED if sent else AUDIT_FAILED)
-            metrics.tool_calls.labels(name, result.outcome).inc()
-            metrics.tool_latency.labels(name).observe(time.perf_counter() - started)
-            return ToolAnswer.of(result)
-
+        declared = Declared(name, body, types["args"], types["return"], crud, phi_fields, summary, idempotent, replay)
         return ToolSpec(
             name=name,
             title=title,
             description=f"{' '.join(description.split())} {DATA_NOTE}",
-            args=args_model,
-            result=result_model,
-            input_schema=flat_schema(args_model),
+            args=declared.args_model,
+            result=declared.result_model,
+            input_schema=flat_schema(declared.args_model),
             hints=hints,
             phi_fields=phi_fields,
-            run=run,
+            run=declared.run,
         )
 
     return decorate

@@ -42,16 +42,15 @@ def coming_week(metadata: PracticeMetadata, today: date) -> list[OpeningDay]:
 def open_until(week: list[OpeningDay], now: datetime) -> time | None:
     """The closing time of the span `now` (practice-local wall time) falls in, or None when closed now."""
     today = next((d for d in week if d.day == now.date()), None)
-    clock = now.time().replace(tzinfo=None)
+    clock = now.time()
     spans = today.hours.spans if today else ()
     return next((closes for opens, closes in spans if opens <= clock < closes), None)
 
 
 def next_opening(week: list[OpeningDay], now: datetime) -> datetime | None:
-    """The next start of an open span after `now` within the week (a naive practice-local wall time)."""
-    wall = now.replace(tzinfo=None)
-    starts = (datetime.combine(d.day, opens) for d in week for opens, _ in d.hours.spans)
-    return min((start for start in starts if start > wall), default=None)
+    """The next start of an open span after `now` (aware, practice-local) within the week, in `now`'s zone."""
+    starts = (datetime.combine(d.day, opens, now.tzinfo) for d in week for opens, _ in d.hours.spans)
+    return min((start for start in starts if start > now), default=None)
 
 
 def spoken_opening(moment: datetime, today: date) -> str:

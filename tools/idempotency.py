@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel
@@ -144,7 +144,7 @@ class ToolResults(Generic[R]):
     def _claim_until(self) -> datetime:
         settings = self.call.services.settings
         holding = self.call.deadline.remaining() + settings.writeback_budget_seconds
-        return datetime.now(UTC) + timedelta(seconds=holding) + CLAIM_MARGIN
+        return self.call.services.clock() + timedelta(seconds=holding) + CLAIM_MARGIN
 
     async def claim(self) -> bool:
         """Take the key, or take over a claim whose holder is past its time (it died: its process is gone)."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 from pydantic import Field, model_validator
@@ -43,9 +43,7 @@ from tools.codes import Code
 from tools.context import ToolCall
 from tools.gather import Beside, alongside
 from tools.names import full_name_matches, letters
-from tools.results import ToolResult
-
-R = TypeVar("R", bound=ToolResult)
+from tools.results import Refused
 
 PER_PATIENT = Limit("patient", failures=5, window=timedelta(hours=24))
 PER_CALL = Limit("call", failures=3, window=timedelta(hours=24))
@@ -71,14 +69,6 @@ class VerifyArgs(Args):
         if not (self.name or self.phone_on_file):
             raise ValueError("give the patient's full name (or phoneOnFile) as well as patientId and dateOfBirth")
         return self
-
-
-class IdentityRefused(Exception):
-    """The caller is not (or no longer) allowed to act on this patient; `code` says which."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 def name_matches(patient: Patient, said: str) -> bool:
@@ -138,7 +128,7 @@ async def _record(
 async def verified_patient(
     call: ToolCall, args: VerifyArgs, *, insurance: bool = False, beside: Sequence[Beside[Any]] = ()
 ) -> Patient:
-    """The patient, if the identifiers match; raises IdentityRefused otherwise (the attempt stays counted).
+    """The patient, if the identifiers match; raises the refusal otherwise (the attempt stays counted).
     `insurance` reads the record with its plans on file (the same single request). `beside`: the tool's reads
     that need only its arguments, sent with the patient's (once the attempt is reserved), so the call waits for
     one round trip; the tool takes their results only after this returned."""
@@ -148,10 +138,10 @@ async def verified_patient(
         patient = await _record(call, args.patient_id, reservation, insurance=insurance, beside=beside)
     except Locked as exc:
         if exc.scope != PER_PATIENT.scope or not call.caller_number:
-            raise IdentityRefused(LOCKED) from None
+            raise refusal(LOCKED) from None
         patient, reservation = await _from_own_number(call, args.patient_id, insurance=insurance, beside=beside)
     if patient is None or not identifies(patient, args):
-        raise IdentityRefused(MISMATCH)
+        raise refusal(MISMATCH)
     await call.services.attempts.release(reservation)
     return patient
 
@@ -164,53 +154,47 @@ async def _from_own_number(
     try:
         reservation = await reserve(call, [])
     except Locked:
-        raise IdentityRefused(LOCKED) from None
+        raise refusal(LOCKED) from None
     patient = await _record(call, patient_id, reservation, insurance=insurance, beside=beside)
     if patient is None or not on_record(patient, call.caller_number):
         await call.services.attempts.release(reservation)  # nothing was evaluated
-        raise IdentityRefused(LOCKED)
+        raise refusal(LOCKED)
     return patient, reservation
 
 
-def refusal(result_type: type[R], code: str) -> R:
+def refusal(code: Code) -> Refused:
+    """The identity check's refusal (MISMATCH or LOCKED), the same for every tool."""
     if code == LOCKED:
         message = "I can't verify this patient right now; please ask them to call the office directly."
     else:
         message = "I couldn't verify that patient. Please confirm the name and date of birth."
-    return result_type(message=message, outcome="needs_verification", code=code)
+    return Refused(code, message)
 
 
 async def verify(
-    call: ToolCall,
-    args: VerifyArgs,
-    result_type: type[R],
-    *,
-    insurance: bool = False,
-    beside: Sequence[Beside[Any]] = (),
-) -> Patient | R:
-    """The verified patient (recorded as touched in the audit entry), or the refusal to answer with. `beside`:
-    reads sent with the patient's (see `verified_patient`); take their results only from a verified patient."""
-    try:
-        patient = await verified_patient(call, args, insurance=insurance, beside=beside)
-    except IdentityRefused as exc:
-        return refusal(result_type, exc.code)
+    call: ToolCall, args: VerifyArgs, *, insurance: bool = False, beside: Sequence[Beside[Any]] = ()
+) -> Patient:
+    """The verified patient (recorded as touched in the audit entry); raises the refusal (`Refused`) otherwise.
+    `beside`: reads sent with the patient's (see `verified_patient`); take their results only from a verified
+    patient."""
+    patient = await verified_patient(call, args, insurance=insurance, beside=beside)
     call.entry.touched(patient.patient_id)
     return patient
 
 
 async def narrowed_by_birthdate(call: ToolCall, candidates: list[Patient], birthdate: date) -> list[Patient]:
     """A search's matches (at least one) with this birthdate. Using a date of birth is an identity attempt against
-    every candidate (else a search would confirm guessed birthdates): raises IdentityRefused(MISMATCH) when none
-    has it, (LOCKED) at a limit. No candidates, no attempt: no birthdate was compared."""
+    every candidate (else a search would confirm guessed birthdates): raises the MISMATCH refusal when none has
+    it, LOCKED at a limit. No candidates, no attempt: no birthdate was compared."""
     if not candidates:
         return []
     try:
         reservation = await reserve(call, [p.patient_id for p in candidates])
     except Locked:
-        raise IdentityRefused(LOCKED) from None
+        raise refusal(LOCKED) from None
     matching = [p for p in candidates if p.birthdate == birthdate]
     if not matching:
         call.entry.targeted(*(p.patient_id for p in candidates))
-        raise IdentityRefused(MISMATCH)
+        raise refusal(MISMATCH)
     await call.services.attempts.release(reservation)
     return matching

@@ -9,7 +9,6 @@ from pydantic import Field
 
 from server.inbox import InboxKind, StaffNote
 from server.phones import last_digits
-from server.sikka import Patient
 from tools.arguments import Args, CallerName, Phone, Reason
 from tools.base import tool
 from tools.codes import Code
@@ -70,10 +69,7 @@ async def take_message(call: ToolCall, args: TakeMessageArgs) -> MessageResult:
         )
     patient_id = None
     if args.patient is not None:
-        patient = await verify(call, args.patient, MessageResult)
-        if not isinstance(patient, Patient):
-            return patient
-        patient_id = patient.patient_id
+        patient_id = (await verify(call, args.patient)).patient_id
     else:
         call.entry.touched()  # the caller's own details are PHI this call stores
     note = StaffNote(reason=args.reason, caller_name=args.caller_name, callback_number=number, patient_id=patient_id)

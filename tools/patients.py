@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from pydantic import Field, model_validator
 
@@ -30,7 +29,7 @@ from tools.base import tool
 from tools.codes import Code
 from tools.context import ToolCall
 from tools.gather import Beside, both
-from tools.identity import IdentityRefused, VerifyArgs, name_matches, narrowed_by_birthdate, refusal, verify
+from tools.identity import VerifyArgs, name_matches, narrowed_by_birthdate, verify
 from tools.results import (
     CreatePatientResult,
     PatientInfo,
@@ -123,10 +122,7 @@ async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPat
         )
     patients = await found(call, phone, args.name)
     if args.date_of_birth:
-        try:
-            patients = await narrowed_by_birthdate(call, patients, args.date_of_birth)
-        except IdentityRefused as exc:
-            return refusal(SearchPatientsResult, exc.code)
+        patients = await narrowed_by_birthdate(call, patients, args.date_of_birth)
     if not patients:
         return SearchPatientsResult(
             message="I couldn't find a patient with those details.", outcome="not_found", code=Code.NO_MATCH
@@ -158,15 +154,14 @@ async def search_patients(call: ToolCall, args: SearchPatientsArgs) -> SearchPat
 def upcoming(
     appointments: list[Appointment], metadata: PracticeMetadata, now: datetime, limit: int = 5
 ) -> list[UpcomingAppointment]:
-    zone: ZoneInfo = metadata.zone
     future = sorted(
-        (a for a in appointments if not a.cancelled and a.start.replace(tzinfo=zone) >= now),
+        (a for a in appointments if not a.cancelled and a.start >= now),
         key=lambda a: a.start,
     )
     return [
         UpcomingAppointment(
             appointment_id=a.appointment_id,
-            start_time=a.start.replace(tzinfo=zone).isoformat(),
+            start_time=a.start.isoformat(),
             provider_name=p.display_name if (p := metadata.provider(a.provider_id)) else a.provider_id,
             appointment_type=a.type or a.description,
         )
@@ -189,11 +184,10 @@ visit. Do not guess the date of birth: repeated failed checks on one call are re
     summary="identity check and patient details",
 )
 async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResult:
-    booked = Beside(lambda: call.practice.upcoming_appointments(args.patient_id))
+    today = await call.today()
+    booked = Beside(lambda: call.practice.upcoming_appointments(args.patient_id, today))
     practice = Beside(call.practice.metadata)
-    patient = await verify(call, args, PatientInfoResult, beside=(booked, practice))
-    if not isinstance(patient, Patient):
-        return patient
+    patient = await verify(call, args, beside=(booked, practice))
     appointments, metadata = booked.result(), practice.result()
     info = PatientInfo(
         patient_id=patient.patient_id,
@@ -203,7 +197,7 @@ async def get_patient_info(call: ToolCall, args: VerifyArgs) -> PatientInfoResul
         phone_last_digits=last_digits(next(iter(patient.phones.values()), "")) or None,
         email_masked=mask_email(patient.email),
         last_visit=patient.last_visit.isoformat() if patient.last_visit else None,
-        upcoming_appointments=upcoming(appointments, metadata, datetime.now(UTC)),
+        upcoming_appointments=upcoming(appointments, metadata, call.now),
     )
     if info.upcoming_appointments:
         first = datetime.fromisoformat(info.upcoming_appointments[0].start_time)
@@ -476,9 +470,7 @@ change is recorded for the office staff and the answer says so (recorded_for_sta
     replay=replayed_update,
 )
 async def update_patient(call: ToolCall, args: UpdatePatientArgs) -> UpdatePatientResult:
-    patient = await verify(call, args, UpdatePatientResult)
-    if not isinstance(patient, Patient):
-        return patient
+    patient = await verify(call, args)
     metadata = await call.practice.metadata()
     if args.consents:
         consents = args.consents.given()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
@@ -117,7 +117,7 @@ holiday this week; the hours list answers "when are you open on Saturday?".
     summary="practice information",
 )
 async def get_practice_info(call: ToolCall, args: NoArgs) -> PracticeInfoResult:
-    return practice_info(await call.practice.metadata(), datetime.now(UTC))
+    return practice_info(await call.practice.metadata(), call.now)
 
 
 # --- getProviders -----------------------------------------------------------------------------------

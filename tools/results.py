@@ -12,7 +12,7 @@ builds the result.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -113,6 +113,25 @@ class PatientInfo(Model):
 
 class PatientInfoResult(ToolResult):
     patient: PatientInfo | None = None
+
+
+R = TypeVar("R", bound=ToolResult)
+
+
+class Refused(Exception):
+    """An answer decided before the tool's work is done (a failed identity check, an unknown appointment, a time
+    that cannot be booked): raised where it is decided, answered by the tool wrapper (tools/base.py) as the
+    tool's own result type, inside the once-per-key work, so a write tool's refusal is stored and replayed."""
+
+    def __init__(self, code: Code, message: str, **fields: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.fields = fields
+
+    def result(self, result_type: type[R]) -> R:
+        """The refusal as `result_type` (its outcome is the code's)."""
+        return result_type(message=self.message, code=self.code, **self.fields)
 
 
 class WriteResult(ToolResult):

@@ -30,7 +30,7 @@ from server.sikka.records import (
 )
 from server.sikka.schedule import DayHours, Interval, PracticeSchedule
 from server.sikka.writeback import WritebackOutcome
-from server.sikka.zones import today_in
+from server.sikka.zones import UnknownZone, today_in
 
 __all__ = [
     "AppNotAuthorized",
@@ -65,6 +65,7 @@ __all__ = [
     "SikkaUnavailable",
     "SikkaValidationError",
     "SpuOffline",
+    "UnknownZone",
     "WritebackOutcome",
     "as_time",
     "text",

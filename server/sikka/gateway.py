@@ -16,7 +16,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -39,7 +39,7 @@ from server.sikka.writeback import WritebackOutcome, Writebacks
 from server.sikka.zones import UnknownZone, zone
 
 METADATA_DEADLINE_SECONDS = 8.0
-UPCOMING_DAYS = 365  # a patient's upcoming visits: from yesterday (UTC) to a year ahead
+UPCOMING_DAYS = 365  # a patient's upcoming visits: from the practice's today to a year ahead
 SEARCH_PAGE = 50  # matches are re-checked in code (a family shares a phone; a birthdate narrows it)
 SURNAME_PAGE = 500  # everyone with a last name, in one request: a practice's Smiths, the caller then matched
 PATIENT_PHONES = "homephone,workphone"  # `cell` is a default field; the other two only on request
@@ -268,6 +268,10 @@ class PracticeGateway:
         except UnknownZone:
             return None
 
+    async def _zone(self) -> ZoneInfo:
+        """The practice's zone on file; UnknownZone when it cannot be read (such a location does not serve)."""
+        return zone((await self.gateway.keys.credentials(self.account_id)).time_zone)
+
     async def _patients(self, params: Params, page_size: int = SEARCH_PAGE) -> list[Patient]:
         first_page = Paging(page_size, every=False)
         listing = await self.listing("patients", {**params, "fields": PATIENT_PHONES}, first_page)
@@ -350,7 +354,8 @@ class PracticeGateway:
     async def appointments(
         self, start: date, end: date, *, patient_id: str | None = None, appointment_id: str | None = None
     ) -> list[Appointment]:
-        """This location's appointments with dates in [start, end] (practice-local), cancelled ones included."""
+        """This location's appointments with dates in [start, end] (practice-local), cancelled ones included; their
+        starts are aware, in the practice's zone."""
         params: dict[str, str | int] = {
             "startdate": start.isoformat(),
             "enddate": end.isoformat(),
@@ -361,18 +366,18 @@ class PracticeGateway:
         if appointment_id:
             params["appointment_sr_no"] = appointment_id
         items = await self.items("appointments", params)
-        return [a for a in (Appointment.from_item(i) for i in items) if a is not None]
+        practice_zone = await self._zone()
+        return [a for a in (Appointment.from_item(i, practice_zone) for i in items) if a is not None]
 
-    async def upcoming_appointments(self, patient_id: str) -> list[Appointment]:
-        """The patient's appointments from yesterday (UTC, so none today is missed in any zone) to a year ahead."""
-        today = datetime.now(UTC).date()
-        return await self.appointments(
-            today - timedelta(days=1), today + timedelta(days=UPCOMING_DAYS), patient_id=patient_id
-        )
+    async def upcoming_appointments(self, patient_id: str, today: date) -> list[Appointment]:
+        """The patient's appointments from the practice's `today` to a year ahead."""
+        return await self.appointments(today, today + timedelta(days=UPCOMING_DAYS), patient_id=patient_id)
 
     async def appointment(self, appointment_id: str) -> Appointment | None:
         items = await self.items("appointments", {"appointment_sr_no": appointment_id, "fields": "get_all"})
-        parsed = [Appointment.from_item(i) for i in items if text(i, "appointment_sr_no") == appointment_id]
+        practice_zone = await self._zone()
+        own = (i for i in items if text(i, "appointment_sr_no") == appointment_id)
+        parsed = [Appointment.from_item(i, practice_zone) for i in own]
         return next((a for a in parsed if a is not None), None)
 
     async def available_slots(self, start: date, end: date) -> list[Item]:

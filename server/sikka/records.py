@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 TRUE_STRINGS = frozenset({"true", "t", "yes", "y", "1"})
 CLOCK_LAYOUTS = ("%H:%M", "%H:%M:%S", "%I:%M %p", "%I:%M:%S %p", "%I:%M%p")
@@ -123,7 +124,7 @@ class Appointment:
     appointment_id: str
     patient_id: str
     provider_id: str
-    start: datetime  # practice-local wall time, no zone (as Sikka gives it)
+    start: datetime  # aware, in the practice's zone (Sikka gives practice-local wall times)
     length_minutes: int
     status: str
     type: str
@@ -133,10 +134,12 @@ class Appointment:
 
     @property
     def end(self) -> datetime:
+        """The wall time `length_minutes` after the start (aware datetimes sharing a zone add wall time)."""
         return self.start + timedelta(minutes=self.length_minutes)
 
     @classmethod
-    def from_item(cls, item: dict[str, Any]) -> Appointment | None:
+    def from_item(cls, item: dict[str, Any], zone: ZoneInfo) -> Appointment | None:
+        """The item's practice-local date and time, read in the practice's `zone`."""
         day, clock = as_date(item.get("date")), as_time(item.get("time"))
         if day is None or clock is None:
             return None
@@ -145,7 +148,7 @@ class Appointment:
             appointment_id=text(item, "appointment_sr_no"),
             patient_id=text(item, "patient_id"),
             provider_id=text(item, "provider_id"),
-            start=datetime.combine(day, clock),
+            start=datetime.combine(day, clock, tzinfo=zone),
             length_minutes=as_int(item.get("length"), 0),
             status=status,
             type=text(item, "type"),

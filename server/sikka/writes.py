@@ -35,6 +35,13 @@ def plain_phrase(text: str, limit: int) -> str:
     return cut[:limit].rstrip()
 
 
+def wall_time(metadata: PracticeMetadata, start: datetime) -> datetime:
+    """An aware start as the practice-local wall time Sikka is sent (the only place the zone is dropped)."""
+    if start.tzinfo is None:
+        raise ValueError("a write's start must be an aware datetime")
+    return start.astimezone(metadata.zone).replace(tzinfo=None)
+
+
 def phone_for(metadata: PracticeMetadata, e164: str) -> str:
     """A phone as the PMS takes it: 10 digits where documented (ClearDent), else "408-555-0101"."""
     if not metadata.rules.ten_digit_phones:
@@ -80,8 +87,9 @@ def booking(
     visit: str | None,
     note: str | None,
 ) -> Write:
-    """`POST /appointment` (§13): `start` is practice-local wall time."""
+    """`POST /appointment` (§13) at `start` (aware), sent as the practice-local wall time."""
     rules = metadata.rules
+    start = wall_time(metadata, start)
     if rules.books_by_staff:
         raise NeedsStaff(rules.books_by_staff)
     body: Body = {
@@ -123,7 +131,8 @@ def move(
     operatory: Operatory,
 ) -> Write:
     """`PUT /appointments/{id}` (§14): date, time and operatory always (Dentrix G6 needs all three for a broken
-    appointment), with an active provider."""
+    appointment), with an active provider; `start` (aware) is sent as the practice-local wall time."""
+    start = wall_time(metadata, start)
     body = {
         "practice_id": metadata.practice_id,
         "provider_id": provider.provider_id,

@@ -5,7 +5,7 @@ its final state or in a person's hands — never untracked, never re-sent blindl
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import anyio
@@ -73,13 +73,13 @@ async def intend_booking(services: Services, account_id: str, hour: int = 9) -> 
     patient = Patient.from_item((await practice.items("patients", {"status": "Active"}))[0])
     provider = metadata.bookable_providers[0]
     day = working_day(metadata, provider, hour)
-    start = datetime.combine(day, datetime.min.time()).replace(hour=hour)
+    start = datetime.combine(day, time(hour), metadata.zone)
     operatory = metadata.open_operatories[0]
     write = writes.booking(
         metadata, patient=patient, start=start, length_minutes=30, provider=provider, operatory=operatory,
         visit=None, note=None,
     )  # fmt: skip
-    held = HeldSlot(start.replace(tzinfo=metadata.zone).astimezone(UTC), 30, provider.provider_id, operatory.operatory)
+    held = HeldSlot(start.astimezone(UTC), 30, provider.provider_id, operatory.operatory)
     asked = Asked(
         tool="bookAppointment",
         request=f"book {day:%A, %B %-d} at {hour}:00 with {provider.display_name}",

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -72,6 +72,16 @@ class Desk:
     @property
     def practice(self) -> Any:
         return self.sandbox.practice(self.office.office_id, self.office.practice_id)
+
+    @contextmanager
+    def clock_at(self, instant: datetime) -> Iterator[None]:
+        """The desk's tool calls see `instant` as their now (the injected `Services.clock`)."""
+        real = self.services.clock
+        self.services.clock = lambda: instant.astimezone(UTC)
+        try:
+            yield
+        finally:
+            self.services.clock = real
 
 
 @asynccontextmanager

@@ -4,7 +4,7 @@ availability from Sikka's own slots. Each tool call on its own MCP connection, a
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -88,10 +88,12 @@ async def test_a_date_in_last_year_is_said_to_have_passed_with_todays_date(desk:
 
 async def test_a_start_time_in_the_past_is_not_called_taken(desk: Desk) -> None:
     me = patient(desk, 3)
-    yesterday = (datetime.now(DEMO_ZONE) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-    result = await desk.call("bookAppointment", {**identity(me), "startTime": yesterday.isoformat()}, "past-start")
+    now = datetime.combine(open_day(desk, 3), time(10, 30), DEMO_ZONE)
+    yesterday = datetime.combine(now.date() - timedelta(days=1), time(10), DEMO_ZONE)
+    with desk.clock_at(now):
+        result = await desk.call("bookAppointment", {**identity(me), "startTime": yesterday.isoformat()}, "past-start")
     assert (result["outcome"], result["code"]) == ("invalid", "time_in_past")
-    assert result["today"] == practice_today().isoformat()
+    assert result["today"] == now.date().isoformat()
     assert result["message"].startswith(f"{spoken_day(yesterday.date())}, {yesterday.year} at ")  # the day it read
 
 

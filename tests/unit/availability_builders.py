@@ -137,7 +137,8 @@ def appointment(
             "cancelled": cancelled,
             "type": "Exam",
             "description": "Exam",
-        }
+        },
+        ZONE,
     )
     assert parsed is not None
     return parsed

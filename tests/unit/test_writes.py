@@ -15,9 +15,9 @@ from server.sikka.pms import NeedsStaff, pms_key, rules_for
 from server.sikka.records import Choice, Patient, Provider
 from server.sikka.visit_types import match_visit
 from server.sikka.writes import booking, cancellation, move, new_patient, plain_phrase, preferred_name_change
-from tests.unit.availability_builders import ABLE, BRIEF, OP1, STAFF, practice
+from tests.unit.availability_builders import ABLE, BRIEF, OP1, STAFF, ZONE, practice
 
-START = datetime(2026, 12, 7, 9, 30)
+START = datetime(2026, 12, 7, 9, 30, tzinfo=ZONE)  # sent as Sikka's wall time
 PATIENT = Patient.from_item({"patient_id": "10001", "guarantor_id": "10000", "firstname": "Ann", "lastname": "Lee"})
 TYPES = (
     Choice("11", "Adult prophylaxis"),
