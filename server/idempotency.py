@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from server.db.engine import insert_new
 from server.db.models import IdempotencyKey, utcnow
 
 LEGACY_CLAIM = timedelta(minutes=1)  # claims made before claims expired
@@ -45,12 +45,7 @@ class IdempotencyRows:
             call_key=self.call_key,
             claimed_until=until,
         )
-        try:
-            async with self.sessions.begin() as session:
-                session.add(row)
-        except IntegrityError:
-            return False
-        return True
+        return await insert_new(self.sessions, row)
 
     async def take_over(self, until: datetime) -> bool:
         """Extend a claim whose holder is past its time (it died); False when there is none."""

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from server.db.engine import insert_new
 from server.db.models import WebhookEvent
 
 
@@ -37,12 +37,7 @@ class DeliveryRows:
             status_code=0,
             outcome="processing",
         )
-        try:
-            async with self.sessions.begin() as session:
-                session.add(row)
-        except IntegrityError:
-            return False
-        return True
+        return await insert_new(self.sessions, row)
 
     async def read(self) -> StoredAnswer | None:
         async with self.sessions() as session:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -66,6 +66,16 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def insert_new(sessions: async_sessionmaker[AsyncSession], row: DeclarativeBase) -> bool:
+    """Insert `row` in its own transaction: a claim. False when a row with its key exists (another holder)."""
+    try:
+        async with sessions.begin() as session:
+            session.add(row)
+    except IntegrityError:
+        return False
+    return True
 
 
 def upsert(session: AsyncSession, model: type[DeclarativeBase] | Table) -> postgresql.Insert | sqlite.Insert:
