@@ -118,6 +118,12 @@ class Fixtures:
     def call_id(self, label: str, index: int) -> str:
         return f"bench-{self.run}-{label}-{index}"
 
+    @property
+    def exchange(self) -> str:
+        """This run's phone exchange for the patients it registers: 200–999, as a valid US number needs (a run
+        id ending in 0xx or 1xx made an invalid number, which the server and the floor refuse)."""
+        return str(200 + int(self.run) % 800)
+
 
 async def phone_lookup(sikka: Sikka, e164: str) -> list[Item]:
     """The gateway's phone lookup: `search` in every stored form of the number at once."""
@@ -382,7 +388,7 @@ async def writes(meter: Meter, fixtures: Fixtures, samples: int) -> WriteRecords
             )
             cancel: Call = ("cancelAppointment", appointment)
             await meter.pair(i, records.cancel, cancel, call_id, partial(floor.cancel, patient, floor_id))
-        first, phone = "Bench", f"917-{fixtures.run[-3:]}-{i:04d}"
+        first, phone = "Bench", f"917-{fixtures.exchange}-{i:04d}"
         create: Call = (
             "createPatient",
             {
@@ -392,7 +398,7 @@ async def writes(meter: Meter, fixtures: Fixtures, samples: int) -> WriteRecords
                 "phone": phone,
             },
         )
-        floor_phone = f"917-{fixtures.run[-3:]}-{5000 + i:04d}"
+        floor_phone = f"917-{fixtures.exchange}-{5000 + i:04d}"
         await meter.pair(
             i,
             records.create,
