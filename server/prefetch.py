@@ -195,8 +195,9 @@ class Prefetcher:
         return Prefetched(self.store, caller.account_id, caller.call_id, self.metrics)
 
     async def forget(self, caller: Caller) -> int:
-        """Drop the call's prefetched listings (the call ended, or is writing): 1 when it had a prefetch."""
-        if not caller.call_id:
+        """Drop the call's prefetched listings (the call ended, or is writing): 1 when it had a prefetch. With
+        prefetch off nothing is served (`view`), so a write pays no database statement for it."""
+        if not (self.enabled and caller.call_id):
             return 0
         key = await self.store.call_key(caller.account_id, caller.call_id)
         return await self.store.clear(caller.account_id, key)

@@ -197,6 +197,22 @@ async def test_a_call_is_prefetched_once_and_the_practices_budget_holds(tmp_path
         assert sample("parlae_prefetches_total", {"result": "over_budget"}) == outcomes.count("over_budget")
 
 
+async def test_with_prefetch_off_a_write_touches_no_prefetch_row(tmp_path: Path) -> None:
+    async with open_desk(f"sqlite+aiosqlite:///{tmp_path / 'off.db'}", prefetch_ttl_seconds=0) as desk:
+        cleared: list[str] = []
+
+        async def clear(account_id: str, call_key: str) -> int:
+            cleared.append(call_key)
+            return 0
+
+        desk.services.prefetcher.store.clear = clear  # type: ignore[method-assign]
+        me = patient_with_own_cell(desk)
+        await desk.call("cancelAppointment", {**identity(me), "appointmentId": "no-such"}, "off")
+        assert await call_ended(desk.services, desk.caller("off")) is not None
+        assert cleared == []
+        assert desk.services.prefetcher.view(desk.caller("off")) is None
+
+
 async def test_two_replicas_sharing_the_database_serve_one_calls_prefetch(database_url: str) -> None:
     async with open_desk(database_url, prefetch_days=DAYS) as desk:
         transport = httpx.ASGITransport(app=create_sandbox_app(desk.sandbox))  # the same Sikka
