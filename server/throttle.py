@@ -2,7 +2,7 @@
 call) and window, reserved atomically before an attempt is evaluated, so concurrent attempts and other replicas
 count too.
 
-`reserve` adds one attempt to every scope in one transaction, or to none when any refusing scope is at its limit
+`reserve` adds one attempt to every scope in one statement, or to none when any refusing scope is at its limit
 (an upsert that only increments below the limit: a row lock on PostgreSQL, the write lock on SQLite). A limit
 that does not refuse is a circuit breaker: it always counts, and the reservation says when its subject is over
 it (`tripped`), for the caller to make the attempt costlier instead of refusing it. The caller then evaluates the
@@ -15,9 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Table, and_, update
+from sqlalchemy import Table, and_, case, or_, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy.sql.elements import ColumnElement
 
 from server.db.engine import upsert_for
 from server.db.models import IdentityAttempt, utcnow
@@ -40,10 +43,13 @@ class Limit:
         return now - (now - EPOCH) % self.window
 
 
+Key = tuple[str, str, datetime]  # (scope, subject, window start): one row of `identity_attempts`
+
+
 @dataclass(frozen=True)
 class Reservation:
     account_id: str
-    keys: tuple[tuple[str, str, datetime], ...]  # (scope, subject, window start)
+    keys: tuple[Key, ...]
     tripped: bool = False  # a circuit breaker's subject is over its limit
 
 
@@ -61,44 +67,56 @@ class AttemptLimiter:
         self.clock = clock
 
     async def reserve(self, account_id: str, subjects: Sequence[tuple[Limit, str]]) -> Reservation:
-        """Count one attempt for every (limit, subject), all or none; raises Locked when a refusing limit is
-        reached (naming the first such scope in `subjects`' order)."""
+        """Count one attempt for every (limit, subject), all or none, in one statement; raises Locked when a
+        refusing limit is reached (naming the first such scope in `subjects`' order)."""
         now = self.clock()
-        keys = []
-        tripped = False
+        limits: dict[Key, Limit] = {}
+        for limit, subject in subjects:
+            limits.setdefault((limit.scope, subject, limit.window_start(now)), limit)
+        if not limits:
+            return Reservation(account_id, ())
         async with self.sessions.begin() as session:
-            dialect = session.get_bind().dialect.name
-            for limit, subject in subjects:
-                start = limit.window_start(now)
-                insert = upsert_for(dialect, ATTEMPTS).values(
-                    account_id=account_id, scope=limit.scope, subject=subject, window_start=start, failures=1
-                )
-                counted = insert.on_conflict_do_update(
-                    index_elements=["account_id", "scope", "subject", "window_start"],
-                    set_={"failures": ATTEMPTS.c.failures + 1},
-                    where=ATTEMPTS.c.failures < limit.failures if limit.refuses else None,
-                ).returning(ATTEMPTS.c.failures)
-                row = (await session.execute(counted)).first()
-                if row is None:
-                    raise Locked(limit.scope)  # leaving the block rolls back this attempt's other increments
-                tripped = tripped or row.failures > limit.failures
-                keys.append((limit.scope, subject, start))
-        return Reservation(account_id, tuple(keys), tripped)
+            counted = await session.execute(_counting(session.get_bind().dialect.name, account_id, limits))
+            failures = {(row.scope, row.subject, row.window_start): row.failures for row in counted}
+            locked = [key for key in limits if key not in failures]
+            if locked:
+                raise Locked(locked[0][0])  # leaving the block rolls back this attempt's other increments
+        tripped = any(failures[key] > limit.failures for key, limit in limits.items())
+        return Reservation(account_id, tuple(limits), tripped)
 
     async def release(self, reservation: Reservation) -> None:
         """The attempt succeeded: it does not count."""
+        if not reservation.keys:
+            return
+        reserved = or_(*(_is(key) for key in reservation.keys))
         async with self.sessions.begin() as session:
-            for scope, subject, start in reservation.keys:
-                await session.execute(
-                    update(ATTEMPTS)
-                    .where(
-                        and_(
-                            ATTEMPTS.c.account_id == reservation.account_id,
-                            ATTEMPTS.c.scope == scope,
-                            ATTEMPTS.c.subject == subject,
-                            ATTEMPTS.c.window_start == start,
-                            ATTEMPTS.c.failures > 0,
-                        )
-                    )
-                    .values(failures=ATTEMPTS.c.failures - 1)
-                )
+            await session.execute(
+                update(ATTEMPTS)
+                .where(ATTEMPTS.c.account_id == reservation.account_id, reserved, ATTEMPTS.c.failures > 0)
+                .values(failures=ATTEMPTS.c.failures - 1)
+            )
+
+
+def _counting(dialect: str, account_id: str, limits: dict[Key, Limit]) -> ReturningInsert[Any]:
+    """One upsert that adds an attempt to every key's row, except to a refusing limit's row at its limit (that row
+    is then missing from what it returns)."""
+    rows = [
+        {"account_id": account_id, "scope": scope, "subject": subject, "window_start": start, "failures": 1}
+        for scope, subject, start in limits
+    ]
+    below_limit = [(_is(key), ATTEMPTS.c.failures < limit.failures) for key, limit in limits.items() if limit.refuses]
+    return (
+        upsert_for(dialect, ATTEMPTS)
+        .values(rows)
+        .on_conflict_do_update(
+            index_elements=["account_id", "scope", "subject", "window_start"],
+            set_={"failures": ATTEMPTS.c.failures + 1},
+            where=case(*below_limit, else_=true()) if below_limit else None,
+        )
+        .returning(ATTEMPTS.c.scope, ATTEMPTS.c.subject, ATTEMPTS.c.window_start, ATTEMPTS.c.failures)
+    )
+
+
+def _is(key: Key) -> ColumnElement[bool]:
+    scope, subject, start = key
+    return and_(ATTEMPTS.c.scope == scope, ATTEMPTS.c.subject == subject, ATTEMPTS.c.window_start == start)

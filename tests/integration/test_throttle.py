@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import anyio
 import pytest
+from sqlalchemy import event, text
 
 from server.db.engine import create_engine, session_factory
 from server.throttle import AttemptLimiter, Limit, Locked
@@ -103,3 +104,32 @@ async def test_a_breaker_never_refuses_and_says_when_it_is_tripped(database_url:
         assert locked.value.scope == "call"
     finally:
         await engine.dispose()
+
+
+async def test_an_attempt_is_one_statement_to_count_and_one_to_give_back(database_url: str) -> None:
+    """However many scopes an attempt counts against (a patient, the call, the number, the token), reserving is
+    one upsert and releasing one update; with several scopes at their limits, the first one asked is named."""
+    breaker = Limit("token", failures=100, window=timedelta(hours=1), refuses=False)
+    engine = create_engine(database_url)
+    limiter = AttemptLimiter(session_factory(engine), Clock())
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2].split()[0].upper()))
+    try:
+        subjects = [(FIVE, "p1"), (FIVE, "p2"), (THREE, "call-1"), (breaker, "tok")]
+        reservation = await limiter.reserve("a1", subjects)
+        await limiter.release(reservation)
+        assert [s for s in statements if s in ("INSERT", "UPDATE")] == ["INSERT", "UPDATE"]
+        for _ in range(3):
+            await limiter.reserve("a1", [(FIVE, "p1"), (THREE, "call-1")])
+        for n in range(2):
+            await limiter.reserve("a1", [(FIVE, "p1"), (THREE, f"call-{n + 2}")])
+        with pytest.raises(Locked) as locked:  # p1 and call-1 are both at their limits
+            await limiter.reserve("a1", [(THREE, "call-1"), (FIVE, "p1"), (breaker, "tok")])
+        assert locked.value.scope == "call"
+        again = await limiter.reserve("a1", [(FIVE, "p2"), (breaker, "tok")])  # the refused attempt counted nowhere
+        assert again.keys[0][:2] == ("patient", "p2")
+        async with engine.connect() as conn:
+            counts = {row.subject: row.failures for row in await conn.execute(text("SELECT * FROM identity_attempts"))}
+    finally:
+        await engine.dispose()
+    assert counts == {"p1": 5, "p2": 1, "call-1": 3, "call-2": 1, "call-3": 1, "tok": 1}
