@@ -191,11 +191,18 @@ class WriteIntents:
     """The `write_intents` table."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], cipher: PhiCipher, inbox: StaffInbox, *, row_lock: bool
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        cipher: PhiCipher,
+        inbox: StaffInbox,
+        heads: chain.KnownHeads,
+        *,
+        row_lock: bool,
     ) -> None:
         self.sessions = sessions
         self.cipher = cipher
         self.inbox = inbox
+        self.heads = heads  # shared with the audit writer: each append usually moves the head in one update
         self.row_lock = row_lock
 
     # Recording (before the Sikka request)
@@ -249,7 +256,7 @@ class WriteIntents:
             outcome="pending",
         )  # fmt: skip
         await session.flush()
-        await chain.append_many(await session.connection(), [event])
+        await self.heads.append_in(session, [event])
         return _intent(row, write.body, asked, "")
 
     # Receipt
@@ -362,7 +369,7 @@ class WriteIntents:
         event = audit_event(
             caller, intent.account_id, "write.outcome", crud, summary, intent.patient_ref, outcome=outcome
         )
-        await chain.append_many(await session.connection(), [event])
+        await self.heads.append_in(session, [event])
 
     # Reading
 

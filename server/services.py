@@ -11,6 +11,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from server.audit.chain import KnownHeads
 from server.audit.record import AuditWriter, note_upstream
 from server.auth import PracticeTokenVerifier
 from server.db.engine import DATABASE_ERRORS as DATABASE_ERRORS  # what the database raises when it is gone
@@ -126,7 +127,8 @@ def build_services(
         metrics=metrics,
     )
     inbox = StaffInbox(sessions, cipher, email_enabled=settings.email_enabled)
-    intents = WriteIntents(sessions, cipher, inbox, row_lock=engine.dialect.name == "postgresql")
+    heads = KnownHeads()  # the audit chain heads this process committed, shared by its two audit writers
+    intents = WriteIntents(sessions, cipher, inbox, heads, row_lock=engine.dialect.name == "postgresql")
     writebacks = Writebacks(sikka, request_keys, intents, budget_seconds=settings.writeback_budget_seconds)
     follower = WriteFollower(
         writebacks,
@@ -138,7 +140,7 @@ def build_services(
     )
     blind_index = BlindIndex(sessions, cipher)
     gateway = SikkaGateway(sikka, request_keys, writebacks, settings.metadata_cache_seconds)
-    audit = AuditWriter(sessions)
+    audit = AuditWriter(sessions, heads)
     endpoints = NotifyEndpoints(sessions, cipher)
     staff_emails = StaffEmails(sessions)
     notify_http = httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT, follow_redirects=False)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import rfc8785
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from server.db.engine import upsert_for
@@ -141,6 +141,27 @@ async def append_many(
             update(HEADS).where(HEADS.c.account_id == account_id).values(last_hash=heads[account_id].last_hash)
         )
     return heads
+
+
+class KnownHeads:
+    """The chain heads this process committed last, shared by its writers (the audit writer's group commits and
+    the intent ledger's records), so an append after another writer's usually takes the one-update path. A stale
+    head costs only the locked path: the conditional update cannot move a head that has moved on."""
+
+    def __init__(self) -> None:
+        self._heads: dict[str, Head] = {}
+
+    async def append(self, conn: AsyncConnection, records: list[dict[str, Any]]) -> dict[str, Head]:
+        """`append_many` from the known heads; pass what it returns to `committed` once the transaction is."""
+        return await append_many(conn, records, self._heads)
+
+    def committed(self, heads: Mapping[str, Head]) -> None:
+        self._heads.update(heads)
+
+    async def append_in(self, session: AsyncSession, records: list[dict[str, Any]]) -> None:
+        """Append inside the session's transaction; the heads it leaves are known once that commits."""
+        heads = await self.append(await session.connection(), records)
+        event.listen(session.sync_session, "after_commit", lambda _: self.committed(heads), once=True)
 
 
 @dataclass(frozen=True)

@@ -138,11 +138,11 @@ class AuditWriter:
     gets AuditUnavailable; when the database itself is unavailable, every caller does, without retries.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], heads: chain.KnownHeads | None = None) -> None:
         self.sessions = sessions
         self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._lock = asyncio.Lock()
-        self._heads: dict[str, chain.Head] = {}  # the chain heads this writer committed last
+        self.heads = heads or chain.KnownHeads()  # the chain heads this process committed last
 
     @asynccontextmanager
     async def record(
@@ -200,11 +200,11 @@ class AuditWriter:
         try:
             engine: AsyncEngine = self.sessions.kw["bind"]  # a bare connection: no ORM session on the hot path
             async with engine.begin() as conn:
-                heads = await chain.append_many(conn, [record for record, _ in batch], self._heads)
+                heads = await self.heads.append(conn, [record for record, _ in batch])
         except Exception as exc:  # a database error, or a record the chain cannot take
             log.error("audit write failed", records=len(batch), error=type(exc).__name__)
             return exc
-        self._heads.update(heads)
+        self.heads.committed(heads)
         return None
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, select, text
+from sqlalchemy import event, inspect, select, text
 
 from server.audit import chain
 from server.audit.record import AuditWriter
@@ -247,3 +247,50 @@ async def test_four_processes_append_to_one_chain(database_url: str) -> None:
     result = verify_cli(database_url)
     assert result.returncode == 0, result.stdout
     assert json.loads(result.stdout)["recordsChecked"] == 200
+
+
+class Statements:
+    """The statements an engine runs, by their first words (`UPDATE audit_chain_heads`, `INSERT INTO ...`)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.seen: list[str] = []
+        event.listen(engine.sync_engine, "before_cursor_execute", self._note)
+
+    def _note(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.seen.append(" ".join(statement.split()[:3]))
+
+    def take(self) -> list[str]:
+        seen, self.seen = self.seen, []
+        return seen
+
+
+async def test_writers_sharing_known_heads_move_the_head_with_one_update(database_url: str) -> None:
+    """The intent ledger appends inside its own transactions, the audit writer in group commits: sharing the heads
+    they committed, each append after the other's is one conditional update and one insert. A rolled-back
+    append teaches nothing; the chain stays whole either way."""
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    heads = chain.KnownHeads()
+    writer = AuditWriter(sessions, heads)
+    statements = Statements(engine)
+    try:
+        await writer.write(record("acc_a", 0))  # the first record: the head is locked and read
+        assert "UPDATE audit_chain_heads SET" in statements.take()
+        async with sessions.begin() as session:
+            await heads.append_in(session, [record("acc_a", 1)])
+        await writer.write(record("acc_a", 2))
+        assert [s for s in statements.take() if "audit_chain_heads" in s or "pms_audit_logs" in s] == [
+            "UPDATE audit_chain_heads SET",
+            "INSERT INTO pms_audit_logs",
+            "UPDATE audit_chain_heads SET",
+            "INSERT INTO pms_audit_logs",
+        ]
+        async with sessions() as session:
+            await heads.append_in(session, [record("acc_a", 3)])
+            await session.rollback()
+        await writer.write(record("acc_a", 4))
+        async with sessions() as session:
+            checked, problem = await chain.verify(session)
+    finally:
+        await engine.dispose()
+    assert (checked, problem) == (4, None)
