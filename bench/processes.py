@@ -153,10 +153,10 @@ def server_env(database_url: str, sikka_url: str) -> dict[str, str]:
     }
 
 
-def cli(env: dict[str, str], workdir: Path, *args: str) -> str:
+def cli(env: dict[str, str], workdir: Path, *args: str, bin_dir: Path = BIN) -> str:
     """Run a `parlae-mcp` command; its stdout."""
     done = subprocess.run(
-        [str(BIN / "parlae-mcp"), *args], env=env, cwd=workdir, capture_output=True, text=True, check=False
+        [str(bin_dir / "parlae-mcp"), *args], env=env, cwd=workdir, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         raise RuntimeError(f"parlae-mcp {' '.join(args[:2])} failed ({done.returncode}):\n{done.stderr[-2000:]}")
@@ -165,28 +165,34 @@ def cli(env: dict[str, str], workdir: Path, *args: str) -> str:
 
 @contextmanager
 def running_stack(
-    workdir: Path, latency_ms: float, writeback_delay: float, database_url: str | None = None, workers: int = 1
+    workdir: Path,
+    latency_ms: float,
+    writeback_delay: float,
+    database_url: str | None = None,
+    workers: int = 1,
+    bin_dir: Path = BIN,
 ) -> Iterator[Stack]:
     """Start the sandbox, migrate and onboard the demo practice, start the server; stop both on exit.
-    The database is SQLite in `workdir` unless `database_url` names another (it should be empty)."""
+    The database is SQLite in `workdir` unless `database_url` names another (it should be empty); `bin_dir` is
+    the virtual environment whose sandbox and server run (another checkout's, for `bench.paired`)."""
     with ExitStack() as cleanup:
         sandbox_port, server_port = free_port(), free_port()
         sandbox_url, server_url = f"http://{HOST}:{sandbox_port}", f"http://{HOST}:{server_port}"
         latency = ["--latency-ms", str(latency_ms), "--writeback-delay", str(writeback_delay)]
         sandbox = spawn(
             "sandbox",
-            [str(BIN / "python"), "-m", "sandbox", "--host", HOST, "--port", str(sandbox_port), *latency],
+            [str(bin_dir / "python"), "-m", "sandbox", "--host", HOST, "--port", str(sandbox_port), *latency],
             dict(os.environ),
             workdir,
         )
         cleanup.callback(sandbox.stop)
         wait_until_up(sandbox, f"{sandbox_url}/_admin/config")
         env = server_env(database_url or f"sqlite+aiosqlite:///{workdir / 'bench.db'}", f"{sandbox_url}/v4")
-        cli(env, workdir, "db", "upgrade")
+        cli(env, workdir, "db", "upgrade", bin_dir=bin_dir)
         connect = ("practices", "connect", "--office-id", DEMO_OFFICE_ID, "--secret-key", DEMO_SECRET_KEY, "--json")
-        token = json.loads(cli(env, workdir, *connect))["token"]
+        token = json.loads(cli(env, workdir, *connect, bin_dir=bin_dir))["token"]
         address = ["--host", HOST, "--port", str(server_port)]
-        serve = [str(BIN / "parlae-mcp"), "serve", *address, "--workers", str(workers)]
+        serve = [str(bin_dir / "parlae-mcp"), "serve", *address, "--workers", str(workers)]
         server = spawn("server", serve, env, workdir)
         cleanup.callback(server.stop)
         wait_until_up(server, f"{server_url}/readyz")
