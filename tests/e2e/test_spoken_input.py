@@ -27,6 +27,7 @@ pytestmark = pytest.mark.anyio
 DOCS = Path(__file__).parents[2] / "docs" / "vapi.md"
 EXAMPLE = re.compile(r"```json example\n(.*?)\n```", re.DOTALL)
 CALLS = count()
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 def without_nulls(value: Any) -> Any:
@@ -38,7 +39,17 @@ def without_nulls(value: Any) -> Any:
 
 
 async def both(stack: Stack, tool: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], bool, bool]:
-    """The answer, the same on both paths; whether MCP calls it an error, and whether tool-calls does."""
+    """The answer, the same on both paths, its `today` the practice's; whether MCP calls it an error, and whether
+    tool-calls does. Made again should the practice's midnight pass during the two calls (only reads are asked)."""
+    while True:
+        started = practice_today()
+        over_vapi, mcp_error, vapi_error = await both_once(stack, tool, arguments)
+        if practice_today() == started:
+            assert over_vapi.get("today", started.isoformat()) == started.isoformat(), over_vapi
+            return over_vapi, mcp_error, vapi_error
+
+
+async def both_once(stack: Stack, tool: str, arguments: dict[str, Any]) -> tuple[dict[str, Any], bool, bool]:
     serial = next(CALLS)
     async with mcp_client(stack.mcp_url, stack.token, call_id=f"spoken-mcp-{serial}") as client:
         over_mcp = await call(client, tool, arguments)
@@ -55,34 +66,33 @@ def ahead(today: date, weekday: int) -> date:
     return today + timedelta(days=(weekday - today.weekday() - 1) % 7 + 1)
 
 
+def resolved(said: str, today: date) -> date:
+    """The day a caller means: today, tomorrow, or the next such weekday after today ("friday", "next friday")."""
+    word = said.lower().split()[-1]
+    if word in ("today", "tomorrow"):
+        return today + timedelta(days=word == "tomorrow")
+    return ahead(today, WEEKDAYS.index(word))
+
+
 async def test_dates_as_callers_say_them_are_the_practices_and_said_back(stack: Stack) -> None:
-    today = practice_today()
-    same_weekday = f"{today:%A}"
-    expected = {
-        "today": today,
-        "Tomorrow": today + timedelta(days=1),
-        same_weekday.lower(): today + timedelta(days=7),  # never today
-        f"next {same_weekday}": today + timedelta(days=7),
-        "FRIDAY": ahead(today, 4),
-    }
-    for said, day in expected.items():
+    same_weekday = f"{practice_today():%A}"
+    for said in ("today", "Tomorrow", same_weekday.lower(), f"next {same_weekday}", "FRIDAY"):
         answer, _, _ = await both(stack, "checkAvailability", {"date": said})
-        assert (answer["startDate"], answer["endDate"], answer["today"]) == (
-            day.isoformat(),
-            day.isoformat(),
-            today.isoformat(),
-        ), said
+        today = date.fromisoformat(answer["today"])  # the answer's own today (`both` checks it is the practice's)
+        day = resolved(said, today)
+        assert (answer["startDate"], answer["endDate"]) == (day.isoformat(), day.isoformat()), said
+        assert day != today or said == "today"  # a weekday is never today, even today's weekday
         assert answer["day"] == spoken_day(day)
         assert spoken_day(day) in answer["message"], answer["message"]
     ranged, _, _ = await both(stack, "checkAvailability", {"startDate": "tomorrow", "endDate": "next friday"})
+    today = date.fromisoformat(ranged["today"])
     assert (ranged["startDate"], ranged["endDate"]) == (
-        (today + timedelta(days=1)).isoformat(),
+        resolved("tomorrow", today).isoformat(),
         ahead(today, 4).isoformat(),
     )
 
 
 async def test_every_answer_carries_the_practices_today(stack: Stack) -> None:
-    today = practice_today().isoformat()
     for tool, arguments in [
         ("searchPatients", {"name": "Smith"}),
         ("getPracticeInfo", {}),
@@ -91,7 +101,7 @@ async def test_every_answer_carries_the_practices_today(stack: Stack) -> None:
         ("checkAvailability", {"date": "someday"}),
     ]:
         answer, _, _ = await both(stack, tool, arguments)
-        assert answer["today"] == today, (tool, answer)
+        assert "today" in answer, (tool, answer)  # and `both` checks it is the practice's
     unreadable, mcp_error, vapi_error = await both(stack, "checkAvailability", {"date": "someday"})
     assert (unreadable["outcome"], unreadable["code"], mcp_error, vapi_error) == (
         "invalid",
@@ -205,4 +215,4 @@ async def test_the_vapi_guides_examples(stack: Stack, example: str) -> None:
     expected = shown["answer"]
     assert (answer["outcome"], answer["code"]) == (expected["outcome"], expected["code"]), answer
     assert set(expected) <= set(answer)
-    assert answer["today"] == practice_today().isoformat()
+    assert "today" in answer  # the practice's (checked by `both`)
