@@ -45,6 +45,17 @@ RequestHook = Callable[[str, str], None]
 
 
 @dataclass(frozen=True, slots=True)
+class Outbound:
+    """One request as `SikkaClient.send` sends it, with the credentials' headers of that send."""
+
+    method: str
+    endpoint: str
+    headers: Mapping[str, str]
+    params: Params | None
+    json_body: Any
+
+
+@dataclass(frozen=True, slots=True)
 class Deadline:
     """A point in monotonic time by which an operation (retries included) must finish."""
 
@@ -178,31 +189,23 @@ class SikkaClient:
         be renewed, renewed once and sent again (each send with its own retries); a second rejection stands."""
         renewed = False
         while True:
-            headers = await credentials.headers()
+            request = Outbound(method, endpoint, await credentials.headers(), params, json_body)
             try:
-                return await self._retried(method, endpoint, headers, deadline, params, json_body)
+                return await self._retried(request, deadline)
             except SikkaAuthError:
                 if renewed or not await credentials.rejected():
                     raise
                 renewed = True
 
-    async def _retried(
-        self,
-        method: str,
-        endpoint: str,
-        headers: Mapping[str, str],
-        deadline: Deadline,
-        params: Params | None,
-        json_body: Any,
-    ) -> SikkaResponse:
+    async def _retried(self, request: Outbound, deadline: Deadline) -> SikkaResponse:
         """One send. GETs retry transient failures with jittered backoff inside the deadline;
         writes retry only when the request provably never reached Sikka (connection not established)."""
-        idempotent = method == "GET"
+        idempotent = request.method == "GET"
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self._attempt(method, endpoint, headers, deadline, params, json_body)
+                return await self._attempt(request, deadline)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 error: SikkaError = SikkaUnavailable(f"cannot connect to Sikka ({type(exc).__name__})")
                 retryable = True
@@ -217,7 +220,9 @@ class SikkaClient:
             delay = self._backoff(attempt, error)
             if not retryable or attempt >= MAX_ATTEMPTS or delay >= deadline.remaining():
                 raise error
-            log.info("sikka retry", endpoint=endpoint, method=method, attempt=attempt, status=error.status)
+            log.info(
+                "sikka retry", endpoint=request.endpoint, method=request.method, attempt=attempt, status=error.status
+            )
             await self.sleep(delay)
 
     def _backoff(self, attempt: int, error: SikkaError) -> float:
@@ -227,15 +232,8 @@ class SikkaClient:
             delay = max(delay, error.retry_after)
         return delay
 
-    async def _attempt(
-        self,
-        method: str,
-        endpoint: str,
-        headers: Mapping[str, str],
-        deadline: Deadline,
-        params: Params | None,
-        json_body: Any,
-    ) -> SikkaResponse:
+    async def _attempt(self, request: Outbound, deadline: Deadline) -> SikkaResponse:
+        method, endpoint = request.method, request.endpoint
         remaining = deadline.remaining()
         if remaining <= 0:
             raise SikkaUnavailable("the deadline passed before the request was sent")
@@ -249,9 +247,9 @@ class SikkaClient:
                 response = await self.http.request(
                     method,
                     f"{self.base_url}/{endpoint}",
-                    params=params,
-                    json=json_body,
-                    headers=headers,
+                    params=request.params,
+                    json=request.json_body,
+                    headers=request.headers,
                     timeout=timeout,
                 )
             parsed = _parse(response)
