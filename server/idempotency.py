@@ -3,6 +3,7 @@ take-overs from a dead holder, and stale outcomes dropped. Results arrive alread
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,13 +28,15 @@ class Stored:
 
 @dataclass(frozen=True)
 class IdempotencyRows:
-    """The row of one key (`key`, a blind index of call id, tool and arguments) in one call (`call_key`)."""
+    """The row of one key (`key`, a blind index of call id, tool and arguments) in one call (`call_key`). A claim
+    expires by `clock`, the clock its `until` was read from (the tool call's)."""
 
     sessions: async_sessionmaker[AsyncSession]
     key: str
     call_key: str
     account_id: str
     tool: str
+    clock: Callable[[], datetime] = utcnow
 
     async def claim(self, until: datetime) -> bool:
         """Insert the claim; False when the key's row exists."""
@@ -49,7 +52,7 @@ class IdempotencyRows:
 
     async def take_over(self, until: datetime) -> bool:
         """Extend a claim whose holder is past its time (it died); False when there is none."""
-        now = utcnow()
+        now = self.clock()
         expired = (IdempotencyKey.claimed_until < now) | (
             IdempotencyKey.claimed_until.is_(None) & (IdempotencyKey.created_at < now - LEGACY_CLAIM)
         )
@@ -74,7 +77,7 @@ class IdempotencyRows:
         return Stored(
             result=row.result if done else None,
             completed_at=row.completed_at if done else None,
-            expired=not done and _expired(row),
+            expired=not done and _expired(row, self.clock()),
             superseded=done and latest is not None and row.completed_at is not None and latest > row.completed_at,
         )
 
@@ -97,8 +100,7 @@ class IdempotencyRows:
             await session.execute(delete(IdempotencyKey).where(stale))
 
 
-def _expired(row: IdempotencyKey) -> bool:
-    now = utcnow()
+def _expired(row: IdempotencyKey, now: datetime) -> bool:
     if row.claimed_until is None:
         return row.created_at < now - LEGACY_CLAIM
     return row.claimed_until < now

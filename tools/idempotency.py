@@ -61,7 +61,7 @@ async def once(
     call.idempotency_key = key
     truth = Truth(call, key, result_type, replay)
     call_index = await call_key(index, call.account_id, call.vapi_call_id)
-    rows = IdempotencyRows(call.services.sessions, key, call_index, call.account_id, tool)
+    rows = IdempotencyRows(call.services.sessions, key, call_index, call.account_id, tool, call.services.clock)
     result = await run_once(
         ToolResults(call, rows, result_type, truth),
         lambda: truth.before(work),
