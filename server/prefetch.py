@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -40,7 +40,7 @@ from server.metrics import Metrics
 from server.phones import stored_forms
 from server.prefetch_store import Claim, Listings, PrefetchStore
 from server.settings import Settings
-from server.sikka import DayHours, Deadline, Listing, PracticeGateway, SikkaGateway, today_in
+from server.sikka import DayHours, Deadline, Listing, PracticeGateway, SikkaGateway, UnknownZone, today_in
 from server.sikka.gateway import METADATA_DEADLINE_SECONDS, concurrently
 
 log = get_logger(__name__)
@@ -238,8 +238,10 @@ async def read_ahead(view: PracticeGateway, number: str, days: int) -> list[str]
         matches = await view.find_patients(phone=number)
         if not 0 < len(matches) <= MAX_PATIENTS:
             return
-        zone = await view.time_zone()
-        today = None if zone is None else today_in(zone)  # the practice's today, as the call's tools see it
+        try:
+            today: date | None = today_in(await view.time_zone())  # the practice's today, as the call's tools see it
+        except UnknownZone:
+            today = None
         found.extend(patient.patient_id for patient in matches)
         async with concurrently() as group:
             for patient_id in found:

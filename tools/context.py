@@ -17,7 +17,7 @@ from server.audit import AuditEntry
 from server.caller import Caller
 from server.intents import Asked, Intent, Write
 from server.services import Services
-from server.sikka import Deadline, PracticeGateway, UnknownZone, WritebackOutcome, today_in
+from server.sikka import Deadline, PracticeGateway, WritebackOutcome, today_in
 
 
 @dataclass
@@ -73,10 +73,7 @@ class ToolCall:
         """The call's today where the practice is, from its time zone on file (read with its credentials, once
         per call); raises UnknownZone when the zone on file cannot be read (such a location does not serve)."""
         if self._today is None:
-            zone = await self.practice.time_zone()
-            if zone is None:
-                raise UnknownZone("")
-            self._today = self.today_at(zone)
+            self._today = self.today_at(await self.practice.time_zone())
         return self._today
 
     async def record(self, write: Write, asked: Asked) -> Intent:

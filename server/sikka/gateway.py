@@ -36,7 +36,7 @@ from server.sikka.pms import rules_for
 from server.sikka.records import Appointment, Choice, Operatory, Patient, PracticeProfile, Provider, text
 from server.sikka.schedule import PracticeSchedule
 from server.sikka.writeback import WritebackOutcome, Writebacks
-from server.sikka.zones import UnknownZone, zone
+from server.sikka.zones import zone
 
 METADATA_DEADLINE_SECONDS = 8.0
 UPCOMING_DAYS = 365  # a patient's upcoming visits: from the practice's today to a year ahead
@@ -259,17 +259,9 @@ class PracticeGateway:
             self.account_id, lambda: self.gateway.load_metadata(self.account_id, memo)
         )
 
-    async def time_zone(self) -> ZoneInfo | None:
-        """The practice's zone as onboarding stored it with its credentials (no Sikka request); None when it is
-        not one that can be read."""
-        credentials = await self.gateway.keys.credentials(self.account_id)
-        try:
-            return zone(credentials.time_zone)
-        except UnknownZone:
-            return None
-
-    async def _zone(self) -> ZoneInfo:
-        """The practice's zone on file; UnknownZone when it cannot be read (such a location does not serve)."""
+    async def time_zone(self) -> ZoneInfo:
+        """The practice's zone as onboarding stored it with its credentials (no Sikka request); UnknownZone when
+        it cannot be read (such a location does not serve)."""
         return zone((await self.gateway.keys.credentials(self.account_id)).time_zone)
 
     async def _patients(self, params: Params, page_size: int = SEARCH_PAGE) -> list[Patient]:
@@ -366,7 +358,7 @@ class PracticeGateway:
         if appointment_id:
             params["appointment_sr_no"] = appointment_id
         items = await self.items("appointments", params)
-        practice_zone = await self._zone()
+        practice_zone = await self.time_zone()
         return [a for a in (Appointment.from_item(i, practice_zone) for i in items) if a is not None]
 
     async def upcoming_appointments(self, patient_id: str, today: date) -> list[Appointment]:
@@ -375,7 +367,7 @@ class PracticeGateway:
 
     async def appointment(self, appointment_id: str) -> Appointment | None:
         items = await self.items("appointments", {"appointment_sr_no": appointment_id, "fields": "get_all"})
-        practice_zone = await self._zone()
+        practice_zone = await self.time_zone()
         own = (i for i in items if text(i, "appointment_sr_no") == appointment_id)
         parsed = [Appointment.from_item(i, practice_zone) for i in own]
         return next((a for a in parsed if a is not None), None)
