@@ -130,8 +130,9 @@ class AuditEntry:
 
 class AuditWriter:
     """Group commit: records written while a transaction is committing wait for it, then go together in the
-    next one. Each `write` returns only once its own record is committed. The writer remembers the chain heads
-    it committed, so an append usually moves a head with one conditional update (server.audit.chain).
+    next one. Each `write` returns only once its own record is committed. The writer starts from the chain heads
+    the process committed last (`heads`, shared with the intent ledger), so an append usually moves a head with one
+    conditional update (server.audit.chain).
 
     Records are normalised before they join a batch, so no caller's value can fail the batch. Should a batch
     fail anyway for one of its records, each record is retried on its own and only the failing one's caller
